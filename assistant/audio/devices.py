@@ -1,0 +1,69 @@
+"""Finding audio devices through PortAudio (sounddevice), with one-line errors when there are none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from assistant.errors import DeviceError
+
+Kind = Literal["input", "output"]
+_WHAT = {"input": "microphone", "output": "speaker"}
+_FIX = "talk through a file instead: assistant chat --input question.wav"
+
+
+@dataclass(frozen=True)
+class Device:
+    """An audio device PortAudio can open."""
+
+    index: int
+    name: str
+    hostapi: str
+    channels: int
+    default_rate: int  # Hertz
+
+
+def sounddevice() -> Any:
+    """The sounddevice module, or DeviceError when PortAudio itself is missing."""
+    try:
+        import sounddevice as sd
+    except OSError as exc:
+        raise DeviceError(
+            f"the PortAudio library is missing ({exc}); install it (apt-get install libportaudio2) "
+            f"or {_FIX}"
+        ) from None
+    return sd
+
+
+def list_devices(kind: Kind) -> list[Device]:
+    """Every device that can record (input) or play (output)."""
+    sd = sounddevice()
+    try:
+        devices = sd.query_devices()
+        apis = sd.query_hostapis()
+    except sd.PortAudioError as exc:
+        raise DeviceError(f"cannot list audio devices ({exc}); {_FIX}") from None
+    key = f"max_{kind}_channels"
+    return [
+        Device(i, d["name"], apis[d["hostapi"]]["name"], d[key], int(d["default_samplerate"]))
+        for i, d in enumerate(devices)
+        if d[key] > 0
+    ]
+
+
+def pick_device(kind: Kind, spec: str = "") -> Device:
+    """The device named by ``spec`` (an index or a name substring), else the system default."""
+    devices = list_devices(kind)
+    if not devices:
+        raise DeviceError(f"no {_WHAT[kind]} found on this machine; {_FIX}")
+    if spec.strip().isdigit():
+        match = [d for d in devices if d.index == int(spec)]
+    elif spec:
+        match = [d for d in devices if spec.lower() in d.name.lower()]
+    else:
+        default = sounddevice().default.device[0 if kind == "input" else 1]
+        match = [d for d in devices if d.index == default] or devices[:1]
+    if not match:
+        names = "; ".join(f"{d.index}: {d.name}" for d in devices)
+        raise DeviceError(f"no {_WHAT[kind]} matches {spec!r}; available: {names}")
+    return match[0]

@@ -1,0 +1,74 @@
+"""The ``assistant`` command line: one clear line and exit code 2 for anything a user can fix."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from assistant import __version__
+from assistant.cli.ask import ask
+from assistant.cli.chat import chat
+from assistant.cli.common import State
+from assistant.cli.config_cmd import config
+from assistant.cli.models import models
+from assistant.errors import AssistantError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="assistant")
+@click.option("--config", "config_file", metavar="FILE", help="Read settings from FILE only.")
+@click.option(
+    "--set", "assignments", metavar="KEY=VALUE", multiple=True,
+    help="Override a setting, e.g. --set llm.temperature=0.2 (repeatable).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens, for debugging.")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, assignments: tuple[str, ...], verbose: bool) -> None:
+    """A local, offline voice assistant."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = State(config_file, assignments)
+
+
+cli.add_command(chat)
+cli.add_command(ask)
+cli.add_command(models)
+cli.add_command(config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn every expected failure into one line on stderr."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages, never from a hub
+    code = _run(argv)
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
+        result: Any = cli.main(args=argv, prog_name="assistant", standalone_mode=False)
+        return int(result or 0)
+    except click.exceptions.Abort:
+        return _fail("interrupted", 130)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except click.UsageError as exc:
+        where = f"assistant {exc.ctx.command_path.partition(' ')[2]}".strip() if exc.ctx else "assistant"
+        return _fail(f"{exc.format_message()} (see `{where} --help`)", 2)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), exc.exit_code)
+    except AssistantError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug, not a user error: one line, details with -v
+        logging.getLogger("assistant").debug("internal error", exc_info=True)
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    click.echo(f"error: {message}" if code != 130 else message, err=True)
+    return code

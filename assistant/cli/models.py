@@ -1,0 +1,106 @@
+"""``assistant models``: list the models, print a model's path, link the default models."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from assistant.catalog import ModelStore, ResolvedModel
+from assistant.catalog.manifest import ROLES
+from assistant.cli.common import State
+from assistant.errors import ModelError
+
+
+@click.group()
+def models() -> None:
+    """Installed models and where their files are."""
+
+
+def _in_use(state: State) -> tuple[ModelStore, dict[str, str]]:
+    settings = state.settings()
+    configured = {role: getattr(settings, role).model for role in ROLES}
+    return ModelStore(settings.models_dir), configured
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_models(state: State, as_json: bool) -> int:
+    """Show the installed models: name, kind, size, path, source, and which role uses them."""
+    store, configured = _in_use(state)
+    rows: list[dict[str, object]] = []
+    for role in ROLES:
+        for model, in_use, error in _candidates(store, role, configured[role]):
+            rows.append(_row(model, role, in_use, error))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        status = " (in use)" if r["in_use"] else ""
+        size = f"{int(str(r['size'])) / 1e6:.1f} MB" if r["size"] else "-"
+        problem = f"  !! {r['error']}" if r["error"] else ""
+        click.echo(f"{r['name']:<28} {r['kind']:<4} {size:>9}  {r['path']}  [{r['source']}]{status}{problem}")
+    return 0
+
+
+def _candidates(
+    store: ModelStore, role: str, configured: str
+) -> list[tuple[ResolvedModel | None, bool, str]]:
+    """Every model for a role: the default ones, plus the configured one when it is a path."""
+    out: list[tuple[ResolvedModel | None, bool, str]] = []
+    default_in_use = not configured
+    for entry in (e for e in store.entries if e.kind == role):
+        in_use = default_in_use or configured == entry.name
+        try:
+            out.append((store.resolve(role, entry.name), in_use, ""))
+        except ModelError as exc:
+            out.append((ResolvedModel(entry.name, role, entry.format, store.models_dir / entry.name,
+                                      f"package {entry.package}", 0, entry.license), in_use, str(exc)))
+    if configured and store.entry(configured) is None:
+        try:
+            out.append((store.resolve(role, configured), True, ""))
+        except ModelError as exc:
+            out.append((None, True, str(exc)))
+    return out
+
+
+def _row(model: ResolvedModel | None, role: str, in_use: bool, error: str) -> dict[str, object]:
+    return {
+        "name": model.name if model else "?",
+        "kind": role,
+        "format": model.format if model else "",
+        "size": model.size if model else 0,
+        "path": str(model.path) if model else "",
+        "source": model.source if model else "path",
+        "license": model.license if model else "",
+        "in_use": in_use,
+        "error": error,
+    }
+
+
+@models.command("path")
+@click.argument("name")
+@click.pass_obj
+def model_path(state: State, name: str) -> int:
+    """Print the file path of model NAME, or of the model in use for a role (stt, llm, tts)."""
+    store, configured = _in_use(state)
+    if name in ROLES:
+        click.echo(store.resolve(name, configured[name]).path)
+        return 0
+    entry = store.entry(name)
+    if entry is None:
+        names = ", ".join([*ROLES, *(e.name for e in store.entries)])
+        raise ModelError(f"no model named {name!r}; use one of: {names}")
+    click.echo(store.resolve(entry.kind, name).path)
+    return 0
+
+
+@models.command("link")
+@click.pass_obj
+def link(state: State) -> int:
+    """Check the default models' sha256 and link them under models/ (run by `make setup`)."""
+    store, _ = _in_use(state)
+    for model in store.link():
+        click.echo(f"linked {model.name} ({model.size / 1e6:.1f} MB) -> {model.path}")
+    return 0

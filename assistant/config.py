@@ -1,0 +1,220 @@
+"""Configuration: ``assistant.toml`` < ``ASSISTANT_*`` environment < command-line flags.
+
+Files are searched in the user config dir, then the working directory (the later overrides the
+earlier); ``--config FILE`` or ``ASSISTANT_CONFIG`` names one file instead. Nested keys use
+``__`` in the environment (``ASSISTANT_LLM__TEMPERATURE=0.2``). Every key is validated and an
+unknown key or bad value is reported by its dotted name.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from platformdirs import user_config_dir
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from assistant.errors import ConfigError
+
+CONFIG_NAME = "assistant.toml"
+ENV_PREFIX = "ASSISTANT_"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a friendly voice assistant. Answer in one or two short sentences of plain "
+    "spoken English, without lists, markdown or emojis."
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SttSettings(_Section):
+    """Speech to text (faster-whisper)."""
+
+    model: str = ""  # a manifest name or a path to a CTranslate2 folder; "" = default
+    language: str = "en"
+    beam_size: int = Field(1, ge=1, le=16)
+    compute_type: str = "int8"
+    threads: int = Field(0, ge=0)  # 0 = one per core
+    no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    log_prob_threshold: float = Field(-1.0, le=0.0)
+    window_s: float = Field(10.0, ge=1.0, le=30.0)  # shortest encoder window; 30 = always full
+
+
+class LlmSettings(_Section):
+    """The chat model (llama.cpp). Unset sampler fields come from ``preset``."""
+
+    model: str = ""  # a manifest name or a path to a GGUF file; "" = default
+    n_ctx: int = Field(2048, ge=128)
+    threads: int = Field(0, ge=0)
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_tokens: int = Field(128, ge=1)
+    preset: Literal["default", "greedy", "precise", "creative"] = "precise"
+    temperature: float | None = Field(None, ge=0.0)
+    top_k: int | None = Field(None, ge=0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    typical_p: float | None = Field(None, ge=0.0, le=1.0)
+    penalty_repeat: float | None = Field(None, ge=0.0)
+    penalty_freq: float | None = None
+    penalty_present: float | None = None
+    penalty_last_n: int | None = Field(None, ge=-1)
+    seed: int | None = Field(None, ge=0)  # 0 = random
+    stop: list[str] = []
+
+
+class TtsSettings(_Section):
+    """Text to speech (Piper)."""
+
+    model: str = ""  # a manifest name or a path to a Piper .onnx (its .onnx.json beside it)
+    speaker_id: int | None = Field(None, ge=0)
+    length_scale: float | None = Field(None, gt=0.0)  # < 1 speaks faster
+    noise_scale: float | None = Field(None, ge=0.0)
+    noise_w_scale: float | None = Field(None, ge=0.0)
+    volume: float = Field(1.0, gt=0.0)
+    threads: int = Field(0, ge=0)
+
+
+class VadSettings(_Section):
+    """Voice activity detection and endpointing (webrtcvad)."""
+
+    aggressiveness: int = Field(2, ge=0, le=3)
+    frame_ms: Literal[10, 20, 30] = 20
+    preroll_ms: int = Field(300, ge=0, le=2000)
+    hangover_ms: int = Field(300, ge=20, le=5000)  # silence that ends an utterance
+    min_speech_ms: int = Field(200, ge=0)  # shorter bursts are ignored
+    max_utterance_s: float = Field(30.0, gt=1.0)  # forced cut
+
+
+class AudioSettings(_Section):
+    """Audio devices and the rate of reply audio."""
+
+    input_device: str = ""  # index or name substring; "" = system default
+    output_device: str = ""
+    output_sample_rate: int = Field(24000, ge=8000, le=192000)  # Hertz, files and speaker
+
+
+class Settings(BaseSettings):
+    """The effective configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_assignment=True
+    )
+
+    models_dir: Path | None = None  # where `models link` puts links; default: repo models/
+    stt: SttSettings = SttSettings()
+    llm: LlmSettings = LlmSettings()
+    tts: TtsSettings = TtsSettings()
+    vad: VadSettings = VadSettings()
+    audio: AudioSettings = AudioSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init) over environment over TOML files (``toml_file`` is set by load())."""
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def config_files(explicit: str | None = None) -> list[Path]:
+    """The TOML files that apply, lowest precedence first."""
+    explicit = explicit or os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found; fix --config or {ENV_PREFIX}CONFIG")
+        return [path]
+    candidates = [Path(user_config_dir("assistant")) / CONFIG_NAME, Path.cwd() / CONFIG_NAME]
+    return [p for p in candidates if p.is_file()]
+
+
+def load(overrides: dict[str, Any] | None = None, config_file: str | None = None) -> Settings:
+    """Build the effective settings; ``overrides`` are flag values as nested dicts."""
+    files = config_files(config_file)
+    for path in files:
+        _check_toml(path)
+    _check_env()
+    # The file list is decided per call, so each load reads through a subclass naming them.
+    bound = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": files}})
+    try:
+        return bound(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, files)) from None
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """Turn ``section.key=value`` (value in TOML syntax, else a plain string) into nested dicts."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set llm.temperature=0.2")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    nested: dict[str, Any] = {}
+    node = nested
+    *parents, leaf = key.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return nested
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``extra`` into a copy of ``base``."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _check_toml(path: Path) -> None:
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix the file") from None
+
+
+def _env_names() -> set[str]:
+    names = {f"{ENV_PREFIX}CONFIG"}
+    for name, field in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{name.upper()}")
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            names.update(f"{ENV_PREFIX}{name.upper()}__{k.upper()}" for k in section.model_fields)
+    return names
+
+
+def _check_env() -> None:
+    known = _env_names()
+    for var in os.environ:
+        if var.upper().startswith(ENV_PREFIX) and var.upper() not in known:
+            raise ConfigError(
+                f"unknown setting in environment variable {var}; see `assistant config` for the "
+                "keys (nested keys use __, e.g. ASSISTANT_LLM__TEMPERATURE)"
+            )
+
+
+def _describe(exc: ValidationError, files: list[Path]) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    where = ", ".join(str(p) for p in files) or "no config file"
+    if err["type"] == "extra_forbidden":
+        return f"unknown setting {key!r} (sources: flags, {ENV_PREFIX}*, {where}); see `assistant config`"
+    return f"bad value for {key}: {err['msg']} (got {err.get('input')!r}; sources: flags, {ENV_PREFIX}*, {where})"

@@ -1,0 +1,1 @@
+"""Media converters: normalise any audio (and later image) input for the models."""

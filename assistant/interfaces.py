@@ -1,0 +1,91 @@
+"""The narrow model interfaces: a new backend (remote, GPU, another library) is one more class."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from assistant.llm.sampling import SamplerParams
+
+Pcm16 = npt.NDArray[np.int16]  # mono 16-bit samples
+Float32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a conversation."""
+
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What a speech-to-text model heard in one utterance."""
+
+    text: str  # "" when the audio held no speech
+    language: str
+    no_speech_prob: float  # 0..1, the model's belief that there was no speech
+    avg_logprob: float  # mean token log-probability of the kept text
+
+
+class SpeechToText(Protocol):
+    """Turns one utterance of audio into text."""
+
+    sample_rate: int  # Hertz the model expects
+
+    def transcribe(self, audio: Float32) -> Transcript:
+        """Transcribe mono float32 audio in [-1, 1] at ``sample_rate``."""
+        ...
+
+
+class LanguageModel(Protocol):
+    """A chat model that streams its reply."""
+
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        params: SamplerParams,
+        max_tokens: int,
+        stop: list[str],
+        cancel: threading.Event,
+    ) -> Generator[str, None, str]:
+        """Yield reply text pieces; return why it ended: stop, length or cancelled.
+
+        Generation stops within one token once ``cancel`` is set.
+        """
+        ...
+
+    def prefill(self, messages: list[ChatMessage]) -> None:
+        """Process the start of a conversation ahead of time, so the first reply starts sooner."""
+        ...
+
+    def fit_history(
+        self, messages: list[ChatMessage], max_tokens: int
+    ) -> list[ChatMessage]:
+        """Drop the oldest turns so the prompt plus ``max_tokens`` fits the context window."""
+        ...
+
+
+class TextToSpeech(Protocol):
+    """Speaks text."""
+
+    sample_rate: int  # Hertz of the audio it yields
+
+    def synthesize(self, text: str) -> Iterator[Pcm16]:
+        """Yield mono int16 audio for ``text``, sentence by sentence."""
+        ...
+
+
+class VisionModel(Protocol):
+    """Answers a question about an image (implemented by the Vision issue)."""
+
+    def describe(self, image_png: bytes, prompt: str, cancel: threading.Event) -> Iterator[str]:
+        """Yield the answer text for a PNG-encoded image."""
+        ...

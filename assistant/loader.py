@@ -1,0 +1,58 @@
+"""Loads the configured models, in parallel threads, behind their interfaces."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from assistant.audio.stt import WhisperSTT
+from assistant.audio.tts import PiperTTS
+from assistant.catalog import ModelStore
+from assistant.config import Settings
+from assistant.interfaces import LanguageModel, SpeechToText, TextToSpeech
+from assistant.llm.llama import LlamaChatModel
+
+
+@dataclass
+class Models:
+    """The loaded models; a role not asked for is None."""
+
+    stt: SpeechToText | None = None
+    llm: LanguageModel | None = None
+    tts: TextToSpeech | None = None
+
+
+def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
+    """The speech-to-text model named by ``stt.model``."""
+    s = settings.stt
+    model = store.resolve("stt", s.model)
+    return WhisperSTT(
+        model.path, s.language, s.beam_size, s.compute_type, s.threads,
+        s.no_speech_threshold, s.log_prob_threshold, s.window_s,
+    )
+
+
+def load_llm(settings: Settings, store: ModelStore) -> LlamaChatModel:
+    """The chat model named by ``llm.model``."""
+    model = store.resolve("llm", settings.llm.model)
+    return LlamaChatModel(model.path, settings.llm.n_ctx, settings.llm.threads)
+
+
+def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
+    """The voice named by ``tts.model``."""
+    s = settings.tts
+    model = store.resolve("tts", s.model)
+    return PiperTTS(
+        model.path, s.speaker_id, s.length_scale, s.noise_scale, s.noise_w_scale, s.volume, s.threads
+    )
+
+
+def load_models(settings: Settings, roles: tuple[str, ...] = ("stt", "llm", "tts")) -> Models:
+    """Resolve every role first (so a missing file fails fast), then load them side by side."""
+    store = ModelStore(settings.models_dir)
+    for role in roles:
+        store.resolve(role, getattr(settings, role).model)
+    loaders = {"stt": load_stt, "llm": load_llm, "tts": load_tts}
+    with ThreadPoolExecutor(max_workers=len(roles) or 1) as pool:
+        futures = {role: pool.submit(loaders[role], settings, store) for role in roles}
+        return Models(**{role: future.result() for role, future in futures.items()})

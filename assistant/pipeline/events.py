@@ -1,0 +1,71 @@
+"""The event bus: every stage reports what it did; the CLI, timings and later the WebSocket listen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# The kinds of event, in the order a turn produces them.
+EVENT_KINDS = (
+    "speech_started",  # start (stream s)
+    "utterance",  # start, end (stream s), speech_end_wall (monotonic s)
+    "no_speech",  # stt_ms: an utterance held no words; no turn follows
+    "transcript",  # text, stt_ms
+    "llm_started",  # prompt_tokens
+    "llm_token",  # text
+    "clause",  # text
+    "tts_audio",  # samples, sample_rate: first piece of audio for a clause
+    "reply_audio",  # samples, sample_rate: reply audio reached the sink
+    "reply_done",  # text, finish_reason, tokens
+    "turn_done",  # emitted by the sink when everything of a turn has been played or written
+    "interrupted",  # a turn was cancelled (barge-in)
+    "error",  # stage, message
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, stamped with the monotonic clock."""
+
+    kind: str
+    turn_id: int
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.monotonic)
+
+
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Fan-out of events to listeners (called inline, must be quick) and to async queues."""
+
+    def __init__(self, queue_size: int = 1024) -> None:
+        self._listeners: list[Listener] = []
+        self._queues: list[asyncio.Queue[Event]] = []
+        self._queue_size = queue_size
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener`` for every event from now on."""
+        self._listeners.append(listener)
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        """A queue that receives every event; when a reader falls behind its oldest are dropped."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        self._queues.append(queue)
+        return queue
+
+    def publish(self, kind: str, turn_id: int = 0, **data: Any) -> Event:
+        """Send an event to everyone listening."""
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {kind!r}")
+        event = Event(kind, turn_id, data)
+        for listener in self._listeners:
+            listener(event)
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+        return event

@@ -1,0 +1,124 @@
+"""Typed frames exchanged by pipeline stages.
+
+Data frames flow in order and belong to a turn (``turn_id`` > 0) or to none (0). Control frames
+overtake queued data: a stage handles them as soon as they arrive and forwards them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assistant.interfaces import Pcm16
+
+
+@dataclass(kw_only=True)
+class Frame:
+    """Base of every frame."""
+
+    turn_id: int = 0  # 0 = not bound to a turn
+
+
+@dataclass(kw_only=True)
+class DataFrame(Frame):
+    """Ordered payload; dropped once its turn is cancelled."""
+
+
+@dataclass(kw_only=True)
+class ControlFrame(Frame):
+    """Overtakes data frames."""
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class AudioFrame(DataFrame):
+    """Captured audio, mono int16."""
+
+    pcm: Pcm16
+    sample_rate: int  # Hertz
+    pts: float  # stream seconds at the first sample
+    wall: float  # time.monotonic() when the last sample became available
+
+    @property
+    def end(self) -> float:
+        """Stream seconds after the last sample."""
+        return self.pts + len(self.pcm) / self.sample_rate
+
+
+@dataclass(kw_only=True)
+class SpeechPauseFrame(DataFrame):
+    """Speech paused: the utterance so far, to transcribe speculatively during the hangover."""
+
+    audio: Pcm16
+    start: float  # stream seconds
+    end: float  # stream seconds
+
+
+@dataclass(kw_only=True)
+class UtteranceFrame(DataFrame):
+    """One utterance found by the VAD."""
+
+    audio: Pcm16
+    sample_rate: int  # Hertz
+    start: float  # stream seconds of speech onset
+    end: float  # stream seconds of the true end of speech
+    speech_end_wall: float  # monotonic time at which the speech really ended
+
+
+@dataclass(kw_only=True)
+class TranscriptFrame(DataFrame):
+    """The user's words for a turn (from speech, or typed)."""
+
+    text: str
+    speech_end_wall: float  # monotonic time the user stopped (or submitted the text)
+
+
+@dataclass(kw_only=True)
+class TextFrame(DataFrame):
+    """A piece of the assistant's reply as the model streams it."""
+
+    text: str
+
+
+@dataclass(kw_only=True)
+class ClauseFrame(DataFrame):
+    """A clause of the reply, ready to be spoken."""
+
+    text: str
+
+
+@dataclass(kw_only=True)
+class ReplyAudioFrame(DataFrame):
+    """Spoken reply audio, mono int16."""
+
+    pcm: Pcm16
+    sample_rate: int  # Hertz
+
+
+@dataclass(kw_only=True)
+class ReplyEndFrame(DataFrame):
+    """The model finished the reply of this turn (everything of the turn is upstream of it)."""
+
+    text: str
+    finish_reason: str  # stop | length | cancelled | error
+
+
+@dataclass(kw_only=True)
+class EndFrame(DataFrame):
+    """The input is exhausted; the pipeline finishes once this reaches the sink."""
+
+
+# --- control ------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class InterruptFrame(ControlFrame):
+    """Barge-in: every turn up to and including ``turn_id`` is cancelled."""
+
+
+@dataclass(kw_only=True)
+class CancelFrame(ControlFrame):
+    """Stop the whole pipeline now."""
+
+    reason: str = ""

@@ -1,0 +1,1 @@
+"""The stages of the voice pipeline, one module each."""

@@ -1,0 +1,107 @@
+"""Clause chunker: cuts the streamed reply into clauses so speech starts before the reply ends.
+
+A clause ends at . ! ? … ; : or a newline followed by a space, except after a known abbreviation
+or an initial ("Dr. Smith", "J. R."). A comma ends a clause once it holds ``comma_words`` words,
+so long sentences start speaking early; the very first clause may end at a comma after
+``first_comma_words`` words, because the first clause decides how soon the user hears anything.
+A clause longer than ``max_chars`` is cut at its last space.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyEndFrame, TextFrame
+from assistant.pipeline.processor import FrameProcessor
+
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "approx",
+    "no", "fig", "inc", "ltd", "co", "mt", "u.s",
+}
+_BOUNDARY = re.compile(r"([.!?…;:]+[\"')\]]*|\n+|,)(?=\s)")
+_MARKUP = re.compile(r"[*_#`~>|]+|^\s*[-•]\s+", re.MULTILINE)
+
+
+class ClauseSplitter:
+    """Accumulates streamed text and returns complete clauses."""
+
+    def __init__(self, first_comma_words: int = 3, comma_words: int = 6, max_chars: int = 240) -> None:
+        self.first_comma_words = first_comma_words
+        self.comma_words = comma_words
+        self.max_chars = max_chars
+        self._buffer = ""
+        self._emitted = 0
+
+    def push(self, text: str) -> list[str]:
+        """Add streamed text; return the clauses it completes."""
+        self._buffer += text
+        clauses = []
+        while (clause := self._next_clause()) is not None:
+            clauses.append(clause)
+        return [c for c in clauses if c]
+
+    def flush(self) -> str:
+        """Whatever is left at the end of the reply."""
+        rest, self._buffer = speakable(self._buffer), ""
+        self._emitted = 0
+        return rest
+
+    def _next_clause(self) -> str | None:
+        for match in _BOUNDARY.finditer(self._buffer):
+            head = self._buffer[: match.end()]
+            if self._is_boundary(head, match.group(1)):
+                return self._take(match.end())
+        if len(self._buffer) > self.max_chars:
+            cut = self._buffer.rfind(" ", 0, self.max_chars)
+            return self._take(cut if cut > 0 else self.max_chars)
+        return None
+
+    def _is_boundary(self, head: str, mark: str) -> bool:
+        words = len(head.split())
+        if mark == ",":
+            need = self.first_comma_words if self._emitted == 0 else self.comma_words
+            return words >= need
+        if mark.startswith(".") and len(mark) == 1:
+            last = head[:-1].rsplit(None, 1)[-1].lower() if head[:-1].split() else ""
+            if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
+                return False
+        return True
+
+    def _take(self, end: int) -> str:
+        clause, self._buffer = self._buffer[:end], self._buffer[end:].lstrip()
+        self._emitted += 1
+        return speakable(clause)
+
+
+def speakable(text: str) -> str:
+    """Text without markdown symbols and extra whitespace; "" when nothing is left to say."""
+    text = " ".join(_MARKUP.sub(" ", text).split())
+    return text if any(ch.isalnum() for ch in text) else ""
+
+
+class ChunkerStage(FrameProcessor):
+    """TextFrames in, ClauseFrames out; a ReplyEndFrame flushes the last clause."""
+
+    def __init__(self, splitter: ClauseSplitter | None = None) -> None:
+        super().__init__("chunker")
+        self.splitter = splitter or ClauseSplitter()
+
+    async def process_frame(self, frame: DataFrame) -> None:
+        """Split reply text into clauses."""
+        if isinstance(frame, TextFrame):
+            for clause in self.splitter.push(frame.text):
+                await self._clause(frame.turn_id, clause)
+            return
+        if isinstance(frame, ReplyEndFrame):
+            rest = self.splitter.flush()
+            if rest:
+                await self._clause(frame.turn_id, rest)
+        await self.push_frame(frame)
+
+    async def on_interrupt(self, turn_id: int) -> None:
+        """Forget the text of a cancelled reply."""
+        self.splitter.flush()
+
+    async def _clause(self, turn: int, text: str) -> None:
+        self.bus.publish("clause", turn, text=text)
+        await self.push_frame(ClauseFrame(turn_id=turn, text=text))

@@ -1,0 +1,71 @@
+"""STT stage: an utterance in, the user's words out (or nothing when it held no speech)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from assistant.interfaces import Pcm16, SpeechToText, Transcript
+from assistant.pipeline.frames import DataFrame, SpeechPauseFrame, TranscriptFrame, UtteranceFrame
+from assistant.pipeline.events import EventBus
+from assistant.pipeline.processor import ErrorHandler, FrameProcessor
+from assistant.pipeline.threads import model_executor
+
+_Pending = asyncio.Future[tuple[Transcript, float]]  # a transcription and its compute time (ms)
+
+
+class SttStage(FrameProcessor):
+    """Transcribes each utterance off the event loop; publishes ``transcript`` or ``no_speech``."""
+
+    def __init__(self, stt: SpeechToText) -> None:
+        super().__init__("stt")
+        self.stt = stt
+        self._executor = model_executor("stt")
+        # (start, end) of the audio transcribed at the last pause, and that transcription
+        self._speculation: tuple[tuple[float, float], _Pending] | None = None
+
+    async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
+        """Start serving; a first transcription of silence meanwhile warms the model up."""
+        await super().start(bus, on_error)
+        self._executor.submit(self.stt.transcribe, np.zeros(self.stt.sample_rate, np.float32))
+
+    async def process_frame(self, frame: DataFrame) -> None:
+        """Transcribe utterances (speculatively at a pause); forward everything else."""
+        if isinstance(frame, SpeechPauseFrame):
+            self._speculation = ((frame.start, frame.end), self._transcribe(frame.audio))
+        elif isinstance(frame, UtteranceFrame):
+            await self._utterance(frame)
+        else:
+            await self.push_frame(frame)
+
+    def _transcribe(self, pcm: Pcm16) -> _Pending:
+        """Start a transcription on the model thread; resolves to (transcript, compute ms)."""
+
+        def timed() -> tuple[Transcript, float]:
+            started = time.monotonic()
+            result = self.stt.transcribe(pcm.astype(np.float32) / 32768.0)
+            return result, (time.monotonic() - started) * 1000
+
+        return asyncio.get_running_loop().run_in_executor(self._executor, timed)
+
+    async def _utterance(self, frame: UtteranceFrame) -> None:
+        speculation, self._speculation = self._speculation, None
+        reused = speculation is not None and speculation[0] == (frame.start, frame.end)
+        # Speech that went on after the pause makes the speculation stale.
+        pending = speculation[1] if speculation is not None and reused else self._transcribe(frame.audio)
+        transcript, stt_ms = await pending
+        if not transcript.text:
+            self.bus.publish("no_speech", frame.turn_id, stt_ms=stt_ms)
+            return
+        self.bus.publish("transcript", frame.turn_id, text=transcript.text, stt_ms=stt_ms, speculative=reused)
+        await self.push_frame(
+            TranscriptFrame(
+                turn_id=frame.turn_id, text=transcript.text, speech_end_wall=frame.speech_end_wall
+            )
+        )
+
+    async def cleanup(self) -> None:
+        """Let a running transcription finish in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

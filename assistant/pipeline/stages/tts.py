@@ -1,0 +1,74 @@
+"""TTS stage: clauses in, reply audio out at the sink's rate (resampled with soxr)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from assistant.convert.resample import StreamResampler
+from assistant.interfaces import Pcm16, TextToSpeech
+from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
+from assistant.pipeline.events import EventBus
+from assistant.pipeline.processor import ErrorHandler, FrameProcessor
+from assistant.pipeline.threads import iterate_in_thread, model_executor
+
+WARM_UP_TEXT = "Hello."
+
+
+class TtsStage(FrameProcessor):
+    """Speaks each clause off the event loop, streaming audio out piece by piece."""
+
+    def __init__(self, tts: TextToSpeech, output_rate: int) -> None:
+        super().__init__("tts")
+        self.tts = tts
+        self.output_rate = output_rate
+        self._executor = model_executor("tts")
+        self._cancel = threading.Event()
+        self._turn = 0
+
+    async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
+        """Start serving; a first synthesis meanwhile gets the runtime's one-off set-up done."""
+        await super().start(bus, on_error)
+        self._executor.submit(lambda: list(self.tts.synthesize(WARM_UP_TEXT)))
+
+    async def process_frame(self, frame: DataFrame) -> None:
+        """Synthesize clauses; forward everything else."""
+        if isinstance(frame, ClauseFrame):
+            await self._speak(frame)
+        else:
+            await self.push_frame(frame)
+
+    async def on_interrupt(self, turn_id: int) -> None:
+        """Stop synthesizing for a cancelled turn (at the next sentence)."""
+        if self._turn <= turn_id:
+            self._cancel.set()
+
+    async def _speak(self, frame: ClauseFrame) -> None:
+        if frame.turn_id != self._turn:
+            self._turn, self._cancel = frame.turn_id, threading.Event()
+        first = True
+        async for pcm in iterate_in_thread(lambda: self._audio(frame.text, self._cancel), self._executor):
+            if first:
+                self.bus.publish("tts_audio", frame.turn_id, samples=len(pcm), sample_rate=self.output_rate)
+                first = False
+            await self.push_frame(ReplyAudioFrame(turn_id=frame.turn_id, pcm=pcm, sample_rate=self.output_rate))
+
+    def _audio(self, text: str, cancel: threading.Event) -> Iterator[Pcm16]:
+        """Runs in the TTS thread: synthesize and resample one clause."""
+        resampler = StreamResampler(self.tts.sample_rate, self.output_rate)
+        for pcm in self.tts.synthesize(text):
+            if cancel.is_set():
+                return
+            out = resampler.process(pcm)
+            if out.size:
+                yield out
+        tail = resampler.process(np.zeros(0, np.int16), last=True)
+        if tail.size:
+            yield tail
+
+    async def cleanup(self) -> None:
+        """Release the thread."""
+        self._cancel.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)

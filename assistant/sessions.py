@@ -1,0 +1,99 @@
+"""Conversations end to end: a spoken file, a typed question, or the live microphone."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.audio.wav import AtomicWavWriter, check_writable
+from assistant.config import Settings
+from assistant.convert.audio_decode import decode_audio
+from assistant.loader import Models, load_models
+from assistant.pipeline.events import EventBus
+from assistant.pipeline.frames import TranscriptFrame
+from assistant.pipeline.pipeline import Pipeline
+from assistant.pipeline.stages.sink import AudioSink, WavSink
+from assistant.pipeline.stages.source import PcmSource
+from assistant.pipeline.turns import TurnRecorder, TurnReport
+from assistant.pipeline.voice import reply_stages, voice_stages
+
+STT_RATE = 16000  # Hertz: what the VAD and Whisper take
+
+
+@dataclass
+class Observers:
+    """Callbacks for a running conversation: every event, and each completed turn."""
+
+    bus: EventBus = field(default_factory=EventBus)
+    on_turn: Callable[[TurnReport], None] | None = None
+
+
+@contextlib.contextmanager
+def _output(path: Path | None, sample_rate: int) -> Iterator[AudioSink]:
+    """A sink writing to ``path`` (atomically) or, without a path, discarding audio."""
+    if path is None:
+        yield AudioSink()
+        return
+    with AtomicWavWriter(path, sample_rate) as writer:
+        yield WavSink(writer)
+
+
+async def chat_file(
+    settings: Settings,
+    input_path: Path,
+    output: Path | None = None,
+    realtime: bool = True,
+    observers: Observers | None = None,
+    models: Models | None = None,
+) -> list[TurnReport]:
+    """Run every utterance of an audio file through the voice pipeline, one turn each."""
+    obs = observers or Observers()
+    pcm = decode_audio(input_path, STT_RATE)  # bad input fails here, before anything is written
+    if output is not None:
+        check_writable(output)
+    models = models or load_models(settings)
+    recorder = TurnRecorder(obs.bus, obs.on_turn)
+    with _output(output, settings.audio.output_sample_rate) as sink:
+        source = PcmSource(pcm, STT_RATE, realtime=realtime)
+        await Pipeline(voice_stages(settings, models, source, sink), obs.bus).run()
+    return recorder.completed
+
+
+async def ask_text(
+    settings: Settings,
+    text: str,
+    speak: Path | None = None,
+    observers: Observers | None = None,
+    models: Models | None = None,
+) -> TurnReport:
+    """Answer one typed question; with ``speak`` the spoken reply is written as a WAV file."""
+    obs = observers or Observers()
+    if speak is not None:
+        check_writable(speak)
+    models = models or load_models(settings, ("llm", "tts") if speak else ("llm",))
+    recorder = TurnRecorder(obs.bus, obs.on_turn)
+    with _output(speak, settings.audio.output_sample_rate) as sink:
+        pipeline = Pipeline(reply_stages(settings, models, sink), obs.bus)
+        submitted = time.monotonic()
+        obs.bus.publish("transcript", 1, text=text, stt_ms=0.0)
+        await pipeline.run([TranscriptFrame(turn_id=1, text=text, speech_end_wall=submitted)])
+    return recorder.completed[0]
+
+
+async def chat_live(settings: Settings, observers: Observers | None = None) -> None:
+    """Talk on the default (or configured) microphone and speaker until Ctrl+C."""
+    from assistant.audio.devices import pick_device
+    from assistant.pipeline.stages.live import MicSource, SpeakerSink
+
+    obs = observers or Observers()
+    mic = pick_device("input", settings.audio.input_device)
+    speaker_device = pick_device("output", settings.audio.output_device)
+    models = load_models(settings)
+    TurnRecorder(obs.bus, obs.on_turn)
+    speaker = SpeakerSink(speaker_device, settings.audio.output_sample_rate)
+    source = MicSource(mic, STT_RATE, speaker)
+    print(f"listening on {mic.name!r}; speaking on {speaker_device.name!r}; Ctrl+C to stop", flush=True)
+    await Pipeline(voice_stages(settings, models, source, speaker), obs.bus).run()

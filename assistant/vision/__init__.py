@@ -1,0 +1,1 @@
+"""Vision models and camera capture (planned: see the Vision issue)."""
