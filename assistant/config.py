@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from platformdirs import user_config_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from assistant.errors import ConfigError
@@ -125,8 +125,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Flags (init) over environment over TOML files (``toml_file`` is set by load())."""
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+        """Flags (init) over environment over the merged TOML files (``file_values``)."""
+        values = getattr(settings_cls, "file_values", {})
+        return init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=values)
 
 
 def config_files(explicit: str | None = None) -> list[Path]:
@@ -144,15 +145,21 @@ def config_files(explicit: str | None = None) -> list[Path]:
 def load(overrides: dict[str, Any] | None = None, config_file: str | None = None) -> Settings:
     """Build the effective settings; ``overrides`` are flag values as nested dicts."""
     files = config_files(config_file)
+    values: dict[str, Any] = {}
     for path in files:
-        _check_toml(path)
+        values = merge(values, _read_toml(path))
     _check_env()
-    # The file list is decided per call, so each load reads through a subclass naming them.
-    bound = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": files}})
+    # The files are read per call, so each load goes through a subclass that holds their values.
+    bound = type(
+        "Settings",
+        (Settings,),
+        {"file_values": values, "__annotations__": {"file_values": ClassVar[dict[str, Any]]}},
+    )
     try:
-        return bound(**(overrides or {}))
+        settings: Settings = bound(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(_describe(exc, files)) from None
+    return settings
 
 
 def parse_assignment(text: str) -> dict[str, Any]:
@@ -184,9 +191,9 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_toml(path: Path) -> None:
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix the file") from None
 
@@ -214,7 +221,9 @@ def _check_env() -> None:
 def _describe(exc: ValidationError, files: list[Path]) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"])
-    where = ", ".join(str(p) for p in files) or "no config file"
+    sources = f"{ENV_PREFIX}*, " + (", ".join(str(p) for p in files) or "no config file")
     if err["type"] == "extra_forbidden":
-        return f"unknown setting {key!r} (sources: flags, {ENV_PREFIX}*, {where}); see `assistant config`"
-    return f"bad value for {key}: {err['msg']} (got {err.get('input')!r}; sources: flags, {ENV_PREFIX}*, {where})"
+        return f"unknown setting {key!r} (sources: flags, {sources}); see `assistant config`"
+    return (
+        f"bad value for {key}: {err['msg']} (got {err.get('input')!r}; sources: flags, {sources})"
+    )

@@ -66,9 +66,7 @@ class LanguageModel(Protocol):
         """Process the start of a conversation ahead of time, so the first reply starts sooner."""
         ...
 
-    def fit_history(
-        self, messages: list[ChatMessage], max_tokens: int
-    ) -> list[ChatMessage]:
+    def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """Drop the oldest turns so the prompt plus ``max_tokens`` fits the context window."""
         ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 from assistant.audio.stt import WhisperSTT
 from assistant.audio.tts import PiperTTS
@@ -27,8 +28,14 @@ def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
     s = settings.stt
     model = store.resolve("stt", s.model)
     return WhisperSTT(
-        model.path, s.language, s.beam_size, s.compute_type, s.threads,
-        s.no_speech_threshold, s.log_prob_threshold, s.window_s,
+        model.path,
+        s.language,
+        s.beam_size,
+        s.compute_type,
+        s.threads,
+        s.no_speech_threshold,
+        s.log_prob_threshold,
+        s.window_s,
     )
 
 
@@ -43,7 +50,13 @@ def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
     s = settings.tts
     model = store.resolve("tts", s.model)
     return PiperTTS(
-        model.path, s.speaker_id, s.length_scale, s.noise_scale, s.noise_w_scale, s.volume, s.threads
+        model.path,
+        s.speaker_id,
+        s.length_scale,
+        s.noise_scale,
+        s.noise_w_scale,
+        s.volume,
+        s.threads,
     )
 
 
@@ -55,4 +68,9 @@ def load_models(settings: Settings, roles: tuple[str, ...] = ("stt", "llm", "tts
     loaders = {"stt": load_stt, "llm": load_llm, "tts": load_tts}
     with ThreadPoolExecutor(max_workers=len(roles) or 1) as pool:
         futures = {role: pool.submit(loaders[role], settings, store) for role in roles}
-        return Models(**{role: future.result() for role, future in futures.items()})
+        loaded = {role: future.result() for role, future in futures.items()}
+    return Models(
+        stt=cast(SpeechToText | None, loaded.get("stt")),
+        llm=cast(LanguageModel | None, loaded.get("llm")),
+        tts=cast(TextToSpeech | None, loaded.get("tts")),
+    )

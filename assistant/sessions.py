@@ -95,5 +95,8 @@ async def chat_live(settings: Settings, observers: Observers | None = None) -> N
     TurnRecorder(obs.bus, obs.on_turn)
     speaker = SpeakerSink(speaker_device, settings.audio.output_sample_rate)
     source = MicSource(mic, STT_RATE, speaker)
-    print(f"listening on {mic.name!r}; speaking on {speaker_device.name!r}; Ctrl+C to stop", flush=True)
+    print(
+        f"listening on {mic.name!r}; speaking on {speaker_device.name!r}; Ctrl+C to stop",
+        flush=True,
+    )
     await Pipeline(voice_stages(settings, models, source, speaker), obs.bus).run()

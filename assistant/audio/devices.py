@@ -1,4 +1,4 @@
-"""Finding audio devices through PortAudio (sounddevice), with one-line errors when there are none."""
+"""Audio devices through PortAudio (sounddevice), with a one-line error when there are none."""
 
 from __future__ import annotations
 

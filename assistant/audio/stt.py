@@ -96,14 +96,23 @@ class WhisperSTT:
         model, tokenizer = self._model, self._tokenizer
         features = model.feature_extractor(audio)
         frames = math.ceil(features.shape[-1] / _FRAMES_PER_S + 1) * _FRAMES_PER_S
-        frames = min(max(frames, int(self.window_s * _FRAMES_PER_S)), _FULL_WINDOW_S * _FRAMES_PER_S)
+        frames = min(
+            max(frames, int(self.window_s * _FRAMES_PER_S)), _FULL_WINDOW_S * _FRAMES_PER_S
+        )
         features = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[-1]))))
-        encoded = model.model.encode(ctranslate2.StorageView.from_array(features[None, :, :frames].copy()))
+        encoded = model.model.encode(
+            ctranslate2.StorageView.from_array(features[None, :, :frames].copy())
+        )
         prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         budget = int(seconds * _TOKENS_PER_S) + 16
         result = model.model.generate(
-            encoded, [prompt], beam_size=self.beam_size, max_length=len(prompt) + budget,
-            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+            encoded,
+            [prompt],
+            beam_size=self.beam_size,
+            max_length=len(prompt) + budget,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
             suppress_tokens=self._suppress,
         )[0]
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
@@ -133,7 +142,9 @@ class WhisperSTT:
                 kept.append(heard.text)
         return Transcript(" ".join(kept), info.language, no_speech, logprob)
 
-    def _judge(self, text: str, no_speech_prob: float, avg_logprob: float, language: str) -> Transcript:
+    def _judge(
+        self, text: str, no_speech_prob: float, avg_logprob: float, language: str
+    ) -> Transcript:
         speech = (
             not _NON_SPEECH.match(text)
             and no_speech_prob <= self.no_speech_threshold

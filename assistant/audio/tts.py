@@ -36,9 +36,16 @@ class PiperTTS:
             session = onnxruntime.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
-        except (OSError, ValueError, KeyError, RuntimeError, onnxruntime.capi.onnxruntime_pybind11_state.Fail) as exc:
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            RuntimeError,
+            onnxruntime.capi.onnxruntime_pybind11_state.Fail,
+        ) as exc:
             raise ModelError(
-                f"voice {path} (with {config_path.name}) could not be loaded ({exc}); fix tts.model "
+                f"voice {path} (with {config_path.name}) could not be loaded ({exc}); "
+                "fix tts.model "
                 "or reinstall the default models with `make setup`"
             ) from None
         self._voice = PiperVoice(session=session, config=config)

@@ -23,7 +23,7 @@ class SpeechStarted:
     detected_at: float  # stream time when the onset was confirmed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds an array: compare by identity
 class SpeechPaused:
     """Speech has paused for ``speculate_ms``: the utterance so far, in case the pause lasts.
 
@@ -36,7 +36,7 @@ class SpeechPaused:
     end: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds an array: compare by identity
 class Utterance:
     """One stretch of speech, with the pre-roll before it and the hangover after it."""
 
@@ -75,7 +75,8 @@ class VadSegmenter:
         self._onset: deque[bool] = deque(maxlen=window)
         self._onset_need = math.ceil(ONSET_SHARE * window)
         self._speculate_frames = max(1, round(cfg.speculate_ms / cfg.frame_ms))
-        self._preroll: deque[Pcm16] = deque(maxlen=max(window, cfg.preroll_ms // cfg.frame_ms))
+        # the onset window is speech already: the pre-roll comes on top of it
+        self._preroll: deque[Pcm16] = deque(maxlen=window + cfg.preroll_ms // cfg.frame_ms)
         self._pending = np.zeros(0, np.int16)
         self._frames_seen = 0
         self._reset_speech()
@@ -125,7 +126,8 @@ class VadSegmenter:
             return self._finish()
         if cfg.speculate_ms and self._silence_run == self._speculate_frames:
             return SpeechPaused(
-                np.concatenate(self._speech), self._seconds(self._start_frame),
+                np.concatenate(self._speech),
+                self._seconds(self._start_frame),
                 self._seconds(self._last_voiced),
             )
         if self._seconds(len(self._speech)) >= cfg.max_utterance_s:
@@ -144,7 +146,9 @@ class VadSegmenter:
         self._last_voiced = index + 1
         self._preroll.clear()
         self._onset.clear()
-        return SpeechStarted(start=self._seconds(first_voiced), detected_at=self._seconds(index + 1))
+        return SpeechStarted(
+            start=self._seconds(first_voiced), detected_at=self._seconds(index + 1)
+        )
 
     def _finish(self, forced: bool = False) -> Utterance | None:
         assert self._speech is not None

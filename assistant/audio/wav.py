@@ -15,7 +15,7 @@ from assistant.interfaces import Pcm16
 
 def check_writable(path: Path) -> None:
     """Raise InputError unless a file can be created at ``path``."""
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent if str(path.parent) else Path()
     if path.is_dir():
         raise InputError(f"output {path} is a directory; give a file name such as reply.wav")
     if not parent.is_dir():

@@ -52,7 +52,9 @@ def load_manifest(path: Path | None = None) -> list[ManifestEntry]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         return [_entry(raw) for raw in data["model"]]
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-        raise ConfigError(f"model manifest {path} is unreadable ({exc}); restore it from git") from exc
+        raise ConfigError(
+            f"model manifest {path} is unreadable ({exc}); restore it from git"
+        ) from exc
 
 
 def _entry(raw: dict[str, object]) -> ManifestEntry:

@@ -60,7 +60,8 @@ class ModelStore:
                 raise ModelError(f"model file {file} is missing; {_SETUP_FIX}")
             if file.stat().st_size != f.size:
                 raise ModelError(
-                    f"model file {file} is corrupt (size {file.stat().st_size}, expected {f.size}); "
+                    f"model file {file} is corrupt (size {file.stat().st_size}, "
+                    f"expected {f.size}); "
                     f"{_SETUP_FIX}"
                 )
         return ResolvedModel(
@@ -96,7 +97,8 @@ def _package_folder(entry: ManifestEntry) -> Path:
         dist = metadata.distribution(entry.package)
     except metadata.PackageNotFoundError:
         raise ModelError(
-            f"model {entry.name} is not installed (package {entry.package} is missing); {_SETUP_FIX}"
+            f"model {entry.name} is not installed (package {entry.package} is missing); "
+            f"{_SETUP_FIX}"
         ) from None
     return Path(str(dist.locate_file(entry.source)))
 

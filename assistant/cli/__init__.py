@@ -22,14 +22,22 @@ from assistant.errors import AssistantError
 @click.version_option(__version__, prog_name="assistant")
 @click.option("--config", "config_file", metavar="FILE", help="Read settings from FILE only.")
 @click.option(
-    "--set", "assignments", metavar="KEY=VALUE", multiple=True,
+    "--set",
+    "assignments",
+    metavar="KEY=VALUE",
+    multiple=True,
     help="Override a setting, e.g. --set llm.temperature=0.2 (repeatable).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens, for debugging.")
 @click.pass_context
-def cli(ctx: click.Context, config_file: str | None, assignments: tuple[str, ...], verbose: bool) -> None:
+def cli(
+    ctx: click.Context, config_file: str | None, assignments: tuple[str, ...], verbose: bool
+) -> None:
     """A local, offline voice assistant."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     ctx.obj = State(config_file, assignments)
 
 
@@ -56,7 +64,11 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except click.UsageError as exc:
-        where = f"assistant {exc.ctx.command_path.partition(' ')[2]}".strip() if exc.ctx else "assistant"
+        where = (
+            f"assistant {exc.ctx.command_path.partition(' ')[2]}".strip()
+            if exc.ctx
+            else "assistant"
+        )
         return _fail(f"{exc.format_message()} (see `{where} --help`)", 2)
     except click.ClickException as exc:
         return _fail(exc.format_message(), exc.exit_code)

@@ -14,15 +14,21 @@ from assistant.sessions import Observers, ask_text
 
 @click.command()
 @click.argument("text")
-@click.option("--speak", type=click.Path(path_type=Path), metavar="WAV",
-              help="Also speak the reply into this WAV file.")
+@click.option(
+    "--speak",
+    type=click.Path(path_type=Path),
+    metavar="WAV",
+    help="Also speak the reply into this WAV file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the turn as one JSON object.")
 @model_options
 @click.pass_obj
-def ask(state: State, text: str, speak: Path | None, as_json: bool, **flags: Any) -> int:
+def ask(state: State, /, text: str, speak: Path | None, as_json: bool, **flags: Any) -> int:
     """Ask a question in writing."""
     if not text.strip():
-        raise click.UsageError("TEXT is empty; ask something, e.g. assistant ask \"What is a comet?\"")
+        raise click.UsageError(
+            'TEXT is empty; ask something, e.g. assistant ask "What is a comet?"'
+        )
     settings = state.settings(flag_overrides(flags))
     observers = Observers()
     printer = ConsolePrinter(observers.bus, as_json, show_user=False)

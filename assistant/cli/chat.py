@@ -13,17 +13,32 @@ from assistant.sessions import Observers, chat_file, chat_live
 
 
 @click.command()
-@click.option("--input", "-i", "input_path", type=click.Path(path_type=Path), metavar="FILE",
-              help="Talk through an audio file (any format) instead of the microphone.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), metavar="WAV",
-              help="Write all reply audio to one WAV file.")
+@click.option(
+    "--input",
+    "-i",
+    "input_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Talk through an audio file (any format) instead of the microphone.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    metavar="WAV",
+    help="Write all reply audio to one WAV file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per turn.")
-@click.option("--no-realtime", is_flag=True,
-              help="Feed the file as fast as possible instead of at speaking pace.")
+@click.option(
+    "--no-realtime",
+    is_flag=True,
+    help="Feed the file as fast as possible instead of at speaking pace.",
+)
 @model_options
 @click.pass_obj
 def chat(
     state: State,
+    /,
     input_path: Path | None,
     output: Path | None,
     as_json: bool,

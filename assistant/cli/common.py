@@ -33,11 +33,21 @@ class State:
 
 _MODEL_FLAGS: list[tuple[str, str, Any, str]] = [
     # flag, setting, type, help
-    ("--stt-model", "stt.model", str, "Speech model: a name from `assistant models list` or a path."),
+    (
+        "--stt-model",
+        "stt.model",
+        str,
+        "Speech model: a name from `assistant models list` or a path.",
+    ),
     ("--llm-model", "llm.model", str, "Chat model: a name or a path to a GGUF file."),
     ("--tts-model", "tts.model", str, "Voice: a name or a path to a Piper .onnx file."),
     ("--system-prompt", "llm.system_prompt", str, "Instructions given to the chat model."),
-    ("--preset", "llm.preset", click.Choice(["default", "greedy", "precise", "creative"]), "Sampler preset."),
+    (
+        "--preset",
+        "llm.preset",
+        click.Choice(["default", "greedy", "precise", "creative"]),
+        "Sampler preset.",
+    ),
     ("--temperature", "llm.temperature", float, "Sampling temperature (0 = deterministic)."),
     ("--seed", "llm.seed", int, "Sampling seed (0 = random)."),
     ("--max-tokens", "llm.max_tokens", int, "Longest reply, in tokens."),

@@ -40,7 +40,10 @@ def list_models(state: State, as_json: bool) -> int:
         status = " (in use)" if r["in_use"] else ""
         size = f"{int(str(r['size'])) / 1e6:.1f} MB" if r["size"] else "-"
         problem = f"  !! {r['error']}" if r["error"] else ""
-        click.echo(f"{r['name']:<28} {r['kind']:<4} {size:>9}  {r['path']}  [{r['source']}]{status}{problem}")
+        click.echo(
+            f"{r['name']:<28} {r['kind']:<4} {size:>9}  {r['path']}  "
+            f"[{r['source']}]{status}{problem}"
+        )
     return 0
 
 
@@ -55,8 +58,21 @@ def _candidates(
         try:
             out.append((store.resolve(role, entry.name), in_use, ""))
         except ModelError as exc:
-            out.append((ResolvedModel(entry.name, role, entry.format, store.models_dir / entry.name,
-                                      f"package {entry.package}", 0, entry.license), in_use, str(exc)))
+            out.append(
+                (
+                    ResolvedModel(
+                        entry.name,
+                        role,
+                        entry.format,
+                        store.models_dir / entry.name,
+                        f"package {entry.package}",
+                        0,
+                        entry.license,
+                    ),
+                    in_use,
+                    str(exc),
+                )
+            )
     if configured and store.entry(configured) is None:
         try:
             out.append((store.resolve(role, configured), True, ""))

@@ -39,7 +39,9 @@ class ConsolePrinter:
         if report.turn_id in self._replying:
             click.echo()
         t = report.timings_ms()
-        parts = [f"{label} {t[key]:.0f} ms" for key, label in _TIMING_LABELS if t.get(key) is not None]
+        parts = [
+            f"{label} {t[key]:.0f} ms" for key, label in _TIMING_LABELS if t.get(key) is not None
+        ]
         if parts:
             click.echo(click.style(f"  [{' · '.join(parts)}]", dim=True))
 

@@ -57,9 +57,13 @@ def _decode_stream(
     resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
     parts: list[Pcm16] = []
     for frame in container.decode(stream):
-        parts.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(frame))
-    parts.extend(r.to_ndarray().reshape(-1) for r in resampler.resample(None))
-    return np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, np.int16)
+        parts.extend(_samples(r) for r in resampler.resample(frame))
+    parts.extend(_samples(r) for r in resampler.resample(None))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+def _samples(frame: av.AudioFrame) -> Pcm16:
+    return frame.to_ndarray().reshape(-1).astype(np.int16, copy=False)
 
 
 def _declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float:

@@ -15,7 +15,9 @@ class StreamResampler:
         self.in_rate = in_rate
         self.out_rate = out_rate
         self._stream = (
-            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16")
+            None
+            if in_rate == out_rate
+            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16")
         )
 
     def process(self, chunk: Pcm16, last: bool = False) -> Pcm16:

@@ -7,7 +7,7 @@ import random
 import threading
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from assistant.errors import ModelError
 from assistant.interfaces import ChatMessage
@@ -32,7 +32,8 @@ class LlamaChatModel:
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
-                f"model file {path} could not be loaded as a GGUF chat model ({exc}); fix llm.model "
+                f"model file {path} could not be loaded as a GGUF chat model ({exc}); "
+                "fix llm.model "
                 "or reinstall the default models with `make setup`"
             ) from None
         meta = self._llama.metadata
@@ -51,11 +52,12 @@ class LlamaChatModel:
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         """The chat template applied to ``messages`` (ready for the reply) as tokens."""
-        result = self._format(messages=[{"role": m.role, "content": m.content} for m in messages])
+        chat: Any = [{"role": m.role, "content": m.content} for m in messages]
+        result = self._format(messages=chat)
         return list(self._llama.tokenize(result.prompt.encode(), add_bos=True, special=True))
 
     def prefill(self, messages: list[ChatMessage]) -> None:
-        """Evaluate the prompt of ``messages`` now; later prompts sharing its start reuse the cache."""
+        """Evaluate ``messages`` now; later prompts that start the same way reuse the cache."""
         self._llama.reset()
         self._llama.eval(self.prompt_tokens(messages))
 
@@ -92,19 +94,29 @@ class LlamaChatModel:
         stop: list[str],
         cancel: threading.Event,
     ) -> Generator[str, None, str]:
-        """Yield the continuation of a tokenised prompt (the KV cache of a shared prefix is reused)."""
+        """Yield the continuation of a tokenised prompt (a cached shared prefix is reused)."""
         from llama_cpp import StoppingCriteriaList
 
         last_n = params.penalty_last_n
         self._llama.last_n_tokens_size = self.n_ctx if last_n < 0 else last_n
-        chunks: Iterator[Any] = self._llama.create_completion(
-            prompt,
-            stream=True,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=params.seed or random.randrange(1, 2**31),
-            stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: cancel.is_set()]),
-            **sampler_kwargs(params),
+        chunks = cast(
+            Iterator[Any],
+            self._llama.create_completion(
+                prompt,
+                stream=True,
+                max_tokens=max_tokens,
+                stop=stop,
+                seed=params.seed or random.randrange(1, 2**31),
+                stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: cancel.is_set()]),
+                temperature=params.temperature,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                min_p=params.min_p,
+                typical_p=params.typical_p,
+                repeat_penalty=params.penalty_repeat,
+                frequency_penalty=params.penalty_freq,
+                presence_penalty=params.penalty_present,
+            ),
         )
         finish = "stop"
         for chunk in chunks:
@@ -115,17 +127,3 @@ class LlamaChatModel:
             if choice["text"]:
                 yield choice["text"]
         return "cancelled" if cancel.is_set() else finish
-
-
-def sampler_kwargs(params: SamplerParams) -> dict[str, float | int]:
-    """SamplerParams as keyword arguments of ``Llama.create_completion``."""
-    return {
-        "temperature": params.temperature,
-        "top_k": params.top_k,
-        "top_p": params.top_p,
-        "min_p": params.min_p,
-        "typical_p": params.typical_p,
-        "repeat_penalty": params.penalty_repeat,
-        "frequency_penalty": params.penalty_freq,
-        "presence_penalty": params.penalty_present,
-    }

@@ -66,7 +66,9 @@ class SamplerParams:
             return cls()
         factories = {"greedy": cls.greedy, "precise": cls.precise, "creative": cls.creative}
         if name not in factories:
-            raise ValueError(f"unknown sampler preset {name!r}; use one of default, {', '.join(factories)}")
+            raise ValueError(
+                f"unknown sampler preset {name!r}; use one of default, {', '.join(factories)}"
+            )
         return factories[name]()
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The event bus: every stage reports what it did; the CLI, timings and later the WebSocket listen."""
+"""The event bus: stages report what they did; the CLI, timings and the server listen."""
 
 from __future__ import annotations
 

@@ -16,10 +16,12 @@ class Recorder(FrameProcessor):
         self.frames: list[Frame] = []
 
     async def queue_frame(self, frame: Frame) -> None:
+        """Record the frame, then handle it as any stage would."""
         self.frames.append(frame)
         await super().queue_frame(frame)
 
     async def process_frame(self, frame: DataFrame) -> None:
+        """Pass the frame on (to the pipeline's end)."""
         await self.push_frame(frame)
 
 

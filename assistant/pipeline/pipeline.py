@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 
 from assistant.pipeline.events import EventBus
@@ -66,7 +67,7 @@ class Pipeline:
             raise ValueError("a pipeline needs at least one stage")
         self.stages = stages
         self.bus = bus or EventBus()
-        for a, b in zip(stages, stages[1:], strict=False):
+        for a, b in itertools.pairwise(stages):
             a.link(b)
         self._done: asyncio.Future[None] | None = None
         self._error: BaseException | None = None

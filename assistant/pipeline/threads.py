@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,10 +49,9 @@ async def iterate_in_thread(
     queue: asyncio.Queue[Any] = asyncio.Queue()
 
     def deliver(item: object) -> None:
-        try:
+        # A closed loop (RuntimeError) means nobody is listening any more.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop has closed: nobody is listening any more
-            pass
 
     def work() -> None:
         iterator = make()

@@ -32,7 +32,9 @@ def vad_config(settings: Settings) -> VadConfig:
 def reply_options(settings: Settings) -> ReplyOptions:
     """System prompt, sampler parameters, length and stop strings of the settings."""
     llm = settings.llm
-    return ReplyOptions(llm.system_prompt, SamplerParams.from_settings(llm), llm.max_tokens, llm.stop)
+    return ReplyOptions(
+        llm.system_prompt, SamplerParams.from_settings(llm), llm.max_tokens, llm.stop
+    )
 
 
 def reply_stages(settings: Settings, models: Models, sink: AudioSink) -> list[FrameProcessor]:

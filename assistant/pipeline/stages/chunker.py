@@ -14,10 +14,9 @@ import re
 from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyEndFrame, TextFrame
 from assistant.pipeline.processor import FrameProcessor
 
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "approx",
-    "no", "fig", "inc", "ltd", "co", "mt", "u.s",
-}
+_ABBREVIATIONS = set(
+    "mr mrs ms dr prof sr jr st vs etc e.g i.e approx no fig inc ltd co mt u.s a.m p.m".split()
+)
 _BOUNDARY = re.compile(r"([.!?…;:]+[\"')\]]*|\n+|,)(?=\s)")
 _MARKUP = re.compile(r"[*_#`~>|]+|^\s*[-•]\s+", re.MULTILINE)
 
@@ -25,7 +24,9 @@ _MARKUP = re.compile(r"[*_#`~>|]+|^\s*[-•]\s+", re.MULTILINE)
 class ClauseSplitter:
     """Accumulates streamed text and returns complete clauses."""
 
-    def __init__(self, first_comma_words: int = 3, comma_words: int = 6, max_chars: int = 240) -> None:
+    def __init__(
+        self, first_comma_words: int = 3, comma_words: int = 6, max_chars: int = 240
+    ) -> None:
         self.first_comma_words = first_comma_words
         self.comma_words = comma_words
         self.max_chars = max_chars

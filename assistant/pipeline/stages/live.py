@@ -34,7 +34,9 @@ class SpeakerSink(AudioSink):
         super().__init__("speaker")
         sd = sounddevice()
         try:
-            self._stream = sd.OutputStream(device=device.index, samplerate=sample_rate, channels=1, dtype="int16")
+            self._stream = sd.OutputStream(
+                device=device.index, samplerate=sample_rate, channels=1, dtype="int16"
+            )
             self._stream.start()
         except sd.PortAudioError as exc:
             raise DeviceError(f"cannot open speaker {device.name!r} ({exc})") from None
@@ -73,8 +75,14 @@ class MicSource(FrameSource):
 
         sd = sounddevice()
         try:
-            stream = sd.InputStream(device=self.device.index, samplerate=rate, channels=1, dtype="int16",
-                                    blocksize=rate * BLOCK_MS // 1000, callback=callback)
+            stream = sd.InputStream(
+                device=self.device.index,
+                samplerate=rate,
+                channels=1,
+                dtype="int16",
+                blocksize=rate * BLOCK_MS // 1000,
+                callback=callback,
+            )
         except sd.PortAudioError as exc:
             raise DeviceError(f"cannot open microphone {self.device.name!r} ({exc})") from None
         resampler = StreamResampler(rate, self.sample_rate)

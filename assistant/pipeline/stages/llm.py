@@ -8,10 +8,15 @@ from dataclasses import dataclass, field
 
 from assistant.interfaces import ChatMessage, LanguageModel
 from assistant.llm.sampling import SamplerParams
-from assistant.pipeline.frames import DataFrame, ReplyEndFrame, TextFrame, TranscriptFrame
 from assistant.pipeline.events import EventBus
+from assistant.pipeline.frames import DataFrame, ReplyEndFrame, TextFrame, TranscriptFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
-from assistant.pipeline.threads import StreamResult, call_in_thread, iterate_in_thread, model_executor
+from assistant.pipeline.threads import (
+    StreamResult,
+    call_in_thread,
+    iterate_in_thread,
+    model_executor,
+)
 
 
 @dataclass
@@ -37,10 +42,12 @@ class LlmStage(FrameProcessor):
         self._turn = 0
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
-        """Start serving, and meanwhile process the system prompt (the first reply is then faster)."""
+        """Start serving; meanwhile process the system prompt, so the first reply is faster."""
         await super().start(bus, on_error)
         if self.options.system_prompt:
-            self._executor.submit(self.model.prefill, [ChatMessage("system", self.options.system_prompt)])
+            self._executor.submit(
+                self.model.prefill, [ChatMessage("system", self.options.system_prompt)]
+            )
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Answer transcripts; forward everything else."""
@@ -67,7 +74,9 @@ class LlmStage(FrameProcessor):
         parts: list[str] = []
         try:
             stream = iterate_in_thread(
-                lambda: self.model.stream_chat(messages, opts.params, opts.max_tokens, opts.stop, cancel),
+                lambda: self.model.stream_chat(
+                    messages, opts.params, opts.max_tokens, opts.stop, cancel
+                ),
                 self._executor,
                 result,
             )
@@ -78,8 +87,13 @@ class LlmStage(FrameProcessor):
         except asyncio.CancelledError:
             cancel.set()
             self._remember(user, "".join(parts))
-            self.bus.publish("reply_done", turn, text="".join(parts), finish_reason="cancelled",
-                             tokens=len(parts))
+            self.bus.publish(
+                "reply_done",
+                turn,
+                text="".join(parts),
+                finish_reason="cancelled",
+                tokens=len(parts),
+            )
             raise
         text, reason = "".join(parts), result.value or "stop"
         self._remember(user, text)

@@ -20,7 +20,9 @@ class AudioSink(FrameProcessor):
     async def process_frame(self, frame: DataFrame) -> None:
         """Deliver audio; close turns."""
         if isinstance(frame, ReplyAudioFrame):
-            self.bus.publish("reply_audio", frame.turn_id, samples=len(frame.pcm), sample_rate=frame.sample_rate)
+            self.bus.publish(
+                "reply_audio", frame.turn_id, samples=len(frame.pcm), sample_rate=frame.sample_rate
+            )
             await self.write(frame.pcm, frame.sample_rate)
         elif isinstance(frame, ReplyEndFrame):
             await self.end_of_turn(frame.turn_id)

@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from assistant.interfaces import Pcm16, SpeechToText, Transcript
-from assistant.pipeline.frames import DataFrame, SpeechPauseFrame, TranscriptFrame, UtteranceFrame
 from assistant.pipeline.events import EventBus
+from assistant.pipeline.frames import DataFrame, SpeechPauseFrame, TranscriptFrame, UtteranceFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.threads import model_executor
 
@@ -54,12 +54,16 @@ class SttStage(FrameProcessor):
         speculation, self._speculation = self._speculation, None
         reused = speculation is not None and speculation[0] == (frame.start, frame.end)
         # Speech that went on after the pause makes the speculation stale.
-        pending = speculation[1] if speculation is not None and reused else self._transcribe(frame.audio)
+        pending = (
+            speculation[1] if speculation is not None and reused else self._transcribe(frame.audio)
+        )
         transcript, stt_ms = await pending
         if not transcript.text:
             self.bus.publish("no_speech", frame.turn_id, stt_ms=stt_ms)
             return
-        self.bus.publish("transcript", frame.turn_id, text=transcript.text, stt_ms=stt_ms, speculative=reused)
+        self.bus.publish(
+            "transcript", frame.turn_id, text=transcript.text, stt_ms=stt_ms, speculative=reused
+        )
         await self.push_frame(
             TranscriptFrame(
                 turn_id=frame.turn_id, text=transcript.text, speech_end_wall=frame.speech_end_wall

@@ -9,8 +9,8 @@ import numpy as np
 
 from assistant.convert.resample import StreamResampler
 from assistant.interfaces import Pcm16, TextToSpeech
-from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
 from assistant.pipeline.events import EventBus
+from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.threads import iterate_in_thread, model_executor
 
@@ -49,11 +49,17 @@ class TtsStage(FrameProcessor):
         if frame.turn_id != self._turn:
             self._turn, self._cancel = frame.turn_id, threading.Event()
         first = True
-        async for pcm in iterate_in_thread(lambda: self._audio(frame.text, self._cancel), self._executor):
+        async for pcm in iterate_in_thread(
+            lambda: self._audio(frame.text, self._cancel), self._executor
+        ):
             if first:
-                self.bus.publish("tts_audio", frame.turn_id, samples=len(pcm), sample_rate=self.output_rate)
+                self.bus.publish(
+                    "tts_audio", frame.turn_id, samples=len(pcm), sample_rate=self.output_rate
+                )
                 first = False
-            await self.push_frame(ReplyAudioFrame(turn_id=frame.turn_id, pcm=pcm, sample_rate=self.output_rate))
+            await self.push_frame(
+                ReplyAudioFrame(turn_id=frame.turn_id, pcm=pcm, sample_rate=self.output_rate)
+            )
 
     def _audio(self, text: str, cancel: threading.Event) -> Iterator[Pcm16]:
         """Runs in the TTS thread: synthesize and resample one clause."""

@@ -47,12 +47,18 @@ class VadStage(FrameProcessor):
             self.bus.publish("speech_started", 0, start=event.start)
             return
         if isinstance(event, SpeechPaused):
-            await self.push_frame(SpeechPauseFrame(audio=event.audio, start=event.start, end=event.end))
+            await self.push_frame(
+                SpeechPauseFrame(audio=event.audio, start=event.start, end=event.end)
+            )
             return
         turn = next(self._turn_ids)
         wall = self.wall_at(event.end)
         self.bus.publish(
-            "utterance", turn, start=event.start, end=event.end, speech_end_wall=wall,
+            "utterance",
+            turn,
+            start=event.start,
+            end=event.end,
+            speech_end_wall=wall,
             forced=event.forced,
         )
         await self.push_frame(

@@ -1,0 +1,76 @@
+"""Shared fixtures: the real default models, loaded once, and spoken test questions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import config
+from assistant.audio.stt import WhisperSTT
+from assistant.audio.tts import PiperTTS
+from assistant.loader import Models, load_models
+from tests import media
+
+REPO = Path(__file__).resolve().parents[1]
+ASSISTANT = [sys.executable, "-m", "assistant"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that collected no test is a failure, never a silent success (pytest's exit 5)."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ASSISTANT_* variable or assistant.toml of the developer's leaks into a test."""
+    for var in list(os.environ):
+        if var.upper().startswith("ASSISTANT_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+@pytest.fixture(scope="session")
+def models() -> Models:
+    return load_models(config.load())
+
+
+@pytest.fixture(scope="session")
+def tts(models: Models) -> PiperTTS:
+    assert isinstance(models.tts, PiperTTS)
+    return models.tts
+
+
+@pytest.fixture(scope="session")
+def stt(models: Models) -> WhisperSTT:
+    assert isinstance(models.stt, WhisperSTT)
+    return models.stt
+
+
+@pytest.fixture(scope="session")
+def question_wav(tts: PiperTTS, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One spoken question with silence around it."""
+    pcm = media.speech(tts, "What is the capital of France?")
+    path = tmp_path_factory.mktemp("media") / "question.wav"
+    return media.write_wav(path, np.concatenate([media.silence(0.5), pcm, media.silence(1.5)]))
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*ASSISTANT, *args],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,151 @@
+"""Stage tests through the harness: frames in, frames out, with the real models."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from assistant.audio.vad import VadConfig
+from assistant.llm.sampling import SamplerParams
+from assistant.loader import Models
+from assistant.pipeline.frames import (
+    AudioFrame,
+    ClauseFrame,
+    DataFrame,
+    EndFrame,
+    Frame,
+    InterruptFrame,
+    ReplyAudioFrame,
+    ReplyEndFrame,
+    TextFrame,
+    TranscriptFrame,
+)
+from assistant.pipeline.harness import Recorder, run_stage
+from assistant.pipeline.pipeline import Pipeline
+from assistant.pipeline.processor import FrameProcessor
+from assistant.pipeline.stages.chunker import ChunkerStage
+from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
+from assistant.pipeline.stages.stt import SttStage
+from assistant.pipeline.stages.tts import TtsStage
+from assistant.pipeline.stages.vad import VadStage
+from tests import media
+
+
+def text(turn: int, s: str) -> TextFrame:
+    return TextFrame(turn_id=turn, text=s)
+
+
+def test_chunker_stage_emits_clauses_then_the_end_of_the_reply() -> None:
+    frames: list[Frame] = [text(1, p) for p in ["Paris", " is the capital", ". It is", " big."]]
+    frames.append(ReplyEndFrame(turn_id=1, text="", finish_reason="stop"))
+    out, events = asyncio.run(run_stage(ChunkerStage(), frames))
+    assert [type(f).__name__ for f in out] == ["ClauseFrame", "ClauseFrame", "ReplyEndFrame"]
+    assert [f.text for f in out if isinstance(f, ClauseFrame)] == [
+        "Paris is the capital.",
+        "It is big.",
+    ]
+    assert [e.kind for e in events] == ["clause", "clause"]
+
+
+class SlowEcho(FrameProcessor):
+    """Takes 50 ms per data frame."""
+
+    async def process_frame(self, frame: DataFrame) -> None:
+        await asyncio.sleep(0.05)
+        await self.push_frame(frame)
+
+
+def test_interrupt_overtakes_queued_data_and_drops_the_cancelled_turn() -> None:
+    frames: list[Frame] = [text(1, str(i)) for i in range(10)]
+    frames += [InterruptFrame(turn_id=1), text(2, "after")]
+    started = time.monotonic()
+    out, _ = asyncio.run(run_stage(SlowEcho(), frames))
+    assert time.monotonic() - started < 0.4  # nine queued frames of 50 ms were skipped
+    assert isinstance(out[0], InterruptFrame)  # nothing of turn 1 got through before it
+    assert [f.turn_id for f in out[1:]] == [2]
+
+
+def test_vad_and_stt_stages_turn_speech_into_a_transcript(models: Models, tts: object) -> None:
+    pcm = np.concatenate(
+        [
+            media.silence(0.5),
+            media.speech(tts, "Please set a timer for ten minutes."),
+            media.silence(1.0),
+        ]
+    )  # type: ignore[arg-type]
+    chunk = 320
+    frames: list[Frame] = [
+        AudioFrame(pcm=pcm[i : i + chunk], sample_rate=16000, pts=i / 16000, wall=time.monotonic())
+        for i in range(0, len(pcm), chunk)
+    ]
+    assert models.stt is not None
+    out, events = asyncio.run(run_stage([VadStage(VadConfig()), SttStage(models.stt)], frames))
+    transcripts = [f for f in out if isinstance(f, TranscriptFrame)]
+    assert len(transcripts) == 1 and transcripts[0].turn_id == 1
+    assert "timer" in transcripts[0].text.lower()
+    kinds = [e.kind for e in events]
+    assert kinds.index("speech_started") < kinds.index("utterance") < kinds.index("transcript")
+    assert next(e for e in events if e.kind == "transcript").data["speculative"] is True
+
+
+def test_tts_stage_speaks_at_the_output_rate(models: Models) -> None:
+    assert models.tts is not None
+    frames: list[Frame] = [ClauseFrame(turn_id=1, text="Hello there.")]
+    out, events = asyncio.run(run_stage(TtsStage(models.tts, 24000), frames))
+    audio = [f for f in out if isinstance(f, ReplyAudioFrame)]
+    assert audio and all(f.sample_rate == 24000 for f in audio)
+    pcm = np.concatenate([f.pcm for f in audio])
+    assert 0.4 < len(pcm) / 24000 < 2.0
+    assert media.rms_dbfs(pcm) > -35
+    assert [e.kind for e in events] == ["tts_audio"]
+
+
+async def _interrupted_generation(models: Models) -> tuple[list[Frame], LlmStage]:
+    assert models.llm is not None
+    options = ReplyOptions("You tell long stories.", SamplerParams.greedy(), max_tokens=200)
+    llm, recorder = LlmStage(models.llm, options), Recorder()
+    pipeline = Pipeline([llm, recorder])
+    await pipeline.start()
+    await pipeline.queue_frame(
+        TranscriptFrame(
+            turn_id=1, text="Tell me a long story about a dragon.", speech_end_wall=time.monotonic()
+        )
+    )
+    while sum(isinstance(f, TextFrame) for f in recorder.frames) < 5:
+        await asyncio.sleep(0.01)
+    await pipeline.queue_frame(InterruptFrame(turn_id=1))
+    await pipeline.queue_frame(
+        TranscriptFrame(turn_id=2, text="Say hello.", speech_end_wall=time.monotonic())
+    )
+    await pipeline.queue_frame(EndFrame())
+    await asyncio.wait_for(pipeline.wait(), 30)
+    return recorder.frames, llm
+
+
+def test_llm_cancellation_drops_stale_frames_and_the_next_turn_goes_on(models: Models) -> None:
+    frames, llm = asyncio.run(_interrupted_generation(models))
+    cut = next(i for i, f in enumerate(frames) if isinstance(f, InterruptFrame))
+    assert all(f.turn_id != 1 for f in frames[cut + 1 :])  # nothing of turn 1 after the interrupt
+    assert not any(isinstance(f, ReplyEndFrame) and f.turn_id == 1 for f in frames)
+    turn2 = [f for f in frames if f.turn_id == 2]
+    assert any(isinstance(f, TextFrame) for f in turn2) and isinstance(turn2[-1], ReplyEndFrame)
+    # the history keeps the cut-off reply of turn 1 and the whole of turn 2
+    assert [m.role for m in llm.history] == ["user", "assistant", "user", "assistant"]
+    assert 0 < len(llm.history[1].content) < 600
+
+
+@pytest.mark.parametrize("preset", ["greedy", "precise", "creative"])
+def test_same_seed_same_reply(models: Models, preset: str) -> None:
+    import threading
+
+    from assistant.interfaces import ChatMessage
+
+    assert models.llm is not None
+    params = SamplerParams.preset(preset)
+    params.seed = 1234
+    msgs = [ChatMessage("user", "Name a colour.")]
+    replies = {
+        "".join(models.llm.stream_chat(msgs, params, 16, [], threading.Event())) for _ in range(2)
+    }
+    assert len(replies) == 1

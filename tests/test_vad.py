@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from assistant.audio.tts import PiperTTS
+from assistant.audio.vad import SpeechPaused, SpeechStarted, Utterance, VadConfig, VadSegmenter
+from tests import media
+
+
+def run(pcm: np.ndarray, config: VadConfig, chunk: int = 777) -> list[object]:
+    seg = VadSegmenter(config)
+    events: list[object] = []
+    for i in range(0, len(pcm), chunk):  # odd chunk sizes: framing must not depend on them
+        events += seg.feed(pcm[i : i + chunk])
+    return events + seg.flush()
+
+
+@pytest.fixture(scope="module")
+def hello(tts: PiperTTS) -> np.ndarray:
+    return media.speech(tts, "Hello there, how are you today?")
+
+
+def test_one_utterance_with_preroll_and_true_end(hello: np.ndarray) -> None:
+    pcm = np.concatenate([media.silence(1.0), hello, media.silence(1.0)])
+    events = run(pcm, VadConfig(preroll_ms=300, hangover_ms=300))
+    utts = [e for e in events if isinstance(e, Utterance)]
+    starts = [e for e in events if isinstance(e, SpeechStarted)]
+    assert len(utts) == 1 and len(starts) == 1
+    utt = utts[0]
+    speech_end = 1.0 + len(hello) / media.RATE
+    assert 0.95 <= utt.start <= 1.2
+    assert abs(utt.end - speech_end) < 0.15  # the true end of speech, not the end of the hangover
+    assert utt.detected_at == pytest.approx(utt.end + 0.3, abs=0.03)
+    # pre-roll: the utterance audio begins ~300 ms before the first voiced frame
+    assert len(utt.audio) / media.RATE >= (utt.end - utt.start) + 0.3 + 0.25
+
+
+def test_speech_paused_precedes_the_utterance_with_the_same_audio(hello: np.ndarray) -> None:
+    pcm = np.concatenate([media.silence(0.5), hello, media.silence(1.0)])
+    events = run(pcm, VadConfig(speculate_ms=100))
+    paused = [e for e in events if isinstance(e, SpeechPaused)]
+    utt = next(e for e in events if isinstance(e, Utterance))
+    final_pause = paused[-1]
+    assert (final_pause.start, final_pause.end) == (utt.start, utt.end)
+    assert events.index(final_pause) < events.index(utt)
+
+
+def test_two_utterances_split_by_a_long_pause(hello: np.ndarray) -> None:
+    pcm = np.concatenate([media.silence(0.5), hello, media.silence(1.0), hello, media.silence(1.0)])
+    utts = [e for e in run(pcm, VadConfig()) if isinstance(e, Utterance)]
+    assert len(utts) == 2
+
+
+def test_short_pause_shorter_than_hangover_keeps_one_utterance(hello: np.ndarray) -> None:
+    pcm = np.concatenate(
+        [media.silence(0.5), hello, media.silence(0.15), hello, media.silence(1.0)]
+    )
+    utts = [e for e in run(pcm, VadConfig(hangover_ms=500)) if isinstance(e, Utterance)]
+    assert len(utts) == 1
+
+
+def test_silence_and_a_click_make_no_utterance() -> None:
+    click = np.zeros(16000, np.int16)
+    click[8000:8080] = 20000  # 5 ms
+    assert [e for e in run(click, VadConfig()) if isinstance(e, Utterance)] == []
+    assert run(media.silence(3.0), VadConfig()) == []
+
+
+def test_max_utterance_forces_a_cut(hello: np.ndarray) -> None:
+    pcm = np.concatenate([hello] * 6)  # ~10 s of talking without a long pause
+    utts = [
+        e
+        for e in run(pcm, VadConfig(max_utterance_s=3.0, hangover_ms=1000))
+        if isinstance(e, Utterance)
+    ]
+    assert len(utts) >= 3
+    assert any(u.forced for u in utts)
+    assert all(len(u.audio) / media.RATE <= 3.0 + 0.35 for u in utts)
+
+
+@pytest.mark.parametrize("frame_ms", [10, 20, 30])
+def test_every_frame_size_works(hello: np.ndarray, frame_ms: int) -> None:
+    pcm = np.concatenate([media.silence(0.5), hello, media.silence(1.0)])
+    utts = [e for e in run(pcm, VadConfig(frame_ms=frame_ms)) if isinstance(e, Utterance)]
+    assert len(utts) == 1
