@@ -64,7 +64,7 @@ def test_unknown_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invalid_toml_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "assistant.toml").write_text("[llm\n")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match="assistant.toml"):
+    with pytest.raises(ConfigError, match=r"assistant\.toml"):
         config.load()
 
 
