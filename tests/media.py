@@ -69,3 +69,9 @@ def rms_dbfs(pcm: Pcm16) -> float:
         return -120.0
     rms = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2)))
     return 20 * np.log10(max(rms, 1e-9) / 32768)
+
+
+def speech_to_16k(pcm: Pcm16, rate: int) -> Pcm16:
+    """Resample any rate to the 16 kHz Whisper takes."""
+    resampler = StreamResampler(rate, RATE)
+    return np.concatenate([resampler.process(pcm), resampler.process(pcm[:0], last=True)])

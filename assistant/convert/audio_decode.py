@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import av
@@ -26,7 +27,7 @@ def decode_audio(path: Path, sample_rate: int = 16000) -> Pcm16:
             if not container.streams.audio:
                 raise InputError(f"{path} has no audio stream; give a file with sound in it")
             stream = container.streams.audio[0]
-            declared = _declared_seconds(container, stream)
+            declared = _declared_seconds(container, stream, path)
             pcm = _decode_stream(container, stream, sample_rate)
     except InputError:
         raise
@@ -66,12 +67,28 @@ def _samples(frame: av.AudioFrame) -> Pcm16:
     return frame.to_ndarray().reshape(-1).astype(np.int16, copy=False)
 
 
-def _declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float:
+def _declared_seconds(
+    container: av.container.InputContainer, stream: av.AudioStream, path: Path
+) -> float:
+    """How long the file says it is (0 when it does not say)."""
+    if container.format.name == "wav":
+        # FFmpeg derives a WAV's duration from the file size; the header tells the truth.
+        return _wav_header_seconds(path)
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / av.time_base
     return 0.0
+
+
+def _wav_header_seconds(path: Path) -> float:
+    try:
+        with wave.open(str(path), "rb") as w:
+            size = w.getnframes() * w.getsampwidth() * w.getnchannels()
+            # streaming writers leave the size at 0 or 0xFFFFFFFF: that declares nothing
+            return 0.0 if size == 0 or size >= 0xFFFFFF00 else w.getnframes() / w.getframerate()
+    except (wave.Error, EOFError, ZeroDivisionError):
+        return 0.0  # not plain PCM (float, extensible): no declared length to check against
 
 
 def _reason(exc: Exception) -> str:
