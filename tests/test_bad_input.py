@@ -6,7 +6,6 @@ import av
 import numpy as np
 import pytest
 
-from tests import media
 from tests.conftest import run_cli
 
 
@@ -15,7 +14,9 @@ def video_only(path: Path) -> Path:
         stream = container.add_stream("mpeg4", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         for i in range(10):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.full((48, 64, 3), i * 20, np.uint8), format="rgb24"
+            )
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
@@ -32,7 +33,7 @@ def truncated(path: Path, question_wav: Path) -> Path:
 CASES = {
     "missing": lambda d, q: d / "nope.wav",
     "directory": lambda d, q: d,
-    "empty": lambda d, q: (d / "empty.wav").write_bytes(b"") and d / "empty.wav" or d / "empty.wav",
+    "empty": lambda d, q: _write(d / "empty.wav", b""),
     "garbage": lambda d, q: _write(d / "garbage.mp3", np.random.default_rng(1).bytes(50_000)),
     "text as wav": lambda d, q: _write(d / "notes.wav", b"just some text\n" * 100),
     "truncated": lambda d, q: truncated(d / "cut.wav", q),
@@ -93,7 +94,9 @@ def test_output_into_missing_folder(question_wav: Path, tmp_path: Path) -> None:
 
 
 def test_missing_model_file_names_the_file_and_the_fix(question_wav: Path, tmp_path: Path) -> None:
-    out = run_cli("--set", f"llm.model={tmp_path / 'gone.gguf'}", "chat", "--input", str(question_wav))
+    out = run_cli(
+        "--set", f"llm.model={tmp_path / 'gone.gguf'}", "chat", "--input", str(question_wav)
+    )
     assert_one_line_error(out, "gone.gguf", "llm.model")
 
 

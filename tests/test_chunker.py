@@ -22,7 +22,7 @@ def test_sentences_become_clauses() -> None:
 
 def test_abbreviations_initials_and_decimals_do_not_split() -> None:
     text = "Dr. Smith met J. R. Tolkien at 3.5 p.m. in the U.S. on Friday. Then he left."
-    assert stream(text) == [
+    assert stream(text, ClauseSplitter(first_phrase_words=100)) == [
         "Dr. Smith met J. R. Tolkien at 3.5 p.m. in the U.S. on Friday.",
         "Then he left.",
     ]
@@ -47,3 +47,18 @@ def test_markdown_is_not_spoken() -> None:
     assert speakable("**Bold** and `code` # heading") == "Bold and code heading"
     assert speakable(" * - ") == ""
     assert stream("- First item.\n- Second item.\n") == ["First item.", "Second item."]
+
+
+def test_long_first_clause_is_cut_before_a_phrase_opener() -> None:
+    text = "The sky is blue most of the day because air scatters blue light more than red light."
+    assert stream(text) == [
+        "The sky is blue most of the day",
+        "because air scatters blue light more than red light.",
+    ]
+
+
+def test_phrase_cut_waits_for_the_whole_word() -> None:
+    s = ClauseSplitter()
+    assert s.push("One two three four and") == []  # "and" may still grow into "android"
+    assert s.push("roid phones are here") == []
+    assert s.flush() == "One two three four android phones are here"

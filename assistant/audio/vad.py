@@ -61,7 +61,7 @@ class VadConfig:
     hangover_ms: int = 300
     min_speech_ms: int = 200
     max_utterance_s: float = 30.0
-    speculate_ms: int = 100  # silence after which a SpeechPaused is sent; 0 = never
+    speculate_ms: int = 80  # silence after which a SpeechPaused is sent; 0 = never
 
 
 class VadSegmenter:

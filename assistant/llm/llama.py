@@ -47,6 +47,7 @@ class LlamaChatModel:
             bos_token=vocab.detokenize([vocab.token_bos()], special=True).decode(errors="replace"),
         )
         self.path = path
+        self.threads = threads
         self.n_ctx = self._llama.n_ctx()
         self.name = str(meta.get("general.name", path.stem))
 
@@ -56,10 +57,24 @@ class LlamaChatModel:
         result = self._format(messages=chat)
         return list(self._llama.tokenize(result.prompt.encode(), add_bos=True, special=True))
 
-    def prefill(self, messages: list[ChatMessage]) -> None:
-        """Evaluate ``messages`` now; later prompts that start the same way reuse the cache."""
+    def reset(self) -> None:
+        """Forget the cached prompt (the next call evaluates its prompt from scratch)."""
         self._llama.reset()
-        self._llama.eval(self.prompt_tokens(messages))
+
+    def prefill(self, messages: list[ChatMessage]) -> None:
+        """Evaluate ``messages`` now; later prompts that start the same way reuse the cache.
+
+        What the cache already holds of this prompt is kept, so only the new part is evaluated.
+        """
+        llama, tokens = self._llama, self.prompt_tokens(messages)
+        cached = llama.input_ids[: llama.n_tokens].tolist()
+        keep = 0
+        for a, b in zip(cached, tokens[:-1], strict=False):  # the last token is always re-run
+            if a != b:
+                break
+            keep += 1
+        llama.n_tokens = keep  # eval() drops the cache from here on
+        llama.eval(tokens[keep:])
 
     def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """Drop the oldest non-system messages until the prompt and the reply fit ``n_ctx``."""

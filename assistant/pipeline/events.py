@@ -14,7 +14,7 @@ EVENT_KINDS = (
     "utterance",  # start, end (stream s), speech_end_wall (monotonic s)
     "no_speech",  # stt_ms: an utterance held no words; no turn follows
     "transcript",  # text, stt_ms
-    "llm_started",  # prompt_tokens
+    "llm_started",  # the model was asked for a reply
     "llm_token",  # text
     "clause",  # text
     "tts_audio",  # samples, sample_rate: first piece of audio for a clause

@@ -75,6 +75,13 @@ class TranscriptFrame(DataFrame):
 
 
 @dataclass(kw_only=True)
+class SpeculativeTranscriptFrame(DataFrame):
+    """What the user has said so far, heard at a pause that may become the end of the turn."""
+
+    text: str
+
+
+@dataclass(kw_only=True)
 class TextFrame(DataFrame):
     """A piece of the assistant's reply as the model streams it."""
 

@@ -6,6 +6,7 @@ from assistant.audio.vad import VadConfig
 from assistant.config import Settings
 from assistant.llm.sampling import SamplerParams
 from assistant.loader import Models
+from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.chunker import ChunkerStage
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
@@ -40,9 +41,11 @@ def reply_options(settings: Settings) -> ReplyOptions:
 def reply_stages(settings: Settings, models: Models, sink: AudioSink) -> list[FrameProcessor]:
     """Transcript in, spoken reply out: LLM -> clause chunker -> TTS (if loaded) -> sink."""
     assert models.llm is not None
-    stages: list[FrameProcessor] = [LlmStage(models.llm, reply_options(settings))]
+    priority = SpeechFirst()
+    stages: list[FrameProcessor] = [LlmStage(models.llm, reply_options(settings), priority)]
     if models.tts is not None:
-        stages += [ChunkerStage(), TtsStage(models.tts, settings.audio.output_sample_rate)]
+        rate = settings.audio.output_sample_rate
+        stages += [ChunkerStage(), TtsStage(models.tts, rate, priority)]
     return [*stages, sink]
 
 

@@ -4,7 +4,9 @@ A clause ends at . ! ? … ; : or a newline followed by a space, except after a 
 or an initial ("Dr. Smith", "J. R."). A comma ends a clause once it holds ``comma_words`` words,
 so long sentences start speaking early; the very first clause may end at a comma after
 ``first_comma_words`` words, because the first clause decides how soon the user hears anything.
-A clause longer than ``max_chars`` is cut at its last space.
+For the same reason a first clause of ``first_phrase_words`` words without punctuation is cut
+before a word that opens a phrase ("because", "which", "and", "with", ...): "The sky is blue |
+because air scatters blue light." A clause longer than ``max_chars`` is cut at its last space.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ _ABBREVIATIONS = set(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e approx no fig inc ltd co mt u.s a.m p.m".split()
 )
 _BOUNDARY = re.compile(r"([.!?…;:]+[\"')\]]*|\n+|,)(?=\s)")
+_PHRASE_OPENERS = set(
+    "and but or so because which that who whom whose when where while if although though with "
+    "without for to from in on at by as than since until unless after before during".split()
+)
+_NEXT_WORD = re.compile(r"\s+([A-Za-z']+)(?=\s)")
 _MARKUP = re.compile(r"[*_#`~>|]+|^\s*[-•]\s+", re.MULTILINE)
 
 
@@ -25,9 +32,14 @@ class ClauseSplitter:
     """Accumulates streamed text and returns complete clauses."""
 
     def __init__(
-        self, first_comma_words: int = 3, comma_words: int = 6, max_chars: int = 240
+        self,
+        first_comma_words: int = 3,
+        comma_words: int = 6,
+        first_phrase_words: int = 4,
+        max_chars: int = 240,
     ) -> None:
         self.first_comma_words = first_comma_words
+        self.first_phrase_words = first_phrase_words
         self.comma_words = comma_words
         self.max_chars = max_chars
         self._buffer = ""
@@ -52,6 +64,8 @@ class ClauseSplitter:
             head = self._buffer[: match.end()]
             if self._is_boundary(head, match.group(1)):
                 return self._take(match.end())
+        if self._emitted == 0 and (cut := self._phrase_cut()) is not None:
+            return self._take(cut)
         if len(self._buffer) > self.max_chars:
             cut = self._buffer.rfind(" ", 0, self.max_chars)
             return self._take(cut if cut > 0 else self.max_chars)
@@ -67,6 +81,14 @@ class ClauseSplitter:
             if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
                 return False
         return True
+
+    def _phrase_cut(self) -> int | None:
+        """Where a long first clause can end: before a complete word that opens a phrase."""
+        for match in _NEXT_WORD.finditer(self._buffer):
+            enough = len(self._buffer[: match.start()].split()) >= self.first_phrase_words
+            if enough and match.group(1).lower() in _PHRASE_OPENERS:
+                return match.start()
+        return None
 
     def _take(self, end: int) -> str:
         clause, self._buffer = self._buffer[:end], self._buffer[end:].lstrip()

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from assistant.interfaces import ChatMessage, LanguageModel
 from assistant.llm.sampling import SamplerParams
 from assistant.pipeline.events import EventBus
-from assistant.pipeline.frames import DataFrame, ReplyEndFrame, TextFrame, TranscriptFrame
+from assistant.pipeline.frames import (
+    DataFrame,
+    ReplyEndFrame,
+    SpeculativeTranscriptFrame,
+    TextFrame,
+    TranscriptFrame,
+)
+from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.threads import (
     StreamResult,
@@ -32,10 +41,13 @@ class ReplyOptions:
 class LlmStage(FrameProcessor):
     """Streams a reply per transcript; the history is trimmed to the model's context window."""
 
-    def __init__(self, model: LanguageModel, options: ReplyOptions) -> None:
+    def __init__(
+        self, model: LanguageModel, options: ReplyOptions, priority: SpeechFirst | None = None
+    ) -> None:
         super().__init__("llm")
         self.model = model
         self.options = options
+        self.priority = priority
         self.history: list[ChatMessage] = []
         self._executor = model_executor("llm")
         self._cancel = threading.Event()
@@ -53,6 +65,9 @@ class LlmStage(FrameProcessor):
         """Answer transcripts; forward everything else."""
         if isinstance(frame, TranscriptFrame):
             await self._reply(frame)
+        elif isinstance(frame, SpeculativeTranscriptFrame):
+            # Read the likely prompt now; the reply, if it comes, reuses the cache.
+            self._executor.submit(self._prefill, frame.text)
         else:
             await self.push_frame(frame)
 
@@ -64,21 +79,16 @@ class LlmStage(FrameProcessor):
     async def _reply(self, frame: TranscriptFrame) -> None:
         opts, turn = self.options, frame.turn_id
         self._turn, self._cancel = turn, threading.Event()
+        self.bus.publish("llm_started", turn)
         user = ChatMessage("user", frame.text)
-        system = [ChatMessage("system", opts.system_prompt)] if opts.system_prompt else []
         messages = await call_in_thread(
-            self._executor, self.model.fit_history, [*system, *self.history, user], opts.max_tokens
+            self._executor, self.model.fit_history, self._conversation(frame.text), opts.max_tokens
         )
-        self.bus.publish("llm_started", turn, messages=len(messages))
         cancel, result = self._cancel, StreamResult[str]()
         parts: list[str] = []
         try:
             stream = iterate_in_thread(
-                lambda: self.model.stream_chat(
-                    messages, opts.params, opts.max_tokens, opts.stop, cancel
-                ),
-                self._executor,
-                result,
+                lambda: self._generate(messages, cancel), self._executor, result
             )
             async for piece in stream:
                 parts.append(piece)
@@ -99,6 +109,29 @@ class LlmStage(FrameProcessor):
         self._remember(user, text)
         self.bus.publish("reply_done", turn, text=text, finish_reason=reason, tokens=len(parts))
         await self.push_frame(ReplyEndFrame(turn_id=turn, text=text, finish_reason=reason))
+
+    def _conversation(self, user_text: str) -> list[ChatMessage]:
+        """System prompt, history and the new user message."""
+        prompt = self.options.system_prompt
+        system = [ChatMessage("system", prompt)] if prompt else []
+        return [*system, *self.history, ChatMessage("user", user_text)]
+
+    def _prefill(self, user_text: str) -> None:
+        """Runs on the model thread: evaluate the conversation as it would be with this message."""
+        # A message too long for the window is reported by the real turn, not here.
+        with contextlib.suppress(ValueError):
+            conversation = self._conversation(user_text)
+            self.model.prefill(self.model.fit_history(conversation, self.options.max_tokens))
+
+    def _generate(
+        self, messages: list[ChatMessage], cancel: threading.Event
+    ) -> Generator[str, None, str]:
+        """Runs on the model thread: the reply stream, pausing while speech is synthesized."""
+        opts = self.options
+        stream = self.model.stream_chat(messages, opts.params, opts.max_tokens, opts.stop, cancel)
+        if self.priority is None:
+            return stream
+        return self.priority.yield_to_speech(stream, cancel)
 
     def _remember(self, user: ChatMessage, reply: str) -> None:
         self.history += [user, ChatMessage("assistant", reply)]

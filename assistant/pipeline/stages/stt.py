@@ -9,7 +9,13 @@ import numpy as np
 
 from assistant.interfaces import Pcm16, SpeechToText, Transcript
 from assistant.pipeline.events import EventBus
-from assistant.pipeline.frames import DataFrame, SpeechPauseFrame, TranscriptFrame, UtteranceFrame
+from assistant.pipeline.frames import (
+    DataFrame,
+    SpeculativeTranscriptFrame,
+    SpeechPauseFrame,
+    TranscriptFrame,
+    UtteranceFrame,
+)
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.threads import model_executor
 
@@ -25,6 +31,7 @@ class SttStage(FrameProcessor):
         self._executor = model_executor("stt")
         # (start, end) of the audio transcribed at the last pause, and that transcription
         self._speculation: tuple[tuple[float, float], _Pending] | None = None
+        self._announcing: set[asyncio.Future[None]] = set()  # keeps the push tasks alive
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; a first transcription of silence meanwhile warms the model up."""
@@ -34,7 +41,9 @@ class SttStage(FrameProcessor):
     async def process_frame(self, frame: DataFrame) -> None:
         """Transcribe utterances (speculatively at a pause); forward everything else."""
         if isinstance(frame, SpeechPauseFrame):
-            self._speculation = ((frame.start, frame.end), self._transcribe(frame.audio))
+            pending = self._transcribe(frame.audio)
+            self._speculation = ((frame.start, frame.end), pending)
+            pending.add_done_callback(self._announce)
         elif isinstance(frame, UtteranceFrame):
             await self._utterance(frame)
         else:
@@ -49,6 +58,15 @@ class SttStage(FrameProcessor):
             return result, (time.monotonic() - started) * 1000
 
         return asyncio.get_running_loop().run_in_executor(self._executor, timed)
+
+    def _announce(self, pending: _Pending) -> None:
+        """Pass a speculative transcript on, so the LLM can read it before the turn is final."""
+        if pending.cancelled() or pending.exception() is not None or not pending.result()[0].text:
+            return
+        frame = SpeculativeTranscriptFrame(text=pending.result()[0].text)
+        task = asyncio.ensure_future(self.push_frame(frame))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
 
     async def _utterance(self, frame: UtteranceFrame) -> None:
         speculation, self._speculation = self._speculation, None

@@ -11,6 +11,7 @@ from assistant.convert.resample import StreamResampler
 from assistant.interfaces import Pcm16, TextToSpeech
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
+from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.threads import iterate_in_thread, model_executor
 
@@ -20,8 +21,11 @@ WARM_UP_TEXT = "Hello."
 class TtsStage(FrameProcessor):
     """Speaks each clause off the event loop, streaming audio out piece by piece."""
 
-    def __init__(self, tts: TextToSpeech, output_rate: int) -> None:
+    def __init__(
+        self, tts: TextToSpeech, output_rate: int, priority: SpeechFirst | None = None
+    ) -> None:
         super().__init__("tts")
+        self.priority = priority or SpeechFirst()
         self.tts = tts
         self.output_rate = output_rate
         self._executor = model_executor("tts")
@@ -64,9 +68,12 @@ class TtsStage(FrameProcessor):
     def _audio(self, text: str, cancel: threading.Event) -> Iterator[Pcm16]:
         """Runs in the TTS thread: synthesize and resample one clause."""
         resampler = StreamResampler(self.tts.sample_rate, self.output_rate)
-        for pcm in self.tts.synthesize(text):
-            if cancel.is_set():
-                return
+        speech = self.tts.synthesize(text)
+        while not cancel.is_set():
+            with self.priority.speaking():
+                pcm = next(speech, None)
+            if pcm is None:
+                break
             out = resampler.process(pcm)
             if out.size:
                 yield out
