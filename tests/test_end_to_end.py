@@ -1,5 +1,6 @@
 """The whole spoken turn through the real command line and the real models."""
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -8,8 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from assistant import config
 from assistant.audio.stt import WhisperSTT
 from assistant.audio.tts import PiperTTS
+from assistant.loader import Models
+from assistant.pipeline.events import Event
+from assistant.sessions import Observers, ask_text
 from tests import media
 from tests.conftest import run_cli
 
@@ -119,3 +124,16 @@ def test_ask_streams_plain_text(tmp_path: Path) -> None:
     out = run_cli("ask", "Say hello.", "--max-tokens", "8", "--preset", "greedy")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("assistant: ") and len(out.stdout.split()) >= 2
+
+
+def test_speech_starts_before_the_model_has_finished(models: Models) -> None:
+    """The first clause is spoken while the model is still writing the rest of the reply."""
+    settings = config.load({"llm": {"preset": "greedy", "max_tokens": 80}})
+    observers = Observers()
+    events: list[Event] = []
+    observers.bus.listen(events.append)
+    question = "Describe the four seasons of the year, one sentence each."
+    report = asyncio.run(ask_text(settings, question, observers=observers, models=models))
+    kinds = [e.kind for e in events]
+    assert kinds.count("clause") >= 2, report.reply
+    assert kinds.index("tts_audio") < kinds.index("reply_done")
