@@ -149,3 +149,34 @@ def test_same_seed_same_reply(models: Models, preset: str) -> None:
         "".join(models.llm.stream_chat(msgs, params, 16, [], threading.Event())) for _ in range(2)
     }
     assert len(replies) == 1
+
+
+def test_event_bus_queue_subscriber_drops_oldest_when_full() -> None:
+    from assistant.pipeline.events import EventBus
+
+    async def scenario() -> list[int]:
+        bus = EventBus(queue_size=3)
+        queue = bus.subscribe()
+        for turn in range(1, 6):
+            bus.publish("turn_done", turn)
+        return [queue.get_nowait().turn_id for _ in range(queue.qsize())]
+
+    assert asyncio.run(scenario()) == [3, 4, 5]
+
+
+def test_cancel_stops_a_realtime_pipeline_at_once() -> None:
+    from assistant.pipeline.stages.source import PcmSource
+
+    async def scenario() -> float:
+        recorder = Recorder()
+        pipeline = Pipeline(
+            [PcmSource(media.silence(30.0), 16000, realtime=True), SlowEcho(), recorder]
+        )
+        await pipeline.start()
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await pipeline.cancel("test")
+        await pipeline.wait()
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) < 0.2
