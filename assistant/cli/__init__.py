@@ -14,6 +14,7 @@ from assistant.cli.ask import ask
 from assistant.cli.chat import chat
 from assistant.cli.common import State
 from assistant.cli.config_cmd import config
+from assistant.cli.convert import convert
 from assistant.cli.models import models
 from assistant.errors import AssistantError
 
@@ -45,6 +46,7 @@ cli.add_command(chat)
 cli.add_command(ask)
 cli.add_command(models)
 cli.add_command(config)
+cli.add_command(convert)
 
 
 def main(argv: list[str] | None = None) -> None:
