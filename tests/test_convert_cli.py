@@ -33,10 +33,27 @@ def outcomes(report: Path) -> dict[str, dict[str, str]]:
     return {Path(f["source"]).name: f for f in data["files"]}
 
 
-def test_batch_converts_in_parallel_with_unique_names_and_a_report(mixed: Path, tmp_path: Path) -> None:
+def test_batch_converts_in_parallel_with_unique_names_and_a_report(
+    mixed: Path, tmp_path: Path
+) -> None:
     out, report = tmp_path / "out", tmp_path / "report.json"
-    res = run_cli("convert", str(mixed), "--to", "mp3", "--out", str(out), "-r", "--jobs", "2",
-                  "--sample-rate", "22050", "--channels", "1", "--report", str(report))
+    res = run_cli(
+        "convert",
+        str(mixed),
+        "--to",
+        "mp3",
+        "--out",
+        str(out),
+        "-r",
+        "--jobs",
+        "2",
+        "--sample-rate",
+        "22050",
+        "--channels",
+        "1",
+        "--report",
+        str(report),
+    )
     assert res.returncode == 0, res.stderr
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*.mp3"))
     assert names == ["song-wav.mp3", "song.mp3", "sub/chanson d'été.mp3", "voice memo.mp3"]
@@ -49,7 +66,9 @@ def test_batch_converts_in_parallel_with_unique_names_and_a_report(mixed: Path, 
     assert "converted 4, skipped 0, failed 0" in res.stderr
 
 
-def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(mixed: Path, tmp_path: Path) -> None:
+def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(
+    mixed: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     assert run_cli("convert", str(mixed), "--to", "wav", "--out", str(out)).returncode == 0
     again = run_cli("convert", str(mixed), "--to", "wav", "--out", str(out))
@@ -67,18 +86,26 @@ def test_bad_files_fail_alone_with_reasons(tmp_path: Path, question_wav: Path) -
     data = question_wav.read_bytes()
     (src / "cut.wav").write_bytes(data[: len(data) // 3])
     corpus.photo(src / "photo.mp3")  # an image with an audio extension
-    corpus.write_audio(src / "really-flac.jpg", corpus.tone(0.5), 44100, "flac", "flac")  # wrong ext
+    corpus.write_audio(
+        src / "really-flac.jpg", corpus.tone(0.5), 44100, "flac", "flac"
+    )  # wrong ext
     out, report = tmp_path / "out", tmp_path / "r.json"
     res = run_cli("convert", str(src), "--to", "opus", "--out", str(out), "--report", str(report))
     assert res.returncode == 1
     files = outcomes(report)
-    assert files["good.wav"]["status"] == "converted" and files["really-flac.jpg"]["status"] == "converted"
+    assert (
+        files["good.wav"]["status"] == "converted"
+        and files["really-flac.jpg"]["status"] == "converted"
+    )
     assert "empty" in files["empty.mp3"]["detail"]
     assert "not a readable audio file" in files["noise.mp3"]["detail"]
     assert "truncated" in files["cut.wav"]["detail"]
     assert "no audio stream" in files["photo.mp3"]["detail"]
     assert "Traceback" not in res.stderr + res.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["good.opus", "really-flac.opus"]  # nothing partial
+    assert sorted(p.name for p in out.iterdir()) == [
+        "good.opus",
+        "really-flac.opus",
+    ]  # nothing partial
 
 
 def test_image_batch_with_bombs_and_damaged_files(tmp_path: Path) -> None:
@@ -90,8 +117,19 @@ def test_image_batch_with_bombs_and_damaged_files(tmp_path: Path) -> None:
     (src / "half.jpg").write_bytes(good[: len(good) // 2])
     (src / "garbage.png").write_bytes(os.urandom(5000))
     out, report = tmp_path / "out", tmp_path / "r.json"
-    res = run_cli("convert", str(src), "--to", "webp", "--out", str(out), "--size", "100x100",
-                  "--strip", "--report", str(report))
+    res = run_cli(
+        "convert",
+        str(src),
+        "--to",
+        "webp",
+        "--out",
+        str(out),
+        "--size",
+        "100x100",
+        "--strip",
+        "--report",
+        str(report),
+    )
     assert res.returncode == 1
     files = outcomes(report)
     assert files["ok.jpg"]["status"] == "converted"
@@ -113,7 +151,10 @@ def test_video_to_frames_folder(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "needle"),
-    [(["--to", "xyz"], "unsupported target format"), (["--to", "mp3", "--size", "big"], "widthxheight")],
+    [
+        (["--to", "xyz"], "unsupported target format"),
+        (["--to", "mp3", "--size", "big"], "widthxheight"),
+    ],
 )
 def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
     corpus.write_audio(tmp_path / "a.wav", corpus.tone(0.2), 44100, "pcm_s16le")
@@ -124,7 +165,9 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], needle: str)
 def test_output_folder_that_is_a_file(tmp_path: Path) -> None:
     corpus.write_audio(tmp_path / "a.wav", corpus.tone(0.2), 44100, "pcm_s16le")
     (tmp_path / "taken").write_text("x")
-    res = run_cli("convert", str(tmp_path / "a.wav"), "--to", "mp3", "--out", str(tmp_path / "taken"))
+    res = run_cli(
+        "convert", str(tmp_path / "a.wav"), "--to", "mp3", "--out", str(tmp_path / "taken")
+    )
     assert res.returncode == 2 and "is a file" in res.stderr
 
 
@@ -148,9 +191,14 @@ def _big_batch(tmp_path: Path, count: int) -> Path:
 
 
 def _start(src: Path, out: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([*ASSISTANT, "convert", str(src), "--to", "m4a", "--out", str(out), "--jobs", "2"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [*ASSISTANT, "convert", str(src), "--to", "m4a", "--out", str(out), "--jobs", "2"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_for_outputs(out: Path, n: int, timeout: float = 60) -> None:

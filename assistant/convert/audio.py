@@ -27,6 +27,8 @@ with warnings.catch_warnings():  # pydub warns about a missing ffmpeg binary it 
     from pydub.silence import detect_leading_silence
 
 _PEAK_HEADROOM_DB = 0.1
+# Short Ogg pages, so a reader streaming the file gets audio every 100 ms, not every few seconds.
+_MUXER_OPTIONS = {"ogg": {"page_duration": "100000"}}
 _FRAME = 1024  # samples per frame handed to the encoder
 
 
@@ -76,7 +78,8 @@ class AudioConverter:
         if fmt.name == "wav" and cfg.sample_format:
             codec = WAV_SAMPLE_FORMATS[cfg.sample_format][0]
         out = str(target) if isinstance(target, Path) else target
-        with av.open(out, "w", format=fmt.container) as container:
+        muxer = _MUXER_OPTIONS.get(fmt.container, {})
+        with av.open(out, "w", format=fmt.container, container_options=muxer) as container:
             stream = cast(
                 av.AudioStream, container.add_stream(codec, rate=rate, layout=layout_for(channels))
             )
