@@ -11,7 +11,7 @@ APT_PACKAGES := libportaudio2
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps run test lint typecheck pytest bench clean
+.PHONY: setup system-deps run test lint typecheck pytest bench bench-voice bench-convert clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
@@ -55,8 +55,16 @@ pytest: setup
 
 test: lint typecheck pytest
 
-bench: setup
+bench: bench-voice bench-convert
+
+bench-voice: setup
 	$(BIN)/python bench/voice.py
+
+# The conversion benchmark compares against the ffmpeg command, which nothing else needs.
+bench-convert: setup
+	@command -v ffmpeg >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg; }
+	$(BIN)/python bench/convert.py
 
 clean:
 	rm -rf $(VENV) models/.linked models/.verified.json

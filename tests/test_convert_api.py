@@ -177,3 +177,19 @@ def test_named_wrappers(stereo_wav: Path, tmp_path: Path) -> None:
     api.wav_to_mp3(stereo_wav, mp3)
     api.mp3_to_wav(mp3, tmp_path / "back.wav")
     assert decode(tmp_path / "back.wav").seconds == pytest.approx(3.0, abs=0.1)
+
+
+def test_batch_convert_api_keeps_going_past_failures(tmp_path: Path) -> None:
+    from assistant.convert import batch_convert
+
+    src = tmp_path / "in"
+    src.mkdir()
+    corpus.photo(src / "a.jpg")
+    corpus.transparent_png(src / "b.png")
+    (src / "c.gif").write_bytes(b"GIF89a broken")
+    results = batch_convert(
+        [src], tmp_path / "out", "jpeg", ConversionConfig(size=(50, 50)), jobs=2
+    )
+    status = {Path(o.source).name: o.status for o in results}
+    assert status == {"a.jpg": "converted", "b.png": "converted", "c.gif": "failed"}
+    assert Image.open(tmp_path / "out" / "a.jpg").size == (50, 33)

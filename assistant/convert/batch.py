@@ -11,6 +11,7 @@ removes temporary files a killed run left behind.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from assistant.convert.api import convert_file, frames_target
 from assistant.convert.atomic import PART_SUFFIX, remove, remove_stale_parts
-from assistant.convert.formats import AudioFormat, ImageFormat
+from assistant.convert.formats import AudioFormat, ImageFormat, target_format
 from assistant.convert.options import ConversionConfig
 from assistant.errors import AssistantError
 
@@ -164,3 +165,22 @@ def summary(outcomes: list[Outcome], seconds: float) -> dict[str, object]:
 def report_json(outcomes: list[Outcome], seconds: float) -> dict[str, object]:
     """The --report document."""
     return {"summary": summary(outcomes, seconds), "files": [asdict(o) for o in outcomes]}
+
+
+def batch_convert(
+    inputs: Iterable[Path | str],
+    out_dir: Path | str,
+    fmt: str,
+    config: ConversionConfig | None = None,
+    jobs: int | None = None,
+    recursive: bool = False,
+    overwrite: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Convert files and folders to ``fmt`` in ``out_dir`` on ``jobs`` processes (default: all)."""
+    config = config or ConversionConfig()
+    target = target_format(fmt)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    work = plan([Path(p) for p in inputs], out, target, recursive, config)
+    return run_batch(work, target, config, jobs or os.cpu_count() or 1, overwrite, on_outcome)
