@@ -98,4 +98,4 @@ def test_ctrl_c_during_a_turn_exits_within_a_second(tts: PiperTTS, tmp_path: Pat
     assert time.monotonic() - sent < 1.0
     assert proc.returncode == 130
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
-    assert not reply.exists() and list(tmp_path.glob("*.part")) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]  # no reply, no temporary file

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import wave
 from pathlib import Path
 from types import TracebackType
 
+from assistant.convert.atomic import remove, temporary_name
 from assistant.errors import InputError
 from assistant.interfaces import Pcm16
 
@@ -30,9 +29,7 @@ class AtomicWavWriter:
     def __init__(self, path: Path, sample_rate: int) -> None:
         check_writable(path)
         self.path = path
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = temporary_name(path)
         self._wav = wave.open(str(self._tmp), "wb")  # noqa: SIM115 - closed in commit/abort
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
@@ -52,8 +49,7 @@ class AtomicWavWriter:
     def abort(self) -> None:
         """Drop everything written."""
         self._wav.close()
-        with contextlib.suppress(FileNotFoundError):
-            self._tmp.unlink()
+        remove(self._tmp)
 
     def __enter__(self) -> AtomicWavWriter:
         return self
