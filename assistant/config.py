@@ -64,8 +64,8 @@ class LlmSettings(_Section):
     min_p: float | None = Field(None, ge=0.0, le=1.0)
     typical_p: float | None = Field(None, ge=0.0, le=1.0)
     penalty_repeat: float | None = Field(None, ge=0.0)
-    penalty_freq: float | None = None
-    penalty_present: float | None = None
+    penalty_freq: float | None = Field(None, ge=-2.0, le=2.0)
+    penalty_present: float | None = Field(None, ge=-2.0, le=2.0)
     penalty_last_n: int | None = Field(None, ge=-1)
     seed: int | None = Field(None, ge=0)  # 0 = random
     stop: list[str] = []

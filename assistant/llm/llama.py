@@ -11,7 +11,9 @@ from typing import Any, cast
 
 from assistant.errors import ModelError
 from assistant.interfaces import ChatMessage
+from assistant.llm.errors import FeatureNotAvailableError
 from assistant.llm.sampling import SamplerParams
+from assistant.llm.template import ChatTemplate
 
 
 class LlamaChatModel:
@@ -19,7 +21,6 @@ class LlamaChatModel:
 
     def __init__(self, path: Path, n_ctx: int = 2048, threads: int = 0) -> None:
         from llama_cpp import Llama
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         threads = threads or os.cpu_count() or 1
         try:
@@ -36,16 +37,20 @@ class LlamaChatModel:
                 "fix llm.model "
                 "or reinstall the default models with `make setup`"
             ) from None
-        meta = self._llama.metadata
-        template = meta.get("tokenizer.chat_template")
-        if not template:
-            raise ModelError(f"model file {path} has no chat template; use an instruct/chat GGUF")
-        vocab = self._llama
-        self._format = Jinja2ChatFormatter(
-            template=template,
-            eos_token=vocab.detokenize([vocab.token_eos()], special=True).decode(errors="replace"),
-            bos_token=vocab.detokenize([vocab.token_bos()], special=True).decode(errors="replace"),
-        )
+        meta, vocab = self._llama.metadata, self._llama
+        try:
+            self._template = ChatTemplate(
+                meta.get("tokenizer.chat_template"),
+                bos_token=vocab.detokenize([vocab.token_bos()], special=True).decode(
+                    errors="replace"
+                ),
+                eos_token=vocab.detokenize([vocab.token_eos()], special=True).decode(
+                    errors="replace"
+                ),
+                source=str(path),
+            )
+        except FeatureNotAvailableError as exc:
+            raise ModelError(str(exc)) from None
         self.path = path
         self.threads = threads
         self.n_ctx = self._llama.n_ctx()
@@ -53,9 +58,8 @@ class LlamaChatModel:
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         """The chat template applied to ``messages`` (ready for the reply) as tokens."""
-        chat: Any = [{"role": m.role, "content": m.content} for m in messages]
-        result = self._format(messages=chat)
-        return list(self._llama.tokenize(result.prompt.encode(), add_bos=True, special=True))
+        prompt = self._template.render(messages)
+        return list(self._llama.tokenize(prompt.encode(), add_bos=True, special=True))
 
     def reset(self) -> None:
         """Forget the cached prompt (the next call evaluates its prompt from scratch)."""

@@ -6,8 +6,24 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from assistant.llm.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from assistant.config import LlmSettings
+
+
+_CHECKS: dict[str, tuple[type | tuple[type, ...], Any, str]] = {
+    "temperature": ((int, float), lambda v: v >= 0, ">= 0"),
+    "top_k": (int, lambda v: v >= 0, ">= 0, 0 = off"),
+    "top_p": ((int, float), lambda v: 0 <= v <= 1, "0..1"),
+    "min_p": ((int, float), lambda v: 0 <= v <= 1, "0..1"),
+    "typical_p": ((int, float), lambda v: 0 <= v <= 1, "0..1"),
+    "penalty_repeat": ((int, float), lambda v: v >= 0, ">= 0, 1 = off"),
+    "penalty_freq": ((int, float), lambda v: -2 <= v <= 2, "-2..2"),
+    "penalty_present": ((int, float), lambda v: -2 <= v <= 2, "-2..2"),
+    "penalty_last_n": (int, lambda v: v >= -1, ">= -1, -1 = whole context"),
+    "seed": (int, lambda v: 0 <= v < 2**32, "0..2**32-1, 0 = random"),
+}
 
 
 @dataclass
@@ -25,24 +41,18 @@ class SamplerParams:
     penalty_last_n: int = 64  # tokens the penalties look back over; -1 = whole context
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first out-of-range field."""
-        checks = {
-            "temperature": self.temperature >= 0,
-            "top_k": self.top_k >= 0,
-            "top_p": 0 <= self.top_p <= 1,
-            "min_p": 0 <= self.min_p <= 1,
-            "typical_p": 0 <= self.typical_p <= 1,
-            "penalty_repeat": self.penalty_repeat >= 0,
-            "penalty_last_n": self.penalty_last_n >= -1,
-            "seed": self.seed >= 0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"SamplerParams.{name} is out of range: {getattr(self, name)!r}")
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Every assignment is checked, at construction and later."""
+        if name in _CHECKS:
+            kind, ok, rule = _CHECKS[name]
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ConfigurationError(
+                    f"SamplerParams.{name} must be {'an int' if kind is int else 'a number'}, "
+                    f"not {type(value).__name__}"
+                )
+            if not ok(value):
+                raise ConfigurationError(f"SamplerParams.{name}={value!r} is out of range ({rule})")
+        super().__setattr__(name, value)
 
     @classmethod
     def greedy(cls) -> SamplerParams:
@@ -66,7 +76,7 @@ class SamplerParams:
             return cls()
         factories = {"greedy": cls.greedy, "precise": cls.precise, "creative": cls.creative}
         if name not in factories:
-            raise ValueError(
+            raise ConfigurationError(
                 f"unknown sampler preset {name!r}; use one of default, {', '.join(factories)}"
             )
         return factories[name]()
