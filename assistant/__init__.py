@@ -1,10 +1,13 @@
 """assistant: a local, offline, multimodal, real-time voice assistant, and its Python library.
 
-The library API (models, sampling and errors so far) is importable from here::
+The library API (models, contexts, sampling and errors so far) is importable from here::
 
-    from assistant import Model, SamplerParams
+    from assistant import Context, Model, SamplerParams
     model = Model.load(path)
+    ctx = Context(model, n_ctx=2048)
     prompt = model.apply_chat_template([("user", "Hello!")])
+    for piece in ctx.generate_stream(prompt, max_tokens=64, params=SamplerParams.precise()):
+        print(piece, end="")
 """
 
 from assistant.llm.backend import (
@@ -24,6 +27,7 @@ from assistant.llm.errors import (
     ModelLoadError,
     TokenizationError,
 )
+from assistant.llm.context import Context
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
 
@@ -31,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "Context",
     "ContextError",
     "ContextOverflowError",
     "FeatureNotAvailableError",

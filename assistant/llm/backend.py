@@ -35,3 +35,12 @@ def system_info() -> str:
 def max_devices() -> int:
     """How many devices llama.cpp can split a model across."""
     return int(_lib().llama_max_devices())
+
+
+def quiet_logs() -> None:
+    """Keep llama.cpp's load-time chatter off stderr (shown with ``assistant -v``)."""
+    import logging
+
+    from llama_cpp._logger import set_verbose
+
+    set_verbose(logging.getLogger("assistant").isEnabledFor(logging.DEBUG))

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.llm.backend import quiet_logs
 from assistant.llm.errors import ModelLoadError, TokenizationError
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Model:
         import llama_cpp
         from llama_cpp._internals import LlamaModel
 
+        quiet_logs()
         path = Path(path).expanduser()
         if not path.is_file():
             raise ModelLoadError(f"model file {path} not found; check the path")

@@ -1,0 +1,213 @@
+"""Context: a model's working memory (KV cache) for generation, decoding and embeddings.
+
+A Context belongs to one Model; several Contexts can share it. A Context is not thread-safe:
+use one per thread, or the pool of the async API.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assistant.llm.backend import quiet_logs
+from assistant.llm.errors import ContextError, ContextOverflowError, GenerationError
+from assistant.llm.model import Model
+from assistant.llm.sampler import build_sampler
+from assistant.llm.sampling import SamplerParams
+from assistant.llm.textstream import TextAssembler
+
+
+class Context:
+    """Inference state over a Model. ``n_ctx=0`` uses the model's training length."""
+
+    def __init__(
+        self,
+        model: Model,
+        n_ctx: int = 0,
+        n_batch: int = 2048,
+        n_threads: int = 0,
+        embeddings: bool = False,
+    ) -> None:
+        import llama_cpp
+        from llama_cpp._internals import LlamaBatch, LlamaContext
+
+        if n_ctx < 0 or n_batch < 1 or n_threads < 0:
+            raise ContextError(
+                f"bad context size: n_ctx={n_ctx}, n_batch={n_batch}, n_threads={n_threads}"
+            )
+        quiet_logs()
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx or model.n_ctx_train
+        params.n_batch = n_batch
+        params.n_ubatch = min(n_batch, 512)
+        params.n_threads = params.n_threads_batch = n_threads or os.cpu_count() or 1
+        params.embeddings = embeddings
+        try:
+            self._ctx = LlamaContext(model=model._handle, params=params, verbose=False)
+        except ValueError as exc:
+            raise ContextError(
+                f"could not create a context of {params.n_ctx} tokens ({exc}); try a smaller n_ctx"
+            ) from None
+        # llama.cpp may adjust the sizes (a window of at least 256, a batch no larger than it)
+        self._n_batch = int(llama_cpp.llama_n_batch(self._ctx.ctx))
+        self._batch = LlamaBatch(n_tokens=self._n_batch, embd=0, n_seq_max=1, verbose=False)
+        self.model = model
+        self.embeddings = embeddings
+        self._tokens: list[int] = []  # what the KV cache holds, in order
+
+    @property
+    def n_ctx(self) -> int:
+        """Size of the context window in tokens."""
+        return int(self._ctx.n_ctx())
+
+    @property
+    def n_batch(self) -> int:
+        """Most tokens evaluated in one llama.cpp call."""
+        return self._n_batch
+
+    @property
+    def n_cached(self) -> int:
+        """Tokens currently held in the cache."""
+        return len(self._tokens)
+
+    # --- evaluation ----------------------------------------------------------------------
+
+    def decode(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` after what the cache holds."""
+        total = len(self._tokens) + len(tokens)
+        if total > self.n_ctx:
+            raise ContextOverflowError(
+                f"{total} tokens do not fit the context window of {self.n_ctx}; "
+                "clear_cache() or create the Context with a larger n_ctx"
+            )
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            self._batch.set_batch(chunk, n_past=len(self._tokens), logits_all=self.embeddings)
+            try:
+                self._ctx.decode(self._batch)
+            except RuntimeError as exc:
+                raise GenerationError(f"llama.cpp could not evaluate the tokens ({exc})") from None
+            self._tokens += chunk
+
+    def clear_cache(self) -> None:
+        """Forget everything evaluated so far."""
+        self._ctx.kv_cache_clear()
+        self._tokens = []
+
+    def _evaluate_prompt(self, tokens: list[int]) -> None:
+        """Make the cache hold exactly ``tokens``, reusing the part it already has."""
+        keep = 0
+        for cached, wanted in zip(self._tokens, tokens[:-1], strict=False):  # re-run the last one
+            if cached != wanted:
+                break
+            keep += 1
+        if keep < len(self._tokens):
+            self._ctx.kv_cache_seq_rm(-1, keep, -1)
+            self._tokens = self._tokens[:keep]
+        self.decode(tokens[keep:])
+
+    # --- generation ----------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: str | list[int],
+        max_tokens: int = 100,
+        params: SamplerParams | None = None,
+        stop: list[str] | None = None,
+    ) -> str:
+        """The whole continuation of ``prompt``."""
+        return "".join(self.generate_stream(prompt, max_tokens, params, stop))
+
+    def generate_stream(
+        self,
+        prompt: str | list[int],
+        max_tokens: int = 100,
+        params: SamplerParams | None = None,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Yield the continuation piece by piece; a piece never ends inside a UTF-8 character."""
+        tokens = (
+            self.model.tokenize(prompt, add_bos=True, special=True)
+            if isinstance(prompt, str)
+            else list(prompt)
+        )
+        if not tokens:
+            raise ContextError("the prompt is empty")
+        if len(tokens) >= self.n_ctx:
+            raise ContextOverflowError(
+                f"the prompt has {len(tokens)} tokens but the context window holds {self.n_ctx}; "
+                "shorten it or create the Context with a larger n_ctx"
+            )
+        self._evaluate_prompt(tokens)
+        sampler = build_sampler(params or SamplerParams(), self.model.n_vocab, self.n_ctx)
+        text = TextAssembler(stop)
+        for _ in range(min(max_tokens, self.n_ctx - len(self._tokens))):
+            token = int(sampler.sample(self._ctx, -1))
+            if self.model.token_is_eog(token):
+                break
+            piece = text.push(self.model.detokenize_bytes([token]))
+            if piece:
+                yield piece
+            if text.stopped:
+                return
+            self.decode([token])
+        rest = text.finish()
+        if rest:
+            yield rest
+
+    # --- embeddings and state ------------------------------------------------------------
+
+    def get_embeddings(self) -> npt.NDArray[np.float32]:
+        """The pooled embedding of what was last evaluated (needs ``embeddings=True``)."""
+        if not self.embeddings:
+            raise ContextError("this Context was created without embeddings=True")
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_embeddings_seq(self._ctx.ctx, 0)
+        if not pointer:
+            raise ContextError("no embeddings yet: decode some text first")
+        return np.ctypeslib.as_array(pointer, shape=(self.model.n_embd,)).astype(np.float32)
+
+    def save_state(self, path: str | Path) -> None:
+        """Write the cache and its tokens to ``path``; ``load_state`` resumes from it."""
+        import llama_cpp
+
+        ids = (llama_cpp.llama_token * len(self._tokens))(*self._tokens)
+        if not llama_cpp.llama_state_save_file(
+            self._ctx.ctx, str(path).encode(), ids, len(self._tokens)
+        ):
+            raise ContextError(f"could not write the state to {path}")
+
+    def load_state(self, path: str | Path) -> None:
+        """Restore a state written by ``save_state`` (same model, same or larger window)."""
+        import ctypes
+
+        import llama_cpp
+
+        if not Path(path).is_file():
+            raise ContextError(f"state file {path} not found")
+        ids = (llama_cpp.llama_token * self.n_ctx)()
+        count = ctypes.c_size_t(0)
+        if not llama_cpp.llama_state_load_file(
+            self._ctx.ctx, str(path).encode(), ids, self.n_ctx, ctypes.byref(count)
+        ):
+            raise ContextError(
+                f"could not load the state from {path}: another model, or a damaged file"
+            )
+        self._tokens = list(ids[: count.value])
+
+    def close(self) -> None:
+        """Free the cache now."""
+        self._batch.close()
+        self._ctx.close()
+
+    def __repr__(self) -> str:
+        return f"Context(n_ctx={self.n_ctx}, n_batch={self.n_batch}, cached={len(self._tokens)})"
+
+    def _raw(self) -> Any:
+        return self._ctx

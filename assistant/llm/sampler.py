@@ -1,0 +1,29 @@
+"""A llama.cpp sampler chain built from SamplerParams."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from assistant.llm.sampling import SamplerParams
+
+
+def build_sampler(params: SamplerParams, n_vocab: int, n_ctx: int) -> Any:
+    """The chain: penalties, top-k, typical, top-p, min-p, temperature, draw (greedy at 0)."""
+    from llama_cpp._internals import LlamaSampler
+
+    sampler = LlamaSampler()
+    last_n = n_ctx if params.penalty_last_n < 0 else params.penalty_last_n
+    sampler.add_penalties(
+        n_vocab, last_n, params.penalty_repeat, params.penalty_freq, params.penalty_present
+    )
+    if params.temperature == 0:
+        sampler.add_greedy()
+        return sampler
+    sampler.add_top_k(params.top_k)
+    sampler.add_typical(params.typical_p, 1)
+    sampler.add_top_p(params.top_p, 1)
+    sampler.add_min_p(params.min_p, 1)
+    sampler.add_temp(params.temperature)
+    sampler.add_dist(params.seed or random.randrange(1, 2**32))
+    return sampler

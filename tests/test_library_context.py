@@ -1,0 +1,96 @@
+"""Context: generation, streaming, sampling determinism, stop strings, cache and state."""
+
+from pathlib import Path
+
+import pytest
+
+from assistant import ContextOverflowError, Model, SamplerParams
+from assistant.catalog import ModelStore
+from assistant.llm.context import Context
+from assistant.llm.textstream import TextAssembler
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return Model.load(ModelStore().resolve("llm").path)
+
+
+@pytest.fixture(scope="module")
+def ctx(model: Model) -> Context:
+    return Context(model, n_ctx=1024, n_batch=256)
+
+
+def chat(model: Model, text: str) -> str:
+    return model.apply_chat_template([("user", text)])
+
+
+def test_greedy_is_deterministic_and_streaming_equals_whole(model: Model, ctx: Context) -> None:
+    prompt = chat(model, "Name three fruits.")
+    whole = ctx.generate(prompt, 40, SamplerParams.greedy())
+    pieces = list(ctx.generate_stream(prompt, 40, SamplerParams.greedy()))
+    assert whole and "".join(pieces) == whole
+    assert len(pieces) > 3
+    assert ctx.generate(prompt, 40, SamplerParams.greedy()) == whole
+
+
+@pytest.mark.parametrize("preset", ["default", "creative"])
+def test_same_seed_same_output(model: Model, ctx: Context, preset: str) -> None:
+    params = SamplerParams.preset(preset)
+    params.seed = 99
+    prompt = chat(model, "Write a short poem about rain.")
+    assert ctx.generate(prompt, 30, params) == ctx.generate(prompt, 30, params)
+
+
+def test_max_tokens_and_stop_strings(model: Model, ctx: Context) -> None:
+    prompt = chat(model, "Count from one to twenty, separated by commas.")
+    full = ctx.generate(prompt, 60, SamplerParams.greedy())
+    short = ctx.generate(prompt, 3, SamplerParams.greedy())
+    assert len(model.tokenize(short, add_bos=False)) <= 4 and full.startswith(short)
+    stop = full.split()[3]  # a word from the middle of the greedy reply
+    cut = ctx.generate(prompt, 60, SamplerParams.greedy(), stop=[stop])
+    assert cut == full[: full.index(stop)]
+
+
+def test_token_prompt_and_cache_reuse(model: Model, ctx: Context) -> None:
+    tokens = model.tokenize(chat(model, "Say hi."), special=True)
+    assert ctx.generate(tokens, 10, SamplerParams.greedy()) == ctx.generate(
+        model.detokenize(tokens, unparse_special=True), 10, SamplerParams.greedy()
+    )
+    ctx.clear_cache()
+    assert ctx.n_cached == 0
+
+
+def test_prompt_longer_than_the_window_is_a_clear_error(model: Model) -> None:
+    small = Context(model, n_ctx=256)
+    with pytest.raises(ContextOverflowError, match="context window") as err:
+        small.generate("word " * 600, 5)
+    assert isinstance(err.value, ValueError) and isinstance(err.value, RuntimeError)
+
+
+def test_state_save_and_load_reproduce_the_continuation(
+    model: Model, ctx: Context, tmp_path: Path
+) -> None:
+    prompt = chat(model, "Tell me about the sea.")
+    ctx.clear_cache()
+    ctx.decode(model.tokenize(prompt, special=True))
+    path = tmp_path / "state.bin"
+    ctx.save_state(path)
+    expected = ctx.generate(prompt, 20, SamplerParams.greedy())
+    other = Context(model, n_ctx=1024)
+    other.load_state(path)
+    assert other.n_cached == len(model.tokenize(prompt, special=True))
+    assert other.generate(prompt, 20, SamplerParams.greedy()) == expected
+
+
+def test_stream_pieces_never_split_a_character() -> None:
+    assembler = TextAssembler()
+    data = "é🙂日".encode()
+    pieces = [assembler.push(data[i : i + 1]) for i in range(len(data))]
+    assert "".join(pieces) + assembler.finish() == "é🙂日"
+    assert all(p == "" or p in ("é", "🙂", "日") for p in pieces)
+
+
+def test_stop_string_split_across_pieces_is_held_back() -> None:
+    assembler = TextAssembler(["STOP"])
+    out = [assembler.push(p.encode()) for p in ["Hello S", "T", "OP and more"]]
+    assert "".join(out) == "Hello " and assembler.stopped and assembler.finish() == ""
