@@ -17,6 +17,7 @@ from assistant.llm.backend import (
     supports_gpu_offload,
     system_info,
 )
+from assistant.llm.context import Context
 from assistant.llm.errors import (
     ConfigurationError,
     ContextError,
@@ -27,7 +28,6 @@ from assistant.llm.errors import (
     ModelLoadError,
     TokenizationError,
 )
-from assistant.llm.context import Context
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
 
