@@ -18,6 +18,7 @@ from assistant.llm.backend import (
     system_info,
 )
 from assistant.llm.context import Context
+from assistant.llm.embeddings import EmbeddingGenerator, cosine_similarity
 from assistant.llm.errors import (
     ConfigurationError,
     ContextError,
@@ -38,6 +39,7 @@ __all__ = [
     "Context",
     "ContextError",
     "ContextOverflowError",
+    "EmbeddingGenerator",
     "FeatureNotAvailableError",
     "GenerationError",
     "LlmError",
@@ -48,6 +50,7 @@ __all__ = [
     "__version__",
     "backend_free",
     "backend_init",
+    "cosine_similarity",
     "max_devices",
     "supports_gpu_offload",
     "system_info",
