@@ -10,6 +10,7 @@ The library API (models, contexts, sampling and errors so far) is importable fro
         print(piece, end="")
 """
 
+from assistant.llm.aio import AsyncModel, BatchGenerationConfig, GenerationResult
 from assistant.llm.backend import (
     backend_free,
     backend_init,
@@ -30,18 +31,23 @@ from assistant.llm.errors import (
     TokenizationError,
 )
 from assistant.llm.model import Model
+from assistant.llm.pool import ContextPool
 from assistant.llm.sampling import SamplerParams
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncModel",
+    "BatchGenerationConfig",
     "ConfigurationError",
     "Context",
     "ContextError",
     "ContextOverflowError",
+    "ContextPool",
     "EmbeddingGenerator",
     "FeatureNotAvailableError",
     "GenerationError",
+    "GenerationResult",
     "LlmError",
     "Model",
     "ModelLoadError",

@@ -7,6 +7,7 @@ use one per thread, or the pool of the async API.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ class Context:
         self.model = model
         self.embeddings = embeddings
         self._tokens: list[int] = []  # what the KV cache holds, in order
+        self.finish_reason = ""  # why the last generation ended: stop | length | cancelled
 
     @property
     def n_ctx(self) -> int:
@@ -99,8 +101,11 @@ class Context:
         self._ctx.kv_cache_clear()
         self._tokens = []
 
-    def _evaluate_prompt(self, tokens: list[int]) -> None:
-        """Make the cache hold exactly ``tokens``, reusing the part it already has."""
+    def prefill(self, tokens: list[int]) -> None:
+        """Make the cache hold exactly ``tokens``, reusing the part it already has.
+
+        A later generation whose prompt starts with these tokens only evaluates the rest.
+        """
         keep = 0
         for cached, wanted in zip(self._tokens, tokens[:-1], strict=False):  # re-run the last one
             if cached != wanted:
@@ -129,8 +134,12 @@ class Context:
         max_tokens: int = 100,
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        """Yield the continuation piece by piece; a piece never ends inside a UTF-8 character."""
+        """Yield the continuation piece by piece; a piece never ends inside a UTF-8 character.
+
+        Setting ``cancel`` (from any thread) ends the stream after the current token.
+        """
         tokens = (
             self.model.tokenize(prompt, add_bos=True, special=True)
             if isinstance(prompt, str)
@@ -143,17 +152,23 @@ class Context:
                 f"the prompt has {len(tokens)} tokens but the context window holds {self.n_ctx}; "
                 "shorten it or create the Context with a larger n_ctx"
             )
-        self._evaluate_prompt(tokens)
+        self.prefill(tokens)
         sampler = build_sampler(params or SamplerParams(), self.model.n_vocab, self.n_ctx)
         text = TextAssembler(stop)
+        self.finish_reason = "length"
         for _ in range(min(max_tokens, self.n_ctx - len(self._tokens))):
+            if cancel is not None and cancel.is_set():
+                self.finish_reason = "cancelled"
+                return
             token = int(sampler.sample(self._ctx, -1))
             if self.model.token_is_eog(token):
+                self.finish_reason = "stop"
                 break
             piece = text.push(self.model.detokenize_bytes([token]))
             if piece:
                 yield piece
             if text.stopped:
+                self.finish_reason = "stop"
                 return
             self.decode([token])
         rest = text.finish()
