@@ -11,7 +11,7 @@ APT_PACKAGES := libportaudio2
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps run test lint typecheck pytest bench bench-voice bench-convert clean
+.PHONY: setup system-deps run test lint typecheck pytest bench bench-voice bench-convert bench-library clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
@@ -55,7 +55,10 @@ pytest: setup
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-convert
+bench: bench-voice bench-convert bench-library
+
+bench-library: setup
+	$(BIN)/python bench/library.py
 
 bench-voice: setup
 	$(BIN)/python bench/voice.py
