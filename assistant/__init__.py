@@ -32,6 +32,7 @@ from assistant.llm.errors import (
 )
 from assistant.llm.model import Model
 from assistant.llm.pool import ContextPool
+from assistant.llm.quantize import quantize
 from assistant.llm.sampling import SamplerParams
 
 __version__ = "0.1.0"
@@ -58,6 +59,7 @@ __all__ = [
     "backend_init",
     "cosine_similarity",
     "max_devices",
+    "quantize",
     "supports_gpu_offload",
     "system_info",
 ]

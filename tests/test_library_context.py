@@ -94,3 +94,14 @@ def test_stop_string_split_across_pieces_is_held_back() -> None:
     assembler = TextAssembler(["STOP"])
     out = [assembler.push(p.encode()) for p in ["Hello S", "T", "OP and more"]]
     assert "".join(out) == "Hello " and assembler.stopped and assembler.finish() == ""
+
+
+def test_context_embeddings(model: Model) -> None:
+    import numpy as np
+
+    ctx = Context(model, n_ctx=256, embeddings=True)
+    ctx.decode(model.tokenize("A short sentence."))
+    vector = ctx.get_embeddings()
+    assert vector.shape == (model.n_embd,) and vector.dtype == np.float32
+    with pytest.raises(RuntimeError, match="embeddings=True"):
+        Context(model, n_ctx=256).get_embeddings()

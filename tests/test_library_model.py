@@ -122,3 +122,12 @@ def test_backend_utilities() -> None:
     assert "AVX" in assistant.system_info() or "CPU" in assistant.system_info()
     assert assistant.supports_gpu_offload() in (True, False)
     assert assistant.max_devices() >= 1
+
+
+def test_quantize_writes_a_loadable_model(model: Model, tmp_path: Path) -> None:
+    out = assistant.quantize(model.path, tmp_path / "q4_0.gguf", "Q4_0")
+    smaller = Model.load(out)
+    assert "Q4_0" in smaller.description and smaller.n_vocab == model.n_vocab
+    with pytest.raises(ConfigurationError):
+        assistant.quantize(model.path, tmp_path / "x.gguf", "Q9_Z")
+    assert not (tmp_path / "x.gguf").exists()

@@ -48,6 +48,8 @@ class Context:
         params.n_ubatch = min(n_batch, 512)
         params.n_threads = params.n_threads_batch = n_threads or os.cpu_count() or 1
         params.embeddings = embeddings
+        if embeddings:
+            params.pooling_type = model.pooling
         try:
             self._ctx = LlamaContext(model=model._handle, params=params, verbose=False)
         except ValueError as exc:

@@ -39,9 +39,7 @@ class EmbeddingGenerator:
         params.kv_unified = True
         params.n_threads = params.n_threads_batch = n_threads or os.cpu_count() or 1
         params.embeddings = True
-        declared = model.metadata().get(f"{model.architecture}.pooling_type")
-        if declared is None:  # a chat model: average its token vectors
-            params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_MEAN
+        params.pooling_type = model.pooling
         try:
             self._ctx = LlamaContext(model=model._handle, params=params, verbose=False)
         except ValueError as exc:

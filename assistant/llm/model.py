@@ -195,6 +195,15 @@ class Model:
         return self.metadata().get("general.architecture")
 
     @property
+    def pooling(self) -> int:
+        """How sentence embeddings pool token vectors: the GGUF's own choice, else mean (1).
+
+        Chat models declare none; averaging their token vectors gives usable sentence vectors.
+        """
+        declared = self.metadata().get(f"{self.architecture}.pooling_type")
+        return int(declared) if declared is not None else 1  # LLAMA_POOLING_TYPE_MEAN
+
+    @property
     def name(self) -> str | None:
         """Model name from the metadata."""
         return self.metadata().get("general.name")
