@@ -23,6 +23,36 @@ from assistant.llm.sampling import SamplerParams
 from assistant.llm.textstream import TextAssembler
 
 
+def open_context(
+    model: Model,
+    n_ctx: int,
+    n_batch: int,
+    n_ubatch: int,
+    n_threads: int = 0,
+    embeddings: bool = False,
+    n_seq_max: int = 1,
+) -> Any:
+    """A llama.cpp context over ``model``; ContextError with the fix if it cannot be made."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaContext
+
+    quiet_logs()
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, n_batch, n_ubatch
+    params.n_threads = params.n_threads_batch = n_threads or os.cpu_count() or 1
+    params.n_seq_max = n_seq_max
+    params.kv_unified = n_seq_max > 1  # several texts in one cache, kept apart by sequence id
+    params.embeddings = embeddings
+    if embeddings:
+        params.pooling_type = model.pooling
+    try:
+        return LlamaContext(model=model._handle, params=params, verbose=False)
+    except ValueError as exc:
+        raise ContextError(
+            f"could not create a context of {n_ctx} tokens ({exc}); try a smaller n_ctx"
+        ) from None
+
+
 class Context:
     """Inference state over a Model. ``n_ctx=0`` uses the model's training length."""
 
@@ -35,27 +65,15 @@ class Context:
         embeddings: bool = False,
     ) -> None:
         import llama_cpp
-        from llama_cpp._internals import LlamaBatch, LlamaContext
+        from llama_cpp._internals import LlamaBatch
 
         if n_ctx < 0 or n_batch < 1 or n_threads < 0:
             raise ContextError(
                 f"bad context size: n_ctx={n_ctx}, n_batch={n_batch}, n_threads={n_threads}"
             )
-        quiet_logs()
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx or model.n_ctx_train
-        params.n_batch = n_batch
-        params.n_ubatch = min(n_batch, 512)
-        params.n_threads = params.n_threads_batch = n_threads or os.cpu_count() or 1
-        params.embeddings = embeddings
-        if embeddings:
-            params.pooling_type = model.pooling
-        try:
-            self._ctx = LlamaContext(model=model._handle, params=params, verbose=False)
-        except ValueError as exc:
-            raise ContextError(
-                f"could not create a context of {params.n_ctx} tokens ({exc}); try a smaller n_ctx"
-            ) from None
+        self._ctx = open_context(
+            model, n_ctx or model.n_ctx_train, n_batch, min(n_batch, 512), n_threads, embeddings
+        )
         # llama.cpp may adjust the sizes (a window of at least 256, a batch no larger than it)
         self._n_batch = int(llama_cpp.llama_n_batch(self._ctx.ctx))
         self._batch = LlamaBatch(n_tokens=self._n_batch, embd=0, n_seq_max=1, verbose=False)

@@ -7,14 +7,13 @@ packs many texts into one llama.cpp call, one sequence each, which is much faste
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from assistant.llm.backend import quiet_logs
-from assistant.llm.errors import ContextError, ContextOverflowError, GenerationError
+from assistant.llm.context import open_context
+from assistant.llm.errors import ContextOverflowError, GenerationError
 from assistant.llm.model import Model
 
 Vector = npt.NDArray[np.float32]
@@ -28,30 +27,14 @@ class EmbeddingGenerator:
     def __init__(
         self, model: Model, n_ctx: int = 512, normalize: bool = True, n_threads: int = 0
     ) -> None:
-        import llama_cpp
-        from llama_cpp._internals import LlamaBatch, LlamaContext
+        from llama_cpp._internals import LlamaBatch
 
-        quiet_logs()
-        params = llama_cpp.llama_context_default_params()
-        # one unified cache for the whole call; sequence ids keep the texts apart
-        params.n_ctx = params.n_batch = params.n_ubatch = max(n_ctx, _BATCH_TOKENS)
-        params.n_seq_max = _MAX_SEQUENCES
-        params.kv_unified = True
-        params.n_threads = params.n_threads_batch = n_threads or os.cpu_count() or 1
-        params.embeddings = True
-        params.pooling_type = model.pooling
-        try:
-            self._ctx = LlamaContext(model=model._handle, params=params, verbose=False)
-        except ValueError as exc:
-            raise ContextError(
-                f"could not create an embedding context ({exc}); try a smaller n_ctx"
-            ) from None
-        self._batch = LlamaBatch(
-            n_tokens=params.n_batch, embd=0, n_seq_max=_MAX_SEQUENCES, verbose=False
-        )
+        size = max(n_ctx, _BATCH_TOKENS)  # tokens per call, all texts of the call together
+        self._ctx = open_context(model, size, size, size, n_threads, True, _MAX_SEQUENCES)
+        self._batch = LlamaBatch(n_tokens=size, embd=0, n_seq_max=_MAX_SEQUENCES, verbose=False)
         self.model = model
         self.n_ctx = n_ctx  # most tokens per text
-        self._n_batch = int(params.n_batch)  # most tokens per llama.cpp call
+        self._n_batch = size  # most tokens per llama.cpp call
         self.normalize = normalize
 
     @property
