@@ -102,6 +102,16 @@ class AudioSettings(_Section):
     output_sample_rate: int = Field(24000, ge=8000, le=192000)  # Hertz, files and speaker
 
 
+class ServerSettings(_Section):
+    """The HTTP server (``assistant serve``)."""
+
+    host: str = "127.0.0.1"  # a non-loopback address needs api_key
+    port: int = Field(8765, ge=1, le=65535)
+    api_key: str = ""  # required as "Authorization: Bearer <key>" when set
+    pool_size: int = Field(2, ge=1, le=64)  # generations at once
+    max_queue: int = Field(16, ge=0)  # waiting requests before 429
+
+
 class Settings(BaseSettings):
     """The effective configuration."""
 
@@ -115,6 +125,7 @@ class Settings(BaseSettings):
     tts: TtsSettings = TtsSettings()
     vad: VadSettings = VadSettings()
     audio: AudioSettings = AudioSettings()
+    server: ServerSettings = ServerSettings()
 
     @classmethod
     def settings_customise_sources(

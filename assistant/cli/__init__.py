@@ -16,6 +16,7 @@ from assistant.cli.common import State
 from assistant.cli.config_cmd import config
 from assistant.cli.convert import convert
 from assistant.cli.models import models
+from assistant.cli.serve import serve
 from assistant.errors import AssistantError
 
 
@@ -47,6 +48,7 @@ cli.add_command(ask)
 cli.add_command(models)
 cli.add_command(config)
 cli.add_command(convert)
+cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> None:

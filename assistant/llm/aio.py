@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,7 @@ class AsyncModel:
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
         buffer: int = 8,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield reply pieces as they are generated (at most ``buffer`` ahead of the reader)."""
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[object] = asyncio.Queue(maxsize=buffer)

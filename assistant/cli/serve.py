@@ -1,0 +1,78 @@
+"""``assistant serve``: the local HTTP API (native + OpenAI-compatible)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+import click
+
+from assistant.catalog import ModelStore
+from assistant.cli.common import State
+from assistant.config import Settings
+from assistant.errors import UserError
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port [default: 8765].")
+@click.option(
+    "--api-key", default=None, help="Require 'Authorization: Bearer KEY' (needed off loopback)."
+)
+@click.option("--llm-model", "llm_model", default=None, help="Chat model: a name or a GGUF path.")
+@click.pass_obj
+def serve(
+    state: State, /, host: str | None, port: int | None, api_key: str | None, llm_model: str | None
+) -> int:
+    """Serve the assistant over HTTP on this machine."""
+    flags: dict[str, dict[str, object]] = {"server": {}, "llm": {}}
+    for key, value in (("host", host), ("port", port), ("api_key", api_key)):
+        if value is not None:
+            flags["server"][key] = value
+    if llm_model is not None:
+        flags["llm"]["model"] = llm_model
+    settings = state.settings(flags)
+    _check_binding(settings)
+    asyncio.run(_serve(settings))
+    return 0
+
+
+def _check_binding(settings: Settings) -> None:
+    from assistant.server.app import is_loopback
+
+    s = settings.server
+    if not is_loopback(s.host) and not s.api_key:
+        raise UserError(
+            f"listening on {s.host} exposes the assistant to the network; give --api-key KEY "
+            "(or server.api_key), or keep the default 127.0.0.1"
+        )
+    family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((s.host, s.port))
+        except OSError as exc:
+            raise UserError(
+                f"cannot listen on {s.host}:{s.port} ({exc.strerror}); choose another --port"
+            ) from None
+
+
+async def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from assistant.server.app import create_app
+    from assistant.server.engine import Engine
+
+    s = settings.server
+    path = ModelStore(settings.models_dir).resolve("llm", settings.llm.model).path
+    engine = await Engine.load(path, s.pool_size, settings.llm.n_ctx, s.max_queue)
+    app = create_app(engine, s.api_key or None)
+    config = uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", lifespan="off")
+    click.echo(
+        f"serving {engine.name} on http://{s.host}:{s.port} (OpenAI API under /v1)", err=True
+    )
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        with contextlib.suppress(Exception):
+            await engine.close()

@@ -1,0 +1,93 @@
+"""The ASGI application: routes, error mapping, API keys for non-loopback use."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from assistant import __version__
+from assistant.llm.errors import ContextOverflowError, LlmError
+from assistant.server import native, openai_api
+from assistant.server.engine import Busy, Engine
+
+_OPEN_PATHS = {"/health", "/openapi.json", "/docs"}
+
+
+def error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The error body every endpoint uses (OpenAI's shape, which the reference also follows)."""
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "type": code}}, status, headers=headers
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ApiKey(BaseHTTPMiddleware):
+    """Requires ``Authorization: Bearer <key>`` on every route but /health."""
+
+    def __init__(self, app: object, key: str) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.key = key
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        """Refuse a request without the key."""
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if request.url.path not in _OPEN_PATHS and not secrets.compare_digest(given, self.key):
+            return error(
+                401, "unauthorized", "missing or wrong API key (Authorization: Bearer ...)"
+            )
+        return await call_next(request)
+
+
+class Measure(BaseHTTPMiddleware):
+    """Counts requests by path and status and times them."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        """Record the request in the engine's metrics."""
+        metrics = request.app.state.engine.metrics
+        path = request.url.path
+        started = time.perf_counter()
+        response = await call_next(request)
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+
+def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
+    """The app serving ``engine``; with ``api_key`` every request but /health must carry it."""
+    app = FastAPI(title="assistant", version=__version__)
+    app.state.engine = engine
+    app.include_router(native.router)
+    app.include_router(openai_api.router)
+    app.add_middleware(Measure)
+    if api_key:
+        app.add_middleware(ApiKey, key=api_key)
+
+    @app.exception_handler(Busy)
+    async def busy(_request: Request, exc: Busy) -> JSONResponse:
+        return error(429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(ContextOverflowError)
+    async def overflow(_request: Request, exc: ContextOverflowError) -> JSONResponse:
+        return error(400, "context_length_exceeded", str(exc))
+
+    @app.exception_handler(LlmError)
+    async def llm_error(_request: Request, exc: LlmError) -> JSONResponse:
+        return error(400 if isinstance(exc, ValueError) else 500, "generation_error", str(exc))
+
+    return app

@@ -1,0 +1,108 @@
+"""The native API: health, metrics, generate, chat, tokenize, detokenize, embeddings, models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from assistant.server.engine import Engine
+from assistant.server.schemas import (
+    ChatRequest,
+    DetokenizeRequest,
+    EmbeddingsRequest,
+    GenerateRequest,
+    TokenizeRequest,
+)
+from assistant.server.streaming import Generation, first_then_rest, sse
+
+
+def engine_of(request: Request) -> Engine:
+    """The engine the app was started with."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def chat_prompt(engine: Engine, body: ChatRequest) -> str:
+    """The request's messages through the model's chat template."""
+    return engine.model.model.apply_chat_template([(m.role, m.text()) for m in body.messages])
+
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    """Liveness and what is loaded."""
+    engine = engine_of(request)
+    return {
+        "status": "ok",
+        "model": engine.name,
+        "ready": engine.model.is_ready,
+        "contexts_free": engine.model.pool.available,
+        "max_concurrent": engine.max_concurrent,
+    }
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    return Response(
+        generate_latest(engine_of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+@router.get("/api/models")
+async def models(request: Request) -> dict[str, Any]:
+    """The loaded model."""
+    return {"models": [engine_of(request).model.info() | {"id": engine_of(request).name}]}
+
+
+async def _run(request: Request, prompt: str, body: GenerateRequest | ChatRequest) -> Any:
+    engine = engine_of(request)
+    gen = Generation(engine, prompt, body)
+    pieces = await first_then_rest(gen.pieces(request))
+    if body.stream:
+
+        async def events() -> Any:
+            async for piece in pieces:
+                yield {"token": piece}
+
+        return sse(events(), lambda: {"done": True, "text": gen.text, **gen.stats()})
+    async for _ in pieces:
+        pass
+    return {"text": gen.text, "model": engine.name, **gen.stats()}
+
+
+@router.post("/api/generate")
+async def generate(body: GenerateRequest, request: Request) -> Any:
+    """Continue a raw prompt (SSE with ``stream: true``)."""
+    return await _run(request, body.prompt, body)
+
+
+@router.post("/api/chat")
+async def chat(body: ChatRequest, request: Request) -> Any:
+    """Reply to a conversation (SSE with ``stream: true``)."""
+    return await _run(request, chat_prompt(engine_of(request), body), body)
+
+
+@router.post("/api/tokenize")
+async def tokenize(body: TokenizeRequest, request: Request) -> dict[str, Any]:
+    """Token ids of a text."""
+    tokens = await engine_of(request).model.tokenize_async(body.text, body.add_bos, body.special)
+    return {"tokens": tokens, "count": len(tokens)}
+
+
+@router.post("/api/detokenize")
+async def detokenize(body: DetokenizeRequest, request: Request) -> dict[str, Any]:
+    """Text of token ids."""
+    return {"text": engine_of(request).model.model.detokenize(body.tokens)}
+
+
+@router.post("/api/embeddings")
+async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
+    """Sentence embeddings (L2-normalised)."""
+    vectors = await engine_of(request).embed(body.texts())
+    return {"embeddings": vectors, "dimensions": len(vectors[0]) if vectors else 0}

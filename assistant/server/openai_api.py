@@ -1,0 +1,133 @@
+"""The OpenAI-compatible API, so the official ``openai`` package works unchanged."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from assistant.server.native import chat_prompt, engine_of
+from assistant.server.schemas import ChatRequest, CompletionRequest, EmbeddingsRequest
+from assistant.server.streaming import Generation, first_then_rest, sse
+
+router = APIRouter(prefix="/v1")
+
+
+def _usage(gen: Generation) -> dict[str, int]:
+    prompt, completion = gen.prompt_tokens, gen.completion_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+@router.get("/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    """The loaded model, OpenAI-style."""
+    name = engine_of(request).name
+    return {
+        "object": "list",
+        "data": [{"id": name, "object": "model", "created": 0, "owned_by": "local"}],
+    }
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ChatRequest, request: Request) -> Any:
+    """Chat completions, streamed as ``chat.completion.chunk`` events with ``stream: true``."""
+    engine = engine_of(request)
+    gen = Generation(engine, chat_prompt(engine, body), body)
+    pieces = await first_then_rest(gen.pieces(request))
+    ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    head = {"id": ident, "created": created, "model": engine.name}
+    if body.stream:
+
+        async def chunks() -> Any:
+            yield {
+                **head,
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+            async for piece in pieces:
+                yield {
+                    **head,
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
+
+        return sse(
+            chunks(),
+            lambda: {
+                **head,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": gen.finish_reason}],
+            },
+        )
+    async for _ in pieces:
+        pass
+    message = {"role": "assistant", "content": gen.text}
+    return {
+        **head,
+        "object": "chat.completion",
+        "usage": _usage(gen),
+        "choices": [{"index": 0, "message": message, "finish_reason": gen.finish_reason}],
+    }
+
+
+@router.post("/completions")
+async def completions(body: CompletionRequest, request: Request) -> Any:
+    """Text completions."""
+    engine = engine_of(request)
+    gen = Generation(engine, body.prompt, body)
+    pieces = await first_then_rest(gen.pieces(request))
+    head = {
+        "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+        "created": int(time.time()),
+        "model": engine.name,
+        "object": "text_completion",
+    }
+    if body.stream:
+
+        async def chunks() -> Any:
+            async for piece in pieces:
+                yield {**head, "choices": [{"index": 0, "text": piece, "finish_reason": None}]}
+
+        return sse(
+            chunks(),
+            lambda: {
+                **head,
+                "choices": [{"index": 0, "text": "", "finish_reason": gen.finish_reason}],
+            },
+        )
+    async for _ in pieces:
+        pass
+    return {
+        **head,
+        "usage": _usage(gen),
+        "choices": [{"index": 0, "text": gen.text, "finish_reason": gen.finish_reason}],
+    }
+
+
+@router.post("/embeddings")
+async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
+    """Embeddings, OpenAI-style."""
+    engine = engine_of(request)
+    texts = body.texts()
+    vectors = await engine.embed(texts)
+    tokens = sum(len(engine.model.model.tokenize(t)) for t in texts)
+    return {
+        "object": "list",
+        "model": engine.name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        "data": [
+            {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)
+        ],
+    }

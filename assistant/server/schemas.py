@@ -1,0 +1,109 @@
+"""Request bodies of the native and OpenAI-compatible APIs (validated by pydantic)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.llm.sampling import SamplerParams
+
+
+class Sampling(BaseModel):
+    """Sampler fields a request may set; unset ones use the reference defaults."""
+
+    temperature: float | None = Field(None, ge=0.0, le=5.0)
+    top_k: int | None = Field(None, ge=0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    typical_p: float | None = Field(None, ge=0.0, le=1.0)
+    repeat_penalty: float | None = Field(None, ge=0.0)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    seed: int | None = Field(None, ge=0)
+    stop: str | list[str] | None = None
+    max_tokens: int = Field(100, ge=1, le=8192)
+    stream: bool = False
+
+    def params(self) -> SamplerParams:
+        """These fields as SamplerParams."""
+        p = SamplerParams()
+        names = {
+            "repeat_penalty": "penalty_repeat",
+            "frequency_penalty": "penalty_freq",
+            "presence_penalty": "penalty_present",
+        }
+        for field in ("temperature", "top_k", "top_p", "min_p", "typical_p", "seed", *names):
+            value = getattr(self, field)
+            if value is not None:
+                setattr(p, names.get(field, field), value)
+        return p
+
+    def stops(self) -> list[str]:
+        """Stop strings as a list."""
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+
+class Message(BaseModel):
+    """One chat message (text content; OpenAI content parts are joined)."""
+
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | list[dict[str, object]] | None = ""
+
+    def text(self) -> str:
+        """The message's text."""
+        if isinstance(self.content, list):
+            return "".join(
+                str(part.get("text", "")) for part in self.content if part.get("type") == "text"
+            )
+        return self.content or ""
+
+
+class GenerateRequest(Sampling):
+    """POST /api/generate."""
+
+    prompt: str = Field(min_length=1)
+
+
+class ChatRequest(Sampling):
+    """POST /api/chat and /v1/chat/completions."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    messages: list[Message] = Field(min_length=1)
+
+
+class CompletionRequest(Sampling):
+    """POST /v1/completions."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    prompt: str = Field(min_length=1)
+    max_tokens: int = Field(16, ge=1, le=8192)
+
+
+class TokenizeRequest(BaseModel):
+    """POST /api/tokenize."""
+
+    text: str
+    add_bos: bool = True
+    special: bool = False
+
+
+class DetokenizeRequest(BaseModel):
+    """POST /api/detokenize."""
+
+    tokens: list[int]
+
+
+class EmbeddingsRequest(BaseModel):
+    """POST /api/embeddings and /v1/embeddings."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    input: str | list[str] = Field(min_length=1)
+
+    def texts(self) -> list[str]:
+        """The inputs as a list."""
+        return [self.input] if isinstance(self.input, str) else list(self.input)

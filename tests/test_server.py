@@ -1,0 +1,187 @@
+"""The HTTP server over real loopback HTTP: native API, SSE, the official openai client, limits."""
+
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import ASSISTANT, REPO, run_cli
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*ASSISTANT, "serve", "--port", str(port), *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server did not start: {proc.communicate()[1]}")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    proc, url = start()
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_health_metrics_models_and_openapi(server: str) -> None:
+    health = httpx.get(f"{server}/health").json()
+    assert health["status"] == "ok" and health["max_concurrent"] == 2
+    assert httpx.get(f"{server}/openapi.json").json()["info"]["title"] == "assistant"
+    assert httpx.get(f"{server}/api/models").json()["models"][0]["architecture"] == "llama"
+    httpx.post(f"{server}/api/tokenize", json={"text": "hi"})
+    metrics = httpx.get(f"{server}/metrics").text
+    assert 'assistant_requests_total{endpoint="/api/tokenize",status="200"}' in metrics
+
+
+def test_generate_with_stats_and_as_sse(server: str) -> None:
+    body = {"prompt": "The sky is", "max_tokens": 8, "temperature": 0}
+    whole = httpx.post(f"{server}/api/generate", json=body, timeout=60).json()
+    assert whole["text"] and whole["tokens_generated"] == 8 and whole["finish_reason"] == "length"
+    assert whole["tokens_per_second"] > 0 and whole["generation_time_ms"] > 0
+    with httpx.stream(
+        "POST", f"{server}/api/generate", json={**body, "stream": True}, timeout=60
+    ) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    events = [json.loads(line[6:]) for line in lines[:-1]]
+    assert "".join(e["token"] for e in events if "token" in e) == whole["text"]
+    assert events[-1]["done"] and events[-1]["tokens_generated"] == 8
+
+
+def test_chat_tokenize_detokenize_embeddings(server: str) -> None:
+    chat = httpx.post(
+        f"{server}/api/chat",
+        timeout=60,
+        json={
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 12,
+            "temperature": 0,
+        },
+    ).json()
+    assert chat["text"]
+    tokens = httpx.post(
+        f"{server}/api/tokenize", json={"text": "Crème 🙂", "add_bos": False}
+    ).json()
+    assert tokens["count"] == len(tokens["tokens"])
+    text = httpx.post(f"{server}/api/detokenize", json={"tokens": tokens["tokens"]}).json()["text"]
+    assert text == "Crème 🙂"
+    emb = httpx.post(
+        f"{server}/api/embeddings", json={"input": ["a cat", "a dog"]}, timeout=60
+    ).json()
+    assert emb["dimensions"] == 576 and len(emb["embeddings"]) == 2
+
+
+def test_official_openai_client_works_unchanged(server: str) -> None:
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
+    model = client.models.list().data[0].id
+    reply = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Say hi."}], max_tokens=10, temperature=0
+    )
+    assert reply.choices[0].message.content and reply.usage and reply.usage.completion_tokens > 0
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Say hi."}],
+        max_tokens=10,
+        temperature=0,
+        stream=True,
+    )
+    pieces = [c.choices[0].delta.content or "" for c in stream]
+    assert "".join(pieces) == reply.choices[0].message.content
+    text = client.completions.create(model=model, prompt="One, two,", max_tokens=5, temperature=0)
+    assert text.choices[0].text
+    vectors = client.embeddings.create(model=model, input=["hello", "world"])
+    assert len(vectors.data) == 2 and len(vectors.data[0].embedding) == 576
+
+
+def test_prompt_too_long_is_a_400(server: str) -> None:
+    r = httpx.post(
+        f"{server}/api/generate", json={"prompt": "word " * 5000, "max_tokens": 5}, timeout=60
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+    bad = httpx.post(f"{server}/api/generate", json={"prompt": "x", "temperature": -1})
+    assert bad.status_code == 422
+
+
+def test_over_the_queue_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
+    (tmp_path / "assistant.toml").write_text("[server]\npool_size = 1\nmax_queue = 0\n")
+    proc, url = start(env={"ASSISTANT_CONFIG": str(tmp_path / "assistant.toml")})
+    try:
+        # counting goes on for all 300 tokens (greedy): the only slot stays taken for seconds
+        body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 300, "temperature": 0}
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, f"{url}/api/generate", json=body, timeout=60)
+            while httpx.get(f"{url}/health").json()["contexts_free"] != 0:
+                time.sleep(0.01)
+            second = httpx.post(f"{url}/api/generate", json=body, timeout=60)
+            assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
+            assert second.json()["error"]["code"] == "rate_limited"
+            assert first.result().status_code == 200
+        after = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
+        assert after.status_code == 200  # the slot is free again
+        long = {**body, "max_tokens": 1500, "stream": True}
+        with httpx.stream("POST", f"{url}/api/generate", json=long, timeout=60) as stream:
+            next(stream.iter_lines())
+        hung_up = time.monotonic()  # the client went away mid-stream
+        while httpx.get(f"{url}/health").json()["contexts_free"] != 1:
+            assert time.monotonic() - hung_up < 3.0, "the generation went on for a gone client"
+            time.sleep(0.02)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_api_key_and_non_loopback_rules() -> None:
+    refused = run_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert (
+        refused.returncode == 2
+        and "--api-key" in refused.stderr
+        and refused.stderr.count("\n") == 1
+    )
+    proc, url = start("--api-key", "s3cret")
+    try:
+        assert httpx.post(f"{url}/api/tokenize", json={"text": "x"}).status_code == 401
+        ok = httpx.post(
+            f"{url}/api/tokenize", json={"text": "x"}, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert ok.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_busy_port_is_one_clear_line() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        out = run_cli("serve", "--port", str(s.getsockname()[1]))
+    assert out.returncode == 2 and "choose another --port" in out.stderr
