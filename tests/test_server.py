@@ -174,6 +174,14 @@ def test_api_key_and_non_loopback_rules() -> None:
             f"{url}/api/tokenize", json={"text": "x"}, headers={"Authorization": "Bearer s3cret"}
         )
         assert ok.status_code == 200
+        from websockets.exceptions import InvalidStatus
+        from websockets.sync.client import connect
+
+        with pytest.raises(InvalidStatus) as refused:  # the handshake itself is refused
+            connect(ws_url(url))
+        assert refused.value.response.status_code == 403
+        with connect(ws_url(url) + "?api_key=s3cret") as ws:
+            assert json.loads(ws.recv())["type"] == "status"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -185,3 +193,76 @@ def test_busy_port_is_one_clear_line() -> None:
         s.listen()
         out = run_cli("serve", "--port", str(s.getsockname()[1]))
     assert out.returncode == 2 and "choose another --port" in out.stderr
+
+
+def ws_url(url: str) -> str:
+    return url.replace("http://", "ws://") + "/ws"
+
+
+def test_websocket_generate_chat_ping_and_errors(server: str) -> None:
+    from websockets.sync.client import connect
+
+    with connect(ws_url(server)) as ws:
+        status = json.loads(ws.recv())
+        assert status["type"] == "status" and status["model"]
+        ws.send(json.dumps({"type": "ping", "id": "p1"}))
+        ws.send(
+            json.dumps(
+                {
+                    "type": "generate",
+                    "id": "g1",
+                    "prompt": "1, 2, 3,",
+                    "config": {"max_tokens": 6, "temperature": 0},
+                }
+            )
+        )
+        ws.send(
+            json.dumps(
+                {
+                    "type": "chat",
+                    "id": "c1",
+                    "messages": [{"role": "user", "content": "Hi"}],
+                    "config": {"max_tokens": 6, "temperature": 0},
+                }
+            )
+        )
+        ws.send(json.dumps({"type": "dance", "id": "x"}))
+        seen: dict[str, list[dict[str, object]]] = {}
+        while not all(
+            k in seen and seen[k][-1]["type"] in ("complete", "error") for k in ("g1", "c1", "x")
+        ):
+            msg = json.loads(ws.recv())
+            seen.setdefault(str(msg.get("request_id")), []).append(msg)
+    assert seen["p1"][0]["type"] == "pong"
+    for rid in ("g1", "c1"):
+        tokens = [m["token"] for m in seen[rid] if m["type"] == "token"]
+        done = seen[rid][-1]
+        assert done["type"] == "complete" and done["text"] == "".join(tokens)  # type: ignore[arg-type]
+        assert done["tokens_generated"] == 6
+    assert seen["x"][-1]["code"] == "BAD_REQUEST"
+
+
+def test_websocket_cancel_stops_within_100_ms(server: str) -> None:
+    from websockets.sync.client import connect
+
+    with connect(ws_url(server)) as ws:
+        ws.recv()  # status
+        ws.send(
+            json.dumps(
+                {
+                    "type": "generate",
+                    "id": "long",
+                    "prompt": "1, 2, 3, 4, 5,",
+                    "config": {"max_tokens": 1500, "temperature": 0},
+                }
+            )
+        )
+        while json.loads(ws.recv())["type"] != "token":
+            pass
+        sent = time.monotonic()
+        ws.send(json.dumps({"type": "cancel", "id": "long"}))
+        while (msg := json.loads(ws.recv()))["type"] != "complete":
+            pass
+        elapsed = time.monotonic() - sent
+    assert msg["finish_reason"] == "cancelled" and elapsed < 0.1, elapsed
+    assert httpx.get(f"{server}/health").json()["contexts_free"] == 2

@@ -12,7 +12,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from assistant import __version__
 from assistant.llm.errors import ContextOverflowError, LlmError
-from assistant.server import native, openai_api
+from assistant.server import native, openai_api, ws
 from assistant.server.engine import Busy, Engine
 
 _OPEN_PATHS = {"/health", "/openapi.json", "/docs"}
@@ -72,8 +72,10 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     """The app serving ``engine``; with ``api_key`` every request but /health must carry it."""
     app = FastAPI(title="assistant", version=__version__)
     app.state.engine = engine
+    app.state.api_key = api_key
     app.include_router(native.router)
     app.include_router(openai_api.router)
+    app.include_router(ws.router)
     app.add_middleware(Measure)
     if api_key:
         app.add_middleware(ApiKey, key=api_key)

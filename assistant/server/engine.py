@@ -95,6 +95,10 @@ class Engine:
             self._admitted -= 1
             self.metrics.queued.dec()
 
+    def active(self) -> int:
+        """Generations running or waiting."""
+        return self._admitted
+
     async def embed(self, texts: list[str]) -> list[list[float]]:
         """Embeddings of ``texts`` with the loaded model (one embedding context, made on demand)."""
         async with self._embed_lock:

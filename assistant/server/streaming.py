@@ -27,8 +27,11 @@ class Generation:
     started: float = field(default_factory=time.perf_counter)
     ended: float = 0.0
 
-    async def pieces(self, request: Request) -> AsyncIterator[str]:
-        """Yield reply pieces; a client that goes away cancels the generation."""
+    async def pieces(self, request: Request | None = None) -> AsyncIterator[str]:
+        """Yield reply pieces; an HTTP client that goes away cancels the generation.
+
+        Without a request (WebSocket), cancelling the consuming task stops it instead.
+        """
         model = self.engine.model
         async with self.engine.admission():
             stream = model.generate_stream(
@@ -36,7 +39,7 @@ class Generation:
             )
             async with contextlib.aclosing(stream):
                 async for piece in stream:
-                    if await request.is_disconnected():
+                    if request is not None and await request.is_disconnected():
                         break
                     self.text += piece
                     yield piece

@@ -1,0 +1,159 @@
+"""The WebSocket protocol at ``/ws``: generate, chat, cancel and ping, several requests at once.
+
+Client messages: ``{"type": "generate", "id", "prompt", "config"}``, ``{"type": "chat", "id",
+"messages", "config"}``, ``{"type": "cancel", "id"}``, ``{"type": "ping", "id"}``. Server
+messages: ``status`` (on connect), ``token``, ``complete``, ``error``, ``pong``; every reply
+names its ``request_id``. A cancelled request ends with ``complete`` and ``finish_reason``
+``cancelled``; a closed connection cancels everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import secrets
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from assistant.llm.errors import LlmError
+from assistant.server.engine import Busy, Engine
+from assistant.server.native import chat_prompt
+from assistant.server.schemas import ChatRequest, GenerateRequest
+from assistant.server.streaming import Generation
+
+router = APIRouter()
+
+
+class Session:
+    """One connection: its running requests and a lock so messages never interleave."""
+
+    def __init__(self, socket: WebSocket, engine: Engine) -> None:
+        self.socket = socket
+        self.engine = engine
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one JSON message."""
+        async with self._send_lock:
+            await self.socket.send_json(message)
+
+    async def error(self, request_id: str | None, code: str, message: str) -> None:
+        """Report a failure of one request."""
+        await self.send({"type": "error", "request_id": request_id, "error": message, "code": code})
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        """Dispatch one client message."""
+        kind, request_id = message.get("type"), message.get("id")
+        if kind == "ping":
+            await self.send({"type": "pong", "request_id": request_id, "timestamp": time.time()})
+        elif kind == "cancel":
+            task = self.tasks.get(str(request_id))
+            if task is not None:
+                task.cancel()
+        elif kind in ("generate", "chat"):
+            if not request_id or str(request_id) in self.tasks:
+                await self.error(
+                    request_id, "BAD_REQUEST", "a generate/chat message needs a new, unique id"
+                )
+                return
+            self._start(str(request_id), kind, message)
+        else:
+            await self.error(request_id, "BAD_REQUEST", f"unknown message type {kind!r}")
+
+    def _start(self, request_id: str, kind: str, message: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._run(request_id, kind, message))
+        self.tasks[request_id] = task
+        task.add_done_callback(lambda _t: self.tasks.pop(request_id, None))
+
+    async def _run(self, request_id: str, kind: str, message: dict[str, Any]) -> None:
+        config = dict(message.get("config") or {})
+        try:
+            if kind == "generate":
+                body: GenerateRequest | ChatRequest = GenerateRequest(
+                    prompt=message.get("prompt", ""), **config
+                )
+                prompt = body.prompt  # type: ignore[union-attr]
+            else:
+                body = ChatRequest(messages=message.get("messages", []), **config)
+                prompt = chat_prompt(self.engine, body)
+        except (ValidationError, TypeError, LlmError) as exc:
+            await self.error(request_id, "BAD_REQUEST", str(exc).splitlines()[0])
+            return
+        gen = Generation(self.engine, prompt, body)
+        finish = None
+        try:
+            index = 0
+            async for piece in gen.pieces():
+                await self.send(
+                    {
+                        "type": "token",
+                        "request_id": request_id,
+                        "token": piece,
+                        "index": index,
+                        "timestamp": time.time(),
+                    }
+                )
+                index += 1
+        except asyncio.CancelledError:
+            finish = "cancelled"
+        except Busy as exc:
+            await self.error(request_id, "RATE_LIMITED", str(exc))
+            return
+        except LlmError as exc:
+            await self.error(request_id, "GENERATION_ERROR", str(exc))
+            return
+        stats = gen.stats()
+        if finish:
+            stats["finish_reason"] = finish
+        with contextlib.suppress(Exception):
+            await self.send(
+                {"type": "complete", "request_id": request_id, "text": gen.text, **stats}
+            )
+
+    def cancel_all(self) -> None:
+        """Stop everything this connection started."""
+        for task in list(self.tasks.values()):
+            task.cancel()
+
+
+@router.websocket("/ws")
+async def websocket(socket: WebSocket) -> None:
+    """Serve one WebSocket connection."""
+    engine: Engine = socket.app.state.engine
+    key = socket.app.state.api_key
+    if key:  # browsers cannot set headers on a WebSocket, so ?api_key= works too
+        given = socket.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = given or socket.query_params.get("api_key", "")
+        if not secrets.compare_digest(given, key):
+            await socket.close(code=1008, reason="missing or wrong API key")
+            return
+    await socket.accept()
+    session = Session(socket, engine)
+    await session.send(
+        {
+            "type": "status",
+            "model": engine.name,
+            "active_sessions": engine.active(),
+            "memory_used": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        }
+    )
+    try:
+        while True:
+            try:
+                message = await socket.receive_json()
+            except ValueError:
+                await session.error(None, "BAD_REQUEST", "messages must be JSON objects")
+                continue
+            if not isinstance(message, dict):
+                await session.error(None, "BAD_REQUEST", "messages must be JSON objects")
+                continue
+            await session.handle(message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        session.cancel_all()
