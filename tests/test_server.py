@@ -266,3 +266,41 @@ def test_websocket_cancel_stops_within_100_ms(server: str) -> None:
         elapsed = time.monotonic() - sent
     assert msg["finish_reason"] == "cancelled" and elapsed < 0.1, elapsed
     assert httpx.get(f"{server}/health").json()["contexts_free"] == 2
+
+
+def test_transcribe_and_speak(server: str, question_wav: Path, tmp_path: Path) -> None:
+    from assistant.convert.audio_decode import decode
+
+    with question_wav.open("rb") as f:
+        heard = httpx.post(
+            f"{server}/api/transcribe", files={"file": ("q.wav", f, "audio/wav")}, timeout=60
+        )
+    assert heard.status_code == 200 and "capital" in heard.json()["text"].lower()
+    garbage = httpx.post(
+        f"{server}/api/transcribe", files={"file": ("x.mp3", os.urandom(3000))}, timeout=60
+    )
+    assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "invalid_input"
+    for fmt in ("wav", "mp3"):
+        audio = httpx.post(
+            f"{server}/api/speak", json={"text": "Hello there.", "format": fmt}, timeout=60
+        )
+        assert audio.status_code == 200
+        path = tmp_path / f"hello.{fmt}"
+        path.write_bytes(audio.content)
+        decoded = decode(path)
+        assert decoded.sample_rate == 24000 and 0.4 < decoded.seconds < 3.0
+
+
+def test_openai_audio_endpoints(server: str, question_wav: Path, tmp_path: Path) -> None:
+    from assistant.convert.audio_decode import decode
+
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
+    with question_wav.open("rb") as f:
+        text = client.audio.transcriptions.create(model="whisper-1", file=f)
+    assert "france" in text.text.lower()
+    speech = client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Good morning.", response_format="opus"
+    )
+    path = tmp_path / "speech.opus"
+    path.write_bytes(speech.content)
+    assert decode(path).seconds > 0.4

@@ -8,7 +8,6 @@ import socket
 
 import click
 
-from assistant.catalog import ModelStore
 from assistant.cli.common import State
 from assistant.config import Settings
 from assistant.errors import UserError
@@ -64,8 +63,7 @@ async def _serve(settings: Settings) -> None:
     from assistant.server.engine import Engine
 
     s = settings.server
-    path = ModelStore(settings.models_dir).resolve("llm", settings.llm.model).path
-    engine = await Engine.load(path, s.pool_size, settings.llm.n_ctx, s.max_queue)
+    engine = await Engine.load(settings)
     app = create_app(engine, s.api_key or None)
     config = uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", lifespan="off")
     click.echo(

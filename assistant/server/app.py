@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from assistant import __version__
+from assistant.errors import UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
-from assistant.server import native, openai_api, ws
+from assistant.server import audio, native, openai_api, ws
 from assistant.server.engine import Busy, Engine
 
 _OPEN_PATHS = {"/health", "/openapi.json", "/docs"}
@@ -76,6 +77,7 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app.include_router(native.router)
     app.include_router(openai_api.router)
     app.include_router(ws.router)
+    app.include_router(audio.router)
     app.add_middleware(Measure)
     if api_key:
         app.add_middleware(ApiKey, key=api_key)
@@ -83,6 +85,10 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     @app.exception_handler(Busy)
     async def busy(_request: Request, exc: Busy) -> JSONResponse:
         return error(429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(UserError)
+    async def bad_input(_request: Request, exc: UserError) -> JSONResponse:
+        return error(400, "invalid_input", str(exc))
 
     @app.exception_handler(ContextOverflowError)
     async def overflow(_request: Request, exc: ContextOverflowError) -> JSONResponse:

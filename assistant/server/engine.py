@@ -11,12 +11,18 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from assistant import config
+from assistant.catalog import ModelStore
+from assistant.config import Settings
+from assistant.interfaces import Pcm16, Transcript
 from assistant.llm.aio import AsyncModel
 from assistant.llm.embeddings import EmbeddingGenerator
+from assistant.loader import load_stt, load_tts
 
 
 class Busy(Exception):
@@ -64,7 +70,9 @@ class Metrics:
 class Engine:
     """The loaded model and everything requests share."""
 
-    def __init__(self, model: AsyncModel, max_queue: int = 16) -> None:
+    def __init__(
+        self, model: AsyncModel, max_queue: int = 16, settings: Settings | None = None
+    ) -> None:
         self.model = model
         self.name = model.model.name or model.model.path.stem
         self.max_concurrent = model.pool.size
@@ -73,13 +81,36 @@ class Engine:
         self._admitted = 0  # running or waiting
         self._embedder: EmbeddingGenerator | None = None
         self._embed_lock = asyncio.Lock()
+        self.settings = settings or config.load()
+        self._speech: dict[str, Any] = {}  # role -> loaded STT / TTS model, made on first use
+        self._speech_locks = {"stt": asyncio.Lock(), "tts": asyncio.Lock()}
 
     @classmethod
-    async def load(
-        cls, path: Path, pool_size: int = 2, n_ctx: int = 2048, max_queue: int = 16
-    ) -> Engine:
-        """Load the model and its context pool."""
-        return cls(await AsyncModel.load(path, pool_size=pool_size, n_ctx=n_ctx), max_queue)
+    async def load(cls, settings: Settings) -> Engine:
+        """Load the configured chat model and its context pool."""
+        s = settings.server
+        path = ModelStore(settings.models_dir).resolve("llm", settings.llm.model).path
+        model = await AsyncModel.load(path, pool_size=s.pool_size, n_ctx=settings.llm.n_ctx)
+        return cls(model, s.max_queue, settings)
+
+    async def transcribe(self, pcm: Pcm16) -> Transcript:
+        """Speech to text of 16 kHz mono audio (the model loads on first use)."""
+        async with self._speech_locks["stt"]:
+            stt = await self._speech_model("stt", load_stt)
+            return await asyncio.to_thread(stt.transcribe, pcm.astype(np.float32) / 32768.0)
+
+    async def speak(self, text: str) -> tuple[Pcm16, int]:
+        """Text to speech: mono int16 samples and their rate."""
+        async with self._speech_locks["tts"]:
+            tts = await self._speech_model("tts", load_tts)
+            pieces = await asyncio.to_thread(lambda: list(tts.synthesize(text)))
+        return (np.concatenate(pieces) if pieces else np.zeros(0, np.int16)), tts.sample_rate
+
+    async def _speech_model(self, role: str, loader: Any) -> Any:
+        if role not in self._speech:
+            store = ModelStore(self.settings.models_dir)
+            self._speech[role] = await asyncio.to_thread(loader, self.settings, store)
+        return self._speech[role]
 
     @contextlib.asynccontextmanager
     async def admission(self) -> AsyncIterator[None]:

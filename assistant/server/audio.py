@@ -1,0 +1,119 @@
+"""Speech endpoints: transcription of any uploaded audio, and speech synthesis in common formats."""
+
+from __future__ import annotations
+
+import io
+import time
+import wave
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.convert.api import convert_audio_bytes, resample
+from assistant.convert.audio_decode import decode
+from assistant.interfaces import Pcm16
+from assistant.server.native import engine_of
+
+router = APIRouter()
+SPEECH_RATE = 24000  # Hertz of every synthesized output (OpenAI's rate for pcm)
+_MEDIA = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "flac": "audio/flac",
+    "aac": "audio/aac",
+    "pcm": "application/octet-stream",
+}
+AudioFormat = Literal["wav", "mp3", "opus", "flac", "aac", "pcm"]
+
+
+class SpeakRequest(BaseModel):
+    """POST /api/speak."""
+
+    text: str = Field(min_length=1, max_length=10_000)
+    format: AudioFormat = "wav"
+
+
+class SpeechRequest(BaseModel):
+    """POST /v1/audio/speech (OpenAI's shape; ``voice`` is accepted, the configured one speaks)."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    input: str = Field(min_length=1, max_length=10_000)
+    voice: str | None = None
+    response_format: AudioFormat = "mp3"
+
+
+async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
+    data = await upload.read()
+    pcm = decode(data, 16000, 1).samples.reshape(-1)
+    started = time.perf_counter()
+    transcript = await engine_of(request).transcribe(pcm.astype(np.int16, copy=False))
+    return {
+        "text": transcript.text,
+        "language": transcript.language,
+        "duration_s": round(len(pcm) / 16000, 3),
+        "processing_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+async def _speech(request: Request, text: str, fmt: str) -> Response:
+    pcm, rate = await engine_of(request).speak(text)
+    pcm = resample(pcm, rate, SPEECH_RATE).astype(np.int16)
+    return Response(encode(pcm, fmt), media_type=_MEDIA[fmt])
+
+
+def encode(pcm: Pcm16, fmt: str) -> bytes:
+    """Mono int16 at SPEECH_RATE as ``fmt`` (raw little-endian samples for ``pcm``)."""
+    if fmt == "pcm":
+        return pcm.astype("<i2").tobytes()
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SPEECH_RATE)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return buffer.getvalue() if fmt == "wav" else convert_audio_bytes(buffer.getvalue(), fmt)
+
+
+@router.post("/api/transcribe")
+async def transcribe(request: Request, file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
+    """Speech to text of an uploaded file in any format."""
+    return await _transcribe(request, file)
+
+
+@router.post("/api/speak")
+async def speak(body: SpeakRequest, request: Request) -> Response:
+    """Text to speech; ``format`` wav (default), mp3, opus, flac, aac or pcm (24 kHz 16-bit)."""
+    return await _speech(request, body.text, body.format)
+
+
+@router.post("/v1/audio/transcriptions", response_model=None)
+async def openai_transcriptions(
+    request: Request,
+    file: UploadFile = File(...),  # noqa: B008
+    model: str = Form("whisper-1"),
+    response_format: Literal["json", "text", "verbose_json"] = Form("json"),
+) -> dict[str, Any] | PlainTextResponse:
+    """OpenAI-style transcription."""
+    result = await _transcribe(request, file)
+    if response_format == "text":
+        return PlainTextResponse(result["text"])
+    if response_format == "verbose_json":
+        return {
+            "task": "transcribe",
+            "language": result["language"],
+            "duration": result["duration_s"],
+            "text": result["text"],
+            "segments": [],
+        }
+    return {"text": result["text"]}
+
+
+@router.post("/v1/audio/speech")
+async def openai_speech(body: SpeechRequest, request: Request) -> Response:
+    """OpenAI-style speech synthesis."""
+    return await _speech(request, body.input, body.response_format)
