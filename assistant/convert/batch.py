@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -114,7 +115,12 @@ def run_batch(
             report(outcomes[-1])
         else:
             todo.append(job)
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=get_context("spawn")) as pool:
+    # Ctrl+C reaches the whole process group; only this process acts on it: queued files are
+    # dropped and the files being converted finish, so nothing is left half-written.
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, workers), mp_context=get_context("spawn"), initializer=_ignore_interrupts
+    )
+    with pool:
         futures: dict[Future[tuple[str, str, float]], Job] = {
             pool.submit(convert_one, job.source, job.target, fmt, config, overwrite): job
             for job in todo
@@ -129,6 +135,10 @@ def run_batch(
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return outcomes
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def convert_one(
