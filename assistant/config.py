@@ -110,6 +110,7 @@ class ServerSettings(_Section):
     api_key: str = ""  # required as "Authorization: Bearer <key>" when set
     pool_size: int = Field(2, ge=1, le=64)  # generations at once
     max_queue: int = Field(16, ge=0)  # waiting requests before 429
+    request_timeout_s: float = Field(300.0, gt=0)  # a reply not finished by then is a 504
 
 
 class Settings(BaseSettings):

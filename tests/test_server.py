@@ -304,3 +304,18 @@ def test_openai_audio_endpoints(server: str, question_wav: Path, tmp_path: Path)
     path = tmp_path / "speech.opus"
     path.write_bytes(speech.content)
     assert decode(path).seconds > 0.4
+
+
+def test_request_timeout_is_a_504_and_frees_the_slot(tmp_path: Path) -> None:
+    (tmp_path / "assistant.toml").write_text("[server]\npool_size = 1\nrequest_timeout_s = 0.3\n")
+    proc, url = start(env={"ASSISTANT_CONFIG": str(tmp_path / "assistant.toml")})
+    try:
+        body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 600, "temperature": 0}
+        slow = httpx.post(f"{url}/api/generate", json=body, timeout=60)
+        assert slow.status_code == 504 and slow.json()["error"]["code"] == "timeout"
+        assert httpx.get(f"{url}/health").json()["contexts_free"] == 1
+        quick = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 3}, timeout=60)
+        assert quick.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -15,6 +15,7 @@ from assistant.errors import UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
 from assistant.server import audio, native, openai_api, ws
 from assistant.server.engine import Busy, Engine
+from assistant.server.streaming import RequestTimeout
 
 _OPEN_PATHS = {"/health", "/openapi.json", "/docs"}
 
@@ -85,6 +86,10 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     @app.exception_handler(Busy)
     async def busy(_request: Request, exc: Busy) -> JSONResponse:
         return error(429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(RequestTimeout)
+    async def timeout(_request: Request, exc: RequestTimeout) -> JSONResponse:
+        return error(504, "timeout", str(exc))
 
     @app.exception_handler(UserError)
     async def bad_input(_request: Request, exc: UserError) -> JSONResponse:

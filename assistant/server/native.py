@@ -16,7 +16,7 @@ from assistant.server.schemas import (
     GenerateRequest,
     TokenizeRequest,
 )
-from assistant.server.streaming import Generation, first_then_rest, sse
+from assistant.server.streaming import Generation, drain, first_then_rest, sse
 
 
 def engine_of(request: Request) -> Engine:
@@ -71,8 +71,7 @@ async def _run(request: Request, prompt: str, body: GenerateRequest | ChatReques
                 yield {"token": piece}
 
         return sse(events(), lambda: {"done": True, "text": gen.text, **gen.stats()})
-    async for _ in pieces:
-        pass
+    await drain(pieces, engine.settings.server.request_timeout_s)
     return {"text": gen.text, "model": engine.name, **gen.stats()}
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from assistant.server.native import chat_prompt, engine_of
 from assistant.server.schemas import ChatRequest, CompletionRequest, EmbeddingsRequest
-from assistant.server.streaming import Generation, first_then_rest, sse
+from assistant.server.streaming import Generation, drain, first_then_rest, sse
 
 router = APIRouter(prefix="/v1")
 
@@ -71,8 +71,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
                 "choices": [{"index": 0, "delta": {}, "finish_reason": gen.finish_reason}],
             },
         )
-    async for _ in pieces:
-        pass
+    await drain(pieces, engine.settings.server.request_timeout_s)
     message = {"role": "assistant", "content": gen.text}
     return {
         **head,
@@ -107,8 +106,7 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
                 "choices": [{"index": 0, "text": "", "finish_reason": gen.finish_reason}],
             },
         )
-    async for _ in pieces:
-        pass
+    await drain(pieces, engine.settings.server.request_timeout_s)
     return {
         **head,
         "usage": _usage(gen),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -71,6 +72,25 @@ class Generation:
             "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else 0.0,
             "finish_reason": self.finish_reason,
         }
+
+
+class RequestTimeout(Exception):
+    """A reply took longer than ``server.request_timeout_s``."""
+
+
+async def drain(pieces: AsyncIterator[str], timeout: float) -> None:
+    """Consume a whole reply; past ``timeout`` seconds stop generating and raise RequestTimeout."""
+
+    async def consume() -> None:
+        async for _ in pieces:
+            pass
+
+    try:
+        await asyncio.wait_for(consume(), timeout)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the reply took longer than {timeout:g} s (server.request_timeout_s)"
+        ) from None
 
 
 async def first_then_rest(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
