@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,17 @@ def _big_batch(tmp_path: Path, count: int) -> Path:
     return src
 
 
+@pytest.fixture
+def batches() -> Iterator[list[subprocess.Popen[str]]]:
+    """Batch processes started by a test; whatever happens, none outlives it."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def _start(src: Path, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*ASSISTANT, "convert", str(src), "--to", "m4a", "--out", str(out), "--jobs", "2"],
@@ -210,9 +222,12 @@ def _wait_for_outputs(out: Path, n: int, timeout: float = 60) -> None:
     raise AssertionError("the batch did not start")
 
 
-def test_kill_9_mid_batch_then_rerun_resumes(tmp_path: Path) -> None:
+def test_kill_9_mid_batch_then_rerun_resumes(
+    tmp_path: Path, batches: list[subprocess.Popen[str]]
+) -> None:
     src, out = _big_batch(tmp_path, 16), tmp_path / "out"
     proc = _start(src, out)
+    batches.append(proc)
     _wait_for_outputs(out, 2)
     os.killpg(proc.pid, signal.SIGKILL)  # the batch and its workers, mid-file
     proc.wait(timeout=10)
@@ -228,9 +243,10 @@ def test_kill_9_mid_batch_then_rerun_resumes(tmp_path: Path) -> None:
         assert decode(path).seconds == pytest.approx(8.0, abs=0.1)
 
 
-def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly(tmp_path: Path, batches: Batches) -> None:
     src, out = _big_batch(tmp_path, 16), tmp_path / "out"
     proc = _start(src, out)
+    batches.append(proc)
     _wait_for_outputs(out, 1)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=20)
