@@ -222,9 +222,10 @@ def _wait_for_outputs(out: Path, n: int, timeout: float = 60) -> None:
     raise AssertionError("the batch did not start")
 
 
-def test_kill_9_mid_batch_then_rerun_resumes(
-    tmp_path: Path, batches: list[subprocess.Popen[str]]
-) -> None:
+Batches = list[subprocess.Popen[str]]
+
+
+def test_kill_9_mid_batch_then_rerun_resumes(tmp_path: Path, batches: Batches) -> None:
     src, out = _big_batch(tmp_path, 16), tmp_path / "out"
     proc = _start(src, out)
     batches.append(proc)
