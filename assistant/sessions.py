@@ -78,7 +78,7 @@ async def ask_text(
     with _output(speak, settings.audio.output_sample_rate) as sink:
         pipeline = Pipeline(reply_stages(settings, models, sink), obs.bus)
         submitted = time.monotonic()
-        obs.bus.publish("transcript", 1, text=text, stt_ms=0.0)
+        obs.bus.publish("transcript", 1, text=text, stt_ms=None)  # typed: no speech to transcribe
         await pipeline.run([TranscriptFrame(turn_id=1, text=text, speech_end_wall=submitted)])
     return recorder.completed[0]
 

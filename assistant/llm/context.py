@@ -243,6 +243,3 @@ class Context:
 
     def __repr__(self) -> str:
         return f"Context(n_ctx={self.n_ctx}, n_batch={self.n_batch}, cached={len(self._tokens)})"
-
-    def _raw(self) -> Any:
-        return self._ctx

@@ -42,7 +42,7 @@ class Metrics:
     tokens: Counter
     latency: Histogram
     in_flight: Gauge
-    queued: Gauge  # admitted: running or waiting
+    admitted: Gauge  # running or waiting
     rejected: Counter
 
     @classmethod
@@ -119,12 +119,12 @@ class Engine:
             self.metrics.rejected.inc()
             raise Busy(retry_after=1 + self._admitted // max(1, self.max_concurrent))
         self._admitted += 1
-        self.metrics.queued.inc()
+        self.metrics.admitted.inc()
         try:
             yield
         finally:
             self._admitted -= 1
-            self.metrics.queued.dec()
+            self.metrics.admitted.dec()
 
     def active(self) -> int:
         """Generations running or waiting."""

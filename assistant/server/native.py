@@ -57,7 +57,8 @@ async def metrics(request: Request) -> Response:
 @router.get("/api/models")
 async def models(request: Request) -> dict[str, Any]:
     """The loaded model."""
-    return {"models": [engine_of(request).model.info() | {"id": engine_of(request).name}]}
+    engine = engine_of(request)
+    return {"models": [engine.model.info() | {"id": engine.name}]}
 
 
 async def _run(request: Request, prompt: str, body: GenerateRequest | ChatRequest) -> Any:

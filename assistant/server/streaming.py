@@ -27,6 +27,7 @@ class Generation:
     text: str = ""
     started: float = field(default_factory=time.perf_counter)
     ended: float = 0.0
+    _completion_tokens: int | None = None  # counted once, when the stream ends
 
     async def pieces(self, request: Request | None = None) -> AsyncIterator[str]:
         """Yield reply pieces; an HTTP client that goes away cancels the generation.
@@ -34,18 +35,20 @@ class Generation:
         Without a request (WebSocket), cancelling the consuming task stops it instead.
         """
         model = self.engine.model
-        async with self.engine.admission():
-            stream = model.generate_stream(
-                self.prompt, self.req.max_tokens, self.req.params(), self.req.stops()
-            )
-            async with contextlib.aclosing(stream):
-                async for piece in stream:
-                    if request is not None and await request.is_disconnected():
-                        break
-                    self.text += piece
-                    yield piece
-        self.ended = time.perf_counter()
-        self.engine.metrics.tokens.inc(self.completion_tokens)
+        try:
+            async with self.engine.admission():
+                stream = model.generate_stream(
+                    self.prompt, self.req.max_tokens, self.req.params(), self.req.stops()
+                )
+                async with contextlib.aclosing(stream):
+                    async for piece in stream:
+                        if request is not None and await request.is_disconnected():
+                            break
+                        self.text += piece
+                        yield piece
+        finally:  # also when cancelled or timed out: what was generated still counts
+            self.ended = time.perf_counter()
+            self.engine.metrics.tokens.inc(self.completion_tokens)
 
     @property
     def prompt_tokens(self) -> int:
@@ -54,8 +57,13 @@ class Generation:
 
     @property
     def completion_tokens(self) -> int:
-        """Tokens of the reply so far."""
-        return len(self.engine.model.model.tokenize(self.text, add_bos=False)) if self.text else 0
+        """Tokens of the reply (tokenised once the stream has ended, every time before)."""
+        if self._completion_tokens is not None:
+            return self._completion_tokens
+        count = len(self.engine.model.model.tokenize(self.text, add_bos=False)) if self.text else 0
+        if self.ended:
+            self._completion_tokens = count
+        return count
 
     @property
     def finish_reason(self) -> str:
