@@ -95,11 +95,23 @@ class VadSettings(_Section):
 
 
 class AudioSettings(_Section):
-    """Audio devices and the rate of reply audio."""
+    """Audio devices, the live front end (noise, echo, barge-in) and the rate of reply audio."""
 
     input_device: str = ""  # index or name substring; "" = system default
     output_device: str = ""
     output_sample_rate: int = Field(24000, ge=8000, le=192000)  # Hertz, files and speaker
+    block_ms: Literal[10, 20, 30, 40] = 20  # capture and playback block
+    buffer_s: float = Field(2.0, ge=0.1, le=60.0)  # capture ring; older audio is overwritten
+    barge_in: bool = True  # speaking over the reply stops it
+    echo_cancellation: bool = True  # WebRTC AEC3 against what the speaker plays
+    noise_suppression: bool = False  # WebRTC noise suppressor on the microphone
+    gate_threshold_dbfs: float = Field(-55.0, ge=-100.0, le=0.0)  # quieter never opens the gate
+    gate_margin_db: float = Field(10.0, ge=0.0, le=60.0)  # above the calibrated noise floor
+    gate_attack_ms: float = Field(5.0, ge=0.0, le=1000.0)
+    gate_release_ms: float = Field(200.0, ge=0.0, le=5000.0)
+    calibrate_ms: int = Field(500, ge=10, le=10000)  # noise floor measured at start
+    echo_gate_db: float = Field(20.0, ge=0.0, le=80.0)  # gate raised while speaking, without AEC
+    device_retry_s: float = Field(10.0, ge=0.0, le=600.0)  # how long a lost device is retried
 
 
 class ServerSettings(_Section):

@@ -83,20 +83,41 @@ async def ask_text(
     return recorder.completed[0]
 
 
-async def chat_live(settings: Settings, observers: Observers | None = None) -> None:
-    """Talk on the default (or configured) microphone and speaker until Ctrl+C."""
+async def chat_live(
+    settings: Settings,
+    observers: Observers | None = None,
+    push_to_talk: Callable[[], bool] | None = None,
+) -> None:
+    """Talk on the default (or configured) microphone and speaker until Ctrl+C.
+
+    ``push_to_talk``, when given, says whether the user holds the microphone open.
+    """
     from assistant.audio.devices import pick_device
     from assistant.pipeline.stages.live import MicSource, SpeakerSink
 
     obs = observers or Observers()
-    mic = pick_device("input", settings.audio.input_device)
-    speaker_device = pick_device("output", settings.audio.output_device)
+    audio = settings.audio
+    mic_device = pick_device("input", audio.input_device)  # no device: fail before loading
+    speaker = SpeakerSink(
+        audio.output_device,
+        audio.output_sample_rate,
+        audio.block_ms,
+        audio.device_retry_s,
+        echo_reference=audio.barge_in and audio.echo_cancellation,
+    )
     models = load_models(settings)
     TurnRecorder(obs.bus, obs.on_turn)
-    speaker = SpeakerSink(speaker_device, settings.audio.output_sample_rate)
-    source = MicSource(mic, STT_RATE, speaker)
-    print(
-        f"listening on {mic.name!r}; speaking on {speaker_device.name!r}; Ctrl+C to stop",
-        flush=True,
+    mic = MicSource(
+        audio.input_device, STT_RATE, audio.block_ms, audio.buffer_s, audio.device_retry_s
     )
-    await Pipeline(voice_stages(settings, models, source, speaker), obs.bus).run()
+    stages = voice_stages(
+        settings, models, mic, speaker, speaker.player, live=True, push_to_talk=push_to_talk
+    )
+    obs.bus.publish(
+        "audio_status",
+        0,
+        device="both",
+        message=f"listening on {mic_device.name!r}; speaking on {speaker.player.device.name!r}",
+        level="info",
+    )
+    await Pipeline(stages, obs.bus).run()

@@ -75,3 +75,25 @@ def speech_to_16k(pcm: Pcm16, rate: int) -> Pcm16:
     """Resample any rate to the 16 kHz Whisper takes."""
     resampler = StreamResampler(rate, RATE)
     return np.concatenate([resampler.process(pcm), resampler.process(pcm[:0], last=True)])
+
+
+def fan_noise(seconds: float, dbfs: float = -35.0, rate: int = RATE, seed: int = 1) -> Pcm16:
+    """A fan: brown-ish broadband rumble, a mains hum and a slow blade-pass wobble."""
+    n, edge = int(seconds * rate), 1000
+    rng = np.random.default_rng(seed)
+    brown = np.cumsum(rng.normal(0, 1, n + 2 * edge))
+    brown -= np.convolve(brown, np.ones(801) / 801, mode="same")  # keep it from drifting
+    brown = brown[edge:-edge]
+    t = np.arange(n) / rate
+    hum = 0.3 * np.sin(2 * np.pi * 100 * t) + 0.15 * np.sin(2 * np.pi * 200 * t)
+    mix = (brown / (brown.std() + 1e-9) + hum + 0.3 * rng.normal(0, 1, n)) * (
+        1 + 0.1 * np.sin(2 * np.pi * 12 * t)
+    )
+    mix *= 32768 * 10 ** (dbfs / 20) / (mix.std() + 1e-9)
+    return np.clip(mix, -32768, 32767).astype(np.int16)
+
+
+def level_dbfs(pcm: Pcm16) -> float:
+    """RMS level of the whole clip."""
+    rms = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2)))
+    return 20 * float(np.log10(rms / 32768 + 1e-12))

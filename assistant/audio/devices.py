@@ -51,6 +51,11 @@ def list_devices(kind: Kind) -> list[Device]:
     ]
 
 
+def default_index(kind: Kind) -> int:
+    """The index of the system's default device of that kind (-1 when there is none)."""
+    return int(sounddevice().default.device[0 if kind == "input" else 1])
+
+
 def pick_device(kind: Kind, spec: str = "") -> Device:
     """The device named by ``spec`` (an index or a name substring), else the system default."""
     devices = list_devices(kind)
@@ -61,8 +66,7 @@ def pick_device(kind: Kind, spec: str = "") -> Device:
     elif spec:
         match = [d for d in devices if spec.lower() in d.name.lower()]
     else:
-        default = sounddevice().default.device[0 if kind == "input" else 1]
-        match = [d for d in devices if d.index == default] or devices[:1]
+        match = [d for d in devices if d.index == default_index(kind)] or devices[:1]
     if not match:
         names = "; ".join(f"{d.index}: {d.name}" for d in devices)
         raise DeviceError(f"no {_WHAT[kind]} matches {spec!r}; available: {names}")

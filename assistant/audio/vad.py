@@ -78,6 +78,7 @@ class VadSegmenter:
         # the onset window is speech already: the pre-roll comes on top of it
         self._preroll: deque[Pcm16] = deque(maxlen=window + cfg.preroll_ms // cfg.frame_ms)
         self._pending = np.zeros(0, np.int16)
+        self._pending_vad = np.zeros(0, np.int16)
         self._frames_seen = 0
         self._reset_speech()
 
@@ -88,14 +89,25 @@ class VadSegmenter:
         self._voiced = 0
         self._silence_run = 0
 
-    def feed(self, pcm: Pcm16) -> list[VadEvent]:
-        """Consume samples; return the events they complete."""
+    def feed(self, pcm: Pcm16, vad_pcm: Pcm16 | None = None) -> list[VadEvent]:
+        """Consume samples; return the events they complete.
+
+        ``vad_pcm`` (same length), when given, is what the speech decisions are made on, e.g.
+        the output of a noise gate, while ``pcm`` is what utterances are made of.
+        """
+        if vad_pcm is None:
+            vad_pcm = pcm
+        elif len(vad_pcm) != len(pcm):
+            raise ValueError("vad_pcm must have the length of pcm")
         data = np.concatenate([self._pending, pcm]) if self._pending.size else pcm
+        decide = np.concatenate([self._pending_vad, vad_pcm]) if self._pending.size else vad_pcm
         usable = len(data) - len(data) % self._frame
         self._pending = data[usable:].copy()
+        self._pending_vad = decide[usable:].copy()
         events: list[VadEvent] = []
         for i in range(0, usable, self._frame):
-            event = self._on_frame(data[i : i + self._frame])
+            window = slice(i, i + self._frame)
+            event = self._on_frame(data[window], decide[window])
             if event is not None:
                 events.append(event)
         return events
@@ -108,8 +120,10 @@ class VadSegmenter:
     def _seconds(self, frames: int) -> float:
         return frames * self._frame / self.config.sample_rate
 
-    def _on_frame(self, frame: Pcm16) -> VadEvent | None:
-        voiced = self._vad.is_speech(frame.tobytes(), self.config.sample_rate)
+    def _on_frame(self, frame: Pcm16, decide: Pcm16) -> VadEvent | None:
+        voiced = bool(decide.any()) and self._vad.is_speech(
+            decide.tobytes(), self.config.sample_rate
+        )
         index = self._frames_seen
         self._frames_seen += 1
         if self._speech is None:

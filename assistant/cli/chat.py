@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,8 @@ import click
 
 from assistant.cli.common import State, flag_overrides, model_options, run_async
 from assistant.cli.printer import ConsolePrinter
+from assistant.cli.ptt import EnterToggle
+from assistant.config import Settings
 from assistant.sessions import Observers, chat_file, chat_live
 
 
@@ -34,6 +38,32 @@ from assistant.sessions import Observers, chat_file, chat_live
     is_flag=True,
     help="Feed the file as fast as possible instead of at speaking pace.",
 )
+@click.option(
+    "--input-device",
+    "audio__input_device",
+    metavar="DEVICE",
+    help="Microphone: an index or part of a name (see `assistant devices`).",
+)
+@click.option(
+    "--output-device",
+    "audio__output_device",
+    metavar="DEVICE",
+    help="Speaker: an index or part of a name (see `assistant devices`).",
+)
+@click.option(
+    "--no-barge-in",
+    "audio__barge_in",
+    flag_value=False,
+    default=None,
+    help="Do not stop the reply when you talk over it (the microphone rests meanwhile).",
+)
+@click.option(
+    "--noise-suppression/--no-noise-suppression",
+    "audio__noise_suppression",
+    default=None,
+    help="Clean the microphone with WebRTC noise suppression.",
+)
+@click.option("--ptt", is_flag=True, help="Push to talk: Enter starts listening, Enter stops.")
 @model_options
 @click.pass_obj
 def chat(
@@ -43,19 +73,36 @@ def chat(
     output: Path | None,
     as_json: bool,
     no_realtime: bool,
+    ptt: bool,
     **flags: Any,
 ) -> int:
     """Talk with the assistant: each utterance is one turn, answered aloud."""
     settings = state.settings(flag_overrides(flags))
     observers = Observers()
-    printer = ConsolePrinter(observers.bus, as_json)
+    printer = ConsolePrinter(observers.bus, as_json, live=input_path is None)
     observers.on_turn = printer.turn
     if input_path is None:
         if output is not None or no_realtime:
             raise click.UsageError("--output and --no-realtime need --input FILE")
-        run_async(chat_live(settings, observers))
+        if ptt and not sys.stdin.isatty():
+            raise click.UsageError("--ptt needs a terminal to read Enter from")
+        run_async(_live(settings, observers, EnterToggle() if ptt else None))
         return 0
+    if ptt:
+        raise click.UsageError("--ptt is for the microphone, not --input FILE")
     turns = run_async(chat_file(settings, input_path, output, not no_realtime, observers))
     if not turns:
         click.echo(f"no speech found in {input_path}", err=True)
     return 0
+
+
+async def _live(settings: Settings, observers: Observers, ptt: EnterToggle | None) -> None:
+    if ptt is None:
+        await chat_live(settings, observers)
+        return
+    loop = asyncio.get_running_loop()
+    ptt.attach(loop)
+    try:
+        await chat_live(settings, observers, ptt)
+    finally:
+        ptt.detach(loop)

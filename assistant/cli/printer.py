@@ -1,4 +1,8 @@
-"""Prints a conversation as it happens: the transcript, the streaming reply, turn timings."""
+"""Prints a conversation as it happens: the transcript, the streaming reply, turn timings.
+
+Live, it also shows the assistant's state (listening, hearing, thinking, speaking) as dim
+marker lines; a marker that comes while the reply is being printed waits for the line to end.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +13,90 @@ import click
 from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.turns import TurnReport
 
+# event kind -> the state it puts the assistant in
+_STATES = {
+    "speech_started": "hearing",
+    "utterance": "thinking",
+    "reply_audio": "speaking",
+    "turn_done": "listening",
+    "interrupted": "listening",
+    "no_speech": "listening",
+}
+
 
 class ConsolePrinter:
     """Human-readable output on stdout; with ``as_json`` one JSON object per turn instead."""
 
-    def __init__(self, bus: EventBus, as_json: bool = False, show_user: bool = True) -> None:
+    def __init__(
+        self, bus: EventBus, as_json: bool = False, show_user: bool = True, live: bool = False
+    ) -> None:
         self.as_json = as_json
         self.show_user = show_user
+        self.live = live
+        self.state = "listening"
+        self._line_open = False  # a reply is being printed on the current line
+        self._deferred: str | None = None
         self._replying: set[int] = set()
         if not as_json:
             bus.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        if event.kind == "transcript" and self.show_user:
-            click.echo(f"you: {event.data['text']}")
-        elif event.kind == "llm_token":
-            if event.turn_id not in self._replying:
-                self._replying.add(event.turn_id)
-                click.echo("assistant: ", nl=False)
-            click.echo(event.data["text"], nl=False)
-        elif event.kind == "error":
-            click.echo(f"\n[{event.data['stage']} failed: {event.data['message']}]", err=True)
+        kind, data = event.kind, event.data
+        if self.live and kind in _STATES:
+            self._set_state(_STATES[kind])
+        if kind == "transcript" and self.show_user:
+            self._line(f"you: {data['text']}")
+        elif kind == "partial_transcript" and self.live:
+            self._line(click.style(f"  (hearing) {data['text']}", dim=True))
+        elif kind == "llm_token":
+            self._token(event.turn_id, data["text"])
+        elif kind == "reply_done":
+            self._end_line()
+        elif kind == "interrupted":
+            heard = data["heard"] or "nothing yet"
+            self._line(click.style(f"  [interrupted; you heard: {heard}]", dim=True))
+        elif kind == "audio_status":
+            self._end_line()
+            click.echo(f"[{data['message']}]", err=True)
+        elif kind == "error":
+            self._end_line()
+            click.echo(f"[{data['stage']} failed: {data['message']}]", err=True)
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        if self._line_open:
+            self._deferred = state
+        else:
+            click.echo(click.style(f"[{state}]", dim=True))
+
+    def _token(self, turn_id: int, text: str) -> None:
+        if turn_id not in self._replying:
+            self._replying.add(turn_id)
+            self._end_line()
+            click.echo("assistant: ", nl=False)
+            self._line_open = True
+        click.echo(text, nl=False)
+
+    def _line(self, text: str) -> None:
+        self._end_line()
+        click.echo(text)
+
+    def _end_line(self) -> None:
+        if self._line_open:
+            click.echo()
+            self._line_open = False
+        if self._deferred is not None:
+            state, self._deferred = self._deferred, None
+            click.echo(click.style(f"[{state}]", dim=True))
 
     def turn(self, report: TurnReport) -> None:
         """Close a turn: its timings (text mode) or its JSON object."""
         if self.as_json:
             click.echo(json.dumps(report.to_json(), ensure_ascii=False))
             return
-        if report.turn_id in self._replying:
-            click.echo()
+        self._end_line()
         t = report.timings_ms()
         parts = [
             f"{label} {t[key]:.0f} ms" for key, label in _TIMING_LABELS if t.get(key) is not None
@@ -52,4 +111,5 @@ _TIMING_LABELS = (
     ("stt", "stt"),
     ("llm_first_token", "llm first token"),
     ("tts_first_audio", "tts first audio"),
+    ("barge_in_stop", "barge-in stop"),
 )

@@ -11,6 +11,7 @@ from typing import Any
 # The kinds of event, in the order a turn produces them.
 EVENT_KINDS = (
     "speech_started",  # start (stream s)
+    "partial_transcript",  # text: what the user said so far, heard at a pause
     "utterance",  # start, end (stream s), speech_end_wall (monotonic s)
     "no_speech",  # stt_ms: an utterance held no words; no turn follows
     "transcript",  # text, stt_ms
@@ -21,7 +22,9 @@ EVENT_KINDS = (
     "reply_audio",  # samples, sample_rate: reply audio reached the sink
     "reply_done",  # text, finish_reason, tokens
     "turn_done",  # emitted by the sink when everything of a turn has been played or written
-    "interrupted",  # a turn was cancelled (barge-in)
+    "barge_in",  # onset_wall, detected_wall: the user spoke over turn N; it is being cancelled
+    "interrupted",  # heard, silent_wall: turn N stopped; ``heard`` is the reply text played
+    "audio_status",  # device, message, level (warning | error): overflows, lost/recovered devices
     "error",  # stage, message
 )
 

@@ -39,6 +39,7 @@ class AudioFrame(DataFrame):
     sample_rate: int  # Hertz
     pts: float  # stream seconds at the first sample
     wall: float  # time.monotonic() when the last sample became available
+    vad_pcm: Pcm16 | None = None  # what speech decisions are made on (gated), if not ``pcm``
 
     @property
     def end(self) -> float:
@@ -97,10 +98,12 @@ class ClauseFrame(DataFrame):
 
 @dataclass(kw_only=True)
 class ReplyAudioFrame(DataFrame):
-    """Spoken reply audio, mono int16."""
+    """Spoken reply audio, mono int16, with the clause it speaks."""
 
     pcm: Pcm16
     sample_rate: int  # Hertz
+    clause: str = ""
+    clause_index: int = 0  # counts the clauses of the turn from 1; 0 = not known
 
 
 @dataclass(kw_only=True)

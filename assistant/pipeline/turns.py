@@ -23,6 +23,8 @@ class TurnReport:
     stt_ms: float | None = None
     reply_samples: int = 0
     reply_rate: int = 0
+    interrupted: bool = False  # the user spoke over the reply (barge-in)
+    heard: str | None = None  # after a barge-in: the part of the reply that was played
     marks: dict[str, float] = field(default_factory=dict)  # milestone -> monotonic seconds
 
     def timings_ms(self) -> dict[str, float | None]:
@@ -40,6 +42,7 @@ class TurnReport:
             "llm_total": span("llm_started", "reply_done"),
             "tts_first_audio": span("first_clause", "first_tts"),
             "voice_to_voice": span("speech_end", "first_audio"),
+            "barge_in_stop": span("barge_in_onset", "silent"),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -53,6 +56,8 @@ class TurnReport:
             "tokens": self.tokens,
             "speech": {"start_s": self.speech_start, "end_s": self.speech_end},
             "reply_audio_s": round(audio_s, 3),
+            "interrupted": self.interrupted,
+            "heard": self.heard,
             "timings_ms": self.timings_ms(),
         }
 
@@ -68,7 +73,9 @@ _MILESTONES = {
     "reply_audio": "first_audio",
     "reply_done": "reply_done",
     "turn_done": "turn_done",
+    "interrupted": "interrupted",
 }
+_ENDS = ("turn_done", "interrupted")
 
 
 class TurnRecorder:
@@ -81,12 +88,17 @@ class TurnRecorder:
         bus.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
+        if event.kind == "barge_in":
+            self.turns.setdefault(event.turn_id, TurnReport(event.turn_id)).marks[
+                "barge_in_onset"
+            ] = event.data["onset_wall"]
+            return
         if event.turn_id == 0 or event.kind not in _MILESTONES:
             return
         report = self.turns.setdefault(event.turn_id, TurnReport(event.turn_id))
         report.marks.setdefault(_MILESTONES[event.kind], event.time)
         self._absorb(report, event)
-        if event.kind == "turn_done":
+        if event.kind in _ENDS and all(r.turn_id != report.turn_id for r in self.completed):
             self.completed.append(report)
             if self._on_turn is not None:
                 self._on_turn(report)
@@ -102,6 +114,9 @@ class TurnRecorder:
         elif event.kind == "reply_done":
             report.reply, report.finish_reason = data["text"], data["finish_reason"]
             report.tokens = data["tokens"]
+        elif event.kind == "interrupted":
+            report.interrupted, report.heard = True, data["heard"]
+            report.marks["silent"] = data["silent_wall"]
         elif event.kind == "reply_audio":
             report.reply_samples += data["samples"]
             report.reply_rate = data["sample_rate"]

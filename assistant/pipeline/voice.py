@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from assistant.audio.gate import GateConfig
+from assistant.audio.playback import Player
 from assistant.audio.vad import VadConfig
 from assistant.config import Settings
 from assistant.llm.sampling import SamplerParams
@@ -9,6 +13,7 @@ from assistant.loader import Models
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.chunker import ChunkerStage
+from assistant.pipeline.stages.frontend import FrontEndConfig, FrontEndStage
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.stages.stt import SttStage
@@ -27,6 +32,26 @@ def vad_config(settings: Settings) -> VadConfig:
         hangover_ms=v.hangover_ms,
         min_speech_ms=v.min_speech_ms,
         max_utterance_s=v.max_utterance_s,
+    )
+
+
+def frontend_config(settings: Settings) -> FrontEndConfig:
+    """Echo, noise and gate parameters of the settings."""
+    a = settings.audio
+    gate = GateConfig(
+        threshold_dbfs=a.gate_threshold_dbfs,
+        margin_db=a.gate_margin_db,
+        attack_ms=a.gate_attack_ms,
+        release_ms=a.gate_release_ms,
+        calibrate_ms=a.calibrate_ms,
+    )
+    return FrontEndConfig(
+        sample_rate=16000,
+        barge_in=a.barge_in,
+        echo_cancellation=a.echo_cancellation,
+        noise_suppression=a.noise_suppression,
+        echo_gate_db=a.echo_gate_db,
+        gate=gate,
     )
 
 
@@ -50,9 +75,23 @@ def reply_stages(settings: Settings, models: Models, sink: AudioSink) -> list[Fr
 
 
 def voice_stages(
-    settings: Settings, models: Models, source: FrameProcessor, sink: AudioSink
+    settings: Settings,
+    models: Models,
+    source: FrameProcessor,
+    sink: AudioSink,
+    speaker: Player | None = None,
+    live: bool = False,
+    push_to_talk: Callable[[], bool] | None = None,
 ) -> list[FrameProcessor]:
-    """Audio in, spoken reply out: source -> VAD -> STT -> LLM -> chunker -> TTS -> sink."""
+    """Audio in, spoken reply out: source -> VAD -> STT -> LLM -> chunker -> TTS -> sink.
+
+    ``live`` adds the front end (echo cancellation against ``speaker``, noise suppression,
+    noise gate) and barge-in, as a microphone needs; recorded files go straight to the VAD.
+    """
     assert models.stt is not None
-    front: list[FrameProcessor] = [source, VadStage(vad_config(settings)), SttStage(models.stt)]
+    front: list[FrameProcessor] = [source]
+    if live:
+        front.append(FrontEndStage(frontend_config(settings), speaker, push_to_talk))
+    barge_in = live and settings.audio.barge_in
+    front += [VadStage(vad_config(settings), barge_in), SttStage(models.stt)]
     return front + reply_stages(settings, models, sink)

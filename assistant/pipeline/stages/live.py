@@ -1,97 +1,214 @@
-"""Live audio: the microphone as a source and the speaker as a sink (half duplex).
+"""Live audio: the microphone as a source and the speaker as a sink.
 
-This is the simple front end: while the assistant speaks, the microphone is ignored so that
-its own voice does not start a new turn. Capture copies blocks into a queue from the PortAudio
-callback and never blocks; playback writes from a worker thread.
+Both ends survive a device that goes away: the stream is reopened with backoff for up to
+``retry_s`` seconds (an ``audio_status`` event says so), after which a DeviceError names the
+device and the fix. Overflows and underflows are reported as ``audio_status`` events and
+logged, never dropped silently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-import numpy as np
-
-from assistant.audio.devices import Device, sounddevice
+from assistant.audio.capture import Capture, DeviceLost
+from assistant.audio.devices import Device, Kind, pick_device
+from assistant.audio.playback import Chunk, Player
+from assistant.audio.ringbuffer import RingBuffer
 from assistant.convert.resample import StreamResampler
 from assistant.errors import DeviceError
-from assistant.interfaces import Pcm16
-from assistant.pipeline.frames import AudioFrame, Frame
+from assistant.pipeline.events import EventBus
+from assistant.pipeline.frames import AudioFrame, Frame, ReplyAudioFrame
 from assistant.pipeline.pipeline import FrameSource
+from assistant.pipeline.processor import ErrorHandler
 from assistant.pipeline.stages.sink import AudioSink
-from assistant.pipeline.threads import call_in_thread, model_executor
 
-BLOCK_MS = 20
-ECHO_TAIL_S = 0.3  # the room keeps ringing a little after playback stops
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+FIRST_RETRY_S = 0.25
+MAX_RETRY_S = 2.0
+STALL_S = 1.0  # a stream silent for this long has lost its device
 
 
-class SpeakerSink(AudioSink):
-    """Plays reply audio on an output device."""
-
-    def __init__(self, device: Device, sample_rate: int) -> None:
-        super().__init__("speaker")
-        sd = sounddevice()
+async def reopen(
+    kind: Kind, spec: str, retry_s: float, opener: Callable[[Device], T], bus: EventBus
+) -> T:
+    """Open the device again, backing off, until ``retry_s`` has passed (then DeviceError)."""
+    what = "microphone" if kind == "input" else "speaker"
+    deadline, delay = time.monotonic() + retry_s, FIRST_RETRY_S
+    last = ""
+    while True:
         try:
-            self._stream = sd.OutputStream(
-                device=device.index, samplerate=sample_rate, channels=1, dtype="int16"
+            opened = opener(pick_device(kind, spec))
+            _status(bus, what, f"{what} is back", "warning")
+            return opened
+        except DeviceError as exc:
+            last = str(exc)
+        if time.monotonic() + delay > deadline:
+            raise DeviceError(
+                f"the {what} went away and did not come back within {retry_s:g} s ({last}); "
+                f"reconnect it, or pick another with --{kind}-device (see `assistant devices`)"
             )
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            raise DeviceError(f"cannot open speaker {device.name!r} ({exc})") from None
-        self._executor = model_executor("speaker")
-        self.sample_rate = sample_rate
-        self.busy_until = 0.0  # monotonic time when queued audio will have been played
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, MAX_RETRY_S)
 
-    async def write(self, pcm: Pcm16, sample_rate: int) -> None:
-        """Play samples (blocks a worker thread, not the loop)."""
-        start = max(time.monotonic(), self.busy_until)
-        self.busy_until = start + len(pcm) / sample_rate + ECHO_TAIL_S
-        await call_in_thread(self._executor, self._stream.write, pcm.reshape(-1, 1))
 
-    async def cleanup(self) -> None:
-        """Close the device."""
-        self._stream.abort()
-        self._stream.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+def _status(bus: EventBus, device: str, message: str, level: str) -> None:
+    getattr(log, level)("%s: %s", device, message)
+    bus.publish("audio_status", 0, device=device, message=message, level=level)
 
 
 class MicSource(FrameSource):
-    """Captures from an input device and yields 16 kHz frames; muted while ``speaker`` plays."""
+    """Captures from an input device and yields 16 kHz frames."""
 
-    def __init__(self, device: Device, sample_rate: int, speaker: SpeakerSink | None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        sample_rate: int,
+        block_ms: int = 20,
+        buffer_s: float = 2.0,
+        retry_s: float = 10.0,
+    ) -> None:
         super().__init__("microphone")
-        self.device, self.sample_rate, self.speaker = device, sample_rate, speaker
+        self.spec, self.sample_rate, self.retry_s = spec, sample_rate, retry_s
+        self.block_ms, self.buffer_s = block_ms, buffer_s
+        self.device: Device | None = None
+
+    def open_capture(self, device: Device) -> Capture:
+        """Open ``device`` for recording."""
+        capture = Capture(device, self.block_ms, self.buffer_s)
+        capture.open()
+        self.device = device
+        return capture
 
     async def frames(self) -> AsyncIterator[Frame]:
-        """Yield captured audio until cancelled."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[Pcm16, float]] = asyncio.Queue()
-        rate = self.device.default_rate
+        """Yield captured audio until cancelled, reopening a device that goes away."""
+        capture = self.open_capture(pick_device("input", self.spec))
+        pts, reported = 0.0, (0, 0)
+        while True:
+            resampler = StreamResampler(capture.sample_rate, self.sample_rate)
+            try:
+                while True:
+                    block, wall = await capture.read(STALL_S)
+                    reported = self._report(capture, reported)
+                    pcm = resampler.process(block)
+                    yield AudioFrame(pcm=pcm, sample_rate=self.sample_rate, pts=pts, wall=wall)
+                    pts += len(pcm) / self.sample_rate
+            except DeviceLost as exc:
+                capture.close()
+                _status(self.bus, "microphone", f"{exc}; reopening", "warning")
+                capture = await reopen(
+                    "input", self.spec, self.retry_s, self.open_capture, self.bus
+                )
+            finally:
+                capture.close()
 
-        def callback(data: Any, _frames: int, _time: Any, _status: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, (data[:, 0].copy(), time.monotonic()))
-
-        sd = sounddevice()
-        try:
-            stream = sd.InputStream(
-                device=self.device.index,
-                samplerate=rate,
-                channels=1,
-                dtype="int16",
-                blocksize=rate * BLOCK_MS // 1000,
-                callback=callback,
+    def _report(self, capture: Capture, reported: tuple[int, int]) -> tuple[int, int]:
+        stats = capture.stats
+        now = (stats.input_overflows, stats.ring_overflows)
+        if now != reported:
+            _status(
+                self.bus,
+                "microphone",
+                f"audio lost: {stats.input_overflows} input overflows, "
+                f"{stats.lost_samples} samples overwritten in the capture buffer",
+                "warning",
             )
-        except sd.PortAudioError as exc:
-            raise DeviceError(f"cannot open microphone {self.device.name!r} ({exc})") from None
-        resampler = StreamResampler(rate, self.sample_rate)
-        pts = 0.0
-        with stream:
-            while True:
-                block, wall = await queue.get()
-                if self.speaker is not None and wall < self.speaker.busy_until:
-                    block = np.zeros_like(block)  # half duplex: do not hear ourselves
-                pcm = resampler.process(block)
-                yield AudioFrame(pcm=pcm, sample_rate=self.sample_rate, pts=pts, wall=wall)
-                pts += len(pcm) / self.sample_rate
+        return now
+
+
+@dataclass
+class _Clause:
+    text: str
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+class SpeakerSink(AudioSink):
+    """Plays reply audio; on barge-in stops it and reports which words were heard."""
+
+    def __init__(
+        self,
+        spec: str,
+        sample_rate: int,
+        block_ms: int = 20,
+        retry_s: float = 10.0,
+        echo_reference: bool = True,
+    ) -> None:
+        super().__init__("speaker")
+        self.spec, self.sample_rate, self.block_ms, self.retry_s = (
+            spec,
+            sample_rate,
+            block_ms,
+            retry_s,
+        )
+        self.reference = RingBuffer(sample_rate * 2) if echo_reference else None
+        self.player = Player(pick_device("output", spec), sample_rate, block_ms, self.reference)
+        self._turns: dict[int, dict[int, _Clause]] = {}
+        self._underflows = 0
+
+    def _open_player(self, device: Device) -> Player:
+        self.player.device = device
+        self.player.open()
+        return self.player
+
+    async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
+        """Open the device and start serving."""
+        self.player.open()
+        await super().start(bus, on_error)
+
+    async def deliver(self, frame: ReplyAudioFrame) -> None:
+        """Queue the audio for playback; it starts at once."""
+        chunk = Chunk(frame.pcm, frame.turn_id)
+        clauses = self._turns.setdefault(frame.turn_id, {})
+        clauses.setdefault(frame.clause_index, _Clause(frame.clause)).chunks.append(chunk)
+        self.player.play(chunk)
+
+    async def end_of_turn(self, turn_id: int) -> None:
+        """Wait until the turn has been played to the end."""
+        while self.player.busy(turn_id):
+            await asyncio.sleep(0.01)
+            await self._watch()
+        self._turns.pop(turn_id, None)
+
+    async def _watch(self) -> None:
+        stats = self.player.stats
+        if stats.output_underflows != self._underflows:
+            self._underflows = stats.output_underflows
+            _status(self.bus, "speaker", f"{self._underflows} output underflows", "warning")
+        if time.monotonic() - self.player.last_callback > STALL_S:
+            self.player.close()
+            _status(self.bus, "speaker", "the speaker stopped taking audio; reopening", "warning")
+            await reopen("output", self.spec, self.retry_s, self._open_player, self.bus)
+
+    async def on_interrupt(self, turn_id: int) -> None:
+        """Barge-in: stop the turn's audio now and report what of it was heard."""
+        silent_at = self.player.stop(turn_id)
+        clauses = self._turns.pop(turn_id, {})
+        self.bus.publish("interrupted", turn_id, heard=heard_text(clauses), silent_wall=silent_at)
+        for turn in [t for t in self._turns if t < turn_id]:
+            del self._turns[turn]
+
+    async def cleanup(self) -> None:
+        """Close the device."""
+        self.player.close()
+
+
+def heard_text(clauses: dict[int, _Clause]) -> str:
+    """The words played so far: whole clauses, then the share of the one cut off."""
+    words: list[str] = []
+    for index in sorted(clauses):
+        clause = clauses[index]
+        total = sum(len(c.pcm) for c in clause.chunks)
+        played = sum(min(c.played, len(c.pcm)) for c in clause.chunks)
+        clause_words = clause.text.split()
+        if played >= total > 0:
+            words += clause_words
+            continue
+        if total:
+            words += clause_words[: int(len(clause_words) * played / total)]
+        break
+    return " ".join(words)

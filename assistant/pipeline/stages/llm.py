@@ -1,4 +1,9 @@
-"""LLM stage: the user's words in, the streamed reply out; keeps the conversation history."""
+"""LLM stage: the user's words in, the streamed reply out; keeps the conversation history.
+
+After a barge-in the sink reports what the user actually heard (``interrupted`` event); the
+history then keeps only that part of the reply, or no reply at all when nothing was heard, in
+which case the user's next words are joined to the question they cut short.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from dataclasses import dataclass, field
 
 from assistant.interfaces import ChatMessage, LanguageModel
 from assistant.llm.sampling import SamplerParams
-from assistant.pipeline.events import EventBus
+from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.frames import (
     DataFrame,
     ReplyEndFrame,
@@ -52,10 +57,12 @@ class LlmStage(FrameProcessor):
         self._executor = model_executor("llm")
         self._cancel = threading.Event()
         self._turn = 0
+        self._remembered_turn = 0  # the turn whose reply ends the history
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; meanwhile process the system prompt, so the first reply is faster."""
         await super().start(bus, on_error)
+        bus.listen(self._on_event)
         if self.options.system_prompt:
             self._executor.submit(
                 self.model.prefill, [ChatMessage("system", self.options.system_prompt)]
@@ -96,7 +103,7 @@ class LlmStage(FrameProcessor):
                 await self.push_frame(TextFrame(turn_id=turn, text=piece))
         except asyncio.CancelledError:
             cancel.set()
-            self._remember(user, "".join(parts))
+            self._remember(turn, user, "".join(parts))
             self.bus.publish(
                 "reply_done",
                 turn,
@@ -106,15 +113,18 @@ class LlmStage(FrameProcessor):
             )
             raise
         text, reason = "".join(parts), result.value or "stop"
-        self._remember(user, text)
+        self._remember(turn, user, text)
         self.bus.publish("reply_done", turn, text=text, finish_reason=reason, tokens=len(parts))
         await self.push_frame(ReplyEndFrame(turn_id=turn, text=text, finish_reason=reason))
 
     def _conversation(self, user_text: str) -> list[ChatMessage]:
-        """System prompt, history and the new user message."""
+        """System prompt, history and the new user message (joined to an unanswered one)."""
         prompt = self.options.system_prompt
         system = [ChatMessage("system", prompt)] if prompt else []
-        return [*system, *self.history, ChatMessage("user", user_text)]
+        history = list(self.history)
+        if history and history[-1].role == "user":  # the reply to it was never heard
+            user_text = f"{history.pop().content} {user_text}"
+        return [*system, *history, ChatMessage("user", user_text)]
 
     def _prefill(self, user_text: str) -> None:
         """Runs on the model thread: evaluate the conversation as it would be with this message."""
@@ -133,8 +143,24 @@ class LlmStage(FrameProcessor):
             return stream
         return self.priority.yield_to_speech(stream, cancel)
 
-    def _remember(self, user: ChatMessage, reply: str) -> None:
+    def _remember(self, turn: int, user: ChatMessage, reply: str) -> None:
+        if self.history and self.history[-1].role == "user":
+            user = ChatMessage("user", f"{self.history.pop().content} {user.content}")
         self.history += [user, ChatMessage("assistant", reply)]
+        self._remembered_turn = turn
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind == "interrupted" and event.turn_id == self._remembered_turn:
+            self.truncate_reply(event.data["heard"])
+
+    def truncate_reply(self, heard: str) -> None:
+        """Keep only ``heard`` of the last reply; drop the reply if nothing of it was heard."""
+        if not self.history or self.history[-1].role != "assistant":
+            return
+        if heard.strip():
+            self.history[-1] = ChatMessage("assistant", heard.strip())
+        else:
+            self.history.pop()
 
     async def cleanup(self) -> None:
         """Stop a generation still running and release the thread."""

@@ -23,11 +23,15 @@ class AudioSink(FrameProcessor):
             self.bus.publish(
                 "reply_audio", frame.turn_id, samples=len(frame.pcm), sample_rate=frame.sample_rate
             )
-            await self.write(frame.pcm, frame.sample_rate)
+            await self.deliver(frame)
         elif isinstance(frame, ReplyEndFrame):
             await self.end_of_turn(frame.turn_id)
             self.bus.publish("turn_done", frame.turn_id)
         await self.push_frame(frame)
+
+    async def deliver(self, frame: ReplyAudioFrame) -> None:
+        """Deliver one piece of reply audio (override to see the clause it speaks)."""
+        await self.write(frame.pcm, frame.sample_rate)
 
     async def write(self, pcm: Pcm16, sample_rate: int) -> None:
         """Deliver samples (override)."""

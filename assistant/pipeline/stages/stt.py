@@ -64,6 +64,7 @@ class SttStage(FrameProcessor):
         if pending.cancelled() or pending.exception() is not None or not pending.result()[0].text:
             return
         frame = SpeculativeTranscriptFrame(text=pending.result()[0].text)
+        self.bus.publish("partial_transcript", 0, text=frame.text)
         task = asyncio.ensure_future(self.push_frame(frame))
         self._announcing.add(task)
         task.add_done_callback(self._announcing.discard)

@@ -31,6 +31,7 @@ class TtsStage(FrameProcessor):
         self._executor = model_executor("tts")
         self._cancel = threading.Event()
         self._turn = 0
+        self._clauses = 0  # clauses of the current turn so far
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; a first synthesis meanwhile gets the runtime's one-off set-up done."""
@@ -51,8 +52,9 @@ class TtsStage(FrameProcessor):
 
     async def _speak(self, frame: ClauseFrame) -> None:
         if frame.turn_id != self._turn:
-            self._turn, self._cancel = frame.turn_id, threading.Event()
-        first = True
+            self._turn, self._cancel, self._clauses = frame.turn_id, threading.Event(), 0
+        self._clauses += 1
+        index, first = self._clauses, True
         async for pcm in iterate_in_thread(
             lambda: self._audio(frame.text, self._cancel), self._executor
         ):
@@ -62,7 +64,13 @@ class TtsStage(FrameProcessor):
                 )
                 first = False
             await self.push_frame(
-                ReplyAudioFrame(turn_id=frame.turn_id, pcm=pcm, sample_rate=self.output_rate)
+                ReplyAudioFrame(
+                    turn_id=frame.turn_id,
+                    pcm=pcm,
+                    sample_rate=self.output_rate,
+                    clause=frame.text,
+                    clause_index=index,
+                )
             )
 
     def _audio(self, text: str, cancel: threading.Event) -> Iterator[Pcm16]:

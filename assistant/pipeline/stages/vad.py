@@ -1,4 +1,9 @@
-"""VAD stage: audio frames in, one UtteranceFrame per stretch of speech out; each starts a turn."""
+"""VAD stage: audio frames in, one UtteranceFrame per stretch of speech out; each starts a turn.
+
+With ``barge_in`` the stage also watches the turn in progress (from its utterance until the
+sink reports it played, or until it is interrupted): speech starting during that time sends an
+InterruptFrame for it downstream, which overtakes its data in every stage and stops playback.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,16 @@ import itertools
 from collections import deque
 
 from assistant.audio.vad import SpeechPaused, SpeechStarted, VadConfig, VadEvent, VadSegmenter
+from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.frames import (
     AudioFrame,
     DataFrame,
     EndFrame,
+    InterruptFrame,
     SpeechPauseFrame,
     UtteranceFrame,
 )
-from assistant.pipeline.processor import FrameProcessor
+from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 
 _WALL_HISTORY = 1000  # audio frames remembered to map stream time to wall-clock time
 
@@ -21,12 +28,23 @@ _WALL_HISTORY = 1000  # audio frames remembered to map stream time to wall-clock
 class VadStage(FrameProcessor):
     """Segments the input with webrtcvad; publishes ``speech_started`` and ``utterance``."""
 
-    def __init__(self, config: VadConfig) -> None:
+    def __init__(self, config: VadConfig, barge_in: bool = False) -> None:
         super().__init__("vad")
         self.segmenter = VadSegmenter(config)
         self.sample_rate = config.sample_rate
+        self.barge_in = barge_in
         self._turn_ids = itertools.count(1)
         self._walls: deque[tuple[float, float]] = deque(maxlen=_WALL_HISTORY)  # (end pts, wall)
+        self._open_turns: set[int] = set()  # answered turns not yet played to the end
+
+    async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
+        """Start serving; follow turns to their end to know when speech is a barge-in."""
+        await super().start(bus, on_error)
+        bus.listen(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind in ("turn_done", "no_speech", "interrupted"):
+            self._open_turns.discard(event.turn_id)
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Feed audio to the segmenter; flush it at the end of the input."""
@@ -34,7 +52,7 @@ class VadStage(FrameProcessor):
             if frame.sample_rate != self.sample_rate:
                 raise ValueError(f"VAD needs {self.sample_rate} Hz audio, got {frame.sample_rate}")
             self._walls.append((frame.end, frame.wall))
-            for event in self.segmenter.feed(frame.pcm):
+            for event in self.segmenter.feed(frame.pcm, frame.vad_pcm):
                 await self._emit(event)
             return
         if isinstance(frame, EndFrame):
@@ -45,6 +63,8 @@ class VadStage(FrameProcessor):
     async def _emit(self, event: VadEvent) -> None:
         if isinstance(event, SpeechStarted):
             self.bus.publish("speech_started", 0, start=event.start)
+            if self.barge_in and self._open_turns:
+                await self._interrupt(event)
             return
         if isinstance(event, SpeechPaused):
             await self.push_frame(
@@ -52,6 +72,7 @@ class VadStage(FrameProcessor):
             )
             return
         turn = next(self._turn_ids)
+        self._open_turns.add(turn)
         wall = self.wall_at(event.end)
         self.bus.publish(
             "utterance",
@@ -71,6 +92,17 @@ class VadStage(FrameProcessor):
                 speech_end_wall=wall,
             )
         )
+
+    async def _interrupt(self, event: SpeechStarted) -> None:
+        turn = max(self._open_turns)
+        self._open_turns.clear()
+        self.bus.publish(
+            "barge_in",
+            turn,
+            onset_wall=self.wall_at(event.start),
+            detected_wall=self.wall_at(event.detected_at),
+        )
+        await self.push_frame(InterruptFrame(turn_id=turn))
 
     def wall_at(self, pts: float) -> float:
         """The monotonic time at which stream time ``pts`` was captured."""

@@ -1,0 +1,153 @@
+"""Microphone capture: a PortAudio callback that only copies into a ring buffer.
+
+The callback never blocks, never allocates a growing structure and never calls a model: it
+copies the block into the preallocated ring, notes the time, counts PortAudio overflows and
+wakes the event loop through a non-blocking pipe. The consumer awaits the pipe and takes
+whatever has accumulated. A device that stops delivering audio is reported as ``DeviceLost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.audio.devices import Device, sounddevice
+from assistant.audio.ringbuffer import RingBuffer
+from assistant.errors import DeviceError
+from assistant.interfaces import Pcm16
+
+_WAKE = b"\0"
+
+
+class DeviceLost(Exception):
+    """The device stopped delivering or taking audio (unplugged, server gone)."""
+
+
+@dataclass
+class CaptureStats:
+    """What went wrong so far: PortAudio overflows and samples the ring had to overwrite."""
+
+    input_overflows: int = 0
+    ring_overflows: int = 0
+    lost_samples: int = 0
+
+
+class Waker:
+    """Wakes an event loop from any thread without blocking: one byte into a pipe."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self.event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Set ``event`` on ``loop`` whenever ``wake`` is called."""
+        self._loop = loop
+        loop.add_reader(self._r, self._on_readable)
+
+    def wake(self) -> None:
+        """Callable from a real-time thread: a full pipe already means "wake up"."""
+        with contextlib.suppress(OSError):  # full (already awake) or closed (shutting down)
+            os.write(self._w, _WAKE)
+
+    def _on_readable(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._r, 4096):
+                pass
+        self.event.set()
+
+    def close(self) -> None:
+        """Detach from the loop and close the pipe (once)."""
+        if self._r < 0:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._r)
+        os.close(self._r)
+        os.close(self._w)
+        self._r = self._w = -1
+
+
+class Capture:
+    """Records one input device (mono int16 at its own rate) into a ring buffer."""
+
+    def __init__(self, device: Device, block_ms: int = 20, buffer_s: float = 2.0) -> None:
+        self.device = device
+        self.sample_rate = device.default_rate
+        self.block = self.sample_rate * block_ms // 1000
+        self.ring = RingBuffer(int(self.sample_rate * buffer_s))
+        self.stats = CaptureStats()
+        self.latency = 0.0  # seconds from the microphone to the callback, as PortAudio reports
+        self._last_block = 0.0  # monotonic time of the last callback
+        self._waker = Waker()
+        self._stream: Any = None
+        self._finished = False
+
+    def open(self) -> None:
+        """Start recording (raises DeviceError when the device cannot be opened)."""
+        sd = sounddevice()
+        self._waker.attach(asyncio.get_running_loop())
+        try:
+            self._stream = sd.InputStream(
+                device=self.device.index,
+                samplerate=self.sample_rate,
+                channels=1,
+                dtype="int16",
+                blocksize=self.block,
+                latency="low",
+                callback=self._callback,
+                finished_callback=self._on_finished,
+            )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self.close()
+            raise DeviceError(f"cannot open microphone {self.device.name!r} ({exc})") from None
+        self.latency = float(self._stream.latency)
+        self._last_block = time.monotonic()
+
+    def _callback(self, indata: Any, _frames: int, _time: Any, status: Any) -> None:
+        # Real-time thread: copy, stamp, wake. Nothing here may wait.
+        if status.input_overflow:
+            self.stats.input_overflows += 1
+        self.ring.write(indata[:, 0])
+        self._last_block = time.monotonic()
+        self._waker.wake()
+
+    def _on_finished(self) -> None:
+        self._finished = True
+        self._waker.wake()
+
+    async def read(self, timeout: float = 1.0) -> tuple[Pcm16, float]:
+        """The samples captured since the last read and the monotonic time of the newest one.
+
+        Raises DeviceLost when no audio arrived for ``timeout`` seconds or the stream ended.
+        """
+        while self.ring.available == 0:
+            if self._finished:
+                raise DeviceLost(f"microphone {self.device.name!r} stopped")
+            self._waker.event.clear()
+            try:
+                await asyncio.wait_for(self._waker.event.wait(), timeout)
+            except TimeoutError:
+                raise DeviceLost(
+                    f"microphone {self.device.name!r} delivered no audio for {timeout:g} s"
+                ) from None
+        wall = self._last_block - self.latency
+        pcm = self.ring.read()
+        self.stats.ring_overflows = self.ring.overflows
+        self.stats.lost_samples = self.ring.lost_samples
+        return pcm, wall
+
+    def close(self) -> None:
+        """Stop recording and release the device (safe to call twice)."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(Exception):  # a vanished device may fail to close cleanly
+                stream.abort()
+                stream.close()
+        self._waker.close()

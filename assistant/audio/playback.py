@@ -1,0 +1,141 @@
+"""Speaker playback: a PortAudio callback fed from a queue of reply chunks.
+
+Audio starts as soon as the first chunk is queued. Each chunk remembers how much of it the
+callback has played, so after a barge-in the conversation knows exactly what the user heard.
+``stop`` takes effect at the next callback (one block, 20 ms by default). Everything the
+callback outputs, silence included, is copied into a reference ring for echo cancellation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.audio.devices import Device, sounddevice
+from assistant.audio.ringbuffer import RingBuffer
+from assistant.errors import DeviceError
+from assistant.interfaces import Pcm16
+
+
+@dataclass(eq=False)
+class Chunk:
+    """Reply audio of one turn; ``played`` is advanced by the audio callback."""
+
+    pcm: Pcm16
+    turn_id: int
+    played: int = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether every sample went out."""
+        return self.played >= len(self.pcm)
+
+
+@dataclass
+class PlaybackStats:
+    """Output underflows reported by PortAudio."""
+
+    output_underflows: int = 0
+
+
+class Player:
+    """Plays mono int16 audio on one output device."""
+
+    def __init__(
+        self,
+        device: Device,
+        sample_rate: int,
+        block_ms: int = 20,
+        reference: RingBuffer | None = None,
+    ) -> None:
+        self.device = device
+        self.sample_rate = sample_rate
+        self.block = sample_rate * block_ms // 1000
+        self.reference = reference
+        self.stats = PlaybackStats()
+        self.latency = 0.0  # seconds from the callback to the speaker, as PortAudio reports
+        self.last_callback = 0.0  # monotonic
+        self.sound_until = 0.0  # monotonic time the last non-silent sample leaves the speaker
+        self._queue: deque[Chunk] = deque()
+        self._flushed_upto = 0  # turns whose queued audio the callback must drop
+        self._stream: Any = None
+
+    def open(self) -> None:
+        """Start the output stream (it plays silence until audio is queued)."""
+        sd = sounddevice()
+        try:
+            self._stream = sd.OutputStream(
+                device=self.device.index,
+                samplerate=self.sample_rate,
+                channels=1,
+                dtype="int16",
+                blocksize=self.block,
+                latency="low",
+                callback=self._callback,
+            )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self.close()
+            raise DeviceError(f"cannot open speaker {self.device.name!r} ({exc})") from None
+        self.latency = float(self._stream.latency)
+        self.last_callback = time.monotonic()
+
+    def play(self, chunk: Chunk) -> None:
+        """Queue audio behind what is already playing."""
+        self._queue.append(chunk)
+
+    def stop(self, turn_id: int) -> float:
+        """Drop the audio of turns up to ``turn_id``; returns when the speaker falls silent."""
+        self._flushed_upto = max(self._flushed_upto, turn_id)
+        now = time.monotonic()
+        # The callback sees the flag at its next block; what it already handed over still plays.
+        silent_at = now + self.block / self.sample_rate + self.latency
+        self.sound_until = min(self.sound_until, silent_at)
+        return silent_at
+
+    def busy(self, turn_id: int) -> bool:
+        """Whether audio of ``turn_id`` is still queued or playing."""
+        if turn_id <= self._flushed_upto:
+            return False
+        pending = any(c.turn_id == turn_id and not c.done for c in list(self._queue))
+        return pending or time.monotonic() < self.sound_until
+
+    def _callback(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+        # Real-time thread: copy queued samples out, never wait.
+        if status.output_underflow:
+            self.stats.output_underflows += 1
+        out = outdata[:, 0]
+        filled = 0
+        queue = self._queue
+        while filled < frames and queue:
+            chunk = queue[0]
+            if chunk.turn_id <= self._flushed_upto or chunk.done:
+                queue.popleft()
+                continue
+            n = min(frames - filled, len(chunk.pcm) - chunk.played)
+            out[filled : filled + n] = chunk.pcm[chunk.played : chunk.played + n]
+            chunk.played += n
+            filled += n
+        out[filled:] = 0
+        now = time.monotonic()
+        self.last_callback = now
+        if filled:
+            self.sound_until = now + frames / self.sample_rate + self.latency
+        if self.reference is not None:
+            self.reference.write(out)
+
+    @property
+    def active(self) -> bool:
+        """Whether the output stream is running."""
+        return self._stream is not None and bool(self._stream.active)
+
+    def close(self) -> None:
+        """Release the device (safe to call twice); queued audio waits for ``open``."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(Exception):  # a vanished device may fail to close cleanly
+                stream.abort()
+                stream.close()

@@ -1,0 +1,175 @@
+"""The live front end without devices: ring buffer, noise gate, echo cancellation, barge-in.
+
+The same parts run on real audio devices (PulseAudio) in test_live_audio.py.
+"""
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from assistant.audio.gate import GateConfig, NoiseGate
+from assistant.audio.playback import Chunk
+from assistant.audio.processing import AudioProcessor
+from assistant.audio.ringbuffer import RingBuffer
+from assistant.audio.tts import PiperTTS
+from assistant.audio.vad import VadConfig
+from assistant.loader import Models
+from assistant.pipeline.frames import AudioFrame, EndFrame, Frame, TranscriptFrame
+from assistant.pipeline.harness import run_stage
+from assistant.pipeline.pipeline import Pipeline
+from assistant.pipeline.stages.frontend import FrontEndConfig, FrontEndStage
+from assistant.pipeline.stages.live import _Clause, heard_text
+from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
+from assistant.pipeline.stages.vad import VadStage
+from tests import media
+
+
+def test_ring_buffer_wraps_and_counts_what_it_overwrote() -> None:
+    ring = RingBuffer(10)
+    ring.write(np.arange(6, dtype=np.int16))
+    assert ring.read().tolist() == [0, 1, 2, 3, 4, 5]
+    ring.write(np.arange(6, 14, dtype=np.int16))  # wraps around the end
+    assert ring.read(3).tolist() == [6, 7, 8]
+    assert ring.read().tolist() == [9, 10, 11, 12, 13]
+    ring.write(np.arange(100, 125, dtype=np.int16))  # 25 samples into 10: 15 lost
+    assert ring.read().tolist() == list(range(115, 125))
+    assert (ring.overflows, ring.lost_samples) == (1, 15)
+    assert ring.read().size == 0
+
+
+def test_ring_buffer_between_threads_never_tears_and_counts_every_lost_sample() -> None:
+    # An unpaced producer laps the consumer now and then: whatever is read must be intact
+    # and in order, and what is missing must be exactly what was counted as lost.
+    ring, total, got = RingBuffer(512), 30_000, []
+    done = threading.Event()
+
+    def produce() -> None:
+        for start in range(0, total, 160):
+            ring.write(np.arange(start, min(start + 160, total), dtype=np.int16))
+        done.set()
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    while not done.is_set() or ring.available:
+        got.append(ring.read())
+    thread.join()
+    samples = np.concatenate(got).astype(np.int64)
+    assert len(samples) + ring.lost_samples == total
+    steps = np.diff(samples)
+    assert (steps >= 1).all()  # in order, nothing repeated or torn
+    assert int((steps - 1).sum()) + int(samples[0]) == ring.lost_samples
+
+
+def test_gate_passes_speech_and_closes_on_calibrated_fan_noise(tts: PiperTTS) -> None:
+    fan = media.fan_noise(6.0, dbfs=-40)
+    speech = media.speech(tts, "Turn the lights on in the kitchen.")
+    gate = NoiseGate(media.RATE, GateConfig())
+    out_noise = gate.process(fan[: 4 * media.RATE])
+    assert gate.floor_dbfs is not None and -50 < gate.floor_dbfs < -35
+    tail = out_noise[media.RATE :]  # after calibration the fan is gated away
+    assert media.level_dbfs(tail) < media.level_dbfs(fan) - 25
+    mixed = speech + fan[: len(speech)] // 4
+    out_speech = gate.process(mixed)
+    assert media.level_dbfs(out_speech) > media.level_dbfs(mixed) - 3
+
+
+def test_gate_learns_a_fan_switched_on_later() -> None:
+    gate = NoiseGate(media.RATE, GateConfig(floor_window_s=2.0))
+    gate.process(media.silence(1.0) + media.noise(1.0, dbfs=-80))  # quiet room at start
+    fan = media.fan_noise(6.0, dbfs=-35)
+    out = gate.process(fan)
+    assert media.level_dbfs(out[-2 * media.RATE :]) < media.level_dbfs(fan) - 25
+
+
+def test_echo_canceller_removes_the_played_voice_and_keeps_the_users(tts: PiperTTS) -> None:
+    played = media.speech(tts, "The weather today is sunny with a light breeze from the west.")
+    user = media.speech(tts, "Stop, please stop.")
+    delay = int(0.2 * media.RATE)
+    echo = np.concatenate([media.silence(0.2), played])[: len(played)] // 2
+    mic = echo.astype(np.int32)
+    at = len(mic) // 2
+    mic[at : at + len(user)] += user[: len(mic) - at]
+    mic = np.clip(mic, -32768, 32767).astype(np.int16)
+    apm = AudioProcessor(media.RATE, echo=True, noise=False)
+    out = np.concatenate(
+        [apm.process(mic[i : i + 320], played[i : i + 320]) for i in range(0, len(mic), 320)]
+    )
+    echo_only = slice(media.RATE, at)
+    assert media.level_dbfs(out[echo_only]) < media.level_dbfs(mic[echo_only]) - 20
+    user_part = slice(at, at + len(user))
+    assert media.level_dbfs(out[user_part]) > media.level_dbfs(user) - 6
+    assert delay  # the echo path delay the canceller had to find
+
+
+def test_fan_noise_alone_starts_no_turn_through_front_end_and_vad() -> None:
+    fan = media.fan_noise(8.0, dbfs=-30)
+    frames: list[Frame] = [
+        AudioFrame(pcm=fan[i : i + 320], sample_rate=media.RATE, pts=i / media.RATE, wall=0.0)
+        for i in range(0, len(fan), 320)
+    ]
+    front = FrontEndStage(FrontEndConfig(echo_cancellation=False))
+    pipeline = Pipeline([front, VadStage(VadConfig())])
+    events = []
+    pipeline.bus.listen(events.append)
+    asyncio.run(pipeline.run(frames))
+    assert [e.kind for e in events if e.kind == "utterance"] == []
+
+
+def test_heard_text_counts_whole_clauses_then_the_played_share() -> None:
+    def clause(text: str, played: int, total: int = 1000) -> _Clause:
+        chunk = Chunk(np.zeros(total, np.int16), 1, played=played)
+        return _Clause(text, [chunk])
+
+    clauses = {
+        1: clause("Paris is the capital.", 1000),
+        2: clause("It has one two three four.", 500),
+    }
+    assert heard_text(clauses) == "Paris is the capital. It has one"
+    assert heard_text({1: clause("Nothing yet.", 0)}) == ""
+
+
+def test_history_keeps_only_what_was_heard(models: Models) -> None:
+    assert models.llm is not None
+    llm = LlmStage(models.llm, ReplyOptions("Answer briefly.", max_tokens=16))
+
+    async def conversation() -> None:
+        pipeline = Pipeline([llm])
+        await pipeline.start()
+        await pipeline.queue_frame(
+            TranscriptFrame(turn_id=1, text="Name a colour.", speech_end_wall=0)
+        )
+        while len(llm.history) < 2:
+            await asyncio.sleep(0.01)
+        llm.truncate_reply("Blue")
+        assert llm.history[-1].content == "Blue"
+        llm.truncate_reply("")  # nothing heard: the question stays unanswered
+        assert [m.role for m in llm.history] == ["user"]
+        await pipeline.queue_frame(
+            TranscriptFrame(turn_id=2, text="And a fruit.", speech_end_wall=0)
+        )
+        await pipeline.queue_frame(EndFrame())
+        await pipeline.wait()
+
+    asyncio.run(conversation())
+    assert [m.role for m in llm.history] == ["user", "assistant"]
+    assert llm.history[0].content == "Name a colour. And a fruit."
+
+
+@pytest.mark.parametrize("barge_in", [True, False])
+def test_front_end_without_a_speaker_passes_speech(tts: PiperTTS, barge_in: bool) -> None:
+    speech = np.concatenate(
+        [media.silence(1.0), media.speech(tts, "Hello there."), media.silence(1.0)]
+    )
+    frames: list[Frame] = [
+        AudioFrame(pcm=speech[i : i + 320], sample_rate=media.RATE, pts=i / media.RATE, wall=0.0)
+        for i in range(0, len(speech), 320)
+    ]
+    out, _ = asyncio.run(
+        run_stage(FrontEndStage(FrontEndConfig(barge_in=barge_in, echo_cancellation=False)), frames)
+    )
+    audio = [f for f in out if isinstance(f, AudioFrame)]
+    assert sum(len(f.pcm) for f in audio) == len(speech) // 160 * 160  # 10 ms frames
+    gated = np.concatenate([f.vad_pcm for f in audio if f.vad_pcm is not None])
+    assert media.level_dbfs(gated) > media.level_dbfs(speech) - 3
