@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.audio.devices import Device, sounddevice
+from assistant.audio.devices import Device, quiet_native_stderr, sounddevice
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.errors import DeviceError
 from assistant.interfaces import Pcm16
@@ -84,6 +84,7 @@ class Capture:
         self.stats = CaptureStats()
         self.latency = 0.0  # seconds from the microphone to the callback, as PortAudio reports
         self._last_block = 0.0  # monotonic time of the last callback
+        self._last_block_device = 0.0  # PortAudio time the last sample of it was captured
         self._waker = Waker()
         self._stream: Any = None
         self._finished = False
@@ -93,37 +94,42 @@ class Capture:
         sd = sounddevice()
         self._waker.attach(asyncio.get_running_loop())
         try:
-            self._stream = sd.InputStream(
-                device=self.device.index,
-                samplerate=self.sample_rate,
-                channels=1,
-                dtype="int16",
-                blocksize=self.block,
-                latency="low",
-                callback=self._callback,
-                finished_callback=self._on_finished,
-            )
-            self._stream.start()
+            with quiet_native_stderr():
+                self._stream = sd.InputStream(
+                    device=self.device.index,
+                    samplerate=self.sample_rate,
+                    channels=1,
+                    dtype="int16",
+                    blocksize=self.block,
+                    latency="low",
+                    callback=self._callback,
+                    finished_callback=self._on_finished,
+                )
+                self._stream.start()
         except sd.PortAudioError as exc:
             self.close()
             raise DeviceError(f"cannot open microphone {self.device.name!r} ({exc})") from None
         self.latency = float(self._stream.latency)
         self._last_block = time.monotonic()
 
-    def _callback(self, indata: Any, _frames: int, _time: Any, status: Any) -> None:
+    def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         # Real-time thread: copy, stamp, wake. Nothing here may wait.
         if status.input_overflow:
             self.stats.input_overflows += 1
         self.ring.write(indata[:, 0])
         self._last_block = time.monotonic()
+        self._last_block_device = time_info.inputBufferAdcTime + frames / self.sample_rate
         self._waker.wake()
 
     def _on_finished(self) -> None:
         self._finished = True
         self._waker.wake()
 
-    async def read(self, timeout: float = 1.0) -> tuple[Pcm16, float]:
-        """The samples captured since the last read and the monotonic time of the newest one.
+    async def read(self, timeout: float = 1.0) -> tuple[Pcm16, float, float]:
+        """The samples captured since the last read and the time of the newest one.
+
+        The time is given twice: on the monotonic clock and on PortAudio's clock (which the
+        speaker's timestamps use too).
 
         Raises DeviceLost when no audio arrived for ``timeout`` seconds or the stream ended.
         """
@@ -137,11 +143,11 @@ class Capture:
                 raise DeviceLost(
                     f"microphone {self.device.name!r} delivered no audio for {timeout:g} s"
                 ) from None
-        wall = self._last_block - self.latency
+        wall, device_time = self._last_block - self.latency, self._last_block_device
         pcm = self.ring.read()
         self.stats.ring_overflows = self.ring.overflows
         self.stats.lost_samples = self.ring.lost_samples
-        return pcm, wall
+        return pcm, wall, device_time
 
     def close(self) -> None:
         """Stop recording and release the device (safe to call twice)."""

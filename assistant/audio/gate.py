@@ -66,6 +66,11 @@ class NoiseGate:
         self._pending = np.zeros(0, np.int16)
 
     @property
+    def is_open(self) -> bool:
+        """Whether the gate lets sound through now."""
+        return self._open
+
+    @property
     def threshold_dbfs(self) -> float:
         """The level a frame must exceed to open the gate now."""
         floor = self.floor_dbfs if self.floor_dbfs is not None else _SILENCE_DBFS

@@ -2,7 +2,8 @@
 
 Audio starts as soon as the first chunk is queued. Each chunk remembers how much of it the
 callback has played, so after a barge-in the conversation knows exactly what the user heard.
-``stop`` takes effect at the next callback (one block, 20 ms by default). Everything the
+``stop`` aborts the stream, which drops what is buffered downstream, so the speaker falls
+silent within a few milliseconds instead of after the device latency. Everything the
 callback outputs, silence included, is copied into a reference ring for echo cancellation.
 """
 
@@ -14,10 +15,14 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.audio.devices import Device, sounddevice
+import numpy as np
+
+from assistant.audio.devices import Device, quiet_native_stderr, sounddevice
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.errors import DeviceError
 from assistant.interfaces import Pcm16
+
+_STAMPS = 64  # callbacks remembered for aligning the echo reference (> 1 s of blocks)
 
 
 @dataclass(eq=False)
@@ -60,6 +65,10 @@ class Player:
         self.last_callback = 0.0  # monotonic
         self.sound_until = 0.0  # monotonic time the last non-silent sample leaves the speaker
         self._queue: deque[Chunk] = deque()
+        # (reference position, PortAudio time it is heard) of recent callbacks, for alignment
+        self._stamp_pos = np.zeros(_STAMPS, np.int64)
+        self._stamp_time = np.zeros(_STAMPS, np.float64)
+        self._stamps = 0
         self._flushed_upto = 0  # turns whose queued audio the callback must drop
         self._stream: Any = None
 
@@ -67,16 +76,17 @@ class Player:
         """Start the output stream (it plays silence until audio is queued)."""
         sd = sounddevice()
         try:
-            self._stream = sd.OutputStream(
-                device=self.device.index,
-                samplerate=self.sample_rate,
-                channels=1,
-                dtype="int16",
-                blocksize=self.block,
-                latency="low",
-                callback=self._callback,
-            )
-            self._stream.start()
+            with quiet_native_stderr():
+                self._stream = sd.OutputStream(
+                    device=self.device.index,
+                    samplerate=self.sample_rate,
+                    channels=1,
+                    dtype="int16",
+                    blocksize=self.block,
+                    latency="low",
+                    callback=self._callback,
+                )
+                self._stream.start()
         except sd.PortAudioError as exc:
             self.close()
             raise DeviceError(f"cannot open speaker {self.device.name!r} ({exc})") from None
@@ -88,11 +98,15 @@ class Player:
         self._queue.append(chunk)
 
     def stop(self, turn_id: int) -> float:
-        """Drop the audio of turns up to ``turn_id``; returns when the speaker falls silent."""
+        """Drop the audio of turns up to ``turn_id``; returns when the speaker fell silent."""
         self._flushed_upto = max(self._flushed_upto, turn_id)
-        now = time.monotonic()
-        # The callback sees the flag at its next block; what it already handed over still plays.
-        silent_at = now + self.block / self.sample_rate + self.latency
+        if self._stream is not None and time.monotonic() < self.sound_until:
+            # Aborting discards what PortAudio and the sound server already buffered (tens of
+            # milliseconds); the callback then restarts with the flag set and outputs silence.
+            with contextlib.suppress(Exception):
+                self._stream.abort()
+                self._stream.start()
+        silent_at = time.monotonic()
         self.sound_until = min(self.sound_until, silent_at)
         return silent_at
 
@@ -103,7 +117,7 @@ class Player:
         pending = any(c.turn_id == turn_id and not c.done for c in list(self._queue))
         return pending or time.monotonic() < self.sound_until
 
-    def _callback(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+    def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         # Real-time thread: copy queued samples out, never wait.
         if status.output_underflow:
             self.stats.output_underflows += 1
@@ -125,7 +139,28 @@ class Player:
         if filled:
             self.sound_until = now + frames / self.sample_rate + self.latency
         if self.reference is not None:
+            slot = self._stamps % _STAMPS
+            self._stamp_pos[slot] = self.reference.written
+            self._stamp_time[slot] = time_info.outputBufferDacTime
+            self._stamps += 1
             self.reference.write(out)
+
+    def reference_position(self, device_time: float) -> int | None:
+        """Where in the reference stream the sound heard at ``device_time`` lies.
+
+        ``device_time`` is on PortAudio's clock (shared by all streams of the process).
+        None when nothing has been played yet.
+        """
+        count = self._stamps
+        if count == 0:
+            return None
+        recent = [(count - k - 1) % _STAMPS for k in range(min(count, _STAMPS))]
+        # the newest callback heard at or before device_time anchors the position
+        for slot in recent:
+            if self._stamp_time[slot] <= device_time:
+                break
+        elapsed = device_time - float(self._stamp_time[slot])
+        return int(self._stamp_pos[slot]) + round(elapsed * self.sample_rate)
 
     @property
     def active(self) -> bool:

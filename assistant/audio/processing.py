@@ -32,12 +32,13 @@ class AudioProcessor:
         )
         self._pending = np.zeros(0, np.int16)
         self._pending_ref = np.zeros(0, np.int16)
+        self._max_pending = sample_rate // 10  # 100 ms: more would mean the two streams drift
 
     def process(self, mic: Pcm16, reference: Pcm16 | None = None) -> Pcm16:
         """Clean ``mic`` (any length; output lags by under 10 ms) against ``reference``.
 
         ``reference`` is what the speaker played over the same stretch of time, at the same
-        rate; it is padded with silence or trimmed to the microphone's length.
+        rate; its length may differ by a few samples from the microphone's.
         """
         mic = np.concatenate([self._pending, mic]) if self._pending.size else mic
         usable = len(mic) - len(mic) % self.frame
@@ -53,12 +54,18 @@ class AudioProcessor:
         return out
 
     def _aligned_reference(self, reference: Pcm16 | None, n: int) -> Pcm16:
+        """The next ``n`` reference samples, as one unbroken stream.
+
+        A resampled reference arrives a sample or two more or less than the microphone per
+        call; a small FIFO evens that out, because every gap or jump in the reference would
+        throw the canceller off. Silence fills in only when no reference comes at all.
+        """
         ref = self._pending_ref
         if reference is not None and reference.size:
             ref = np.concatenate([ref, reference])
         if len(ref) < n:
-            ref = np.concatenate([ref, np.zeros(n - len(ref), np.int16)])
-        self._pending_ref = ref[n:][: self.frame]  # carry at most one frame forward
+            ref = np.concatenate([np.zeros(n - len(ref), np.int16), ref])
+        self._pending_ref = ref[n:][-self._max_pending :]
         return ref[:n]
 
     def _audio_frame(self, pcm: Pcm16) -> Any:

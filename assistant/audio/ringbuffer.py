@@ -59,6 +59,26 @@ class RingBuffer:
         self._read = end
         return out
 
+    @property
+    def written(self) -> int:
+        """Samples ever written: the stream position just after the newest sample."""
+        return self._written
+
+    def peek(self, end: int, n: int) -> Pcm16:
+        """Samples ``end - n`` to ``end`` of the stream, without consuming them.
+
+        Positions not written yet, or already overwritten, read as silence.
+        """
+        out = np.zeros(n, np.int16)
+        written = self._written
+        lo, hi = max(end - n, written - self.capacity, 0), min(end, written)
+        if hi > lo:
+            out[lo - (end - n) : hi - (end - n)] = self._copy(lo, hi)
+            if self._written - self.capacity > lo:  # lapped while copying: drop the stale part
+                stale = min(self._written - self.capacity, hi) - lo
+                out[lo - (end - n) : lo - (end - n) + stale] = 0
+        return out
+
     def clear(self) -> None:
         """Drop every unread sample (consumer side)."""
         self._read = self._written

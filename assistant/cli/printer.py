@@ -2,6 +2,8 @@
 
 Live, it also shows the assistant's state (listening, hearing, thinking, speaking) as dim
 marker lines; a marker that comes while the reply is being printed waits for the line to end.
+In JSON mode each turn is one object per line, and live each state change is one too
+(``{"state": "speaking"}``).
 """
 
 from __future__ import annotations
@@ -37,8 +39,15 @@ class ConsolePrinter:
         self._line_open = False  # a reply is being printed on the current line
         self._deferred: str | None = None
         self._replying: set[int] = set()
-        if not as_json:
-            bus.listen(self._on_event)
+        bus.listen(self._on_json_event if as_json else self._on_event)
+
+    def _on_json_event(self, event: Event) -> None:
+        """JSON mode: state changes (live) as objects on stdout, device news on stderr."""
+        if self.live and event.kind in _STATES and _STATES[event.kind] != self.state:
+            self.state = _STATES[event.kind]
+            click.echo(json.dumps({"state": self.state}))
+        elif event.kind == "audio_status":
+            click.echo(f"[{event.data['message']}]", err=True)
 
     def _on_event(self, event: Event) -> None:
         kind, data = event.kind, event.data

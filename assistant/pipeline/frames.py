@@ -40,6 +40,7 @@ class AudioFrame(DataFrame):
     pts: float  # stream seconds at the first sample
     wall: float  # time.monotonic() when the last sample became available
     vad_pcm: Pcm16 | None = None  # what speech decisions are made on (gated), if not ``pcm``
+    device_time: float | None = None  # PortAudio clock at the last sample (live capture only)
 
     @property
     def end(self) -> float:

@@ -51,6 +51,7 @@ def frontend_config(settings: Settings) -> FrontEndConfig:
         echo_cancellation=a.echo_cancellation,
         noise_suppression=a.noise_suppression,
         echo_gate_db=a.echo_gate_db,
+        residual_db=a.residual_db,
         gate=gate,
     )
 

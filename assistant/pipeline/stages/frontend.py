@@ -1,21 +1,30 @@
 """Front end stage: microphone audio in, cleaned audio and a gated copy for the VAD out.
 
-Order: echo cancellation and noise suppression (WebRTC, against what the speaker played),
-then the noise gate, whose output only the VAD sees; utterances are cut from the cleaned,
-ungated audio so soft first syllables are kept. Without barge-in the VAD hears nothing while
-the assistant speaks (half duplex). Without echo cancellation but with barge-in the gate is
-raised by ``echo_gate_db`` while the assistant speaks, so only speech louder than its own
-voice interrupts it. With push-to-talk the VAD hears only while the key is down.
+Order: echo cancellation (WebRTC AEC3, against what the speaker played), then, for the VAD
+only, noise suppression and the noise gate; utterances are cut from the echo-cancelled but
+otherwise untouched audio, so soft first syllables are kept and Whisper, which transcribes
+noisy speech better than denoised speech, gets the real signal.
+
+Without barge-in the VAD hears nothing while the assistant speaks (half duplex). Without echo
+cancellation but with barge-in the gate is raised by ``echo_gate_db`` while the assistant
+speaks, so only speech louder than its own voice interrupts it. With echo cancellation the
+gate is raised to the loudest reference of the last half second minus ``residual_db``: the
+echo the canceller lets through while it adapts (a moving echo path, the first words) stays
+below that, while a user talking over the reply, whose voice the canceller keeps, is far
+above it. Over the first two seconds of playback in a session, while the canceller learns the
+echo path, the margin is 10 dB instead. With push-to-talk the VAD hears only while the key is down.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.audio.gate import GateConfig, NoiseGate
+from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
 from assistant.convert.resample import StreamResampler
@@ -23,8 +32,23 @@ from assistant.interfaces import Pcm16
 from assistant.pipeline.frames import AudioFrame, DataFrame
 from assistant.pipeline.processor import FrameProcessor
 
-ECHO_TAIL_S = 0.5  # the echo path (room, loopback) may lag the speaker by this much
-MAX_REFERENCE_LAG_S = 0.25  # reference backlog beyond this is dropped to stay in step
+log = logging.getLogger(__name__)
+ECHO_TAIL_S = 0.5
+# Until the canceller has heard LEARN_S of playback it does not know the echo path yet, and
+# lets more through: meanwhile only sound within LEARNING_RESIDUAL_DB of the playback counts.
+LEARN_S = 2.0
+LEARNING_RESIDUAL_DB = 10.0
+SOUND_DBFS = -60.0  # the echo path (room, loopback) may lag the speaker by this much
+# The reference for a microphone frame is what the speaker played at the moment the frame was
+# captured (both streams are stamped on PortAudio's clock), taken a little ahead so it always
+# reaches the canceller before its echo. Reads run on contiguously, as the canceller needs:
+# the two devices' clocks drift apart (by up to ~1 % through a sound server), so each read is
+# stretched or shrunk by a few samples towards the stamps' smoothed position (a software
+# phase-locked loop); only an error beyond RESYNC_S makes it jump.
+REFERENCE_LEAD_S = 0.02
+RESYNC_S = 0.1
+SLEW_PER_READ = 4  # samples a read may be stretched or shrunk: ~1 % at 20 ms reads
+ERROR_SMOOTHING = 0.05  # per read: the stamps jitter by a callback period
 _FRAME_MS = 10
 
 
@@ -37,6 +61,7 @@ class FrontEndConfig:
     echo_cancellation: bool = True
     noise_suppression: bool = False
     echo_gate_db: float = 20.0
+    residual_db: float = 25.0
     gate: GateConfig = field(default_factory=GateConfig)
 
 
@@ -56,16 +81,22 @@ class FrontEndStage(FrameProcessor):
         self.gate = NoiseGate(config.sample_rate, config.gate)
         self.frame = config.sample_rate * _FRAME_MS // 1000
         self.echo = config.echo_cancellation and speaker is not None
-        wants_processing = self.echo or config.noise_suppression
         self.processor = (
-            AudioProcessor(config.sample_rate, self.echo, config.noise_suppression)
-            if wants_processing
+            AudioProcessor(config.sample_rate, echo=True, noise=False) if self.echo else None
+        )
+        self.denoiser = (
+            AudioProcessor(config.sample_rate, echo=False, noise=True)
+            if config.noise_suppression
             else None
         )
         self._reference = (
             StreamResampler(speaker.sample_rate, config.sample_rate) if speaker else None
         )
         self._reference_due = 0.0
+        self._reference_end: int | None = None  # reference stream position read up to
+        self._drift = 0.0  # smoothed distance (samples) from the stamps' position
+        self._reference_sound_s = 0.0  # how much playback the canceller has heard so far
+        self._reference_levels: deque[float] = deque(maxlen=int(ECHO_TAIL_S * 1000 / _FRAME_MS))
         self._pending = np.zeros(0, np.int16)
         self._pts: float | None = None
 
@@ -81,7 +112,11 @@ class FrontEndStage(FrameProcessor):
         pcm, self._pending = pcm[:usable], pcm[usable:].copy()
         if not usable:
             return
-        clean = self.processor.process(pcm, self._reference_for(usable)) if self.processor else pcm
+        end_time = None
+        if frame.device_time is not None:  # the processed part ends before what is held back
+            end_time = frame.device_time - len(self._pending) / frame.sample_rate
+        ref = self._reference_for(usable, end_time)
+        clean = self.processor.process(pcm, ref) if self.processor else pcm
         await self.push_frame(
             AudioFrame(
                 pcm=clean,
@@ -94,24 +129,62 @@ class FrontEndStage(FrameProcessor):
         self._pts += usable / frame.sample_rate
 
     def _vad_input(self, clean: Pcm16, wall: float) -> Pcm16:
+        if self.denoiser is not None:
+            clean = self.denoiser.process(clean)
         speaking = self.speaker is not None and wall < self.speaker.sound_until + ECHO_TAIL_S
         held = self.push_to_talk is not None and not self.push_to_talk()
         if held or (speaking and not self.config.barge_in):
             self.gate.process(clean)  # keep the gate's timing; the VAD hears nothing
             return np.zeros_like(clean)
-        raise_db = self.config.echo_gate_db if speaking and not self.echo else 0.0
-        return self.gate.process(clean, raise_db)
+        raise_db = 0.0
+        if speaking and self.echo:
+            learning = self._reference_sound_s < LEARN_S
+            below = LEARNING_RESIDUAL_DB if learning else self.config.residual_db
+            loudest_echo = max(self._reference_levels, default=-100.0) - below
+            raise_db = max(0.0, loudest_echo - self.gate.threshold_dbfs)
+        elif speaking:
+            raise_db = self.config.echo_gate_db
+        was_open = self.gate.is_open
+        gated = self.gate.process(clean, raise_db)
+        if speaking and self.gate.is_open and not was_open:
+            log.debug(
+                "gate opened while speaking: %.1f dBFS, bar %.1f dBFS",
+                level_dbfs(clean),
+                self.gate.threshold_dbfs + raise_db,
+            )
+        return gated
 
-    def _reference_for(self, samples: int) -> Pcm16 | None:
-        """What the speaker played over the time these microphone samples took, resampled."""
+    def _reference_for(self, samples: int, end_time: float | None) -> Pcm16 | None:
+        """What the speaker played while these microphone samples were captured, resampled."""
         if not self.echo or self.speaker is None or self.speaker.reference is None:
             return None
-        ring, rate = self.speaker.reference, self.speaker.sample_rate
+        player, rate = self.speaker, self.speaker.sample_rate
         self._reference_due += samples * rate / self.config.sample_rate
         take = int(self._reference_due)
         self._reference_due -= take
-        backlog = ring.available - take
-        if backlog > MAX_REFERENCE_LAG_S * rate:
-            ring.read(backlog)  # playback ran ahead (e.g. it started first): skip to stay close
-        assert self._reference is not None
-        return self._reference.process(ring.read(take))
+        position = None if self._reference_end is None else self._reference_end + take
+        anchor = (
+            None if end_time is None else player.reference_position(end_time + REFERENCE_LEAD_S)
+        )
+        if anchor is not None and position is not None:
+            error = anchor - position
+            self._drift += ERROR_SMOOTHING * (error - self._drift)
+            if abs(error) > RESYNC_S * rate:
+                position, self._drift = anchor, 0.0
+            else:
+                step = max(-SLEW_PER_READ, min(SLEW_PER_READ, round(self._drift)))
+                position, take = position + step, take + step
+                self._drift -= step
+        elif anchor is not None:
+            position = anchor
+        if position is None:
+            return None
+        self._reference_end = position
+        assert self._reference is not None and player.reference is not None
+        reference = self._reference.process(player.reference.peek(position, take))
+        for i in range(0, len(reference) - self.frame + 1, self.frame):
+            level = level_dbfs(reference[i : i + self.frame])
+            self._reference_levels.append(level)
+            if level > SOUND_DBFS:
+                self._reference_sound_s += _FRAME_MS / 1000
+        return reference

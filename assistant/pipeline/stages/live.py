@@ -89,23 +89,30 @@ class MicSource(FrameSource):
         """Yield captured audio until cancelled, reopening a device that goes away."""
         capture = self.open_capture(pick_device("input", self.spec))
         pts, reported = 0.0, (0, 0)
-        while True:
-            resampler = StreamResampler(capture.sample_rate, self.sample_rate)
-            try:
-                while True:
-                    block, wall = await capture.read(STALL_S)
-                    reported = self._report(capture, reported)
-                    pcm = resampler.process(block)
-                    yield AudioFrame(pcm=pcm, sample_rate=self.sample_rate, pts=pts, wall=wall)
-                    pts += len(pcm) / self.sample_rate
-            except DeviceLost as exc:
-                capture.close()
-                _status(self.bus, "microphone", f"{exc}; reopening", "warning")
-                capture = await reopen(
-                    "input", self.spec, self.retry_s, self.open_capture, self.bus
-                )
-            finally:
-                capture.close()
+        try:
+            while True:
+                resampler = StreamResampler(capture.sample_rate, self.sample_rate)
+                try:
+                    while True:
+                        block, wall, device_time = await capture.read(STALL_S)
+                        reported = self._report(capture, reported)
+                        pcm = resampler.process(block)
+                        yield AudioFrame(
+                            pcm=pcm,
+                            sample_rate=self.sample_rate,
+                            pts=pts,
+                            wall=wall,
+                            device_time=device_time,
+                        )
+                        pts += len(pcm) / self.sample_rate
+                except DeviceLost as exc:
+                    capture.close()
+                    _status(self.bus, "microphone", f"{exc}; reopening", "warning")
+                    capture = await reopen(
+                        "input", self.spec, self.retry_s, self.open_capture, self.bus
+                    )
+        finally:
+            capture.close()
 
     def _report(self, capture: Capture, reported: tuple[int, int]) -> tuple[int, int]:
         stats = capture.stats
