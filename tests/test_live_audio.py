@@ -226,7 +226,8 @@ def test_own_voice_echoed_into_the_microphone_does_not_barge_in(
     finally:
         pulse.unload_module(loop)
     assert live.stop() in (0, 130)
-    assert turn["interrupted"] is False and turn["reply_audio_s"] > 2.0, (turn["heard"], turn["timings_ms"], live.seen)
+    assert turn["interrupted"] is False, (turn["heard"], turn["timings_ms"])
+    assert turn["reply_audio_s"] > 2.0
     assert [item["turn"] for item in out if is_turn(item)] == [1]
 
 
