@@ -7,16 +7,24 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libportaudio2
+# The live-audio tests and benchmark run a private PulseAudio with virtual devices.
+TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins
 # A portable llama.cpp build (AVX2/FMA/F16C, no -march=native): the cached wheel stays valid
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps run test lint typecheck pytest bench bench-voice bench-convert bench-library clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
@@ -50,12 +58,15 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup
+pytest: setup test-deps
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-convert bench-library
+bench: bench-voice bench-convert bench-library bench-live
+
+bench-live: setup test-deps
+	$(BIN)/python bench/live.py
 
 bench-library: setup
 	$(BIN)/python bench/library.py

@@ -36,6 +36,19 @@ class CaptureStats:
     lost_samples: int = 0
 
 
+def _supported_rate(device: Device, wanted: int) -> int:
+    """``wanted`` when the device records at that rate (no resampling at all), else its own."""
+    sd = sounddevice()
+    try:
+        with quiet_native_stderr():
+            sd.check_input_settings(
+                device=device.index, samplerate=wanted, channels=1, dtype="int16"
+            )
+    except Exception:  # PortAudio says no in several ways; any of them means "use the default"
+        return device.default_rate
+    return wanted
+
+
 class Waker:
     """Wakes an event loop from any thread without blocking: one byte into a pipe."""
 
@@ -76,9 +89,11 @@ class Waker:
 class Capture:
     """Records one input device (mono int16 at its own rate) into a ring buffer."""
 
-    def __init__(self, device: Device, block_ms: int = 20, buffer_s: float = 2.0) -> None:
+    def __init__(
+        self, device: Device, block_ms: int = 20, buffer_s: float = 2.0, rate: int = 16000
+    ) -> None:
         self.device = device
-        self.sample_rate = device.default_rate
+        self.sample_rate = _supported_rate(device, rate)
         self.block = self.sample_rate * block_ms // 1000
         self.ring = RingBuffer(int(self.sample_rate * buffer_s))
         self.stats = CaptureStats()
@@ -138,7 +153,8 @@ class Capture:
                 raise DeviceLost(f"microphone {self.device.name!r} stopped")
             self._waker.event.clear()
             try:
-                await asyncio.wait_for(self._waker.event.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                    await self._waker.event.wait()
             except TimeoutError:
                 raise DeviceLost(
                     f"microphone {self.device.name!r} delivered no audio for {timeout:g} s"

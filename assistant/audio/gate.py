@@ -43,7 +43,8 @@ def level_dbfs(pcm: Pcm16) -> float:
     """RMS level relative to full scale."""
     if pcm.size == 0:
         return _SILENCE_DBFS
-    rms = math.sqrt(float(np.mean(np.square(pcm, dtype=np.float64))))
+    x = pcm.astype(np.float32)
+    rms = math.sqrt(float(np.dot(x, x)) / pcm.size)
     return max(_SILENCE_DBFS, 20 * math.log10(rms / 32768.0 + 1e-12))
 
 
@@ -101,6 +102,12 @@ class NoiseGate:
         coefficient = self._attack if target > self.gain else self._release
         start = self.gain
         self.gain = target + (self.gain - target) * coefficient
+        if self.gain < 1e-4 and start < 1e-4:  # closed
+            self.gain = 0.0
+            return np.zeros_like(frame)
+        if self.gain > 0.9999 and start > 0.9999:  # open
+            self.gain = 1.0
+            return frame
         ramp = np.linspace(start, self.gain, len(frame), dtype=np.float32)  # no clicks
         return (frame * ramp).astype(np.int16)
 

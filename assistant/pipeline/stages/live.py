@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from assistant.audio.capture import Capture, DeviceLost
+from assistant.audio.capture import Capture, CaptureStats, DeviceLost
 from assistant.audio.devices import Device, Kind, pick_device
 from assistant.audio.playback import Chunk, Player
 from assistant.audio.ringbuffer import RingBuffer
@@ -77,13 +77,19 @@ class MicSource(FrameSource):
         self.spec, self.sample_rate, self.retry_s = spec, sample_rate, retry_s
         self.block_ms, self.buffer_s = block_ms, buffer_s
         self.device: Device | None = None
+        self.capture: Capture | None = None
 
     def open_capture(self, device: Device) -> Capture:
         """Open ``device`` for recording."""
         capture = Capture(device, self.block_ms, self.buffer_s)
         capture.open()
-        self.device = device
+        self.device, self.capture = device, capture
         return capture
+
+    @property
+    def stats(self) -> CaptureStats:
+        """Overflows and lost samples of the current capture stream."""
+        return self.capture.stats if self.capture is not None else CaptureStats()
 
     async def frames(self) -> AsyncIterator[Frame]:
         """Yield captured audio until cancelled, reopening a device that goes away."""
