@@ -124,6 +124,9 @@ class ServerSettings(_Section):
     pool_size: int = Field(2, ge=1, le=64)  # generations at once
     max_queue: int = Field(16, ge=0)  # waiting requests before 429
     request_timeout_s: float = Field(300.0, gt=0)  # a reply not finished by then is a 504
+    max_voice_sessions: int = Field(2, ge=1, le=64)  # /ws/voice connections at once
+    max_ws_message_bytes: int = Field(1 << 20, ge=1024)  # larger WebSocket messages are refused
+    allowed_origins: list[str] = []  # browser origins allowed besides same origin and localhost
 
 
 class Settings(BaseSettings):

@@ -20,7 +20,7 @@ from assistant.pipeline.frames import AudioFrame, EndFrame, Frame, TranscriptFra
 from assistant.pipeline.harness import run_stage
 from assistant.pipeline.pipeline import Pipeline
 from assistant.pipeline.stages.frontend import FrontEndConfig, FrontEndStage
-from assistant.pipeline.stages.live import _Clause, heard_text
+from assistant.pipeline.stages.live import ClauseAudio, heard_text
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.vad import VadStage
 from tests import media
@@ -118,9 +118,9 @@ def test_fan_noise_alone_starts_no_turn_through_front_end_and_vad() -> None:
 
 
 def test_heard_text_counts_whole_clauses_then_the_played_share() -> None:
-    def clause(text: str, played: int, total: int = 1000) -> _Clause:
+    def clause(text: str, played: int, total: int = 1000) -> ClauseAudio:
         chunk = Chunk(np.zeros(total, np.int16), 1, played=played)
-        return _Clause(text, [chunk])
+        return ClauseAudio(text, [chunk])
 
     clauses = {
         1: clause("Paris is the capital.", 1000),

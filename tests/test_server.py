@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import openai
 import pytest
 
@@ -319,3 +320,61 @@ def test_request_timeout_is_a_504_and_frees_the_slot(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _voice_messages(
+    connection: object, until: str, timeout: float = 60
+) -> tuple[list[dict], bytes]:
+    """JSON messages and reply audio received until a message of type ``until``."""
+    messages: list[dict] = []
+    audio = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = connection.recv(timeout=max(0.1, deadline - time.monotonic()))  # type: ignore[attr-defined]
+        if isinstance(item, bytes):
+            audio += item[8:]  # after the header: turn id, sequence
+            continue
+        message = json.loads(item)
+        messages.append(message)
+        if message["type"] == until:
+            return messages, bytes(audio)
+    raise AssertionError(f"no {until!r} message; got {[m['type'] for m in messages]}")
+
+
+def test_voice_over_websocket_answers_a_spoken_question(server: str, question_wav: Path) -> None:
+    from websockets.sync.client import connect
+
+    from assistant.convert.audio_decode import decode_audio
+
+    pcm = decode_audio(question_wav, 16000)
+    with connect(ws_url(server) + "/voice", max_size=None) as ws:
+        ready = json.loads(ws.recv(timeout=60))
+        assert ready["type"] == "ready" and ready["output"]["sample_rate"] == 24000
+        ws.send(b"\x01\x02\x03")  # half a sample: an error, the connection lives on
+        assert json.loads(ws.recv(timeout=10))["code"] == "BAD_AUDIO"
+        time.sleep(0.6)  # the noise floor is measured on the first half second
+        for start in range(0, len(pcm), 640):  # 40 ms messages, twice real time
+            ws.send(pcm[start : start + 640].astype("<i2").tobytes())
+            time.sleep(0.02)
+        ws.send(json.dumps({"type": "end"}))
+        messages, audio = _voice_messages(ws, "turn")
+    kinds = [m["type"] for m in messages]
+    final = next(m for m in messages if m["type"] == "transcript" and m["final"])
+    assert "capital" in final["text"].lower()
+    assert "token" in kinds and "reply" in kinds and "state" in kinds
+    samples = np.frombuffer(audio, "<i2")
+    assert len(samples) > 24000 * 0.5 and np.abs(samples).max() > 1000  # real speech came back
+    turn = messages[-1]
+    assert turn["timings_ms"]["voice_to_voice"] is not None
+
+
+def test_websocket_origin_allow_list(server: str) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with connect(ws_url(server), origin="http://localhost:3000") as ws:  # type: ignore[arg-type]
+        assert json.loads(ws.recv(timeout=10))["type"] == "status"
+    for path in ("", "/voice"):
+        with pytest.raises(InvalidStatus) as caught:
+            connect(ws_url(server) + path, origin="https://evil.example").close()  # type: ignore[arg-type]
+        assert caught.value.response.status_code == 403

@@ -39,6 +39,17 @@ class LlamaChatModel:
         self.n_ctx = self.context.n_ctx
         self.name = self.model.name or path.stem
 
+    @classmethod
+    def sharing(cls, model: Model, n_ctx: int = 2048, threads: int = 0) -> LlamaChatModel:
+        """A chat model with its own context (KV cache) on weights already loaded."""
+        self = cls.__new__(cls)
+        self.threads = threads or os.cpu_count() or 1
+        self.model, self.path = model, model.path
+        self.context = Context(model, n_ctx=n_ctx, n_batch=512, n_threads=self.threads)
+        self.n_ctx = self.context.n_ctx
+        self.name = model.name or model.path.stem
+        return self
+
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         """The chat template applied to ``messages`` (ready for the reply) as tokens."""
         return self.model.tokenize(

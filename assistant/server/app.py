@@ -13,7 +13,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from assistant import __version__
 from assistant.errors import UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
-from assistant.server import audio, native, openai_api, ws
+from assistant.server import audio, native, openai_api, voice, ws
 from assistant.server.engine import Busy, Engine
 from assistant.server.streaming import RequestTimeout
 
@@ -78,6 +78,7 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app.include_router(native.router)
     app.include_router(openai_api.router)
     app.include_router(ws.router)
+    app.include_router(voice.router)
     app.include_router(audio.router)
     app.add_middleware(Measure)
     if api_key:

@@ -44,6 +44,9 @@ class Metrics:
     in_flight: Gauge
     admitted: Gauge  # running or waiting
     rejected: Counter
+    voice_sessions: Gauge
+    voice_turns: Counter
+    voice_to_voice: Histogram
 
     @classmethod
     def create(cls) -> Metrics:
@@ -63,6 +66,13 @@ class Metrics:
             Gauge("assistant_generations_admitted", "Generations running or waiting", registry=r),
             Counter(
                 "assistant_rejected", "Requests refused because the queue was full", registry=r
+            ),
+            Gauge("assistant_voice_sessions", "Voice WebSocket sessions open", registry=r),
+            Counter("assistant_voice_turns", "Voice turns completed", registry=r),
+            Histogram(
+                "assistant_voice_to_voice_seconds",
+                "End of the user's speech to the first reply audio",
+                registry=r,
             ),
         )
 
@@ -84,6 +94,7 @@ class Engine:
         self.settings = settings or config.load()
         self._speech: dict[str, Any] = {}  # role -> loaded STT / TTS model, made on first use
         self._speech_locks = {"stt": asyncio.Lock(), "tts": asyncio.Lock()}
+        self.voice_sessions = 0
 
     @classmethod
     async def load(cls, settings: Settings) -> Engine:
@@ -105,6 +116,14 @@ class Engine:
             tts = await self._speech_model("tts", load_tts)
             pieces = await asyncio.to_thread(lambda: list(tts.synthesize(text)))
         return (np.concatenate(pieces) if pieces else np.zeros(0, np.int16)), tts.sample_rate
+
+    async def speech_models(self) -> tuple[Any, Any]:
+        """The speech-to-text and text-to-speech models (loaded on first use)."""
+        async with self._speech_locks["stt"]:
+            stt = await self._speech_model("stt", load_stt)
+        async with self._speech_locks["tts"]:
+            tts = await self._speech_model("tts", load_tts)
+        return stt, tts
 
     async def _speech_model(self, role: str, loader: Any) -> Any:
         if role not in self._speech:

@@ -15,6 +15,7 @@ import resource
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
@@ -121,17 +122,43 @@ class Session:
             task.cancel()
 
 
-@router.websocket("/ws")
-async def websocket(socket: WebSocket) -> None:
-    """Serve one WebSocket connection."""
-    engine: Engine = socket.app.state.engine
+async def admit(socket: WebSocket) -> bool:
+    """Check the API key and the Origin of a WebSocket; close it (policy violation) if wrong.
+
+    A page on another site must not drive the assistant through the user's browser
+    (cross-site WebSocket hijacking), so a browser's Origin has to be this server itself, a
+    localhost page, or one of ``server.allowed_origins``. Clients that send no Origin (scripts,
+    SDKs) are not browsers and pass.
+    """
     key = socket.app.state.api_key
     if key:  # browsers cannot set headers on a WebSocket, so ?api_key= works too
         given = socket.headers.get("authorization", "").removeprefix("Bearer ").strip()
         given = given or socket.query_params.get("api_key", "")
         if not secrets.compare_digest(given, key):
             await socket.close(code=1008, reason="missing or wrong API key")
-            return
+            return False
+    origin = socket.headers.get("origin")
+    allowed = socket.app.state.engine.settings.server.allowed_origins
+    if origin and not origin_allowed(origin, socket.headers.get("host", ""), allowed):
+        await socket.close(code=1008, reason=f"origin {origin} is not allowed")
+        return False
+    return True
+
+
+def origin_allowed(origin: str, host: str, allowed: list[str]) -> bool:
+    """Same origin, a localhost page, or listed in ``allowed`` ("*" allows every origin)."""
+    if "*" in allowed or origin in allowed:
+        return True
+    parsed = urlsplit(origin)
+    return parsed.netloc == host or parsed.hostname in ("localhost", "127.0.0.1", "::1")
+
+
+@router.websocket("/ws")
+async def websocket(socket: WebSocket) -> None:
+    """Serve one WebSocket connection."""
+    engine: Engine = socket.app.state.engine
+    if not await admit(socket):
+        return
     await socket.accept()
     session = Session(socket, engine)
     await session.send(

@@ -135,7 +135,9 @@ class MicSource(FrameSource):
 
 
 @dataclass
-class _Clause:
+class ClauseAudio:
+    """The audio of one clause of a reply, chunk by chunk as it was queued."""
+
     text: str
     chunks: list[Chunk] = field(default_factory=list)
 
@@ -160,7 +162,7 @@ class SpeakerSink(AudioSink):
         )
         self.reference = RingBuffer(sample_rate * 2) if echo_reference else None
         self.player = Player(pick_device("output", spec), sample_rate, block_ms, self.reference)
-        self._turns: dict[int, dict[int, _Clause]] = {}
+        self._turns: dict[int, dict[int, ClauseAudio]] = {}
         self._underflows = 0
 
     def _open_player(self, device: Device) -> Player:
@@ -177,7 +179,7 @@ class SpeakerSink(AudioSink):
         """Queue the audio for playback; it starts at once."""
         chunk = Chunk(frame.pcm, frame.turn_id)
         clauses = self._turns.setdefault(frame.turn_id, {})
-        clauses.setdefault(frame.clause_index, _Clause(frame.clause)).chunks.append(chunk)
+        clauses.setdefault(frame.clause_index, ClauseAudio(frame.clause)).chunks.append(chunk)
         self.player.play(chunk)
 
     async def end_of_turn(self, turn_id: int) -> None:
@@ -210,7 +212,7 @@ class SpeakerSink(AudioSink):
         self.player.close()
 
 
-def heard_text(clauses: dict[int, _Clause]) -> str:
+def heard_text(clauses: dict[int, ClauseAudio]) -> str:
     """The words played so far: whole clauses, then the share of the one cut off."""
     words: list[str] = []
     for index in sorted(clauses):
