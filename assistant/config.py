@@ -127,6 +127,10 @@ class ServerSettings(_Section):
     max_voice_sessions: int = Field(2, ge=1, le=64)  # /ws/voice connections at once
     max_ws_message_bytes: int = Field(1 << 20, ge=1024)  # larger WebSocket messages are refused
     allowed_origins: list[str] = []  # browser origins allowed besides same origin and localhost
+    cors_origins: list[str] = []  # origins whose pages may call the HTTP API (CORS); "*" = any
+    max_body_bytes: int = Field(25 << 20, ge=1024)  # larger request bodies get 413
+    max_audio_s: float = Field(600.0, gt=0)  # longer uploads are refused (400)
+    rate_limit_per_minute: int = Field(0, ge=0)  # requests per client address; 0 = no limit
 
 
 class Settings(BaseSettings):

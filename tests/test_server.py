@@ -378,3 +378,62 @@ def test_websocket_origin_allow_list(server: str) -> None:
         with pytest.raises(InvalidStatus) as caught:
             connect(ws_url(server) + path, origin="https://evil.example").close()  # type: ignore[arg-type]
         assert caught.value.response.status_code == 403
+
+
+def test_models_unload_and_load(tmp_path: Path) -> None:
+    process, url = start()
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            assert client.post("/api/models/unload").json() == {"status": "unloaded"}
+            assert client.get("/api/models").json() == {"models": []}
+            gone = client.post("/api/generate", json={"prompt": "Hi", "max_tokens": 2})
+            assert gone.status_code == 404
+            assert gone.json()["error"]["code"] == "model_not_found"
+            missing = client.post("/api/models/load", json={"model": str(tmp_path / "no.gguf")})
+            assert missing.status_code == 404
+            loaded = client.post("/api/models/load", json={"model": "smollm2-135m-instruct"})
+            assert loaded.status_code == 200, loaded.text
+            again = client.post("/api/generate", json={"prompt": "Hi", "max_tokens": 2})
+            assert again.status_code == 200 and again.json()["tokens_generated"] >= 1
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_body_size_and_rate_limits_and_cors(tmp_path: Path) -> None:
+    process, url = start(
+        env={
+            "ASSISTANT_SERVER__MAX_BODY_BYTES": "4096",
+            "ASSISTANT_SERVER__RATE_LIMIT_PER_MINUTE": "5",
+            "ASSISTANT_SERVER__CORS_ORIGINS": '["http://app.localhost:5173"]',
+        }
+    )
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            big = client.post("/api/tokenize", json={"text": "word " * 2000})
+            assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+
+            def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+                yield b'{"text": "' + b"a" * 3000
+                yield b"b" * 3000 + b'"}'
+
+            streamed = client.post(
+                "/api/tokenize", content=chunks(), headers={"content-type": "application/json"}
+            )
+            assert streamed.status_code == 413
+            preflight = client.options(
+                "/api/generate",
+                headers={
+                    "Origin": "http://app.localhost:5173",
+                    "Access-Control-Request-Method": "POST",
+                },
+            )
+            assert preflight.headers["access-control-allow-origin"] == "http://app.localhost:5173"
+            codes = [
+                client.post("/api/tokenize", json={"text": "hi"}).status_code for _ in range(8)
+            ]
+            assert 429 in codes and codes[0] == 200
+            assert client.get("/health").status_code == 200  # never rate limited
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -7,14 +7,16 @@ import secrets
 import time
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from assistant import __version__
-from assistant.errors import UserError
+from assistant.errors import ModelError, UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
 from assistant.server import audio, native, openai_api, voice, ws
-from assistant.server.engine import Busy, Engine
+from assistant.server.engine import Busy, Engine, InUse, NoModel
+from assistant.server.limits import BodyLimit, RateLimit
 from assistant.server.streaming import RequestTimeout
 
 _OPEN_PATHS = {"/health", "/openapi.json", "/docs"}
@@ -83,6 +85,16 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app.add_middleware(Measure)
     if api_key:
         app.add_middleware(ApiKey, key=api_key)
+    s = engine.settings.server
+    app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes)
+    app.add_middleware(RateLimit, per_minute=s.rate_limit_per_minute)
+    if s.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=s.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.exception_handler(Busy)
     async def busy(_request: Request, exc: Busy) -> JSONResponse:
@@ -91,6 +103,18 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     @app.exception_handler(RequestTimeout)
     async def timeout(_request: Request, exc: RequestTimeout) -> JSONResponse:
         return error(504, "timeout", str(exc))
+
+    @app.exception_handler(NoModel)
+    async def no_model(_request: Request, exc: NoModel) -> JSONResponse:
+        return error(404, "model_not_found", str(exc))
+
+    @app.exception_handler(ModelError)
+    async def bad_model(_request: Request, exc: ModelError) -> JSONResponse:
+        return error(404, "model_not_found", str(exc))
+
+    @app.exception_handler(InUse)
+    async def in_use(_request: Request, exc: InUse) -> JSONResponse:
+        return error(409, "model_in_use", str(exc), {"Retry-After": "1"})
 
     @app.exception_handler(UserError)
     async def bad_input(_request: Request, exc: UserError) -> JSONResponse:

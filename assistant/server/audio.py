@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.convert.api import convert_audio_bytes, resample
 from assistant.convert.audio_decode import decode
+from assistant.errors import InputError
 from assistant.interfaces import Pcm16
 from assistant.server.native import engine_of
 
@@ -50,6 +51,12 @@ class SpeechRequest(BaseModel):
 async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
     data = await upload.read()
     pcm = decode(data, 16000, 1).samples.reshape(-1)
+    limit = engine_of(request).settings.server.max_audio_s
+    if len(pcm) > limit * 16000:
+        raise InputError(
+            f"the audio lasts {len(pcm) / 16000:.0f} s; at most {limit:g} s is accepted "
+            "(server.max_audio_s)"
+        )
     started = time.perf_counter()
     transcript = await engine_of(request).transcribe(pcm.astype(np.int16, copy=False))
     return {

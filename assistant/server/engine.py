@@ -77,13 +77,21 @@ class Metrics:
         )
 
 
+class NoModel(Exception):
+    """No chat model is loaded (it was unloaded, or loading another failed)."""
+
+
+class InUse(Exception):
+    """The model cannot be swapped while generations or voice sessions use it."""
+
+
 class Engine:
     """The loaded model and everything requests share."""
 
     def __init__(
         self, model: AsyncModel, max_queue: int = 16, settings: Settings | None = None
     ) -> None:
-        self.model = model
+        self._model: AsyncModel | None = model
         self.name = model.model.name or model.model.path.stem
         self.max_concurrent = model.pool.size
         self.max_queue = max_queue
@@ -95,6 +103,36 @@ class Engine:
         self._speech: dict[str, Any] = {}  # role -> loaded STT / TTS model, made on first use
         self._speech_locks = {"stt": asyncio.Lock(), "tts": asyncio.Lock()}
         self.voice_sessions = 0
+
+    @property
+    def model(self) -> AsyncModel:
+        """The loaded chat model (NoModel when there is none)."""
+        if self._model is None:
+            raise NoModel("no chat model is loaded; load one with POST /api/models/load")
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a chat model is loaded."""
+        return self._model is not None
+
+    async def swap(self, name_or_path: str | None) -> None:
+        """Unload the chat model and, with ``name_or_path``, load that one instead.
+
+        Raises InUse while requests or voice sessions use the model, ModelError when the new
+        one cannot be found or loaded (the old one stays unloaded then).
+        """
+        if self._admitted or self.voice_sessions:
+            raise InUse("the model is in use; retry when its requests and voice sessions end")
+        old, self._model, self._embedder = self._model, None, None
+        if old is not None:
+            await old.close()
+        if name_or_path is None:
+            return
+        s = self.settings
+        path = ModelStore(s.models_dir).resolve("llm", name_or_path).path
+        model = await AsyncModel.load(path, pool_size=s.server.pool_size, n_ctx=s.llm.n_ctx)
+        self._model, self.name = model, model.model.name or path.stem
 
     @classmethod
     async def load(cls, settings: Settings) -> Engine:
@@ -159,4 +197,5 @@ class Engine:
 
     async def close(self) -> None:
         """Free the model."""
-        await self.model.close()
+        if self._model is not None:
+            await self._model.close()

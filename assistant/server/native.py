@@ -14,6 +14,7 @@ from assistant.server.schemas import (
     DetokenizeRequest,
     EmbeddingsRequest,
     GenerateRequest,
+    LoadRequest,
     TokenizeRequest,
 )
 from assistant.server.streaming import Generation, drain, first_then_rest, sse
@@ -37,6 +38,14 @@ router = APIRouter()
 async def health(request: Request) -> dict[str, Any]:
     """Liveness and what is loaded."""
     engine = engine_of(request)
+    if not engine.loaded:
+        return {
+            "status": "ok",
+            "model": None,
+            "ready": False,
+            "contexts_free": 0,
+            "max_concurrent": engine.max_concurrent,
+        }
     return {
         "status": "ok",
         "model": engine.name,
@@ -58,7 +67,24 @@ async def metrics(request: Request) -> Response:
 async def models(request: Request) -> dict[str, Any]:
     """The loaded model."""
     engine = engine_of(request)
+    if not engine.loaded:
+        return {"models": []}
     return {"models": [engine.model.info() | {"id": engine.name}]}
+
+
+@router.post("/api/models/load")
+async def load_model(body: LoadRequest, request: Request) -> dict[str, Any]:
+    """Replace the chat model with another (a name from `assistant models list`, or a path)."""
+    engine = engine_of(request)
+    await engine.swap(body.model)
+    return {"status": "loaded", "model": engine.model.info() | {"id": engine.name}}
+
+
+@router.post("/api/models/unload")
+async def unload_model(request: Request) -> dict[str, Any]:
+    """Free the chat model; generation answers 404 until one is loaded again."""
+    await engine_of(request).swap(None)
+    return {"status": "unloaded"}
 
 
 async def _run(request: Request, prompt: str, body: GenerateRequest | ChatRequest) -> Any:

@@ -107,3 +107,9 @@ class EmbeddingsRequest(BaseModel):
     def texts(self) -> list[str]:
         """The inputs as a list."""
         return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class LoadRequest(BaseModel):
+    """Which chat model to load."""
+
+    model: str = Field(min_length=1, description="a name from `assistant models list`, or a path")

@@ -225,6 +225,9 @@ async def voice(socket: WebSocket) -> None:
     engine: Engine = app.state.engine
     if not await admit(socket):
         return
+    if not engine.loaded:
+        await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
+        return
     if engine.voice_sessions >= engine.settings.server.max_voice_sessions:
         await socket.close(code=1013, reason="too many voice sessions; try again later")
         return

@@ -21,7 +21,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from assistant.llm.errors import LlmError
-from assistant.server.engine import Busy, Engine
+from assistant.server.engine import Busy, Engine, NoModel
 from assistant.server.native import chat_prompt
 from assistant.server.schemas import ChatRequest, GenerateRequest
 from assistant.server.streaming import Generation
@@ -84,6 +84,9 @@ class Session:
                 prompt = chat_prompt(self.engine, body)
         except (ValidationError, TypeError, LlmError) as exc:
             await self.error(request_id, "BAD_REQUEST", str(exc).splitlines()[0])
+            return
+        except NoModel as exc:
+            await self.error(request_id, "MODEL_NOT_FOUND", str(exc))
             return
         gen = Generation(self.engine, prompt, body)
         finish = None
