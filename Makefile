@@ -13,7 +13,7 @@ TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
@@ -63,7 +63,10 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-convert bench-library bench-live
+bench: bench-voice bench-convert bench-library bench-live bench-server
+
+bench-server: setup
+	$(BIN)/python bench/server.py
 
 bench-live: setup test-deps
 	$(BIN)/python bench/live.py

@@ -1,0 +1,160 @@
+"""Server benchmark: concurrent streaming clients, and the cost of HTTP over the in-process API.
+
+Run with ``make bench-server``. Starts `assistant serve` on a free loopback port and, with
+1, 4 and 16 clients streaming `/api/chat` at once (greedy, a fixed token count), measures
+time to first token p50/p95, aggregate tokens/s and its ratio to one client (target >= 0.9x,
+0 errors). Then the same request one at a time over HTTP and through the in-process
+``AsyncModel`` API in the same run: the ratio of their wall times is the HTTP overhead.
+Prints a table and JSON (also bench/results/server.json).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from assistant.catalog import ModelStore
+from assistant.llm.aio import AsyncModel
+from assistant.llm.sampling import SamplerParams
+
+REPO = Path(__file__).resolve().parents[1]
+TOKENS = 48
+PROMPT = "Write a short poem about the sea."
+CLIENTS = (1, 4, 16)
+REPEATS = 8
+CHAT = {
+    "messages": [{"role": "user", "content": PROMPT}],
+    "max_tokens": TOKENS,
+    "temperature": 0,
+    "stop": [],
+}
+TARGETS = {"aggregate_ratio_min": 0.9, "errors_max": 0}
+
+
+def free_port() -> int:
+    """A port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def one_stream(client: httpx.AsyncClient) -> tuple[float, int, float]:
+    """TTFT seconds, tokens and total seconds of one streamed generation."""
+    body = {**CHAT, "stream": True}
+    start, first, tokens = time.perf_counter(), None, 0
+    async with client.stream("POST", "/api/chat", json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[6:])
+            if "token" in event:
+                first = first or time.perf_counter()
+                tokens += 1
+    end = time.perf_counter()
+    return (first or end) - start, tokens, end - start
+
+
+async def concurrent(url: str, clients: int) -> dict[str, Any]:
+    """``clients`` streams at once: TTFT percentiles and aggregate tokens/s."""
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+        await one_stream(client)  # warm
+        start = time.perf_counter()
+        results = await asyncio.gather(
+            *(one_stream(client) for _ in range(clients)), return_exceptions=True
+        )
+        wall = time.perf_counter() - start
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    ttft = [r[0] * 1000 for r in ok]
+    tokens = sum(r[1] for r in ok)
+    return {
+        "clients": clients,
+        "errors": len(results) - len(ok),
+        "ttft_p50_ms": float(np.percentile(ttft, 50)) if ttft else None,
+        "ttft_p95_ms": float(np.percentile(ttft, 95)) if ttft else None,
+        "tokens_per_second": tokens / wall,
+    }
+
+
+async def http_vs_inprocess(url: str, path: Path) -> dict[str, float]:
+    """The same non-streamed request one at a time: over HTTP, and through AsyncModel."""
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+        await client.post("/api/chat", json=CHAT)
+        start = time.perf_counter()
+        for _ in range(REPEATS):
+            (await client.post("/api/chat", json=CHAT)).raise_for_status()
+        http = (time.perf_counter() - start) / REPEATS
+    model = await AsyncModel.load(path, pool_size=1, n_ctx=2048)
+    try:
+        params = SamplerParams.greedy()
+        prompt = model.model.apply_chat_template([("user", PROMPT)])
+        await model.generate(prompt, TOKENS, params)
+        start = time.perf_counter()
+        for _ in range(REPEATS):
+            await model.generate(prompt, TOKENS, params)
+        local = (time.perf_counter() - start) / REPEATS
+    finally:
+        await model.close()
+    return {"http_ms": http * 1000, "inprocess_ms": local * 1000, "http_overhead": http / local}
+
+
+def main() -> None:
+    """Start a server, measure, print."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ASSISTANT_SERVER__MAX_QUEUE": "32"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not start")
+            time.sleep(0.2)
+        runs = [asyncio.run(concurrent(url, n)) for n in CLIENTS]
+        overhead = asyncio.run(http_vs_inprocess(url, ModelStore().resolve("llm").path))
+    finally:
+        server.terminate()
+        server.wait(15)
+    base = runs[0]["tokens_per_second"]
+    for run in runs:
+        run["ratio_to_one"] = run["tokens_per_second"] / base
+    results: dict[str, Any] = {"targets": TARGETS, "concurrency": runs, **overhead}
+    print(f"{'clients':>8}{'TTFT p50':>12}{'TTFT p95':>12}{'tokens/s':>11}{'vs 1':>7}{'errors':>8}")
+    for r in runs:
+        print(
+            f"{r['clients']:>8}{r['ttft_p50_ms']:>10.0f}ms{r['ttft_p95_ms']:>10.0f}ms"
+            f"{r['tokens_per_second']:>11.1f}{r['ratio_to_one']:>7.2f}{r['errors']:>8}"
+        )
+    print(
+        f"one request, {TOKENS} tokens: HTTP {overhead['http_ms']:.0f} ms, in-process "
+        f"{overhead['inprocess_ms']:.0f} ms ({overhead['http_overhead']:.3f}x)"
+    )
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "server.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
