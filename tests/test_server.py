@@ -465,3 +465,25 @@ def test_schemathesis_finds_no_server_error(server: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_websocket_garbage_gets_protocol_errors_and_the_connection_lives(server: str) -> None:
+    from websockets.sync.client import connect
+
+    bad = [
+        b"\x00\xff\x10garbage",  # binary frame
+        "{not json",
+        "[1, 2, 3]",
+        json.dumps({"type": "generate", "id": "t1", "prompt": 42}),
+        json.dumps({"type": "generate", "id": "t2", "prompt": "Hi", "config": {"max_tokens": "x"}}),
+        json.dumps({"type": "generate", "prompt": "no id"}),
+        "x" * (2 << 20),  # over server.max_ws_message_bytes
+    ]
+    with connect(ws_url(server), max_size=None) as ws:
+        ws.recv()  # status
+        for message in bad:
+            ws.send(message)
+            reply = json.loads(ws.recv(timeout=10))
+            assert reply["type"] == "error" and reply["code"] == "BAD_REQUEST", reply
+        ws.send(json.dumps({"type": "ping", "id": "still-here"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "pong"

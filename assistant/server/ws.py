@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import resource
 import secrets
 import time
@@ -125,6 +126,19 @@ class Session:
             task.cancel()
 
 
+def _parse(text: str | None, data: bytes | None, limit: int) -> dict[str, Any] | str:
+    """A client message as a dict, or why it is not one."""
+    if data is not None:
+        return "this endpoint takes JSON text messages, not binary ones"
+    if text is None or len(text) > limit:
+        return f"messages are limited to {limit} bytes"
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return "messages must be JSON objects"
+    return message if isinstance(message, dict) else "messages must be JSON objects"
+
+
 async def admit(socket: WebSocket) -> bool:
     """Check the API key and the Origin of a WebSocket; close it (policy violation) if wrong.
 
@@ -172,15 +186,15 @@ async def websocket(socket: WebSocket) -> None:
             "memory_used": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }
     )
+    limit = engine.settings.server.max_ws_message_bytes
     try:
         while True:
-            try:
-                message = await socket.receive_json()
-            except ValueError:
-                await session.error(None, "BAD_REQUEST", "messages must be JSON objects")
-                continue
-            if not isinstance(message, dict):
-                await session.error(None, "BAD_REQUEST", "messages must be JSON objects")
+            received = await socket.receive()
+            if received["type"] == "websocket.disconnect":
+                break
+            message = _parse(received.get("text"), received.get("bytes"), limit)
+            if isinstance(message, str):
+                await session.error(None, "BAD_REQUEST", message)
                 continue
             await session.handle(message)
     except WebSocketDisconnect:
