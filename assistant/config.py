@@ -53,6 +53,10 @@ class LlmSettings(_Section):
     """The chat model (llama.cpp). Unset sampler fields come from ``preset``."""
 
     model: str = ""  # a manifest name or a path to a GGUF file; "" = default
+    backend: Literal["local", "openai"] = "local"  # openai: an OpenAI-compatible server
+    base_url: str = ""  # with backend "openai", e.g. http://127.0.0.1:8080/v1
+    api_key: str = ""  # with backend "openai", sent as a Bearer token when set
+    remote_model: str = ""  # with backend "openai": the model to ask for; "" = the first listed
     n_ctx: int = Field(2048, ge=128)
     threads: int = Field(0, ge=0)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT

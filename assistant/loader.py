@@ -10,8 +10,10 @@ from assistant.audio.stt import WhisperSTT
 from assistant.audio.tts import PiperTTS
 from assistant.catalog import ModelStore
 from assistant.config import Settings
+from assistant.errors import ConfigError
 from assistant.interfaces import LanguageModel, SpeechToText, TextToSpeech
 from assistant.llm.llama import LlamaChatModel
+from assistant.llm.remote import RemoteChatModel
 
 
 @dataclass
@@ -39,10 +41,15 @@ def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
     )
 
 
-def load_llm(settings: Settings, store: ModelStore) -> LlamaChatModel:
-    """The chat model named by ``llm.model``."""
-    model = store.resolve("llm", settings.llm.model)
-    return LlamaChatModel(model.path, settings.llm.n_ctx, settings.llm.threads)
+def load_llm(settings: Settings, store: ModelStore) -> LanguageModel:
+    """The chat model named by ``llm.model``, or the remote one of ``llm.backend = "openai"``."""
+    s = settings.llm
+    if s.backend == "openai":
+        if not s.base_url:
+            raise ConfigError('llm.backend "openai" needs llm.base_url (e.g. http://host:8080/v1)')
+        return RemoteChatModel(s.base_url, s.api_key, s.remote_model, s.n_ctx)
+    model = store.resolve("llm", s.model)
+    return LlamaChatModel(model.path, s.n_ctx, s.threads)
 
 
 def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
@@ -64,7 +71,8 @@ def load_models(settings: Settings, roles: tuple[str, ...] = ("stt", "llm", "tts
     """Resolve every role first (so a missing file fails fast), then load them side by side."""
     store = ModelStore(settings.models_dir)
     for role in roles:
-        store.resolve(role, getattr(settings, role).model)
+        if role != "llm" or settings.llm.backend == "local":
+            store.resolve(role, getattr(settings, role).model)
     loaders = {"stt": load_stt, "llm": load_llm, "tts": load_tts}
     with ThreadPoolExecutor(max_workers=len(roles) or 1) as pool:
         futures = {role: pool.submit(loaders[role], settings, store) for role in roles}

@@ -487,3 +487,24 @@ def test_websocket_garbage_gets_protocol_errors_and_the_connection_lives(server:
             assert reply["type"] == "error" and reply["code"] == "BAD_REQUEST", reply
         ws.send(json.dumps({"type": "ping", "id": "still-here"}))
         assert json.loads(ws.recv(timeout=10))["type"] == "pong"
+
+
+def test_remote_backend_drives_the_voice_pipeline(server: str, question_wav: Path) -> None:
+    # One instance's voice pipeline generates through a second instance's OpenAI-compatible API.
+    remote = {"ASSISTANT_LLM__BACKEND": "openai", "ASSISTANT_LLM__BASE_URL": f"{server}/v1"}
+    before = httpx.get(f"{server}/metrics").text
+    out = run_cli("chat", "--input", str(question_wav), "--json", "--no-realtime", env=remote)
+    assert out.returncode == 0, out.stderr
+    turn = json.loads(out.stdout.splitlines()[0])
+    assert "capital" in turn["transcript"].lower() and turn["reply"].strip()
+    after = httpx.get(f"{server}/metrics").text
+    count = 'assistant_requests_total{endpoint="/v1/chat/completions",status="200"}'
+
+    def served(metrics: str) -> float:
+        line = next((x for x in metrics.splitlines() if x.startswith(count)), f"{count} 0")
+        return float(line.rsplit(" ", 1)[1])
+
+    assert served(after) == served(before) + 1  # the reply really came from the other server
+    unreachable = {**remote, "ASSISTANT_LLM__BASE_URL": "http://127.0.0.1:9/v1"}
+    out = run_cli("ask", "Hello", env=unreachable)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "llm.base_url" in out.stderr
