@@ -60,9 +60,9 @@ class Waker:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Set ``event`` on ``loop`` whenever ``wake`` is called."""
+        """Set ``event`` on ``loop`` whenever ``wake`` is called (callable from any thread)."""
         self._loop = loop
-        loop.add_reader(self._r, self._on_readable)
+        _on_loop(loop, loop.add_reader, self._r, self._on_readable)
 
     def wake(self) -> None:
         """Callable from a real-time thread: a full pipe already means "wake up"."""
@@ -79,11 +79,30 @@ class Waker:
         """Detach from the loop and close the pipe (once)."""
         if self._r < 0:
             return
+        r, w, self._r, self._w = self._r, self._w, -1, -1
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._r)
-        os.close(self._r)
-        os.close(self._w)
-        self._r = self._w = -1
+            _on_loop(self._loop, _unwatch, self._loop, r, w)
+        else:
+            _unwatch(None, r, w)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, call: Any, *args: Any) -> None:
+    """Run ``call`` on ``loop``: now if this is its thread, else as soon as it can."""
+    try:
+        here = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        here = False
+    if here:
+        call(*args)
+    else:
+        loop.call_soon_threadsafe(call, *args)
+
+
+def _unwatch(loop: asyncio.AbstractEventLoop | None, r: int, w: int) -> None:
+    if loop is not None:
+        loop.remove_reader(r)
+    os.close(r)
+    os.close(w)
 
 
 class Capture:
@@ -104,10 +123,13 @@ class Capture:
         self._stream: Any = None
         self._finished = False
 
-    def open(self) -> None:
-        """Start recording (raises DeviceError when the device cannot be opened)."""
+    def open(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start recording (DeviceError when the device cannot be opened).
+
+        ``loop`` is the event loop readers wait on (default: the running one).
+        """
         sd = sounddevice()
-        self._waker.attach(asyncio.get_running_loop())
+        self._waker.attach(loop or asyncio.get_running_loop())
         try:
             with quiet_native_stderr():
                 self._stream = sd.InputStream(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from assistant.audio.capture import Capture, CaptureStats, DeviceLost
 from assistant.audio.devices import Device, Kind, pick_device
@@ -32,6 +33,7 @@ T = TypeVar("T")
 FIRST_RETRY_S = 0.25
 MAX_RETRY_S = 2.0
 STALL_S = 1.0  # a stream silent for this long has lost its device
+OPEN_S = 5.0  # an open that takes longer than this counts as failed
 
 
 async def reopen(
@@ -43,11 +45,13 @@ async def reopen(
     last = ""
     while True:
         try:
-            opened = opener(pick_device(kind, spec))
+            opened = await _in_daemon_thread(lambda: opener(pick_device(kind, spec)), OPEN_S)
             _status(bus, what, f"{what} is back", "warning")
             return opened
         except DeviceError as exc:
             last = str(exc)
+        except TimeoutError:
+            last = f"opening it did not finish within {OPEN_S:g} s"
         if time.monotonic() + delay > deadline:
             raise DeviceError(
                 f"the {what} went away and did not come back within {retry_s:g} s ({last}); "
@@ -55,6 +59,34 @@ async def reopen(
             )
         await asyncio.sleep(delay)
         delay = min(delay * 2, MAX_RETRY_S)
+
+
+async def _in_daemon_thread(call: Callable[[], T], timeout: float) -> T:
+    """Run ``call`` on a daemon thread: a sound server that never answers must not hang us."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def run() -> None:
+        try:
+            result = call()
+        except BaseException as exc:  # handed over to the awaiting task
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threading.Thread(target=run, daemon=True, name="device-open").start()
+    return await asyncio.wait_for(asyncio.shield(future), timeout)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        if error is None and hasattr(result, "close"):
+            result.close()  # opened after we gave up on it: release it again
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _status(bus: EventBus, device: str, message: str, level: str) -> None:
@@ -78,11 +110,12 @@ class MicSource(FrameSource):
         self.block_ms, self.buffer_s = block_ms, buffer_s
         self.device: Device | None = None
         self.capture: Capture | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def open_capture(self, device: Device) -> Capture:
-        """Open ``device`` for recording."""
+        """Open ``device`` for recording (callable from any thread once frames() runs)."""
         capture = Capture(device, self.block_ms, self.buffer_s)
-        capture.open()
+        capture.open(self._loop)
         self.device, self.capture = device, capture
         return capture
 
@@ -93,6 +126,7 @@ class MicSource(FrameSource):
 
     async def frames(self) -> AsyncIterator[Frame]:
         """Yield captured audio until cancelled, reopening a device that goes away."""
+        self._loop = asyncio.get_running_loop()
         capture = self.open_capture(pick_device("input", self.spec))
         pts, reported = 0.0, (0, 0)
         try:
