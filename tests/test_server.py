@@ -520,3 +520,16 @@ def test_remote_backend_drives_the_voice_pipeline(server: str, question_wav: Pat
     unreachable = {**remote, "ASSISTANT_LLM__BASE_URL": "http://127.0.0.1:9/v1"}
     out = run_cli("ask", "Hello", env=unreachable)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "llm.base_url" in out.stderr
+
+
+def test_speak_refuses_text_with_nothing_to_say_and_survives_lone_surrogates(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=60) as client:
+        empty = client.post("/api/speak", json={"text": "   ", "format": "mp3"})
+        assert empty.status_code == 400 and "nothing to speak" in empty.text
+        odd = client.post(
+            "/api/speak",
+            content=b'{"text": "hello \\ud8fc there"}',
+            headers={"content-type": "application/json"},
+        )
+        assert odd.status_code in (200, 422), odd.text  # spoken with "?", or refused: never 5xx
+        assert odd.status_code == 422 or odd.content[:4] == b"RIFF"

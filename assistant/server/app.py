@@ -7,6 +7,7 @@ import secrets
 import time
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -103,6 +104,17 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     @app.exception_handler(RequestTimeout)
     async def timeout(_request: Request, exc: RequestTimeout) -> JSONResponse:
         return error(504, "timeout", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name each bad field without echoing its value: the value may not even be encodable
+        # (a lone surrogate in JSON), and echoing input back is not needed to fix it.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        safe = problems.encode("utf-8", errors="replace").decode("utf-8")
+        return error(422, "invalid_request", safe)
 
     @app.exception_handler(NoModel)
     async def no_model(_request: Request, exc: NoModel) -> JSONResponse:
