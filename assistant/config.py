@@ -115,7 +115,7 @@ class AudioSettings(_Section):
     gate_release_ms: float = Field(200.0, ge=0.0, le=5000.0)
     calibrate_ms: int = Field(500, ge=10, le=10000)  # noise floor measured at start
     echo_gate_db: float = Field(20.0, ge=0.0, le=80.0)  # gate raised while speaking, without AEC
-    residual_db: float = Field(25.0, ge=0.0, le=80.0)  # echo left after AEC, below the playback
+    residual_db: float = Field(20.0, ge=0.0, le=80.0)  # echo left after AEC, below the playback
     device_retry_s: float = Field(10.0, ge=0.0, le=600.0)  # how long a lost device is retried
 
 

@@ -528,7 +528,7 @@ def test_speak_refuses_text_with_nothing_to_say_and_survives_lone_surrogates(ser
         assert empty.status_code == 400 and "nothing to speak" in empty.text
         odd = client.post(
             "/api/speak",
-            content=b'{"text": "hello \\ud8fc there"}',
+            content=b'{"text": "hello \\ud8fc there \\u0000 again"}',
             headers={"content-type": "application/json"},
         )
         assert odd.status_code in (200, 422), odd.text  # spoken with "?", or refused: never 5xx

@@ -60,5 +60,11 @@ class PiperTTS:
 
     def synthesize(self, text: str) -> Iterator[Pcm16]:
         """Yield mono int16 audio, one piece per sentence Piper finds in ``text``."""
-        for chunk in self._voice.synthesize(text, syn_config=self._syn):
+        for chunk in self._voice.synthesize(speakable_text(text), syn_config=self._syn):
             yield chunk.audio_int16_array.reshape(-1)
+
+
+def speakable_text(text: str) -> str:
+    """``text`` without what the phonemizer cannot take: control characters, lone surrogates."""
+    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return "".join(c if c.isprintable() or c in "\n\t" else " " for c in text)

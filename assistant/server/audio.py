@@ -68,8 +68,6 @@ async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
 
 
 async def _speech(request: Request, text: str, fmt: str) -> Response:
-    # JSON may carry lone surrogates, which no speech engine can read: they become "?"
-    text = text.encode("utf-8", errors="replace").decode("utf-8")
     pcm, rate = await engine_of(request).speak(text)
     if not pcm.size:
         raise InputError("the text has nothing to speak (no words or numbers)")

@@ -8,7 +8,7 @@ noisy speech better than denoised speech, gets the real signal.
 Without barge-in the VAD hears nothing while the assistant speaks (half duplex). Without echo
 cancellation but with barge-in the gate is raised by ``echo_gate_db`` while the assistant
 speaks, so only speech louder than its own voice interrupts it. With echo cancellation the
-gate is raised to the loudest reference of the last half second minus ``residual_db``: the
+gate is raised to the loudest reference of the last 0.3 s minus ``residual_db``: the
 echo the canceller lets through while it adapts (a moving echo path, the first words) stays
 below that, while a user talking over the reply, whose voice the canceller keeps, is far
 above it. Over the first two seconds of playback in a session, while the canceller learns the
@@ -33,7 +33,7 @@ from assistant.pipeline.frames import AudioFrame, DataFrame
 from assistant.pipeline.processor import FrameProcessor
 
 log = logging.getLogger(__name__)
-ECHO_TAIL_S = 0.5
+ECHO_TAIL_S = 0.3
 # Until the canceller has heard LEARN_S of playback it does not know the echo path yet, and
 # lets more through: meanwhile only sound within LEARNING_RESIDUAL_DB of the playback counts.
 LEARN_S = 2.0
@@ -61,7 +61,7 @@ class FrontEndConfig:
     echo_cancellation: bool = True
     noise_suppression: bool = False
     echo_gate_db: float = 20.0
-    residual_db: float = 25.0
+    residual_db: float = 20.0
     gate: GateConfig = field(default_factory=GateConfig)
 
 
