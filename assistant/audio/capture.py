@@ -15,7 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.audio.devices import Device, quiet_native_stderr, sounddevice
+from assistant.audio.devices import (
+    Device,
+    close_stream,
+    open_stream,
+    quiet_native_stderr,
+    sounddevice,
+)
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.errors import DeviceError
 from assistant.interfaces import Pcm16
@@ -128,24 +134,19 @@ class Capture:
 
         ``loop`` is the event loop readers wait on (default: the running one).
         """
-        sd = sounddevice()
         self._waker.attach(loop or asyncio.get_running_loop())
         try:
-            with quiet_native_stderr():
-                self._stream = sd.InputStream(
-                    device=self.device.index,
-                    samplerate=self.sample_rate,
-                    channels=1,
-                    dtype="int16",
-                    blocksize=self.block,
-                    latency="low",
-                    callback=self._callback,
-                    finished_callback=self._on_finished,
-                )
-                self._stream.start()
-        except sd.PortAudioError as exc:
+            self._stream = open_stream(
+                "input",
+                self.device,
+                self.sample_rate,
+                self.block,
+                callback=self._callback,
+                finished_callback=self._on_finished,
+            )
+        except DeviceError:
             self.close()
-            raise DeviceError(f"cannot open microphone {self.device.name!r} ({exc})") from None
+            raise
         self.latency = float(self._stream.latency)
         self._last_block = time.monotonic()
 
@@ -190,8 +191,5 @@ class Capture:
     def close(self) -> None:
         """Stop recording and release the device (safe to call twice)."""
         stream, self._stream = self._stream, None
-        if stream is not None:
-            with contextlib.suppress(Exception):  # a vanished device may fail to close cleanly
-                stream.abort()
-                stream.close()
+        close_stream(stream)
         self._waker.close()

@@ -93,3 +93,34 @@ def quiet_native_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def open_stream(kind: Kind, device: Device, sample_rate: int, block: int, **callbacks: Any) -> Any:
+    """Start a mono int16 low-latency stream on ``device`` (DeviceError if it cannot open)."""
+    sd = sounddevice()
+    factory = sd.InputStream if kind == "input" else sd.OutputStream
+    stream = None
+    try:
+        with quiet_native_stderr():
+            stream = factory(
+                device=device.index,
+                samplerate=sample_rate,
+                channels=1,
+                dtype="int16",
+                blocksize=block,
+                latency="low",
+                **callbacks,
+            )
+            stream.start()
+    except sd.PortAudioError as exc:
+        close_stream(stream)
+        raise DeviceError(f"cannot open {_WHAT[kind]} {device.name!r} ({exc})") from None
+    return stream
+
+
+def close_stream(stream: Any) -> None:
+    """Stop and release a stream (a vanished device may fail to close cleanly; that is fine)."""
+    if stream is not None:
+        with contextlib.suppress(Exception):
+            stream.abort()
+            stream.close()

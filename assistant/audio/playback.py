@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.audio.devices import Device, quiet_native_stderr, sounddevice
+from assistant.audio.devices import Device, close_stream, open_stream
 from assistant.audio.ringbuffer import RingBuffer
-from assistant.errors import DeviceError
 from assistant.interfaces import Pcm16
 
 _STAMPS = 64  # callbacks remembered for aligning the echo reference (> 1 s of blocks)
@@ -74,22 +73,9 @@ class Player:
 
     def open(self) -> None:
         """Start the output stream (it plays silence until audio is queued)."""
-        sd = sounddevice()
-        try:
-            with quiet_native_stderr():
-                self._stream = sd.OutputStream(
-                    device=self.device.index,
-                    samplerate=self.sample_rate,
-                    channels=1,
-                    dtype="int16",
-                    blocksize=self.block,
-                    latency="low",
-                    callback=self._callback,
-                )
-                self._stream.start()
-        except sd.PortAudioError as exc:
-            self.close()
-            raise DeviceError(f"cannot open speaker {self.device.name!r} ({exc})") from None
+        self._stream = open_stream(
+            "output", self.device, self.sample_rate, self.block, callback=self._callback
+        )
         self.latency = float(self._stream.latency)
         self.last_callback = time.monotonic()
 
@@ -162,15 +148,7 @@ class Player:
         elapsed = device_time - float(self._stamp_time[slot])
         return int(self._stamp_pos[slot]) + round(elapsed * self.sample_rate)
 
-    @property
-    def active(self) -> bool:
-        """Whether the output stream is running."""
-        return self._stream is not None and bool(self._stream.active)
-
     def close(self) -> None:
         """Release the device (safe to call twice); queued audio waits for ``open``."""
         stream, self._stream = self._stream, None
-        if stream is not None:
-            with contextlib.suppress(Exception):  # a vanished device may fail to close cleanly
-                stream.abort()
-                stream.close()
+        close_stream(stream)
