@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import time
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -97,13 +98,33 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
 
+    _map_errors(app)
+    return app
+
+
+# exception -> status, code and extra headers of its answer (the most specific class wins)
+_ERRORS: dict[type[Exception], tuple[int, str, dict[str, str]]] = {
+    RequestTimeout: (504, "timeout", {}),
+    NoModel: (404, "model_not_found", {}),
+    ModelError: (404, "model_not_found", {}),
+    InUse: (409, "model_in_use", {"Retry-After": "1"}),
+    UserError: (400, "invalid_input", {}),
+    ContextOverflowError: (400, "context_length_exceeded", {}),
+}
+
+
+def _map_errors(app: FastAPI) -> None:
+    """Answer every expected failure in the error shape, with its status code."""
+    for kind, (status, code, headers) in _ERRORS.items():
+        app.add_exception_handler(kind, _answer(status, code, headers))
+
     @app.exception_handler(Busy)
     async def busy(_request: Request, exc: Busy) -> JSONResponse:
         return error(429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after)})
 
-    @app.exception_handler(RequestTimeout)
-    async def timeout(_request: Request, exc: RequestTimeout) -> JSONResponse:
-        return error(504, "timeout", str(exc))
+    @app.exception_handler(LlmError)
+    async def llm_error(_request: Request, exc: LlmError) -> JSONResponse:
+        return error(400 if isinstance(exc, ValueError) else 500, "generation_error", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -116,28 +137,9 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
         safe = problems.encode("utf-8", errors="replace").decode("utf-8")
         return error(422, "invalid_request", safe)
 
-    @app.exception_handler(NoModel)
-    async def no_model(_request: Request, exc: NoModel) -> JSONResponse:
-        return error(404, "model_not_found", str(exc))
 
-    @app.exception_handler(ModelError)
-    async def bad_model(_request: Request, exc: ModelError) -> JSONResponse:
-        return error(404, "model_not_found", str(exc))
+def _answer(status: int, code: str, headers: dict[str, str]) -> Any:
+    async def handler(_request: Request, exc: Exception) -> JSONResponse:
+        return error(status, code, str(exc), headers or None)
 
-    @app.exception_handler(InUse)
-    async def in_use(_request: Request, exc: InUse) -> JSONResponse:
-        return error(409, "model_in_use", str(exc), {"Retry-After": "1"})
-
-    @app.exception_handler(UserError)
-    async def bad_input(_request: Request, exc: UserError) -> JSONResponse:
-        return error(400, "invalid_input", str(exc))
-
-    @app.exception_handler(ContextOverflowError)
-    async def overflow(_request: Request, exc: ContextOverflowError) -> JSONResponse:
-        return error(400, "context_length_exceeded", str(exc))
-
-    @app.exception_handler(LlmError)
-    async def llm_error(_request: Request, exc: LlmError) -> JSONResponse:
-        return error(400 if isinstance(exc, ValueError) else 500, "generation_error", str(exc))
-
-    return app
+    return handler
