@@ -87,9 +87,9 @@ class LlmStage(FrameProcessor):
         opts, turn = self.options, frame.turn_id
         self._turn, self._cancel = turn, threading.Event()
         self.bus.publish("llm_started", turn)
-        user = ChatMessage("user", frame.text)
+        user = self._question(frame.text)
         messages = await call_in_thread(
-            self._executor, self.model.fit_history, self._conversation(frame.text), opts.max_tokens
+            self._executor, self.model.fit_history, self._conversation(user), opts.max_tokens
         )
         cancel, result = self._cancel, StreamResult[str]()
         parts: list[str] = []
@@ -117,20 +117,27 @@ class LlmStage(FrameProcessor):
         self.bus.publish("reply_done", turn, text=text, finish_reason=reason, tokens=len(parts))
         await self.push_frame(ReplyEndFrame(turn_id=turn, text=text, finish_reason=reason))
 
-    def _conversation(self, user_text: str) -> list[ChatMessage]:
-        """System prompt, history and the new user message (joined to an unanswered one)."""
+    def _answered(self) -> list[ChatMessage]:
+        """The history without a last question whose reply was never heard."""
+        unanswered = bool(self.history) and self.history[-1].role == "user"
+        return self.history[:-1] if unanswered else list(self.history)
+
+    def _question(self, user_text: str) -> ChatMessage:
+        """The user's message, joined to the question it continues if that went unanswered."""
+        pending = self.history[len(self._answered()) :]
+        return ChatMessage("user", " ".join([*(m.content for m in pending), user_text]))
+
+    def _conversation(self, user: ChatMessage) -> list[ChatMessage]:
+        """System prompt, the answered history and the new user message."""
         prompt = self.options.system_prompt
         system = [ChatMessage("system", prompt)] if prompt else []
-        history = list(self.history)
-        if history and history[-1].role == "user":  # the reply to it was never heard
-            user_text = f"{history.pop().content} {user_text}"
-        return [*system, *history, ChatMessage("user", user_text)]
+        return [*system, *self._answered(), user]
 
     def _prefill(self, user_text: str) -> None:
         """Runs on the model thread: evaluate the conversation as it would be with this message."""
         # A message too long for the window is reported by the real turn, not here.
         with contextlib.suppress(ValueError):
-            conversation = self._conversation(user_text)
+            conversation = self._conversation(self._question(user_text))
             self.model.prefill(self.model.fit_history(conversation, self.options.max_tokens))
 
     def _generate(
@@ -144,9 +151,7 @@ class LlmStage(FrameProcessor):
         return self.priority.yield_to_speech(stream, cancel)
 
     def _remember(self, turn: int, user: ChatMessage, reply: str) -> None:
-        if self.history and self.history[-1].role == "user":
-            user = ChatMessage("user", f"{self.history.pop().content} {user.content}")
-        self.history += [user, ChatMessage("assistant", reply)]
+        self.history = [*self._answered(), user, ChatMessage("assistant", reply)]
         self._remembered_turn = turn
 
     def _on_event(self, event: Event) -> None:
