@@ -18,9 +18,9 @@ from assistant.audio.vad import VadConfig
 from assistant.loader import Models
 from assistant.pipeline.frames import AudioFrame, EndFrame, Frame, TranscriptFrame
 from assistant.pipeline.harness import run_stage
+from assistant.pipeline.heard import ClauseAudio, heard_text
 from assistant.pipeline.pipeline import Pipeline
 from assistant.pipeline.stages.frontend import FrontEndConfig, FrontEndStage
-from assistant.pipeline.stages.live import ClauseAudio, heard_text
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.vad import VadStage
 from tests import media

@@ -13,17 +13,8 @@ import json
 import click
 
 from assistant.pipeline.events import Event, EventBus
+from assistant.pipeline.state import StateTracker
 from assistant.pipeline.turns import TurnReport
-
-# event kind -> the state it puts the assistant in
-_STATES = {
-    "speech_started": "hearing",
-    "utterance": "thinking",
-    "reply_audio": "speaking",
-    "turn_done": "listening",
-    "interrupted": "listening",
-    "no_speech": "listening",
-}
 
 
 class ConsolePrinter:
@@ -35,24 +26,24 @@ class ConsolePrinter:
         self.as_json = as_json
         self.show_user = show_user
         self.live = live
-        self.state = "listening"
         self._line_open = False  # a reply is being printed on the current line
         self._deferred: str | None = None
         self._replying: set[int] = set()
+        if live:
+            StateTracker(bus, self._print_state_json if as_json else self._set_state)
         bus.listen(self._on_json_event if as_json else self._on_event)
 
+    @staticmethod
+    def _print_state_json(state: str) -> None:
+        click.echo(json.dumps({"state": state}))
+
     def _on_json_event(self, event: Event) -> None:
-        """JSON mode: state changes (live) as objects on stdout, device news on stderr."""
-        if self.live and event.kind in _STATES and _STATES[event.kind] != self.state:
-            self.state = _STATES[event.kind]
-            click.echo(json.dumps({"state": self.state}))
-        elif event.kind == "audio_status":
+        """JSON mode: device news on stderr (states and turns go to stdout)."""
+        if event.kind == "audio_status":
             click.echo(f"[{event.data['message']}]", err=True)
 
     def _on_event(self, event: Event) -> None:
         kind, data = event.kind, event.data
-        if self.live and kind in _STATES:
-            self._set_state(_STATES[kind])
         if kind == "transcript" and self.show_user:
             self._line(f"you: {data['text']}")
         elif kind == "partial_transcript" and self.live:
@@ -72,9 +63,6 @@ class ConsolePrinter:
             click.echo(f"[{data['stage']} failed: {data['message']}]", err=True)
 
     def _set_state(self, state: str) -> None:
-        if state == self.state:
-            return
-        self.state = state
         if self._line_open:
             self._deferred = state
         else:

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from assistant.audio.playback import Chunk
 from assistant.convert.stream import StreamDecoder
 from assistant.errors import InputError
 from assistant.interfaces import Pcm16
@@ -43,9 +42,10 @@ from assistant.llm.llama import LlamaChatModel
 from assistant.loader import Models
 from assistant.pipeline.events import Event
 from assistant.pipeline.frames import AudioFrame, Frame, InterruptFrame, ReplyAudioFrame
+from assistant.pipeline.heard import ReplyLedger
 from assistant.pipeline.pipeline import FrameSource, Pipeline
-from assistant.pipeline.stages.live import ClauseAudio, heard_text
 from assistant.pipeline.stages.sink import AudioSink
+from assistant.pipeline.state import StateTracker
 from assistant.pipeline.turns import TurnRecorder, TurnReport
 from assistant.pipeline.voice import voice_stages
 from assistant.server.engine import Engine
@@ -54,14 +54,6 @@ from assistant.server.ws import admit
 router = APIRouter()
 HEADER = struct.Struct("<II")  # turn id, sequence number of the audio message
 RATE = 16000
-_STATES = {
-    "speech_started": "hearing",
-    "utterance": "thinking",
-    "reply_audio": "speaking",
-    "turn_done": "listening",
-    "interrupted": "listening",
-    "no_speech": "listening",
-}
 
 
 class SocketSource(FrameSource):
@@ -95,53 +87,42 @@ class SocketSink(AudioSink):
         super().__init__("socket-sink")
         self.socket, self.send_lock = socket, send_lock
         self._sequence = 0
-        self._turns: dict[int, dict[int, ClauseAudio]] = {}
+        self.ledger = ReplyLedger()
         self._started: dict[int, float] = {}  # turn -> monotonic time its first audio went out
+        self._rate = 0  # Hertz of the reply audio
 
     async def deliver(self, frame: ReplyAudioFrame) -> None:
         """Send one piece of reply audio with its header."""
         self._started.setdefault(frame.turn_id, time.monotonic())
-        clauses = self._turns.setdefault(frame.turn_id, {})
-        clause = clauses.setdefault(frame.clause_index, ClauseAudio(frame.clause))
-        clause.chunks.append(Chunk(frame.pcm, frame.turn_id))
+        self._rate = frame.sample_rate
+        self.ledger.add(frame)
         self._sequence += 1
         payload = HEADER.pack(frame.turn_id, self._sequence) + frame.pcm.astype("<i2").tobytes()
         async with self.send_lock:
             await self.socket.send_bytes(payload)
 
-    def _sent_s(self, turn_id: int, rate: int) -> float:
-        return (
-            sum(len(c.pcm) for cl in self._turns.get(turn_id, {}).values() for c in cl.chunks)
-            / rate
-        )
-
     async def end_of_turn(self, turn_id: int) -> None:
         """Wait until the client has played the turn (so speech meanwhile is a barge-in)."""
-        if turn_id in self._started:
-            rate = self._rate()
-            remaining = self._started[turn_id] + self._sent_s(turn_id, rate) - time.monotonic()
-            await asyncio.sleep(max(0.0, remaining))
+        if turn_id in self._started and self._rate:
+            sent_s = sum(len(c.pcm) for c in self.ledger.chunks(turn_id)) / self._rate
+            await asyncio.sleep(max(0.0, self._started[turn_id] + sent_s - time.monotonic()))
         self._forget(turn_id)
 
     async def on_interrupt(self, turn_id: int) -> None:
         """The user spoke over the reply: tell the client to stop, report what was heard."""
-        clauses = self._turns.get(turn_id, {})
-        if turn_id in self._started:
-            played = int((time.monotonic() - self._started[turn_id]) * self._rate())
-            for chunk in (c for i in sorted(clauses) for c in clauses[i].chunks):
+        if turn_id in self._started and self._rate:
+            played = int((time.monotonic() - self._started[turn_id]) * self._rate)
+            for chunk in self.ledger.chunks(turn_id):
                 chunk.played = min(len(chunk.pcm), max(0, played))
                 played -= len(chunk.pcm)
-        self.bus.publish(
-            "interrupted", turn_id, heard=heard_text(clauses), silent_wall=time.monotonic()
-        )
+        heard = self.ledger.heard(turn_id)
         self._forget(turn_id)
-
-    def _rate(self) -> int:
-        return int(self.socket.app.state.engine.settings.audio.output_sample_rate)
+        self.bus.publish("interrupted", turn_id, heard=heard, silent_wall=time.monotonic())
 
     def _forget(self, turn_id: int) -> None:
-        self._turns.pop(turn_id, None)
-        self._started.pop(turn_id, None)
+        self.ledger.forget(turn_id)
+        for turn in [t for t in self._started if t <= turn_id]:
+            del self._started[turn]
 
 
 class VoiceSession:
@@ -155,9 +136,11 @@ class VoiceSession:
         settings = engine.settings
         self.pipeline = Pipeline(voice_stages(settings, models, self.source, self.sink, live=True))
         TurnRecorder(self.pipeline.bus, self._on_turn)
+        StateTracker(
+            self.pipeline.bus, lambda state: self._send_later({"type": "state", "state": state})
+        )
         self.pipeline.bus.listen(self._on_event)
         self._pending: set[asyncio.Task[None]] = set()
-        self._state = "listening"
         self._turn = 0  # the latest turn
 
     def _send_later(self, message: dict[str, Any]) -> None:
@@ -175,9 +158,6 @@ class VoiceSession:
         kind, data, turn = event.kind, event.data, event.turn_id
         if kind == "utterance":
             self._turn = turn
-        if kind in _STATES and _STATES[kind] != self._state:
-            self._state = _STATES[kind]
-            self._send_later({"type": "state", "state": self._state})
         if kind == "partial_transcript":
             self._send_later({"type": "transcript", "final": False, "text": data["text"]})
         elif kind == "transcript":

@@ -9,89 +9,23 @@ logged, never dropped silently.
 from __future__ import annotations
 
 import asyncio
-import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
 
 from assistant.audio.capture import Capture, CaptureStats, DeviceLost
-from assistant.audio.devices import Device, Kind, pick_device
-from assistant.audio.playback import Chunk, Player
+from assistant.audio.devices import Device, pick_device
+from assistant.audio.playback import Player
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.convert.resample import StreamResampler
-from assistant.errors import DeviceError
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import AudioFrame, Frame, ReplyAudioFrame
+from assistant.pipeline.heard import ReplyLedger
 from assistant.pipeline.pipeline import FrameSource
 from assistant.pipeline.processor import ErrorHandler
+from assistant.pipeline.stages.reconnect import reopen, report
 from assistant.pipeline.stages.sink import AudioSink
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-FIRST_RETRY_S = 0.25
-MAX_RETRY_S = 2.0
 STALL_S = 1.0  # a stream silent for this long has lost its device
-OPEN_S = 5.0  # an open that takes longer than this counts as failed
-
-
-async def reopen(
-    kind: Kind, spec: str, retry_s: float, opener: Callable[[Device], T], bus: EventBus
-) -> T:
-    """Open the device again, backing off, until ``retry_s`` has passed (then DeviceError)."""
-    what = "microphone" if kind == "input" else "speaker"
-    deadline, delay = time.monotonic() + retry_s, FIRST_RETRY_S
-    last = ""
-    while True:
-        try:
-            opened = await _in_daemon_thread(lambda: opener(pick_device(kind, spec)), OPEN_S)
-            _status(bus, what, f"{what} is back", "warning")
-            return opened
-        except DeviceError as exc:
-            last = str(exc)
-        except TimeoutError:
-            last = f"opening it did not finish within {OPEN_S:g} s"
-        if time.monotonic() + delay > deadline:
-            raise DeviceError(
-                f"the {what} went away and did not come back within {retry_s:g} s ({last}); "
-                f"reconnect it, or pick another with --{kind}-device (see `assistant devices`)"
-            )
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, MAX_RETRY_S)
-
-
-async def _in_daemon_thread(call: Callable[[], T], timeout: float) -> T:
-    """Run ``call`` on a daemon thread: a sound server that never answers must not hang us."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def run() -> None:
-        try:
-            result = call()
-        except BaseException as exc:  # handed over to the awaiting task
-            loop.call_soon_threadsafe(_settle, future, None, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, future, result, None)
-
-    threading.Thread(target=run, daemon=True, name="device-open").start()
-    return await asyncio.wait_for(asyncio.shield(future), timeout)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        if error is None and hasattr(result, "close"):
-            result.close()  # opened after we gave up on it: release it again
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-def _status(bus: EventBus, device: str, message: str, level: str) -> None:
-    getattr(log, level)("%s: %s", device, message)
-    bus.publish("audio_status", 0, device=device, message=message, level=level)
 
 
 class MicSource(FrameSource):
@@ -108,7 +42,6 @@ class MicSource(FrameSource):
         super().__init__("microphone")
         self.spec, self.sample_rate, self.retry_s = spec, sample_rate, retry_s
         self.block_ms, self.buffer_s = block_ms, buffer_s
-        self.device: Device | None = None
         self.capture: Capture | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -116,7 +49,7 @@ class MicSource(FrameSource):
         """Open ``device`` for recording (callable from any thread once frames() runs)."""
         capture = Capture(device, self.block_ms, self.buffer_s)
         capture.open(self._loop)
-        self.device, self.capture = device, capture
+        self.capture = capture
         return capture
 
     @property
@@ -147,7 +80,7 @@ class MicSource(FrameSource):
                         pts += len(pcm) / self.sample_rate
                 except DeviceLost as exc:
                     capture.close()
-                    _status(self.bus, "microphone", f"{exc}; reopening", "warning")
+                    report(self.bus, "microphone", f"{exc}; reopening")
                     capture = await reopen(
                         "input", self.spec, self.retry_s, self.open_capture, self.bus
                     )
@@ -158,22 +91,13 @@ class MicSource(FrameSource):
         stats = capture.stats
         now = (stats.input_overflows, stats.ring_overflows)
         if now != reported:
-            _status(
+            report(
                 self.bus,
                 "microphone",
                 f"audio lost: {stats.input_overflows} input overflows, "
                 f"{stats.lost_samples} samples overwritten in the capture buffer",
-                "warning",
             )
         return now
-
-
-@dataclass
-class ClauseAudio:
-    """The audio of one clause of a reply, chunk by chunk as it was queued."""
-
-    text: str
-    chunks: list[Chunk] = field(default_factory=list)
 
 
 class SpeakerSink(AudioSink):
@@ -196,7 +120,7 @@ class SpeakerSink(AudioSink):
         )
         self.reference = RingBuffer(sample_rate * 2) if echo_reference else None
         self.player = Player(pick_device("output", spec), sample_rate, block_ms, self.reference)
-        self._turns: dict[int, dict[int, ClauseAudio]] = {}
+        self.ledger = ReplyLedger()
         self._underflows = 0
 
     def _open_player(self, device: Device) -> Player:
@@ -211,53 +135,32 @@ class SpeakerSink(AudioSink):
 
     async def deliver(self, frame: ReplyAudioFrame) -> None:
         """Queue the audio for playback; it starts at once."""
-        chunk = Chunk(frame.pcm, frame.turn_id)
-        clauses = self._turns.setdefault(frame.turn_id, {})
-        clauses.setdefault(frame.clause_index, ClauseAudio(frame.clause)).chunks.append(chunk)
-        self.player.play(chunk)
+        self.player.play(self.ledger.add(frame))
 
     async def end_of_turn(self, turn_id: int) -> None:
         """Wait until the turn has been played to the end."""
         while self.player.busy(turn_id):
             await asyncio.sleep(0.01)
             await self._watch()
-        self._turns.pop(turn_id, None)
+        self.ledger.forget(turn_id)
 
     async def _watch(self) -> None:
         stats = self.player.stats
         if stats.output_underflows != self._underflows:
             self._underflows = stats.output_underflows
-            _status(self.bus, "speaker", f"{self._underflows} output underflows", "warning")
+            report(self.bus, "speaker", f"{self._underflows} output underflows")
         if time.monotonic() - self.player.last_callback > STALL_S:
             self.player.close()
-            _status(self.bus, "speaker", "the speaker stopped taking audio; reopening", "warning")
+            report(self.bus, "speaker", "the speaker stopped taking audio; reopening")
             await reopen("output", self.spec, self.retry_s, self._open_player, self.bus)
 
     async def on_interrupt(self, turn_id: int) -> None:
         """Barge-in: stop the turn's audio now and report what of it was heard."""
         silent_at = self.player.stop(turn_id)
-        clauses = self._turns.pop(turn_id, {})
-        self.bus.publish("interrupted", turn_id, heard=heard_text(clauses), silent_wall=silent_at)
-        for turn in [t for t in self._turns if t < turn_id]:
-            del self._turns[turn]
+        heard = self.ledger.heard(turn_id)
+        self.ledger.forget(turn_id)
+        self.bus.publish("interrupted", turn_id, heard=heard, silent_wall=silent_at)
 
     async def cleanup(self) -> None:
         """Close the device."""
         self.player.close()
-
-
-def heard_text(clauses: dict[int, ClauseAudio]) -> str:
-    """The words played so far: whole clauses, then the share of the one cut off."""
-    words: list[str] = []
-    for index in sorted(clauses):
-        clause = clauses[index]
-        total = sum(len(c.pcm) for c in clause.chunks)
-        played = sum(min(c.played, len(c.pcm)) for c in clause.chunks)
-        clause_words = clause.text.split()
-        if played >= total > 0:
-            words += clause_words
-            continue
-        if total:
-            words += clause_words[: int(len(clause_words) * played / total)]
-        break
-    return " ".join(words)

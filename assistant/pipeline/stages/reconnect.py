@@ -1,0 +1,83 @@
+"""Getting a device back: reopening with backoff, and reporting device news on the bus.
+
+An open runs on a daemon thread with a time limit, because a sound server that stops
+answering can block PortAudio's open for good; the event loop must not wait on that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from assistant.audio.devices import Device, Kind, pick_device
+from assistant.errors import DeviceError
+from assistant.pipeline.events import EventBus
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+FIRST_RETRY_S = 0.25
+MAX_RETRY_S = 2.0
+OPEN_S = 5.0  # an open that takes longer than this counts as failed
+
+
+def report(bus: EventBus, device: str, message: str, level: str = "warning") -> None:
+    """Log device news and publish it as an ``audio_status`` event."""
+    getattr(log, level)("%s: %s", device, message)
+    bus.publish("audio_status", 0, device=device, message=message, level=level)
+
+
+async def reopen(
+    kind: Kind, spec: str, retry_s: float, opener: Callable[[Device], T], bus: EventBus
+) -> T:
+    """Open the device again, backing off, until ``retry_s`` has passed (then DeviceError)."""
+    what = "microphone" if kind == "input" else "speaker"
+    deadline, delay = time.monotonic() + retry_s, FIRST_RETRY_S
+    last = ""
+    while True:
+        try:
+            opened = await _in_daemon_thread(lambda: opener(pick_device(kind, spec)), OPEN_S)
+            report(bus, what, f"{what} is back")
+            return opened
+        except DeviceError as exc:
+            last = str(exc)
+        except TimeoutError:
+            last = f"opening it did not finish within {OPEN_S:g} s"
+        if time.monotonic() + delay > deadline:
+            raise DeviceError(
+                f"the {what} went away and did not come back within {retry_s:g} s ({last}); "
+                f"reconnect it, or pick another with --{kind}-device (see `assistant devices`)"
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, MAX_RETRY_S)
+
+
+async def _in_daemon_thread(call: Callable[[], T], timeout: float) -> T:
+    """Run ``call`` on a daemon thread; TimeoutError if it has not finished in ``timeout``."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def run() -> None:
+        try:
+            result = call()
+        except BaseException as exc:  # handed over to the awaiting task
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threading.Thread(target=run, daemon=True, name="device-open").start()
+    return await asyncio.wait_for(asyncio.shield(future), timeout)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        if error is None and hasattr(result, "close"):
+            result.close()  # opened after we gave up on it: release it again
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -1,0 +1,32 @@
+"""The conversation's state as a user sees it, followed from the events of a turn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from assistant.pipeline.events import Event, EventBus
+
+# event kind -> the state it puts the assistant in
+STATE_AFTER = {
+    "speech_started": "hearing",
+    "utterance": "thinking",
+    "reply_audio": "speaking",
+    "turn_done": "listening",
+    "interrupted": "listening",
+    "no_speech": "listening",
+}
+
+
+class StateTracker:
+    """Calls ``on_change`` with listening / hearing / thinking / speaking when it changes."""
+
+    def __init__(self, bus: EventBus, on_change: Callable[[str], None]) -> None:
+        self.state = "listening"
+        self._on_change = on_change
+        bus.listen(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        state = STATE_AFTER.get(event.kind)
+        if state is not None and state != self.state:
+            self.state = state
+            self._on_change(state)
