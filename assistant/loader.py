@@ -49,7 +49,7 @@ def load_llm(settings: Settings, store: ModelStore) -> LanguageModel:
             raise ConfigError('llm.backend "openai" needs llm.base_url (e.g. http://host:8080/v1)')
         return RemoteChatModel(s.base_url, s.api_key, s.remote_model, s.n_ctx)
     model = store.resolve("llm", s.model)
-    return LlamaChatModel(model.path, s.n_ctx, s.threads)
+    return LlamaChatModel.load(model.path, s.n_ctx, s.threads)
 
 
 def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:

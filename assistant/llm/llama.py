@@ -22,33 +22,27 @@ from assistant.llm.sampling import SamplerParams
 class LlamaChatModel:
     """A GGUF chat model; implements the LanguageModel interface."""
 
-    def __init__(self, path: Path, n_ctx: int = 2048, threads: int = 0) -> None:
-        threads = threads or os.cpu_count() or 1
+    def __init__(self, model: Model, n_ctx: int = 2048, threads: int = 0) -> None:
+        """A chat model with its own context (KV cache) on ``model``'s (shareable) weights."""
+        self.threads = threads or os.cpu_count() or 1
+        self.model, self.path = model, model.path
+        self.context = Context(model, n_ctx=n_ctx, n_batch=512, n_threads=self.threads)
+        self.n_ctx = self.context.n_ctx
+        self.name = model.name or model.path.stem
+
+    @classmethod
+    def load(cls, path: Path, n_ctx: int = 2048, threads: int = 0) -> LlamaChatModel:
+        """Load a GGUF chat model (ModelError naming the fix when it cannot be used)."""
         try:
-            self.model = Model.load(path)
-            self.context = Context(self.model, n_ctx=n_ctx, n_batch=512, n_threads=threads)
-            self.model.apply_chat_template([("user", "")])  # fails now if there is no template
+            model = Model.load(path)
+            model.apply_chat_template([("user", "")])  # fails now if there is no template
+            return cls(model, n_ctx, threads)
         except FeatureNotAvailableError as exc:
             raise ModelError(str(exc)) from None
         except LlmError as exc:
             raise ModelError(
                 f"{exc}; fix llm.model or reinstall the default models with `make setup`"
             ) from None
-        self.path = path
-        self.threads = threads
-        self.n_ctx = self.context.n_ctx
-        self.name = self.model.name or path.stem
-
-    @classmethod
-    def sharing(cls, model: Model, n_ctx: int = 2048, threads: int = 0) -> LlamaChatModel:
-        """A chat model with its own context (KV cache) on weights already loaded."""
-        self = cls.__new__(cls)
-        self.threads = threads or os.cpu_count() or 1
-        self.model, self.path = model, model.path
-        self.context = Context(model, n_ctx=n_ctx, n_batch=512, n_threads=self.threads)
-        self.n_ctx = self.context.n_ctx
-        self.name = model.name or model.path.stem
-        return self
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         """The chat template applied to ``messages`` (ready for the reply) as tokens."""

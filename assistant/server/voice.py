@@ -232,9 +232,7 @@ async def voice(socket: WebSocket) -> None:
 async def _models(engine: Engine) -> tuple[LlamaChatModel, Models]:
     """A chat context of this connection's own, and the shared speech models."""
     s = engine.settings
-    chat = await asyncio.to_thread(
-        LlamaChatModel.sharing, engine.model.model, s.llm.n_ctx, s.llm.threads
-    )
+    chat = await asyncio.to_thread(LlamaChatModel, engine.model.model, s.llm.n_ctx, s.llm.threads)
     stt, tts = await engine.speech_models()
     return chat, Models(stt=stt, llm=chat, tts=tts)
 
