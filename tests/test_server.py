@@ -533,3 +533,18 @@ def test_speak_refuses_text_with_nothing_to_say_and_survives_lone_surrogates(ser
         )
         assert odd.status_code in (200, 422), odd.text  # spoken with "?", or refused: never 5xx
         assert odd.status_code == 422 or odd.content[:4] == b"RIFF"
+
+
+def test_voice_socket_reports_a_missing_speech_model_instead_of_failing(tmp_path: Path) -> None:
+    from websockets.sync.client import connect
+
+    process, url = start(env={"ASSISTANT_STT__MODEL": str(tmp_path / "no-such-model")})
+    try:
+        with connect(ws_url(url) + "/voice") as ws:
+            message = json.loads(ws.recv(timeout=30))
+            assert message["type"] == "error" and message["code"] == "MODEL_NOT_FOUND"
+            assert "no-such-model" in message["error"]
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]

@@ -36,7 +36,7 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from assistant.convert.stream import StreamDecoder
-from assistant.errors import InputError
+from assistant.errors import AssistantError, InputError
 from assistant.interfaces import Pcm16
 from assistant.llm.llama import LlamaChatModel
 from assistant.loader import Models
@@ -222,6 +222,8 @@ async def voice(socket: WebSocket) -> None:
         await session.send(_ready(engine, encoded))
         await session.pipeline.start()
         await _receive(socket, session, StreamDecoder(RATE) if encoded else None)
+    except AssistantError as exc:  # a speech model missing or broken: say so, then close
+        await _close_with_error(socket, "MODEL_NOT_FOUND", str(exc))
     finally:
         engine.voice_sessions -= 1
         engine.metrics.voice_sessions.dec()
@@ -290,10 +292,22 @@ async def _finish(
             for pcm in decoder.close():
                 session.source.feed(pcm)
     session.source.end()
-    await session.pipeline.wait()
+    try:
+        await session.pipeline.wait()
+    except Exception as exc:  # a stage failed; its error event already went to the client
+        await session.flush()
+        await _close_with_error(socket, "PIPELINE_ERROR", str(exc))
+        return
     await session.flush()
     with contextlib.suppress(Exception):
         await socket.close()
+
+
+async def _close_with_error(socket: WebSocket, code: str, message: str) -> None:
+    """Report a failure of the session and close the connection (1011)."""
+    with contextlib.suppress(Exception):
+        await socket.send_text(json.dumps(_error(code, message)))
+        await socket.close(code=1011, reason=message[:120])
 
 
 async def _audio(session: VoiceSession, decoder: StreamDecoder | None, data: bytes) -> None:
