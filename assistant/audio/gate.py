@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.audio.framing import FRAME_MS, Framer
 from assistant.interfaces import Pcm16
 
-FRAME_MS = 10
 _SILENCE_DBFS = -100.0
 OPEN_FRAMES = 3  # a noise spike shorter than 30 ms does not open the gate
 HYSTERESIS_DB = 3.0
@@ -64,7 +64,7 @@ class NoiseGate:
         self.gain = 0.0
         self._open = False
         self._above = 0  # consecutive frames above the bar while closed
-        self._pending = np.zeros(0, np.int16)
+        self._framer = Framer(self.frame)
 
     @property
     def is_open(self) -> bool:
@@ -79,11 +79,9 @@ class NoiseGate:
 
     def process(self, pcm: Pcm16, raise_db: float = 0.0) -> Pcm16:
         """Gate samples (any length; output lags by under 10 ms); ``raise_db`` lifts the bar."""
-        data = np.concatenate([self._pending, pcm]) if self._pending.size else pcm
-        usable = len(data) - len(data) % self.frame
-        self._pending = data[usable:].copy()
-        out = np.empty(usable, np.int16)
-        for i in range(0, usable, self.frame):
+        data = self._framer.push(pcm)
+        out = np.empty(len(data), np.int16)
+        for i in range(0, len(data), self.frame):
             out[i : i + self.frame] = self._frame(data[i : i + self.frame], raise_db)
         return out
 

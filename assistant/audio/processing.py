@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from assistant.audio.framing import FRAME_MS, Framer
 from assistant.interfaces import Pcm16
-
-FRAME_MS = 10
 
 
 class AudioProcessor:
@@ -30,7 +29,7 @@ class AudioProcessor:
         self._apm = rtc.AudioProcessingModule(
             echo_cancellation=echo, noise_suppression=noise, high_pass_filter=True
         )
-        self._pending = np.zeros(0, np.int16)
+        self._framer = Framer(self.frame)
         self._pending_ref = np.zeros(0, np.int16)
         self._max_pending = sample_rate // 10  # 100 ms: more would mean the two streams drift
 
@@ -40,9 +39,8 @@ class AudioProcessor:
         ``reference`` is what the speaker played over the same stretch of time, at the same
         rate; its length may differ by a few samples from the microphone's.
         """
-        mic = np.concatenate([self._pending, mic]) if self._pending.size else mic
-        usable = len(mic) - len(mic) % self.frame
-        self._pending = mic[usable:].copy()
+        mic = self._framer.push(mic)
+        usable = len(mic)
         ref = self._aligned_reference(reference, usable) if self.echo else None
         out = np.empty(usable, np.int16)
         for i in range(0, usable, self.frame):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.audio.framing import FRAME_MS, Framer
 from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
@@ -49,7 +50,6 @@ REFERENCE_LEAD_S = 0.02
 RESYNC_S = 0.1
 SLEW_PER_READ = 4  # samples a read may be stretched or shrunk: ~1 % at 20 ms reads
 ERROR_SMOOTHING = 0.05  # per read: the stamps jitter by a callback period
-_FRAME_MS = 10
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class FrontEndStage(FrameProcessor):
         self.speaker = speaker
         self.push_to_talk = push_to_talk  # when given, the VAD hears only while it says so
         self.gate = NoiseGate(config.sample_rate, config.gate)
-        self.frame = config.sample_rate * _FRAME_MS // 1000
+        self.frame = config.sample_rate * FRAME_MS // 1000
         self.echo = config.echo_cancellation and speaker is not None
         self.processor = (
             AudioProcessor(config.sample_rate, echo=True, noise=False) if self.echo else None
@@ -96,8 +96,8 @@ class FrontEndStage(FrameProcessor):
         self._reference_end: int | None = None  # reference stream position read up to
         self._drift = 0.0  # smoothed distance (samples) from the stamps' position
         self._reference_sound_s = 0.0  # how much playback the canceller has heard so far
-        self._reference_levels: deque[float] = deque(maxlen=int(ECHO_TAIL_S * 1000 / _FRAME_MS))
-        self._pending = np.zeros(0, np.int16)
+        self._reference_levels: deque[float] = deque(maxlen=int(ECHO_TAIL_S * 1000 / FRAME_MS))
+        self._framer = Framer(self.frame)
         self._pts: float | None = None
 
     async def process_frame(self, frame: DataFrame) -> None:
@@ -107,14 +107,13 @@ class FrontEndStage(FrameProcessor):
             return
         if self._pts is None:
             self._pts = frame.pts
-        pcm = np.concatenate([self._pending, frame.pcm]) if self._pending.size else frame.pcm
-        usable = len(pcm) - len(pcm) % self.frame
-        pcm, self._pending = pcm[:usable], pcm[usable:].copy()
+        pcm = self._framer.push(frame.pcm)
+        usable = len(pcm)
         if not usable:
             return
         end_time = None
         if frame.device_time is not None:  # the processed part ends before what is held back
-            end_time = frame.device_time - len(self._pending) / frame.sample_rate
+            end_time = frame.device_time - self._framer.held / frame.sample_rate
         ref = self._reference_for(usable, end_time)
         clean = self.processor.process(pcm, ref) if self.processor else pcm
         await self.push_frame(
@@ -186,5 +185,5 @@ class FrontEndStage(FrameProcessor):
             level = level_dbfs(reference[i : i + self.frame])
             self._reference_levels.append(level)
             if level > SOUND_DBFS:
-                self._reference_sound_s += _FRAME_MS / 1000
+                self._reference_sound_s += FRAME_MS / 1000
         return reference

@@ -1,0 +1,32 @@
+"""Whole frames out of a stream of any chunk size, the remainder kept for the next chunk.
+
+The noise gate, the echo canceller and the front end all work 10 ms at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.interfaces import Pcm16
+
+FRAME_MS = 10  # the unit of WebRTC's audio processing and of the noise gate
+
+
+class Framer:
+    """Cuts a stream into runs of whole ``frame``-sample frames."""
+
+    def __init__(self, frame: int) -> None:
+        self.frame = frame
+        self._rest = np.zeros(0, np.int16)
+
+    @property
+    def held(self) -> int:
+        """Samples waiting for the next chunk to complete a frame."""
+        return len(self._rest)
+
+    def push(self, pcm: Pcm16) -> Pcm16:
+        """The whole frames that ``pcm`` completes (possibly none), back to back."""
+        data = np.concatenate([self._rest, pcm]) if self._rest.size else pcm
+        usable = len(data) - len(data) % self.frame
+        self._rest = data[usable:].copy()
+        return data[:usable]
