@@ -110,7 +110,6 @@ async def _bare_cpu(seconds: float) -> float:
 async def _ours(seconds: float, echo: bool) -> dict[str, Any]:
     """Capture -> front end -> VAD for ``seconds``; CPU, losses and endpoint delays."""
     from assistant import config
-    from assistant.audio.devices import pick_device
     from assistant.pipeline.events import Event
     from assistant.pipeline.pipeline import Pipeline
     from assistant.pipeline.stages.frontend import FrontEndStage
@@ -136,7 +135,6 @@ async def _ours(seconds: float, echo: bool) -> dict[str, Any]:
             delays.append((event.time - event.data["speech_end_wall"]) * 1000)
 
     pipeline.bus.listen(on_event)
-    pick_device("input")
     start_cpu, started = time.process_time(), time.monotonic()
     await pipeline.start()
     await asyncio.sleep(seconds)

@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from assistant.audio.gate import level_dbfs as level_dbfs  # RMS level of a whole clip
 from assistant.audio.tts import PiperTTS
 from assistant.convert.resample import StreamResampler
 from assistant.interfaces import Pcm16
@@ -91,9 +92,3 @@ def fan_noise(seconds: float, dbfs: float = -35.0, rate: int = RATE, seed: int =
     )
     mix *= 32768 * 10 ** (dbfs / 20) / (mix.std() + 1e-9)
     return np.clip(mix, -32768, 32767).astype(np.int16)
-
-
-def level_dbfs(pcm: Pcm16) -> float:
-    """RMS level of the whole clip."""
-    rms = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2)))
-    return 20 * float(np.log10(rms / 32768 + 1e-12))
