@@ -206,7 +206,7 @@ def test_barge_in_stops_playback_quickly_and_keeps_what_was_heard(
     time.sleep(2.0)  # let some of the reply play
     pulse.play(stop)
     turn = live.wait_for(is_turn)
-    assert turn["interrupted"] is True
+    assert turn["interrupted"] is True, (turn["reply_audio_s"], turn["timings_ms"], live.seen)
     heard, reply = words(turn["heard"]), words(turn["reply"])
     assert 0 < len(heard) < len(reply) and reply[: len(heard)] == heard
     stop_ms = turn["timings_ms"]["barge_in_stop"]
