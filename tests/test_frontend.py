@@ -9,7 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from assistant.audio.gate import GateConfig, NoiseGate
+from assistant.audio.echo_path import EchoPath
+from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Chunk
 from assistant.audio.processing import AudioProcessor
 from assistant.audio.ringbuffer import RingBuffer
@@ -101,6 +102,61 @@ def test_echo_canceller_removes_the_played_voice_and_keeps_the_users(tts: PiperT
     user_part = slice(at, at + len(user))
     assert media.level_dbfs(out[user_part]) > media.level_dbfs(user) - 6
     assert delay  # the echo path delay the canceller had to find
+
+
+def test_canceller_alone_would_eat_a_headphone_users_words(tts: PiperTTS) -> None:
+    # Why EchoPath exists: with no echo path to find, AEC3 suppresses speech under the playback.
+    played = media.speech(tts, "The weather today is sunny with a light breeze from the west.")
+    user = media.speech(tts, "Stop, please stop.")
+    mic = media.noise(len(played) / media.RATE, dbfs=-65)
+    at = media.RATE
+    mic[at : at + len(user)] += user
+    apm = AudioProcessor(media.RATE, echo=True, noise=False)
+    out = np.concatenate(
+        [apm.process(mic[i : i + 320], played[i : i + 320]) for i in range(0, len(mic), 320)]
+    )
+    frames = range(0, len(user) - 160, 160)
+    loss = [level_dbfs(user[i : i + 160]) - level_dbfs(out[at + i : at + i + 160]) for i in frames]
+    voiced = [db for db, i in zip(loss, frames, strict=True) if level_dbfs(user[i : i + 160]) > -40]
+    assert np.median(voiced) > 20  # dB: most of the user's words would be gone
+
+
+def echo_path_verdict(played: np.ndarray, mic: np.ndarray, bar_dbfs: float = -50.0) -> bool:
+    """Feed EchoPath 10 ms frames as the front end does (loudest playback of the last 0.3 s)."""
+    path = EchoPath()
+    levels: list[float] = []
+    for i in range(0, len(played) - 160, 160):
+        levels = [*levels[-29:], level_dbfs(played[i : i + 160])]
+        raw = level_dbfs(mic[i : i + 160])
+        path.observe(max(levels), raw, raw, bar_dbfs)
+    return path.absent
+
+
+def test_echo_path_tells_headphones_from_a_speaker_the_microphone_hears(tts: PiperTTS) -> None:
+    played = media.speech(tts, "The weather today is sunny with a light breeze from the west.")
+    quiet_room = media.noise(len(played) / media.RATE, dbfs=-65)
+    assert echo_path_verdict(played, quiet_room)  # headphones: the microphone hears nothing
+    delayed = np.concatenate([media.silence(0.15), played])[: len(played)]
+    for echo_db in (0, -20):  # a speaker in the room, loud or soft
+        echo = (delayed * 10 ** (echo_db / 20)).astype(np.int16) + quiet_room
+        assert not echo_path_verdict(played, echo), echo_db
+    talking = quiet_room.copy()  # headphones, and the user talks all along: not evidence either
+    chatter = media.speech(tts, "I keep talking and talking.")
+    talking += np.resize(chatter, len(played))
+    assert not echo_path_verdict(played, talking)
+
+
+def test_echo_path_learns_how_loud_the_echo_is_and_lets_only_louder_talk_through() -> None:
+    path = EchoPath()
+    bar = -50.0
+    # before any measurement the echo may be as loud as the playback
+    assert path.observe(-10.0, -12.0, -12.0, bar)
+    for _ in range(50):  # the canceller removes a -20 dB echo: that is the echo level
+        path.observe(-10.0, -30.0, -60.0, bar)
+    assert path.echo_db is not None and abs(path.echo_db + 20) < 1
+    assert path.observe(-10.0, -29.0, -29.0, bar)  # a leak of that echo: explained
+    assert not path.observe(-10.0, -15.0, -16.0, bar)  # 15 dB over the echo: someone talks
+    assert not path.observe(-50.0, -29.0, -29.0, bar)  # the speaker is quiet: not echo
 
 
 def test_fan_noise_alone_starts_no_turn_through_front_end_and_vad() -> None:

@@ -63,6 +63,7 @@ class Player:
         self.latency = 0.0  # seconds from the callback to the speaker, as PortAudio reports
         self.last_callback = 0.0  # monotonic
         self.sound_until = 0.0  # monotonic time the last non-silent sample leaves the speaker
+        self.stopped_at = 0.0  # monotonic time of the last stop (a barge-in)
         self._queue: deque[Chunk] = deque()
         # (reference position, PortAudio time it is heard) of recent callbacks, for alignment
         self._stamp_pos = np.zeros(_STAMPS, np.int64)
@@ -94,6 +95,7 @@ class Player:
                 self._stream.start()
         silent_at = time.monotonic()
         self.sound_until = min(self.sound_until, silent_at)
+        self.stopped_at = silent_at
         return silent_at
 
     def busy(self, turn_id: int) -> bool:

@@ -12,18 +12,22 @@ gate is raised to the loudest reference of the last 0.3 s minus ``residual_db``:
 echo the canceller lets through while it adapts (a moving echo path, the first words) stays
 below that, while a user talking over the reply, whose voice the canceller keeps, is far
 above it. Over the first two seconds of playback in a session, while the canceller learns the
-echo path, the margin is 10 dB instead. With push-to-talk the VAD hears only while the key is down.
+echo path, the margin is 10 dB instead. While nothing of the speaker reaches the microphone
+(headphones; see echo_path), the raw microphone is used and the gate is not raised. With
+push-to-talk the VAD hears only while the key is down.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.audio.echo_path import EchoPath
 from assistant.audio.framing import FRAME_MS, Framer
 from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Player
@@ -35,6 +39,8 @@ from assistant.pipeline.processor import FrameProcessor
 
 log = logging.getLogger(__name__)
 ECHO_TAIL_S = 0.3
+ECHO_SPAN_S = 0.6  # the longest echo delay allowed for (AEC3 handles up to 0.5 s)
+RECENT_FRAMES = int(ECHO_TAIL_S * 1000 / FRAME_MS)  # playback the echo bar follows
 # Until the canceller has heard LEARN_S of playback it does not know the echo path yet, and
 # lets more through: meanwhile only sound within LEARNING_RESIDUAL_DB of the playback counts.
 LEARN_S = 2.0
@@ -96,7 +102,9 @@ class FrontEndStage(FrameProcessor):
         self._reference_end: int | None = None  # reference stream position read up to
         self._drift = 0.0  # smoothed distance (samples) from the stamps' position
         self._reference_sound_s = 0.0  # how much playback the canceller has heard so far
-        self._reference_levels: deque[float] = deque(maxlen=int(ECHO_TAIL_S * 1000 / FRAME_MS))
+        self._reference_levels: deque[float] = deque(maxlen=int(ECHO_SPAN_S * 1000 / FRAME_MS))
+        self.echo_path = EchoPath()
+        self._echo_only: list[bool] = []  # per frame of the current block
         self._framer = Framer(self.frame)
         self._pts: float | None = None
 
@@ -114,8 +122,7 @@ class FrontEndStage(FrameProcessor):
         end_time = None
         if frame.device_time is not None:  # the processed part ends before what is held back
             end_time = frame.device_time - self._framer.held / frame.sample_rate
-        ref = self._reference_for(usable, end_time)
-        clean = self.processor.process(pcm, ref) if self.processor else pcm
+        clean = self._cancel_echo(pcm, self._reference_for(usable, end_time))
         await self.push_frame(
             AudioFrame(
                 pcm=clean,
@@ -127,24 +134,51 @@ class FrontEndStage(FrameProcessor):
         )
         self._pts += usable / frame.sample_rate
 
+    def _cancel_echo(self, pcm: Pcm16, reference: Pcm16 | None) -> Pcm16:
+        """The canceller's output, or the raw microphone while it hears no echo at all.
+
+        Also notes, per frame, whether the microphone's sound may be nothing but echo.
+        """
+        self._echo_only = []
+        if self.processor is None:
+            return pcm
+        clean = self.processor.process(pcm, reference)  # it keeps adapting either way
+        loudest = max(self._reference_levels, default=-100.0)  # echoes of it may still come
+        bar = self.gate.threshold_dbfs
+        judged = self.echo_path.absent
+        for i in range(0, len(pcm), self.frame):
+            frame = slice(i, i + self.frame)
+            raw_db, clean_db = level_dbfs(pcm[frame]), level_dbfs(clean[frame])
+            self._echo_only.append(self.echo_path.observe(loudest, raw_db, clean_db, bar))
+        if self.echo_path.absent and not judged:
+            log.debug("no echo of the speaker in the microphone: the canceller steps aside")
+        return pcm if self.echo_path.absent else clean
+
     def _vad_input(self, clean: Pcm16, wall: float) -> Pcm16:
         if self.denoiser is not None:
             clean = self.denoiser.process(clean)
-        speaking = self.speaker is not None and wall < self.speaker.sound_until + ECHO_TAIL_S
+        speaking = self._echo_possible(wall)
+        if not speaking:
+            self.echo_path.reset()
         held = self.push_to_talk is not None and not self.push_to_talk()
         if held or (speaking and not self.config.barge_in):
             self.gate.process(clean)  # keep the gate's timing; the VAD hears nothing
             return np.zeros_like(clean)
         raise_db = 0.0
-        if speaking and self.echo:
+        if speaking and self.echo and not self.echo_path.absent:
             learning = self._reference_sound_s < LEARN_S
             below = LEARNING_RESIDUAL_DB if learning else self.config.residual_db
-            loudest_echo = max(self._reference_levels, default=-100.0) - below
+            recent = list(self._reference_levels)[-RECENT_FRAMES:]
+            loudest_echo = max(recent, default=-100.0) - below
             raise_db = max(0.0, loudest_echo - self.gate.threshold_dbfs)
-        elif speaking:
+        elif speaking and not self.echo:
             raise_db = self.config.echo_gate_db
         was_open = self.gate.is_open
         gated = self.gate.process(clean, raise_db)
+        if speaking:  # what the echo alone could explain must not start a barge-in
+            for k, echo_only in enumerate(self._echo_only):
+                if echo_only:
+                    gated[k * self.frame : (k + 1) * self.frame] = 0
         if speaking and self.gate.is_open and not was_open:
             log.debug(
                 "gate opened while speaking: %.1f dBFS, bar %.1f dBFS",
@@ -152,6 +186,18 @@ class FrontEndStage(FrameProcessor):
                 self.gate.threshold_dbfs + raise_db,
             )
         return gated
+
+    def _echo_possible(self, wall: float) -> bool:
+        """Whether the assistant's voice may still reach the microphone at ``wall``.
+
+        After the reply ends, its echo rings on for ECHO_TAIL_S. After a barge-in it does not
+        count: the user is talking by then, and a raised gate would chop their words.
+        """
+        speaker = self.speaker
+        if speaker is None:
+            return False
+        stopped = speaker.stopped_at >= speaker.sound_until
+        return wall < speaker.sound_until + (0.0 if stopped else ECHO_TAIL_S)
 
     def _reference_for(self, samples: int, end_time: float | None) -> Pcm16 | None:
         """What the speaker played while these microphone samples were captured, resampled."""
@@ -168,7 +214,7 @@ class FrontEndStage(FrameProcessor):
         if anchor is not None and position is not None:
             error = anchor - position
             self._drift += ERROR_SMOOTHING * (error - self._drift)
-            if abs(error) > RESYNC_S * rate:
+            if abs(error) > RESYNC_S * rate or time.monotonic() > player.sound_until + ECHO_TAIL_S:
                 position, self._drift = anchor, 0.0
             else:
                 step = max(-SLEW_PER_READ, min(SLEW_PER_READ, round(self._drift)))
