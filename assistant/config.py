@@ -119,6 +119,32 @@ class AudioSettings(_Section):
     device_retry_s: float = Field(10.0, ge=0.0, le=600.0)  # how long a lost device is retried
 
 
+class VisionSettings(_Section):
+    """[vision]: the image model, the camera, and when a conversation looks."""
+
+    model: str = ""  # a preset pulled with `assistant models pull`, or a path to a GGUF file
+    mmproj: str = ""  # path to the projector GGUF; "" = the preset's, or beside the model
+    handler: Literal[
+        "auto", "llava15", "llava16", "moondream", "nanollava", "minicpmv26", "qwen25vl", "mtmd"
+    ] = "auto"  # auto = inferred from the GGUF metadata
+    n_ctx: int = Field(4096, ge=512)  # room for the image tokens and the answer
+    threads: int = Field(0, ge=0)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.1, ge=0.0)
+    prompt: str = "Describe this image."  # when the user gives no question
+    max_side: int = Field(0, ge=0)  # downscale images to this many pixels; 0 = the model's size
+    camera: str = ""  # /dev/video0, a device name, or a video file; "" = the system's first
+    camera_warmup_s: float = Field(1.0, ge=0.0, le=30.0)  # frames skipped while exposure settles
+    triggers: list[str] = [
+        "what do you see",
+        "what can you see",
+        "look at this",
+        "what is this",
+        "what am i holding",
+    ]  # phrases that make a conversation turn look through the camera
+    always_attach: bool = False  # every turn looks through the camera (kiosk mode)
+
+
 class ServerSettings(_Section):
     """The HTTP server (``assistant serve``)."""
 
@@ -151,6 +177,7 @@ class Settings(BaseSettings):
     vad: VadSettings = VadSettings()
     audio: AudioSettings = AudioSettings()
     server: ServerSettings = ServerSettings()
+    vision: VisionSettings = VisionSettings()
 
     @classmethod
     def settings_customise_sources(

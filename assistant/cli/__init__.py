@@ -15,6 +15,7 @@ from assistant.cli.chat import chat
 from assistant.cli.common import State
 from assistant.cli.config_cmd import config
 from assistant.cli.convert import convert
+from assistant.cli.describe import describe
 from assistant.cli.devices import devices
 from assistant.cli.models import models
 from assistant.cli.serve import serve
@@ -49,6 +50,7 @@ cli.add_command(ask)
 cli.add_command(models)
 cli.add_command(config)
 cli.add_command(convert)
+cli.add_command(describe)
 cli.add_command(devices)
 cli.add_command(serve)
 

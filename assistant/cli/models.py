@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from assistant.catalog import ModelStore, ResolvedModel
-from assistant.catalog.manifest import ROLES
+from assistant.catalog.manifest import ROLES, repo_models_dir
 from assistant.cli.common import State
+from assistant.config import Settings
 from assistant.errors import ModelError
+from assistant.vision.catalog import VisionFiles, pulled_models, resolve_vision
+from assistant.vision.pull import preset_for, pull
 
 
 @click.group()
@@ -33,6 +37,7 @@ def list_models(state: State, as_json: bool) -> int:
     for role in ROLES:
         for model, in_use, error in _candidates(store, role, configured[role]):
             rows.append(_row(model, role, in_use, error))
+    rows.extend(_vision_rows(state.settings(), store.models_dir))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return 0
@@ -93,6 +98,56 @@ def _row(model: ResolvedModel | None, role: str, in_use: bool, error: str) -> di
         "in_use": in_use,
         "error": error,
     }
+
+
+def _vision_rows(settings: Settings, models_dir: Path) -> list[dict[str, object]]:
+    """Pulled vision models, and the configured one (in use) or why it cannot be used."""
+    configured = settings.vision
+    rows: list[dict[str, object]] = []
+    in_use_found = False
+    for files in pulled_models(models_dir):
+        in_use = configured.model == files.name
+        in_use_found |= in_use
+        rows.append(_vision_row(files, in_use, ""))
+    if configured.model and not in_use_found:
+        try:
+            rows.append(_vision_row(resolve_vision(configured, models_dir), True, ""))
+        except ModelError as exc:
+            rows.append(_vision_row(None, True, str(exc), configured.model))
+    return rows
+
+
+def _vision_row(
+    files: VisionFiles | None, in_use: bool, error: str, name: str = "?"
+) -> dict[str, object]:
+    size = files.model.stat().st_size + files.mmproj.stat().st_size if files else 0
+    return {
+        "name": files.name if files else name,
+        "kind": "vision",
+        "format": "gguf",
+        "size": size,
+        "path": str(files.model) if files else "",
+        "mmproj": str(files.mmproj) if files else "",
+        "source": files.source if files else "path",
+        "license": "",
+        "in_use": in_use,
+        "error": error,
+    }
+
+
+@models.command("pull")
+@click.argument("name_or_repo")
+@click.argument("files", nargs=-1)
+@click.pass_obj
+def pull_model(state: State, name_or_repo: str, files: tuple[str, ...]) -> int:
+    """Download a vision model: a preset NAME, or OWNER/REPO MODEL.gguf MMPROJ.gguf (online)."""
+    settings = state.settings()
+    preset = preset_for(name_or_repo, files)
+    models_dir = settings.models_dir or repo_models_dir()
+    folder = pull(preset, models_dir)
+    click.echo(f"pulled {preset.name} -> {folder}")
+    click.echo(f"use it with: --set vision.model={preset.name} (or vision.model in assistant.toml)")
+    return 0
 
 
 @models.command("path")
