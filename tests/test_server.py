@@ -308,7 +308,8 @@ def test_openai_audio_endpoints(server: str, question_wav: Path, tmp_path: Path)
 
 
 def test_request_timeout_is_a_504_and_frees_the_slot(tmp_path: Path) -> None:
-    (tmp_path / "assistant.toml").write_text("[server]\npool_size = 1\nrequest_timeout_s = 0.3\n")
+    # 1 s: the slow reply needs ~10 s, the quick one ~0.1 s even on a busy machine
+    (tmp_path / "assistant.toml").write_text("[server]\npool_size = 1\nrequest_timeout_s = 1.0\n")
     proc, url = start(env={"ASSISTANT_CONFIG": str(tmp_path / "assistant.toml")})
     try:
         body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 600, "temperature": 0}
