@@ -87,6 +87,7 @@ async def chat_live(
     settings: Settings,
     observers: Observers | None = None,
     push_to_talk: Callable[[], bool] | None = None,
+    models: Models | None = None,
 ) -> None:
     """Talk on the default (or configured) microphone and speaker until Ctrl+C.
 
@@ -105,7 +106,7 @@ async def chat_live(
         audio.device_retry_s,
         echo_reference=audio.barge_in and audio.echo_cancellation,
     )
-    models = load_models(settings)
+    models = models or load_models(settings)
     TurnRecorder(obs.bus, obs.on_turn)
     mic = MicSource(
         audio.input_device, STT_RATE, audio.block_ms, audio.buffer_s, audio.device_retry_s

@@ -20,9 +20,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from assistant.errors import DeviceError, InputError, ModelError
+from assistant.interfaces import ChatMessage
+from assistant.llm.sampling import SamplerParams
+from assistant.loader import Models
 from assistant.vision.camera import Camera
 from assistant.vision.images import prepare_image
 from assistant.vision.model import LlamaVisionModel
+from assistant.vision.seeing import Eyes, SeeingChatModel
 from tests import corpus
 from tests.conftest import ASSISTANT, REPO
 from tests.tiny_vlm import IMAGE_SIZE, N_IMAGE_TOKENS, make_mismatched_mmproj, make_tiny_vlm
@@ -218,3 +222,33 @@ def test_models_pull_offline_is_one_clear_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "unreachable" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "vision").rglob("*.gguf"))  # nothing half-written
+
+
+def test_conversation_looks_through_the_camera_on_a_trigger_phrase(
+    vlm: LlamaVisionModel, models: Models, tmp_path: Path
+) -> None:
+    assert models.llm is not None
+    video = corpus.write_video(tmp_path / "room.mp4", seconds=2.0, with_audio=False)
+    eyes = Eyes(camera=str(video), triggers=("what do you see",), warmup_s=0.5)
+    seeing = SeeingChatModel(models.llm, vlm, eyes)
+    params = SamplerParams(temperature=0.0)
+
+    def reply(words: str) -> str:
+        vlm.stats.prompt_tokens = 0
+        messages = [ChatMessage("user", words)]
+        return "".join(seeing.stream_chat(messages, params, 8, [], threading.Event()))
+
+    assert reply("Hello, what do you see?") and vlm.stats.prompt_tokens > N_IMAGE_TOKENS
+    assert reply("Name a colour.") and vlm.stats.prompt_tokens == 0  # the chat model answered
+
+
+def test_ask_about_an_image_file(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    image = picture(tmp_path / "circle.png")
+    done = run(
+        "--set", f"vision.model={pair[0]}", "ask", "What is in the picture?",
+        "--image", str(image), "--json", "--max-tokens", "8",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["reply"]
+    missing = run("ask", "What is this?", "--image", str(tmp_path / "nope.png"))
+    assert missing.returncode == 2 and "not found" in missing.stderr

@@ -9,7 +9,14 @@ import click
 
 from assistant.cli.common import State, flag_overrides, model_options, run_async
 from assistant.cli.printer import ConsolePrinter
+from assistant.loader import load_models
 from assistant.sessions import Observers, ask_text
+from assistant.vision import with_eyes
+from assistant.vision.images import check_image
+
+
+def _roles(speak: Path | None) -> tuple[str, ...]:
+    return ("llm", "tts") if speak else ("llm",)
 
 
 @click.command()
@@ -21,9 +28,17 @@ from assistant.sessions import Observers, ask_text
     help="Also speak the reply into this WAV file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the turn as one JSON object.")
+@click.option(
+    "--image",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Ask about this picture (needs a vision model, see `assistant describe`).",
+)
 @model_options
 @click.pass_obj
-def ask(state: State, /, text: str, speak: Path | None, as_json: bool, **flags: Any) -> int:
+def ask(
+    state: State, /, text: str, speak: Path | None, as_json: bool, image: Path | None, **flags: Any
+) -> int:
     """Ask a question in writing."""
     if not text.strip():
         raise click.UsageError(
@@ -33,5 +48,10 @@ def ask(state: State, /, text: str, speak: Path | None, as_json: bool, **flags: 
     observers = Observers()
     printer = ConsolePrinter(observers.bus, as_json, show_user=False)
     observers.on_turn = printer.turn
-    run_async(ask_text(settings, text, speak, observers))
+    if image is not None:
+        check_image(image)  # before any model loads
+    models = None
+    if image is not None or settings.vision.model:
+        models = with_eyes(settings, load_models(settings, _roles(speak)), image)
+    run_async(ask_text(settings, text, speak, observers, models))
     return 0

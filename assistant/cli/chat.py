@@ -13,7 +13,10 @@ from assistant.cli.common import State, flag_overrides, model_options, run_async
 from assistant.cli.printer import ConsolePrinter
 from assistant.cli.ptt import EnterToggle
 from assistant.config import Settings
+from assistant.loader import Models, load_models
 from assistant.sessions import Observers, chat_file, chat_live
+from assistant.vision import with_eyes
+from assistant.vision.images import check_image
 
 
 @click.command()
@@ -64,6 +67,12 @@ from assistant.sessions import Observers, chat_file, chat_live
     help="Clean the microphone with WebRTC noise suppression.",
 )
 @click.option("--ptt", is_flag=True, help="Push to talk: Enter starts listening, Enter stops.")
+@click.option(
+    "--image",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Talk about this picture (needs a vision model, see `assistant describe`).",
+)
 @model_options
 @click.pass_obj
 def chat(
@@ -74,6 +83,7 @@ def chat(
     as_json: bool,
     no_realtime: bool,
     ptt: bool,
+    image: Path | None,
     **flags: Any,
 ) -> int:
     """Talk with the assistant: each utterance is one turn, answered aloud."""
@@ -81,28 +91,35 @@ def chat(
     observers = Observers()
     printer = ConsolePrinter(observers.bus, as_json, live=input_path is None)
     observers.on_turn = printer.turn
+    models = None
+    if image is not None or settings.vision.model:
+        if image is not None:
+            check_image(image)  # before any model loads
+        models = with_eyes(settings, load_models(settings), image)
     if input_path is None:
         if output is not None or no_realtime:
             raise click.UsageError("--output and --no-realtime need --input FILE")
         if ptt and not sys.stdin.isatty():
             raise click.UsageError("--ptt needs a terminal to read Enter from")
-        run_async(_live(settings, observers, EnterToggle() if ptt else None))
+        run_async(_live(settings, observers, EnterToggle() if ptt else None, models))
         return 0
     if ptt:
         raise click.UsageError("--ptt is for the microphone, not --input FILE")
-    turns = run_async(chat_file(settings, input_path, output, not no_realtime, observers))
+    turns = run_async(chat_file(settings, input_path, output, not no_realtime, observers, models))
     if not turns:
         click.echo(f"no speech found in {input_path}", err=True)
     return 0
 
 
-async def _live(settings: Settings, observers: Observers, ptt: EnterToggle | None) -> None:
+async def _live(
+    settings: Settings, observers: Observers, ptt: EnterToggle | None, models: Models | None
+) -> None:
     if ptt is None:
-        await chat_live(settings, observers)
+        await chat_live(settings, observers, models=models)
         return
     loop = asyncio.get_running_loop()
     ptt.attach(loop)
     try:
-        await chat_live(settings, observers, ptt)
+        await chat_live(settings, observers, ptt, models)
     finally:
         ptt.detach(loop)

@@ -1,0 +1,88 @@
+"""Pictures in a conversation: a LanguageModel handing turns with a picture to the vision model.
+
+``SeeingChatModel`` wraps the chat model. For each turn it asks its ``Eyes`` whether the user's
+words come with a picture: an image given with ``--image`` (every turn is about it), or a camera
+frame when the words contain a trigger phrase ("what do you see") or when every turn looks
+(kiosk mode). With a picture, the vision model answers, with the user's words as the question;
+without one the chat model answers as usual. The pipeline around it (speech in, speech out,
+barge-in, streaming to the server) does not change: text, image and audio inputs all end as text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from assistant.errors import DeviceError
+from assistant.interfaces import ChatMessage, LanguageModel
+from assistant.llm.sampling import SamplerParams
+from assistant.vision.camera import Camera
+from assistant.vision.images import ImageInput, PreparedImage
+from assistant.vision.model import LlamaVisionModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Eyes:
+    """Decides which turns come with a picture, and takes it."""
+
+    image: ImageInput | None = None  # attached to every turn
+    camera: str | None = None  # device for camera turns ("" = the default); None = no camera
+    triggers: tuple[str, ...] = ()
+    always: bool = False  # every turn looks through the camera
+    warmup_s: float = 1.0
+
+    def picture_for(self, words: str, vision: LlamaVisionModel) -> PreparedImage | None:
+        """The picture that goes with ``words``, prepared for ``vision``; None for none."""
+        if self.image is not None:
+            return vision.prepare(self.image)
+        if self.camera is None:
+            return None
+        spoken = words.lower()
+        if not self.always and not any(trigger in spoken for trigger in self.triggers):
+            return None
+        try:
+            with Camera(self.camera, self.warmup_s) as camera:
+                return vision.prepare(camera.snapshot())
+        except DeviceError as exc:  # the conversation goes on, answered without a picture
+            log.warning("%s", exc)
+            return None
+
+
+class SeeingChatModel:
+    """A LanguageModel: the vision model for turns with a picture, ``llm`` for the rest."""
+
+    def __init__(self, llm: LanguageModel, vision: LlamaVisionModel, eyes: Eyes) -> None:
+        self.llm = llm
+        self.vision = vision
+        self.eyes = eyes
+
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        params: SamplerParams,
+        max_tokens: int,
+        stop: list[str],
+        cancel: threading.Event,
+    ) -> Generator[str, None, str]:
+        """Yield the reply; return why it ended (stop, length or cancelled)."""
+        question = messages[-1].content if messages and messages[-1].role == "user" else ""
+        picture = self.eyes.picture_for(question, self.vision)
+        if picture is None:
+            return (yield from self.llm.stream_chat(messages, params, max_tokens, stop, cancel))
+        log.debug("turn answered by the vision model (%dx%d)", picture.width, picture.height)
+        yield from self.vision.answer(picture, question, max_tokens, params.temperature, cancel)
+        if cancel.is_set():
+            return "cancelled"
+        return "length" if self.vision.stats.completion_tokens >= max_tokens else "stop"
+
+    def prefill(self, messages: list[ChatMessage]) -> None:
+        """Warm the chat model's cache (the vision model starts afresh per picture)."""
+        self.llm.prefill(messages)
+
+    def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
+        """The chat model's history fitting."""
+        return self.llm.fit_history(messages, max_tokens)
