@@ -13,7 +13,7 @@ TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
@@ -63,7 +63,10 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-convert bench-library bench-live bench-server
+bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision
+
+bench-vision: setup
+	$(BIN)/python bench/vision.py
 
 bench-server: setup
 	$(BIN)/python bench/server.py
