@@ -44,9 +44,10 @@ class PreparedImage:
 
 def prepare_image(image: ImageInput, max_side: int = DEFAULT_MAX_SIDE) -> PreparedImage:
     """Normalise ``image`` for a model; raises InputError for anything unreadable."""
-    picture = _as_pil(image)
+    picture = _as_pil(image, max_side)
     picture = ImageOps.exif_transpose(picture) or picture  # sizes below are of the upright image
     width, height = picture.size
+    source_width, source_height = _header_size(image) or (width, height)
     longest = max(width, height)
     size = None
     if longest > max_side:
@@ -59,7 +60,7 @@ def prepare_image(image: ImageInput, max_side: int = DEFAULT_MAX_SIDE) -> Prepar
         out = out.convert("RGB")
     buffer = io.BytesIO()
     out.save(buffer, format="PNG")
-    return PreparedImage(buffer.getvalue(), out.width, out.height, width, height)
+    return PreparedImage(buffer.getvalue(), out.width, out.height, source_width, source_height)
 
 
 def check_image(path: Path) -> None:
@@ -72,7 +73,7 @@ def check_image(path: Path) -> None:
         raise InputError(f"{path} is not an image Pillow can read (or it is damaged)")
 
 
-def _as_pil(image: ImageInput) -> Image.Image:
+def _as_pil(image: ImageInput, max_side: int) -> Image.Image:
     if isinstance(image, Image.Image):
         image.load()
         return image
@@ -82,7 +83,17 @@ def _as_pil(image: ImageInput) -> Image.Image:
         image = Path(image)
     if isinstance(image, Path) and not image.is_file():
         raise InputError(f"image {image} not found; check the path")
-    return open_image(image)
+    return open_image(image, draft=(max_side, max_side))  # a JPEG decodes at a reduced scale
+
+
+def _header_size(image: ImageInput) -> tuple[int, int] | None:
+    """The upright size a file or bytes declare (a JPEG may then be decoded smaller)."""
+    if not isinstance(image, str | Path | bytes):
+        return None
+    with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as header:
+        width, height = header.size
+        sideways = header.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    return (height, width) if sideways else (width, height)
 
 
 def _from_array(frame: npt.NDArray[np.uint8]) -> Image.Image:
