@@ -220,6 +220,7 @@ def test_models_pull_offline_is_one_clear_line(tmp_path: Path) -> None:
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf")}
     done = run("--set", f"models_dir={tmp_path}", "models", "pull", "smolvlm-256m", env=env)
     assert done.returncode == 2 and "unreachable" in done.stderr, done.stderr
+    assert "refused" in done.stderr  # it really tried: start-up's default offline mode is lifted
     assert len(done.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "vision").rglob("*.gguf"))  # nothing half-written
 

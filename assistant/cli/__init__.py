@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
 import click
 
 from assistant import __version__
+from assistant.catalog.hub import keep_offline
 from assistant.cli.ask import ask
 from assistant.cli.chat import chat
 from assistant.cli.common import State
@@ -57,7 +57,7 @@ cli.add_command(serve)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every expected failure into one line on stderr."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages, never from a hub
+    keep_offline()  # models come from packages; only `models pull` goes online
     code = _run(argv)
     sys.stdout.flush()
     sys.exit(code)

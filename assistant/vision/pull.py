@@ -13,6 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
+from assistant.catalog.hub import online
 from assistant.errors import ModelError
 from assistant.vision.catalog import PRESETS, Preset, vision_dir
 
@@ -58,8 +59,9 @@ def _download(repo: str, filename: str) -> tuple[Path, str | None]:
     from huggingface_hub import errors
 
     try:
-        meta = hub.get_hf_file_metadata(hub.hf_hub_url(repo, filename))
-        path = hub.hf_hub_download(repo, filename)
+        with online():
+            meta = hub.get_hf_file_metadata(hub.hf_hub_url(repo, filename))
+            path = hub.hf_hub_download(repo, filename)
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:
         raise ModelError(_offline(repo, filename, exc)) from None  # before its parent class
     except (errors.RepositoryNotFoundError, errors.EntryNotFoundError):
