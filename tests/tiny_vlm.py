@@ -45,6 +45,7 @@ N_IMAGE_TOKENS = (IMAGE_SIZE // PATCH_SIZE) ** 2
 """Prompt tokens one image takes: one per patch (llava drops the class token)."""
 
 MISMATCHED_EMBD = 48
+CLIP_PROJECTION_DIM = 768
 """Projector output width of :func:`make_mismatched_mmproj`, unlike :data:`TEXT_EMBD`."""
 
 SEED = 1234
@@ -195,7 +196,7 @@ def _write_text_model(path: Path) -> None:
     _write(writer)
 
 
-def _vision_hparams(writer: gguf.GGUFWriter, projection_dim: int) -> None:
+def _vision_hparams(writer: gguf.GGUFWriter) -> None:
     writer.add_name("tiny-llava-mmproj")
     writer.add_clip_has_vision_encoder(True)
     writer.add_clip_projector_type("mlp")
@@ -203,7 +204,8 @@ def _vision_hparams(writer: gguf.GGUFWriter, projection_dim: int) -> None:
     writer.add_vision_patch_size(PATCH_SIZE)
     writer.add_vision_embedding_length(VISION_EMBD)
     writer.add_vision_feed_forward_length(VISION_FF)
-    writer.add_vision_projection_dim(projection_dim)
+    # CLIP's own projection width, unrelated to the projector's output, as in LLaVA 1.5's mmproj
+    writer.add_vision_projection_dim(CLIP_PROJECTION_DIM)
     writer.add_vision_block_count(VISION_LAYERS)
     writer.add_vision_head_count(VISION_HEADS)
     writer.add_vision_attention_layernorm_eps(1e-5)
@@ -249,7 +251,7 @@ def _linear(
 
 def _write_mmproj(path: Path, projection_dim: int) -> None:
     writer = gguf.GGUFWriter(path, "clip")
-    _vision_hparams(writer, projection_dim)
+    _vision_hparams(writer)
     _vision_tensors(writer, projection_dim, np.random.default_rng(SEED + 1))
     _write(writer)
 

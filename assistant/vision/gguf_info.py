@@ -1,8 +1,9 @@
-"""What a vision model pair says about itself: GGUF metadata read without loading the weights.
+"""What a vision model pair says about itself, to check the pair and pick its chat handler.
 
-llama.cpp aborts the whole process on some bad inputs (a projector whose output does not fit
-the text model), so the pair is checked here first and a bad one becomes one clear ModelError.
-The same metadata picks the chat handler when ``vision.handler`` is "auto".
+The text model is described from its loaded weights (llama.cpp's metadata: instant), the
+projector from its GGUF header (small, read with the ``gguf`` package before llama.cpp touches
+it). A projector whose output width is not the text model's is refused with a message that
+names both files; the same metadata picks the chat handler when ``vision.handler`` is "auto".
 """
 
 from __future__ import annotations
@@ -33,24 +34,32 @@ class ProjectorInfo:
 
     projector_type: str
     image_size: int | None  # pixels on a side the encoder takes
-    projection_dim: int | None  # width of what it hands the text model
+    output_width: int | None  # width of what it hands the text model (mlp projectors)
     has_grid: bool  # image_grid_pinpoints: llava 1.6 tiles large images
     minicpmv_version: int | None
 
 
-def read_text_model(path: Path) -> TextModelInfo:
-    """Name, architecture and width of a GGUF text model."""
-    fields = _fields(path, "vision model")
-    arch = str(fields.get("general.architecture", ""))
-    if arch == "clip":
-        raise ModelError(f"{path} is a projector (mmproj), not a language model; swap the two")
-    width = fields.get(f"{arch}.embedding_length")
-    return TextModelInfo(str(fields.get("general.name", path.stem)), arch, _int(width))
+def text_model_info(llama: Any, path: Path) -> TextModelInfo:
+    """Name, architecture and width of a loaded llama-cpp-python model."""
+    meta = llama.metadata
+    return TextModelInfo(
+        meta.get("general.name", path.stem), meta.get("general.architecture", ""), llama.n_embd()
+    )
+
+
+def is_projector(path: Path) -> bool:
+    """Whether ``path`` is a CLIP projector (e.g. given where the language model belongs)."""
+    try:
+        return bool(_reader(path, "file").fields["general.architecture"].contents() == "clip")
+    except (ModelError, KeyError):
+        return False
 
 
 def read_projector(path: Path) -> ProjectorInfo:
     """The projector's type and sizes; a file that is not a CLIP projector is a ModelError."""
-    fields = _fields(path, "vision projector (mmproj)")
+    reader = _reader(path, "vision projector (mmproj)")
+    fields = {name: field.contents() for name, field in reader.fields.items()}
+    widths = {t.name: int(t.shape[0]) for t in reader.tensors if t.name.startswith("mm.")}
     if fields.get("general.architecture") != "clip" or not fields.get(
         "clip.has_vision_encoder", True
     ):
@@ -61,22 +70,31 @@ def read_projector(path: Path) -> ProjectorInfo:
     return ProjectorInfo(
         projector_type=str(fields.get("clip.projector_type", "mlp")),
         image_size=_int(fields.get("clip.vision.image_size")),
-        projection_dim=_int(fields.get("clip.vision.projection_dim")),
+        output_width=widths.get("mm.2.bias"),  # an mlp projector's last layer
         has_grid="clip.vision.image_grid_pinpoints" in fields,
         minicpmv_version=_int(fields.get("clip.minicpmv_version")),
     )
 
 
 def check_pair(model: Path, text: TextModelInfo, mmproj: Path, proj: ProjectorInfo) -> None:
-    """Refuse a projector whose output width is not the text model's (llama.cpp would abort)."""
-    if proj.projector_type not in _LLAVA or None in (proj.projection_dim, text.embedding_length):
-        return  # other projectors size their output from the text model themselves
-    if proj.projection_dim != text.embedding_length:
-        raise ModelError(
-            f"{mmproj.name} does not belong to {model.name}: it projects images to "
-            f"{proj.projection_dim} values but the model reads {text.embedding_length}; "
-            "use the mmproj file published with the model"
-        )
+    """Refuse a projector whose output width is not the text model's.
+
+    (``clip.vision.projection_dim`` is CLIP's own width, 768 in LLaVA 1.5's mmproj against the
+    model's 4096: the projector's last layer is what must match.) Projectors this cannot
+    measure are checked by llama.cpp when it loads them.
+    """
+    if proj.output_width is None or text.embedding_length is None:
+        return
+    if proj.output_width != text.embedding_length:
+        raise ModelError(mismatch(model, mmproj, f"{proj.output_width} values"))
+
+
+def mismatch(model: Path, mmproj: Path, detail: str) -> str:
+    """The message for a projector that does not fit its model."""
+    return (
+        f"{mmproj.name} does not belong to {model.name} (it hands the model {detail}); "
+        "use the mmproj file published with the model"
+    )
 
 
 def infer_handler(text: TextModelInfo, proj: ProjectorInfo) -> str:
@@ -95,14 +113,13 @@ def infer_handler(text: TextModelInfo, proj: ProjectorInfo) -> str:
     return "mtmd"  # generic: the model's own chat template (SmolVLM, Gemma 3, ...)
 
 
-def _fields(path: Path, what: str) -> dict[str, Any]:
+def _reader(path: Path, what: str) -> Any:
     from gguf import GGUFReader  # only vision needs it
 
     if not path.is_file():
         raise ModelError(f"{what} {path} not found; fix the path or run `assistant models pull`")
     try:
-        reader = GGUFReader(path)
-        return {name: field.contents() for name, field in reader.fields.items()}
+        return GGUFReader(path)
     except (ValueError, OSError, IndexError, KeyError, TypeError) as exc:
         raise ModelError(f"{what} {path} is not a readable GGUF file ({exc})") from None
 

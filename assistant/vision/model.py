@@ -22,8 +22,10 @@ from assistant.vision.gguf_info import (
     ProjectorInfo,
     check_pair,
     infer_handler,
+    is_projector,
+    mismatch,
     read_projector,
-    read_text_model,
+    text_model_info,
 )
 from assistant.vision.images import DEFAULT_MAX_SIDE, ImageInput, PreparedImage, prepare_image
 
@@ -65,10 +67,16 @@ class LlamaVisionModel:
         max_side: int = 0,
     ) -> LlamaVisionModel:
         """Check the pair, pick its handler and load it (ModelError when it does not fit)."""
-        text, projector = read_text_model(model), read_projector(mmproj)
-        check_pair(model, text, mmproj, projector)
-        chosen = infer_handler(text, projector) if handler == "auto" else handler
-        llama = _load_llama(model, mmproj, chosen, n_ctx, threads)
+        projector = read_projector(mmproj)
+        llama = _load_text_model(model, n_ctx, threads)
+        text = text_model_info(llama, model)
+        try:
+            check_pair(model, text, mmproj, projector)
+            chosen = infer_handler(text, projector) if handler == "auto" else handler
+            _attach_projector(llama, model, mmproj, chosen)
+        except ModelError:
+            llama.close()
+            raise
         return cls(llama, text.name, chosen, projector, max_side)
 
     def _default_max_side(self) -> int:
@@ -141,24 +149,30 @@ class LlamaVisionModel:
             )
 
 
-def _load_llama(model: Path, mmproj: Path, handler: str, n_ctx: int, threads: int) -> Any:
+def _load_text_model(model: Path, n_ctx: int, threads: int) -> Any:
     from llama_cpp import Llama
 
     quiet_logs()
     _quiet_mtmd()
-    chat_handler = _handler_class(handler)(clip_model_path=str(mmproj), verbose=False)
     try:
-        llama = Llama(
-            model_path=str(model),
-            chat_handler=chat_handler,
-            n_ctx=n_ctx,
-            n_threads=threads or None,
-            verbose=False,
-        )
-        chat_handler._init_mtmd_context(llama)  # load the projector now, not at the first image
+        return Llama(model_path=str(model), n_ctx=n_ctx, n_threads=threads or None, verbose=False)
     except ValueError as exc:
-        raise ModelError(f"vision model {model} + {mmproj} could not be loaded ({exc})") from None
-    return llama
+        if is_projector(model):
+            raise ModelError(
+                f"{model} is a projector (mmproj), not a language model; swap vision.model and "
+                "vision.mmproj"
+            ) from None
+        raise ModelError(f"vision model {model} could not be loaded ({exc})") from None
+
+
+def _attach_projector(llama: Any, model: Path, mmproj: Path, handler: str) -> None:
+    """Give the loaded model its chat handler and load the projector now, not at the first image."""
+    chat_handler = _handler_class(handler)(clip_model_path=str(mmproj), verbose=False)
+    llama.chat_handler = chat_handler
+    try:
+        chat_handler._init_mtmd_context(llama)
+    except ValueError:  # llama.cpp's own check (e.g. a projector this module cannot measure)
+        raise ModelError(mismatch(model, mmproj, "embeddings of another width or kind")) from None
 
 
 def _quiet_mtmd() -> None:
