@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 from assistant.audio.stt import WhisperSTT
@@ -14,6 +15,8 @@ from assistant.errors import ConfigError
 from assistant.interfaces import LanguageModel, SpeechToText, TextToSpeech
 from assistant.llm.llama import LlamaChatModel
 from assistant.llm.remote import RemoteChatModel
+from assistant.vision import SeeingChatModel, eyes_for, load_vision, vision_models_dir
+from assistant.vision.catalog import resolve_vision
 
 
 @dataclass
@@ -67,18 +70,31 @@ def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
     )
 
 
-def load_models(settings: Settings, roles: tuple[str, ...] = ("stt", "llm", "tts")) -> Models:
-    """Resolve every role first (so a missing file fails fast), then load them side by side."""
+def load_models(
+    settings: Settings, roles: tuple[str, ...] = ("stt", "llm", "tts"), image: Path | None = None
+) -> Models:
+    """Resolve every role first (so a missing file fails fast), then load them side by side.
+
+    The chat model hands turns with a picture to the vision model: every turn with ``image``,
+    camera turns when ``vision.model`` is set (see assistant.vision.eyes_for).
+    """
     store = ModelStore(settings.models_dir)
     for role in roles:
         if role != "llm" or settings.llm.backend == "local":
             store.resolve(role, getattr(settings, role).model)
+    eyes = eyes_for(settings, image) if "llm" in roles else None
+    if eyes is not None:
+        resolve_vision(settings.vision, vision_models_dir(settings))
     loaders = {"stt": load_stt, "llm": load_llm, "tts": load_tts}
-    with ThreadPoolExecutor(max_workers=len(roles) or 1) as pool:
+    with ThreadPoolExecutor(max_workers=len(roles) + 1) as pool:
         futures = {role: pool.submit(loaders[role], settings, store) for role in roles}
+        vision = pool.submit(load_vision, settings) if eyes is not None else None
         loaded = {role: future.result() for role, future in futures.items()}
+        llm = cast(LanguageModel | None, loaded.get("llm"))
+        if llm is not None and eyes is not None and vision is not None:
+            llm = SeeingChatModel(llm, vision.result(), eyes)
     return Models(
         stt=cast(SpeechToText | None, loaded.get("stt")),
-        llm=cast(LanguageModel | None, loaded.get("llm")),
+        llm=llm,
         tts=cast(TextToSpeech | None, loaded.get("tts")),
     )

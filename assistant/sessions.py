@@ -48,13 +48,17 @@ async def chat_file(
     realtime: bool = True,
     observers: Observers | None = None,
     models: Models | None = None,
+    image: Path | None = None,
 ) -> list[TurnReport]:
-    """Run every utterance of an audio file through the voice pipeline, one turn each."""
+    """Run every utterance of an audio file through the voice pipeline, one turn each.
+
+    With ``image`` every question is about that picture (load_models explains).
+    """
     obs = observers or Observers()
     pcm = decode_audio(input_path, STT_RATE)  # bad input fails here, before anything is written
     if output is not None:
         check_writable(output)
-    models = models or load_models(settings)
+    models = models or load_models(settings, image=image)
     recorder = TurnRecorder(obs.bus, obs.on_turn)
     with _output(output, settings.audio.output_sample_rate) as sink:
         source = PcmSource(pcm, STT_RATE, realtime=realtime)
@@ -68,12 +72,16 @@ async def ask_text(
     speak: Path | None = None,
     observers: Observers | None = None,
     models: Models | None = None,
+    image: Path | None = None,
 ) -> TurnReport:
-    """Answer one typed question; with ``speak`` the spoken reply is written as a WAV file."""
+    """Answer one typed question; with ``speak`` the spoken reply is written as a WAV file.
+
+    With ``image`` the question is about that picture.
+    """
     obs = observers or Observers()
     if speak is not None:
         check_writable(speak)
-    models = models or load_models(settings, ("llm", "tts") if speak else ("llm",))
+    models = models or load_models(settings, ("llm", "tts") if speak else ("llm",), image)
     recorder = TurnRecorder(obs.bus, obs.on_turn)
     with _output(speak, settings.audio.output_sample_rate) as sink:
         pipeline = Pipeline(reply_stages(settings, models, sink), obs.bus)
@@ -87,7 +95,7 @@ async def chat_live(
     settings: Settings,
     observers: Observers | None = None,
     push_to_talk: Callable[[], bool] | None = None,
-    models: Models | None = None,
+    image: Path | None = None,
 ) -> None:
     """Talk on the default (or configured) microphone and speaker until Ctrl+C.
 
@@ -106,7 +114,7 @@ async def chat_live(
         audio.device_retry_s,
         echo_reference=audio.barge_in and audio.echo_cancellation,
     )
-    models = models or load_models(settings)
+    models = load_models(settings, image=image)
     TurnRecorder(obs.bus, obs.on_turn)
     mic = MicSource(
         audio.input_device, STT_RATE, audio.block_ms, audio.buffer_s, audio.device_retry_s

@@ -9,14 +9,7 @@ import click
 
 from assistant.cli.common import State, flag_overrides, model_options, run_async
 from assistant.cli.printer import ConsolePrinter
-from assistant.loader import load_models
 from assistant.sessions import Observers, ask_text
-from assistant.vision import with_eyes
-from assistant.vision.images import check_image
-
-
-def _roles(speak: Path | None) -> tuple[str, ...]:
-    return ("llm", "tts") if speak else ("llm",)
 
 
 @click.command()
@@ -48,10 +41,5 @@ def ask(
     observers = Observers()
     printer = ConsolePrinter(observers.bus, as_json, show_user=False)
     observers.on_turn = printer.turn
-    if image is not None:
-        check_image(image)  # before any model loads
-    models = None
-    if image is not None or settings.vision.model:
-        models = with_eyes(settings, load_models(settings, _roles(speak)), image)
-    run_async(ask_text(settings, text, speak, observers, models))
+    run_async(ask_text(settings, text, speak, observers, image=image))
     return 0

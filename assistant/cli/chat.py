@@ -13,10 +13,7 @@ from assistant.cli.common import State, flag_overrides, model_options, run_async
 from assistant.cli.printer import ConsolePrinter
 from assistant.cli.ptt import EnterToggle
 from assistant.config import Settings
-from assistant.loader import Models, load_models
 from assistant.sessions import Observers, chat_file, chat_live
-from assistant.vision import with_eyes
-from assistant.vision.images import check_image
 
 
 @click.command()
@@ -91,35 +88,32 @@ def chat(
     observers = Observers()
     printer = ConsolePrinter(observers.bus, as_json, live=input_path is None)
     observers.on_turn = printer.turn
-    models = None
-    if image is not None or settings.vision.model:
-        if image is not None:
-            check_image(image)  # before any model loads
-        models = with_eyes(settings, load_models(settings), image)
     if input_path is None:
         if output is not None or no_realtime:
             raise click.UsageError("--output and --no-realtime need --input FILE")
         if ptt and not sys.stdin.isatty():
             raise click.UsageError("--ptt needs a terminal to read Enter from")
-        run_async(_live(settings, observers, EnterToggle() if ptt else None, models))
+        run_async(_live(settings, observers, EnterToggle() if ptt else None, image))
         return 0
     if ptt:
         raise click.UsageError("--ptt is for the microphone, not --input FILE")
-    turns = run_async(chat_file(settings, input_path, output, not no_realtime, observers, models))
+    turns = run_async(
+        chat_file(settings, input_path, output, not no_realtime, observers, image=image)
+    )
     if not turns:
         click.echo(f"no speech found in {input_path}", err=True)
     return 0
 
 
 async def _live(
-    settings: Settings, observers: Observers, ptt: EnterToggle | None, models: Models | None
+    settings: Settings, observers: Observers, ptt: EnterToggle | None, image: Path | None
 ) -> None:
     if ptt is None:
-        await chat_live(settings, observers, models=models)
+        await chat_live(settings, observers, image=image)
         return
     loop = asyncio.get_running_loop()
     ptt.attach(loop)
     try:
-        await chat_live(settings, observers, ptt, models)
+        await chat_live(settings, observers, ptt, image)
     finally:
         ptt.detach(loop)

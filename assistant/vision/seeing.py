@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from assistant.errors import DeviceError
 from assistant.interfaces import ChatMessage, LanguageModel
@@ -34,11 +34,14 @@ class Eyes:
     triggers: tuple[str, ...] = ()
     always: bool = False  # every turn looks through the camera
     warmup_s: float = 1.0
+    _prepared: PreparedImage | None = field(default=None, init=False, repr=False)
 
     def picture_for(self, words: str, vision: LlamaVisionModel) -> PreparedImage | None:
         """The picture that goes with ``words``, prepared for ``vision``; None for none."""
         if self.image is not None:
-            return vision.prepare(self.image)
+            if self._prepared is None:  # decoded and shrunk once, not every turn
+                self._prepared = vision.prepare(self.image)
+            return self._prepared
         if self.camera is None:
             return None
         spoken = words.lower()
