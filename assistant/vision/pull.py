@@ -1,9 +1,10 @@
 """Downloads a vision model from Hugging Face (the only step of the project that goes online).
 
-huggingface_hub does the transfer: a progress bar, resuming an interrupted download, and a
-local cache of what was fetched. Each file's SHA-256 is then checked against the one the hub
-publishes for it, and only a verified file is moved into ``models/vision/NAME/``. Offline, the
-command fails with one line that says so and how to install the files by hand.
+huggingface_hub does the transfer, with a progress bar, into a hidden ``.download`` folder
+beside the model (where an interrupted download resumes from; no second copy in a cache). Each
+file's SHA-256 is then checked against the one the hub publishes for it, and only a verified
+file is moved into ``models/vision/NAME/``. Offline, the command fails with one line that says
+so and how to install the files by hand.
 """
 
 from __future__ import annotations
@@ -40,28 +41,27 @@ def preset_for(name_or_repo: str, files: tuple[str, ...]) -> Preset:
 def pull(preset: Preset, models_dir: Path) -> Path:
     """Fetch and verify both files of ``preset``; returns the folder they are in."""
     target = vision_dir(models_dir) / preset.name
-    target.mkdir(parents=True, exist_ok=True)
+    staging = target / ".download"
     for filename in (preset.model, preset.mmproj):
         final = target / filename
         if final.is_file():
             continue
-        cached, expected = _download(preset.repo, filename)
-        _verify(cached, expected, filename)
-        partial = final.with_suffix(final.suffix + ".part")
-        shutil.copyfile(cached, partial)  # the cache keeps its copy for resuming elsewhere
-        partial.replace(final)
+        fetched, expected = _download(preset.repo, filename, staging)
+        _verify(fetched, expected, filename)
+        fetched.replace(final)
+    shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def _download(repo: str, filename: str) -> tuple[Path, str | None]:
-    """The cached file and the SHA-256 the hub gives for it (None for small non-LFS files)."""
+def _download(repo: str, filename: str, folder: Path) -> tuple[Path, str | None]:
+    """The file fetched into ``folder`` and the SHA-256 the hub gives (None for small files)."""
     import huggingface_hub as hub
     from huggingface_hub import errors
 
     try:
         with online():
             meta = hub.get_hf_file_metadata(hub.hf_hub_url(repo, filename))
-            path = hub.hf_hub_download(repo, filename)
+            path = hub.hf_hub_download(repo, filename, local_dir=folder)
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:
         raise ModelError(_offline(repo, filename, exc)) from None  # before its parent class
     except (errors.RepositoryNotFoundError, errors.EntryNotFoundError):
