@@ -159,6 +159,31 @@ def test_echo_path_learns_how_loud_the_echo_is_and_lets_only_louder_talk_through
     assert not path.observe(-50.0, -29.0, -29.0, bar)  # the speaker is quiet: not echo
 
 
+def test_a_stuttering_speaker_in_the_room_does_not_pass_for_headphones(tts: PiperTTS) -> None:
+    # A loaded machine's speaker falls silent for moments while the reference says it played:
+    # the microphone is quiet then, but the echo the canceller removes in between shows a path.
+    played = media.speech(tts, "The weather today is sunny with a light breeze from the west.")
+    delayed = np.concatenate([media.silence(0.1), played])[: len(played)]
+    path, bar, levels = EchoPath(), -50.0, [-100.0]
+    for k, i in enumerate(range(0, len(played) - 160, 160)):
+        levels = [*levels[-29:], level_dbfs(played[i : i + 160])]
+        heard = k % 10 == 0  # nine frames in ten of the speaker's output lost
+        raw = level_dbfs(delayed[i : i + 160]) if heard else -100.0
+        path.observe(max(levels), raw, raw - 30 if raw > bar else raw, bar)
+    assert not path.absent
+
+
+def test_echo_of_playback_the_timestamps_misplace_is_still_explained() -> None:
+    path, bar = EchoPath(), -50.0
+    for _ in range(50):  # a loud echo, measured while the canceller removes it
+        path.observe(-10.0, -10.0, -40.0, bar)
+    # The aligned reference says the speaker is soft now, but louder playback was written a
+    # moment ago and its echo comes late: explained by it, not taken for a user.
+    assert not path.observe(-30.0, -12.0, -12.0, bar)
+    assert path.observe(-30.0, -12.0, -12.0, bar, source_dbfs=-10.0)
+    assert not path.observe(-30.0, 0.0, 0.0, bar, source_dbfs=-10.0)  # 10 dB over it: talk
+
+
 def test_fan_noise_alone_starts_no_turn_through_front_end_and_vad() -> None:
     fan = media.fan_noise(8.0, dbfs=-30)
     frames: list[Frame] = [

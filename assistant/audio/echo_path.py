@@ -10,7 +10,10 @@ follow would be lost. So if, over the last second of loud playback, the raw micr
 under the noise gate's bar nine times out of ten, nothing of the speaker reaches it (`absent`),
 and the front end uses the raw microphone instead of the canceller's output until the reply
 ends. A microphone that hears the speaker is above the bar whenever the speaker is loud, so it
-never qualifies; each reply is judged afresh, so a switch to speakers is noticed.
+never qualifies; each reply is judged afresh, so a switch to speakers is noticed. A second in
+which the canceller was seen removing an echo never qualifies either: a speaker that stutters
+on a loaded machine falls silent for moments while the reference says it played, which looks
+like a quiet microphone but is not headphones.
 
 **Echo loudness.** AEC3 sometimes lets its echo through for a moment (at the very start, or when
 the echo path shifts after a pause in playback) at nearly full level, which would look like the
@@ -26,6 +29,9 @@ from __future__ import annotations
 
 from collections import deque
 
+from assistant.audio.gate import level_dbfs
+from assistant.interfaces import Pcm16
+
 LOUD_DBFS = -40.0  # playback at least this loud would be heard by a microphone in the room
 EVIDENCE_FRAMES = 100  # frames of loud playback judged (one second of 10 ms frames)
 QUIET_SHARE = 0.9  # share of them the microphone must stay under the bar (the user may speak)
@@ -40,30 +46,68 @@ class EchoPath:
 
     def __init__(self) -> None:
         self._quiet: deque[bool] = deque(maxlen=EVIDENCE_FRAMES)
+        self._cancelled: deque[bool] = deque(maxlen=EVIDENCE_FRAMES)
         self.absent = False
         self.echo_db: float | None = None  # echo level relative to the playback, once measured
 
     def reset(self) -> None:
         """The reply ended: judge the next one afresh (the echo level is kept)."""
         self._quiet.clear()
+        self._cancelled.clear()
         self.absent = False
 
-    def observe(self, speaker_dbfs: float, raw_dbfs: float, clean_dbfs: float, bar: float) -> bool:
+    def judge(
+        self,
+        speaker_dbfs: float,
+        source_dbfs: float,
+        raw: Pcm16,
+        clean: Pcm16,
+        bar: float,
+        frame: int,
+    ) -> list[bool]:
+        """``observe`` for each ``frame``-sample frame of a block: which are echo alone.
+
+        Empty while the speaker is quiet: then there is nothing to judge, nor levels to compute.
+        """
+        if max(speaker_dbfs, source_dbfs) < LOUD_DBFS:
+            return []
+        return [
+            self.observe(
+                speaker_dbfs,
+                level_dbfs(raw[i : i + frame]),
+                level_dbfs(clean[i : i + frame]),
+                bar,
+                source_dbfs=source_dbfs,
+            )
+            for i in range(0, len(raw), frame)
+        ]
+
+    def observe(
+        self,
+        speaker_dbfs: float,
+        raw_dbfs: float,
+        clean_dbfs: float,
+        bar: float,
+        source_dbfs: float | None = None,
+    ) -> bool:
         """One frame: loudest recent playback, raw and cancelled microphone, the gate's bar.
 
-        Returns whether the microphone's sound in this frame may be nothing but echo.
+        ``source_dbfs`` is the loudest playback whose echo may still be arriving, where the
+        speaker's timing is uncertain (by default ``speaker_dbfs``). Returns whether the
+        microphone's sound in this frame may be nothing but echo.
         """
-        if speaker_dbfs < LOUD_DBFS:
-            return False
-        if not self.absent:
+        source = speaker_dbfs if source_dbfs is None else max(speaker_dbfs, source_dbfs)
+        cancelled = raw_dbfs > bar and clean_dbfs < raw_dbfs - CANCELLING_DB
+        if speaker_dbfs >= LOUD_DBFS and not self.absent:
             self._quiet.append(raw_dbfs < bar)
-            if len(self._quiet) == EVIDENCE_FRAMES:
+            self._cancelled.append(cancelled)
+            if len(self._quiet) == EVIDENCE_FRAMES and not any(self._cancelled):
                 self.absent = sum(self._quiet) >= QUIET_SHARE * EVIDENCE_FRAMES
-        if self.absent:
+        if self.absent or source < LOUD_DBFS:
             return False
-        if raw_dbfs > bar and clean_dbfs < raw_dbfs - CANCELLING_DB:
-            measured = raw_dbfs - speaker_dbfs
+        if cancelled:
+            measured = raw_dbfs - source
             decayed = -100.0 if self.echo_db is None else self.echo_db - ECHO_LEVEL_DECAY_DB
             self.echo_db = max(measured, decayed)
         echo = ASSUMED_ECHO_DB if self.echo_db is None else self.echo_db
-        return raw_dbfs < speaker_dbfs + echo + DOUBLE_TALK_DB
+        return raw_dbfs < source + echo + DOUBLE_TALK_DB

@@ -4,7 +4,9 @@ Audio starts as soon as the first chunk is queued. Each chunk remembers how much
 callback has played, so after a barge-in the conversation knows exactly what the user heard.
 ``stop`` aborts the stream, which drops what is buffered downstream, so the speaker falls
 silent within a few milliseconds instead of after the device latency. Everything the
-callback outputs, silence included, is copied into a reference ring for echo cancellation.
+callback outputs, silence included, is copied into a reference ring for echo cancellation,
+and the loudness of what it wrote, and when, is kept for a couple of seconds: sound cannot echo
+before it was written, whatever the device's timestamps say (they drift under load).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 import numpy as np
 
 from assistant.audio.devices import Device, close_stream, open_stream
+from assistant.audio.framing import FRAME_MS
+from assistant.audio.gate import level_dbfs
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.interfaces import Pcm16
 
 _STAMPS = 64  # callbacks remembered for aligning the echo reference (> 1 s of blocks)
+_WRITTEN = 128  # callbacks whose loudness is remembered (> 2 s of blocks)
 
 
 @dataclass(eq=False)
@@ -69,6 +74,7 @@ class Player:
         self._stamp_pos = np.zeros(_STAMPS, np.int64)
         self._stamp_time = np.zeros(_STAMPS, np.float64)
         self._stamps = 0
+        self._written: deque[tuple[float, float]] = deque(maxlen=_WRITTEN)  # (monotonic, dBFS)
         self._flushed_upto = 0  # turns whose queued audio the callback must drop
         self._stream: Any = None
 
@@ -126,12 +132,24 @@ class Player:
         self.last_callback = now
         if filled:
             self.sound_until = now + frames / self.sample_rate + self.latency
+            self._written.append((now, self._loudest_frame(out[:filled])))
         if self.reference is not None:
             slot = self._stamps % _STAMPS
             self._stamp_pos[slot] = self.reference.written
             self._stamp_time[slot] = time_info.outputBufferDacTime
             self._stamps += 1
             self.reference.write(out)
+
+    def _loudest_frame(self, pcm: Pcm16) -> float:
+        step = self.sample_rate * FRAME_MS // 1000
+        return max(level_dbfs(pcm[i : i + step]) for i in range(0, len(pcm), step))
+
+    def loudest_written(self, since: float) -> float:
+        """The loudest frame (dBFS) handed to the device at or after ``since`` (monotonic).
+
+        -100 when none was: nothing written since then can be echoing now.
+        """
+        return max((level for at, level in list(self._written) if at >= since), default=-100.0)
 
     def reference_position(self, device_time: float) -> int | None:
         """Where in the reference stream the sound heard at ``device_time`` lies.

@@ -13,8 +13,11 @@ echo the canceller lets through while it adapts (a moving echo path, the first w
 below that, while a user talking over the reply, whose voice the canceller keeps, is far
 above it. Over the first two seconds of playback in a session, while the canceller learns the
 echo path, the margin is 10 dB instead. While nothing of the speaker reaches the microphone
-(headphones; see echo_path), the raw microphone is used and the gate is not raised. With
-push-to-talk the VAD hears only while the key is down.
+(headphones; see echo_path), the raw microphone is used and the gate is not raised. Sound
+that the echo of anything written to the speaker in the last second could explain never
+starts a barge-in: on a loaded machine the speaker lags its timestamps, so the aligned
+reference alone would miss late echo. With push-to-talk the VAD hears only while the key is
+down.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ from assistant.pipeline.processor import FrameProcessor
 log = logging.getLogger(__name__)
 ECHO_TAIL_S = 0.3
 ECHO_SPAN_S = 0.6  # the longest echo delay allowed for (AEC3 handles up to 0.5 s)
+# Sound written to the speaker up to this long before a microphone frame (beyond the latency
+# the device reports) may be echoing in it: on a loaded machine playback lags the device's
+# timestamps and reported latency (measured: echo 0.36 s after the reported end of playback,
+# and echo of sound the timestamps placed in the future, through ALSA's PulseAudio plugin).
+ECHO_WINDOW_S = 1.0
 RECENT_FRAMES = int(ECHO_TAIL_S * 1000 / FRAME_MS)  # playback the echo bar follows
 # Until the canceller has heard LEARN_S of playback it does not know the echo path yet, and
 # lets more through: meanwhile only sound within LEARNING_RESIDUAL_DB of the playback counts.
@@ -104,7 +112,6 @@ class FrontEndStage(FrameProcessor):
         self._reference_sound_s = 0.0  # how much playback the canceller has heard so far
         self._reference_levels: deque[float] = deque(maxlen=int(ECHO_SPAN_S * 1000 / FRAME_MS))
         self.echo_path = EchoPath()
-        self._echo_only: list[bool] = []  # per frame of the current block
         self._framer = Framer(self.frame)
         self._pts: float | None = None
 
@@ -122,11 +129,12 @@ class FrontEndStage(FrameProcessor):
         end_time = None
         if frame.device_time is not None:  # the processed part ends before what is held back
             end_time = frame.device_time - self._framer.held / frame.sample_rate
-        clean = self._cancel_echo(pcm, self._reference_for(usable, end_time))
+        reference = self._reference_for(usable, end_time)
+        clean, echo_only = self._cancel_echo(pcm, reference, frame.wall)
         await self.push_frame(
             AudioFrame(
                 pcm=clean,
-                vad_pcm=self._vad_input(clean, frame.wall),
+                vad_pcm=self._vad_input(clean, frame.wall, echo_only),
                 sample_rate=frame.sample_rate,
                 pts=self._pts,
                 wall=frame.wall,
@@ -134,27 +142,26 @@ class FrontEndStage(FrameProcessor):
         )
         self._pts += usable / frame.sample_rate
 
-    def _cancel_echo(self, pcm: Pcm16, reference: Pcm16 | None) -> Pcm16:
-        """The canceller's output, or the raw microphone while it hears no echo at all.
+    def _cancel_echo(
+        self, pcm: Pcm16, reference: Pcm16 | None, wall: float
+    ) -> tuple[Pcm16, list[bool]]:
+        """The canceller's output, and per frame whether the sound may be echo alone.
 
-        Also notes, per frame, whether the microphone's sound may be nothing but echo.
+        While the microphone hears no echo at all, the raw microphone stands in for the output.
         """
-        self._echo_only = []
-        if self.processor is None:
-            return pcm
+        if self.processor is None or self.speaker is None:
+            return pcm, []
         clean = self.processor.process(pcm, reference)  # it keeps adapting either way
         loudest = max(self._reference_levels, default=-100.0)  # echoes of it may still come
-        bar = self.gate.threshold_dbfs
         judged = self.echo_path.absent
-        for i in range(0, len(pcm), self.frame):
-            frame = slice(i, i + self.frame)
-            raw_db, clean_db = level_dbfs(pcm[frame]), level_dbfs(clean[frame])
-            self._echo_only.append(self.echo_path.observe(loudest, raw_db, clean_db, bar))
+        source = self.speaker.loudest_written(wall - self.speaker.latency - ECHO_WINDOW_S)
+        bar = self.gate.threshold_dbfs
+        echo_only = self.echo_path.judge(loudest, source, pcm, clean, bar, self.frame)
         if self.echo_path.absent and not judged:
             log.debug("no echo of the speaker in the microphone: the canceller steps aside")
-        return pcm if self.echo_path.absent else clean
+        return (pcm if self.echo_path.absent else clean), echo_only
 
-    def _vad_input(self, clean: Pcm16, wall: float) -> Pcm16:
+    def _vad_input(self, clean: Pcm16, wall: float, echo_only: list[bool]) -> Pcm16:
         if self.denoiser is not None:
             clean = self.denoiser.process(clean)
         speaking = self._echo_possible(wall)
@@ -164,22 +171,15 @@ class FrontEndStage(FrameProcessor):
         if held or (speaking and not self.config.barge_in):
             self.gate.process(clean)  # keep the gate's timing; the VAD hears nothing
             return np.zeros_like(clean)
-        raise_db = 0.0
-        if speaking and self.echo and not self.echo_path.absent:
-            learning = self._reference_sound_s < LEARN_S
-            below = LEARNING_RESIDUAL_DB if learning else self.config.residual_db
-            recent = list(self._reference_levels)[-RECENT_FRAMES:]
-            loudest_echo = max(recent, default=-100.0) - below
-            raise_db = max(0.0, loudest_echo - self.gate.threshold_dbfs)
-        elif speaking and not self.echo:
-            raise_db = self.config.echo_gate_db
+        raise_db = self._echo_bar_db() if speaking else 0.0
         was_open = self.gate.is_open
         gated = self.gate.process(clean, raise_db)
-        if speaking:  # what the echo alone could explain must not start a barge-in
-            for k, echo_only in enumerate(self._echo_only):
-                if echo_only:
-                    gated[k * self.frame : (k + 1) * self.frame] = 0
-        if speaking and self.gate.is_open and not was_open:
+        if not speaking:
+            return gated
+        for k, echo in enumerate(echo_only):  # what echo alone explains never starts a barge-in
+            if echo:
+                gated[k * self.frame : (k + 1) * self.frame] = 0
+        if self.gate.is_open and not was_open:
             log.debug(
                 "gate opened while speaking: %.1f dBFS, bar %.1f dBFS",
                 level_dbfs(clean),
@@ -187,17 +187,33 @@ class FrontEndStage(FrameProcessor):
             )
         return gated
 
+    def _echo_bar_db(self) -> float:
+        """How far the gate is raised while the assistant speaks (see the module docstring)."""
+        if not self.echo:
+            return self.config.echo_gate_db
+        if self.echo_path.absent:
+            return 0.0
+        learning = self._reference_sound_s < LEARN_S
+        below = LEARNING_RESIDUAL_DB if learning else self.config.residual_db
+        recent = list(self._reference_levels)[-RECENT_FRAMES:]
+        return max(0.0, max(recent, default=-100.0) - below - self.gate.threshold_dbfs)
+
     def _echo_possible(self, wall: float) -> bool:
         """Whether the assistant's voice may still reach the microphone at ``wall``.
 
-        After the reply ends, its echo rings on for ECHO_TAIL_S. After a barge-in it does not
+        After the reply ends, its echo rings on for ECHO_TAIL_S after the device's reckoning,
+        or while anything loud was written within ECHO_WINDOW_S. After a barge-in it does not
         count: the user is talking by then, and a raised gate would chop their words.
         """
         speaker = self.speaker
         if speaker is None:
             return False
-        stopped = speaker.stopped_at >= speaker.sound_until
-        return wall < speaker.sound_until + (0.0 if stopped else ECHO_TAIL_S)
+        if speaker.stopped_at >= speaker.sound_until:
+            return wall < speaker.sound_until
+        if wall < speaker.sound_until + ECHO_TAIL_S:
+            return True
+        since = max(wall - speaker.latency - ECHO_WINDOW_S, speaker.stopped_at)
+        return speaker.loudest_written(since) > SOUND_DBFS
 
     def _reference_for(self, samples: int, end_time: float | None) -> Pcm16 | None:
         """What the speaker played while these microphone samples were captured, resampled."""
