@@ -160,6 +160,7 @@ class ServerSettings(_Section):
     cors_origins: list[str] = []  # origins whose pages may call the HTTP API (CORS); "*" = any
     max_body_bytes: int = Field(25 << 20, ge=1024)  # larger request bodies get 413
     max_audio_s: float = Field(600.0, gt=0)  # longer uploads are refused (400)
+    max_image_pixels: int = Field(40_000_000, ge=1)  # larger pictures are refused (400)
     rate_limit_per_minute: int = Field(0, ge=0)  # requests per client address; 0 = no limit
 
 

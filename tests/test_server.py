@@ -1,6 +1,8 @@
 """The HTTP server over real loopback HTTP: native API, SSE, the official openai client, limits."""
 
+import base64
 import concurrent.futures
+import io
 import json
 import os
 import socket
@@ -13,8 +15,10 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from PIL import Image, ImageDraw
 
 from tests.conftest import ASSISTANT, REPO, run_cli
+from tests.tiny_vlm import make_tiny_vlm
 
 
 def free_port() -> int:
@@ -549,3 +553,99 @@ def test_voice_socket_reports_a_missing_speech_model_instead_of_failing(tmp_path
         process.terminate()
         process.wait(10)
     assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+
+
+def test_abandoned_non_streamed_request_stops_generating_and_frees_the_slot(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "assistant.toml").write_text("[server]\npool_size = 1\nrequest_timeout_s = 120\n")
+    proc, url = start(env={"ASSISTANT_CONFIG": str(tmp_path / "assistant.toml")})
+    try:
+        body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 2000, "temperature": 0}
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up and hangs up
+            httpx.post(f"{url}/api/generate", json=body, timeout=1.5)
+        deadline = time.monotonic() + 3
+        while httpx.get(f"{url}/health").json()["contexts_free"] != 1:
+            assert time.monotonic() < deadline, "the abandoned generation kept its slot"
+            time.sleep(0.05)
+        tokens = "assistant_generated_tokens_total"
+        counted = next(
+            x for x in httpx.get(f"{url}/metrics").text.splitlines() if x.startswith(tokens)
+        )
+        assert float(counted.split()[1]) < 500  # stopped, not 2000 tokens generated for nobody
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def picture_uri(size: tuple[int, int] = (320, 240)) -> str:
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).ellipse((40, 40, 200, 200), fill="red")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.fixture(scope="module")
+def vision_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    model, _ = make_tiny_vlm(tmp_path_factory.mktemp("vlm"))
+    env = {
+        "ASSISTANT_VISION__MODEL": str(model),
+        "ASSISTANT_VISION__N_CTX": "512",
+        "ASSISTANT_SERVER__MAX_IMAGE_PIXELS": "1000000",
+    }
+    proc, url = start(env=env)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_pictures_go_to_the_vision_model_natively_and_through_openai(vision_server: str) -> None:
+    uri = picture_uri()
+    asked = {"role": "user", "content": "What is in the picture?"}
+    native = httpx.post(
+        f"{vision_server}/api/chat",
+        json={"messages": [{**asked, "images": [uri.split(",", 1)[1]]}], "max_tokens": 8},
+        timeout=60,
+    )
+    assert native.status_code == 200, native.text
+    reply = native.json()
+    assert reply["model"] == "tiny-llava-text" and reply["tokens_generated"] > 0, reply
+    client = openai.OpenAI(base_url=f"{vision_server}/v1", api_key="unused")
+    content = [
+        {"type": "text", "text": "What is in the picture?"},
+        {"type": "image_url", "image_url": {"url": uri}},
+    ]
+    done = client.chat.completions.create(
+        model="any", messages=[{"role": "user", "content": content}], max_tokens=8
+    )
+    assert done.model == "tiny-llava-text" and done.choices[0].message.content
+    # the picture's tokens are in the prompt: far more than the question alone would take
+    assert done.usage is not None and done.usage.prompt_tokens >= 16 + 5
+    chunks = client.chat.completions.create(
+        model="any", messages=[{"role": "user", "content": content}], max_tokens=8, stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
+def test_bad_pictures_are_400s_and_no_vision_model_is_a_404(
+    vision_server: str, server: str
+) -> None:
+    def chat(url: str, image: str) -> httpx.Response:
+        message = {"role": "user", "content": "What is this?", "images": [image]}
+        return httpx.post(f"{url}/api/chat", json={"messages": [message]}, timeout=60)
+
+    for image, says in (
+        ("not base64!", "base64"),
+        ("aGVsbG8gd29ybGQ=", "not a picture"),  # "hello world"
+        ("https://example.com/cat.png", "not fetched"),
+        (picture_uri((1500, 1000)).split(",", 1)[1], "megapixels"),  # over the 1 MP limit
+    ):
+        answer = chat(vision_server, image)
+        assert answer.status_code == 400, (image[:20], answer.text)
+        assert says in answer.json()["error"]["message"], answer.text
+    missing = chat(server, picture_uri().split(",", 1)[1])
+    assert missing.status_code == 404 and "vision" in missing.json()["error"]["message"]
+    with httpx.Client(base_url=server, timeout=60) as client:  # text chat is unaffected
+        text = client.post("/api/chat", json={"messages": [{"role": "user", "content": "Hi"}]})
+        assert text.status_code == 200

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +22,7 @@ from assistant.llm.errors import GenerationError
 from assistant.llm.model import Model
 from assistant.llm.pool import ContextPool
 from assistant.llm.sampling import SamplerParams
-
-_DONE = object()
+from assistant.llm.threaded import iterate_in_thread
 
 
 @dataclass
@@ -137,43 +135,14 @@ class AsyncModel:
         buffer: int = 8,
     ) -> AsyncGenerator[str, None]:
         """Yield reply pieces as they are generated (at most ``buffer`` ahead of the reader)."""
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[object] = asyncio.Queue(maxsize=buffer)
-        cancel = threading.Event()
-
-        def produce(ctx: Any) -> None:
-            def send(item: object) -> None:
-                future = asyncio.run_coroutine_threadsafe(pieces.put(item), loop)
-                while not cancel.is_set():
-                    try:
-                        future.result(timeout=0.05)
-                        return
-                    except TimeoutError:
-                        continue
-                future.cancel()
-
-            try:
-                for piece in ctx.generate_stream(prompt, max_tokens, params, stop, cancel):
-                    send(piece)
-                    if cancel.is_set():
-                        return
-                send(_DONE)
-            except Exception as exc:  # handed to the reader
-                send(exc)
-
-        async with self.pool.acquire() as ctx:
-            worker = loop.run_in_executor(None, produce, ctx)
-            try:
-                while (item := await pieces.get()) is not _DONE:
-                    if isinstance(item, Exception):
-                        raise item
-                    yield str(item)
-            finally:
-                cancel.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(
-                        worker
-                    )  # the context goes back only when its thread is done
+        async with self.pool.acquire() as ctx:  # back in the pool once its thread is done
+            stream = iterate_in_thread(
+                lambda cancel: ctx.generate_stream(prompt, max_tokens, params, stop, cancel),
+                buffer,
+            )
+            async with contextlib.aclosing(stream):
+                async for piece in stream:
+                    yield str(piece)
 
     async def batch_generate(
         self, prompts: Sequence[str], config: BatchGenerationConfig | None = None

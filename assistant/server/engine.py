@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,9 @@ from assistant.config import Settings
 from assistant.interfaces import Pcm16, Transcript
 from assistant.llm.aio import AsyncModel
 from assistant.llm.embeddings import EmbeddingGenerator
+from assistant.llm.threaded import iterate_in_thread
 from assistant.loader import load_stt, load_tts
+from assistant.vision import LlamaVisionModel, load_vision
 
 
 class Busy(Exception):
@@ -102,6 +104,8 @@ class Engine:
         self.settings = settings or config.load()
         self._speech: dict[str, Any] = {}  # role -> loaded STT / TTS model, made on first use
         self._speech_locks = {"stt": asyncio.Lock(), "tts": asyncio.Lock()}
+        self._vision: LlamaVisionModel | None = None
+        self._vision_lock = asyncio.Lock()
         self.voice_sessions = 0
 
     @property
@@ -169,6 +173,31 @@ class Engine:
             self._speech[role] = await asyncio.to_thread(loader, self.settings, store)
         return self._speech[role]
 
+    @property
+    def loaded_vision(self) -> LlamaVisionModel | None:
+        """The vision model, when one has been loaded."""
+        return self._vision
+
+    async def vision(self) -> LlamaVisionModel:
+        """The vision model of ``vision.model`` (loaded on first use; ModelError when unset)."""
+        async with self._vision_lock:
+            if self._vision is None:
+                self._vision = await asyncio.to_thread(load_vision, self.settings)
+            return self._vision
+
+    async def see(
+        self, image: bytes, prompt: str, max_tokens: int, temperature: float
+    ) -> AsyncGenerator[str, None]:
+        """Stream the vision model's answer to ``prompt`` about ``image`` (encoded bytes)."""
+        vision = await self.vision()
+        prepared = await asyncio.to_thread(vision.prepare, image)
+        stream = iterate_in_thread(
+            lambda cancel: vision.answer(prepared, prompt, max_tokens, temperature, cancel)
+        )
+        async with contextlib.aclosing(stream):
+            async for piece in stream:
+                yield piece
+
     @contextlib.asynccontextmanager
     async def admission(self) -> AsyncIterator[None]:
         """Hold a place for one generation, or raise Busy when too many are waiting."""
@@ -196,6 +225,8 @@ class Engine:
         return [v.tolist() for v in vectors]
 
     async def close(self) -> None:
-        """Free the model."""
+        """Free the models."""
         if self._model is not None:
             await self._model.close()
+        if self._vision is not None:
+            self._vision.close()

@@ -9,6 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from assistant.server.engine import Engine
+from assistant.server.pictures import decode_picture
 from assistant.server.schemas import (
     ChatRequest,
     DetokenizeRequest,
@@ -29,6 +30,17 @@ def engine_of(request: Request) -> Engine:
 def chat_prompt(engine: Engine, body: ChatRequest) -> str:
     """The request's messages through the model's chat template."""
     return engine.model.model.apply_chat_template([(m.role, m.text()) for m in body.messages])
+
+
+def chat_generation(engine: Engine, body: ChatRequest) -> Generation:
+    """The reply to a conversation: by the vision model when it carries a picture."""
+    picture = body.picture()
+    if picture is None:
+        return Generation(engine, chat_prompt(engine, body), body)
+    image, question = picture
+    return Generation(
+        engine, question, body, decode_picture(image, engine.settings.server.max_image_pixels)
+    )
 
 
 router = APIRouter()
@@ -87,9 +99,8 @@ async def unload_model(request: Request) -> dict[str, Any]:
     return {"status": "unloaded"}
 
 
-async def _run(request: Request, prompt: str, body: GenerateRequest | ChatRequest) -> Any:
+async def _run(request: Request, gen: Generation, body: GenerateRequest | ChatRequest) -> Any:
     engine = engine_of(request)
-    gen = Generation(engine, prompt, body)
     pieces = await first_then_rest(gen.pieces(request))
     if body.stream:
 
@@ -98,20 +109,20 @@ async def _run(request: Request, prompt: str, body: GenerateRequest | ChatReques
                 yield {"token": piece}
 
         return sse(events(), lambda: {"done": True, "text": gen.text, **gen.stats()})
-    await drain(pieces, engine.settings.server.request_timeout_s)
-    return {"text": gen.text, "model": engine.name, **gen.stats()}
+    await drain(pieces, engine.settings.server.request_timeout_s, request)
+    return {"text": gen.text, "model": gen.model_name, **gen.stats()}
 
 
 @router.post("/api/generate")
 async def generate(body: GenerateRequest, request: Request) -> Any:
     """Continue a raw prompt (SSE with ``stream: true``)."""
-    return await _run(request, body.prompt, body)
+    return await _run(request, Generation(engine_of(request), body.prompt, body), body)
 
 
 @router.post("/api/chat")
 async def chat(body: ChatRequest, request: Request) -> Any:
-    """Reply to a conversation (SSE with ``stream: true``)."""
-    return await _run(request, chat_prompt(engine_of(request), body), body)
+    """Reply to a conversation (SSE with ``stream: true``); ``images`` go to the vision model."""
+    return await _run(request, chat_generation(engine_of(request), body), body)
 
 
 @router.post("/api/tokenize")

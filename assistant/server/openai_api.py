@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from assistant.server.native import chat_prompt, engine_of
+from assistant.server.native import chat_generation, engine_of
 from assistant.server.schemas import ChatRequest, CompletionRequest, EmbeddingsRequest
 from assistant.server.streaming import Generation, drain, first_then_rest, sse
 
@@ -36,12 +36,15 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.post("/chat/completions")
 async def chat_completions(body: ChatRequest, request: Request) -> Any:
-    """Chat completions, streamed as ``chat.completion.chunk`` events with ``stream: true``."""
+    """Chat completions (``chat.completion.chunk`` events with ``stream: true``).
+
+    ``image_url`` parts (``data:`` URIs) go to the vision model.
+    """
     engine = engine_of(request)
-    gen = Generation(engine, chat_prompt(engine, body), body)
+    gen = chat_generation(engine, body)
     pieces = await first_then_rest(gen.pieces(request))
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    head = {"id": ident, "created": created, "model": engine.name}
+    head = {"id": ident, "created": created, "model": gen.model_name}
     if body.stream:
 
         async def chunks() -> Any:
@@ -71,7 +74,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
                 "choices": [{"index": 0, "delta": {}, "finish_reason": gen.finish_reason}],
             },
         )
-    await drain(pieces, engine.settings.server.request_timeout_s)
+    await drain(pieces, engine.settings.server.request_timeout_s, request)
     message = {"role": "assistant", "content": gen.text}
     return {
         **head,
@@ -106,7 +109,7 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
                 "choices": [{"index": 0, "text": "", "finish_reason": gen.finish_reason}],
             },
         )
-    await drain(pieces, engine.settings.server.request_timeout_s)
+    await drain(pieces, engine.settings.server.request_timeout_s, request)
     return {
         **head,
         "usage": _usage(gen),

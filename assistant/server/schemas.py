@@ -45,11 +45,16 @@ class Sampling(BaseModel):
 
 
 class Message(BaseModel):
-    """One chat message (text content; OpenAI content parts are joined)."""
+    """One chat message: text (OpenAI content parts are joined) and pictures.
+
+    Pictures come as ``images`` (base64, as in Ollama's API) or as OpenAI ``image_url`` content
+    parts (``data:`` URIs; a web address is refused, nothing is fetched).
+    """
 
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "tool"]
     content: str | list[dict[str, object]] | None = ""
+    images: list[str] | None = None
 
     def text(self) -> str:
         """The message's text."""
@@ -58,6 +63,15 @@ class Message(BaseModel):
                 str(part.get("text", "")) for part in self.content if part.get("type") == "text"
             )
         return self.content or ""
+
+    def pictures(self) -> list[str]:
+        """Its images as given: base64 text or ``data:`` URIs."""
+        found = list(self.images or [])
+        for part in self.content if isinstance(self.content, list) else []:
+            if part.get("type") == "image_url":
+                url = part.get("image_url")
+                found.append(str(url.get("url", "") if isinstance(url, dict) else url))
+        return found
 
 
 class GenerateRequest(Sampling):
@@ -72,6 +86,18 @@ class ChatRequest(Sampling):
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
+
+    def picture(self) -> tuple[str, str] | None:
+        """The last picture of the conversation and the last user words, when there is one.
+
+        A vision model answers a picture on its own: small ones have short contexts, and the
+        picture is what the question is about.
+        """
+        pictures = [p for m in self.messages for p in m.pictures()]
+        if not pictures:
+            return None
+        asked = [m.text() for m in self.messages if m.role == "user"]
+        return pictures[-1], (asked[-1] if asked else "") or "Describe this image."
 
 
 class CompletionRequest(Sampling):

@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from assistant.errors import ModelError, UserError
 from assistant.llm.errors import LlmError
 from assistant.server.engine import Busy, Engine, NoModel
-from assistant.server.native import chat_prompt
+from assistant.server.native import chat_generation
 from assistant.server.schemas import ChatRequest, GenerateRequest
 from assistant.server.streaming import Generation
 
@@ -79,17 +80,16 @@ class Session:
                 body: GenerateRequest | ChatRequest = GenerateRequest(
                     prompt=message.get("prompt", ""), **config
                 )
-                prompt = body.prompt  # type: ignore[union-attr]
+                gen = Generation(self.engine, body.prompt, body)  # type: ignore[union-attr]
             else:
                 body = ChatRequest(messages=message.get("messages", []), **config)
-                prompt = chat_prompt(self.engine, body)
-        except (ValidationError, TypeError, LlmError) as exc:
+                gen = chat_generation(self.engine, body)
+        except (ValidationError, TypeError, LlmError, UserError) as exc:
             await self.error(request_id, "BAD_REQUEST", str(exc).splitlines()[0])
             return
         except NoModel as exc:
             await self.error(request_id, "MODEL_NOT_FOUND", str(exc))
             return
-        gen = Generation(self.engine, prompt, body)
         finish = None
         try:
             index = 0
@@ -111,6 +111,12 @@ class Session:
             return
         except LlmError as exc:
             await self.error(request_id, "GENERATION_ERROR", str(exc))
+            return
+        except ModelError as exc:  # a picture, and no vision model
+            await self.error(request_id, "MODEL_NOT_FOUND", str(exc))
+            return
+        except UserError as exc:  # a picture the vision model cannot read
+            await self.error(request_id, "BAD_REQUEST", str(exc))
             return
         stats = gen.stats()
         if finish:
