@@ -47,14 +47,19 @@ async def iterate_in_thread(
         future.cancel()
 
     def produce() -> None:
+        items = make(cancel)
         try:
-            for item in make(cancel):
+            for item in items:
                 send(item)
                 if cancel.is_set():
                     return
             send(_DONE)
         except Exception as exc:  # handed to the reader
             send(_Failed(exc))
+        finally:  # a generator's own cleanup (locks it holds) runs on this thread, now
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
     worker = loop.run_in_executor(None, produce)
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ModelError
-from assistant.llm.backend import quiet_logs
+from assistant.llm.backend import SILENCER_LOCK, quiet_logs
 from assistant.vision.gguf_info import (
     ProjectorInfo,
     check_pair,
@@ -68,15 +68,16 @@ class LlamaVisionModel:
     ) -> LlamaVisionModel:
         """Check the pair, pick its handler and load it (ModelError when it does not fit)."""
         projector = read_projector(mmproj)
-        llama = _load_text_model(model, n_ctx, threads)
-        text = text_model_info(llama, model)
-        try:
-            check_pair(model, text, mmproj, projector)
-            chosen = infer_handler(text, projector) if handler == "auto" else handler
-            _attach_projector(llama, model, mmproj, chosen)
-        except ModelError:
-            llama.close()
-            raise
+        with SILENCER_LOCK:
+            llama = _load_text_model(model, n_ctx, threads)
+            text = text_model_info(llama, model)
+            try:
+                check_pair(model, text, mmproj, projector)
+                chosen = infer_handler(text, projector) if handler == "auto" else handler
+                _attach_projector(llama, model, mmproj, chosen)
+            except ModelError:
+                llama.close()
+                raise
         return cls(llama, text.name, chosen, projector, max_side)
 
     def _default_max_side(self) -> int:
@@ -103,7 +104,7 @@ class LlamaVisionModel:
         content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
         if image is not None:
             content.insert(0, {"type": "image_url", "image_url": {"url": image.data_uri()}})
-        with self._lock:
+        with self._lock, SILENCER_LOCK:  # the handler silences output while it encodes
             yield from self._generate(content, max_tokens, temperature, cancel)
 
     def close(self) -> None:
