@@ -638,6 +638,7 @@ def test_bad_pictures_are_400s_and_no_vision_model_is_a_404(
     for image, says in (
         ("not base64!", "base64"),
         ("aGVsbG8gd29ybGQ=", "not a picture"),  # "hello world"
+        ("UDYKLTEgNQo3MDAwMAo=", "not a picture"),  # a PPM header Pillow rejects with ValueError
         ("https://example.com/cat.png", "not fetched"),
         (picture_uri((1500, 1000)).split(",", 1)[1], "megapixels"),  # over the 1 MP limit
     ):

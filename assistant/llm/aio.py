@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from assistant.llm.errors import GenerationError
 from assistant.llm.model import Model
 from assistant.llm.pool import ContextPool
 from assistant.llm.sampling import SamplerParams
-from assistant.llm.threaded import iterate_in_thread
+from assistant.pipeline.threads import iterate_in_thread
 
 
 @dataclass
@@ -135,10 +136,12 @@ class AsyncModel:
         buffer: int = 8,
     ) -> AsyncGenerator[str, None]:
         """Yield reply pieces as they are generated (at most ``buffer`` ahead of the reader)."""
+        cancel = threading.Event()
         async with self.pool.acquire() as ctx:  # back in the pool once its thread is done
             stream = iterate_in_thread(
-                lambda cancel: ctx.generate_stream(prompt, max_tokens, params, stop, cancel),
-                buffer,
+                lambda: ctx.generate_stream(prompt, max_tokens, params, stop, cancel),
+                cancel=cancel,
+                buffer=buffer,
             )
             async with contextlib.aclosing(stream):
                 async for piece in stream:

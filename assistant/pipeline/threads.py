@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+_POLL_S = 0.05  # how often a worker blocked on a full buffer looks whether the reader left
 
 
 def model_executor(name: str) -> ThreadPoolExecutor:
@@ -36,43 +38,70 @@ class StreamResult(Generic[R]):
 
 async def iterate_in_thread(
     make: Callable[[], Iterator[T] | Generator[T, None, R]],
-    executor: ThreadPoolExecutor,
+    executor: Executor | None = None,
     result: StreamResult[R] | None = None,
-) -> AsyncIterator[T]:
-    """Yield the items of a blocking iterator that runs on ``executor``.
+    *,
+    cancel: threading.Event | None = None,
+    buffer: int = 0,
+) -> AsyncGenerator[T, None]:
+    """Yield the items of a blocking iterator that runs on ``executor`` (None: the default).
 
-    Items cross to the loop thread-safely as they are produced. The generator's return value,
-    if any, lands in ``result``. Stopping early does not stop the thread: give the iterator a
-    cancel flag and set it.
+    Items cross to the loop thread-safely as they are produced; the generator's return value,
+    if any, lands in ``result``. Once the reader has gone the worker asks for nothing more and
+    closes the iterator on its own thread (so its cleanup, releasing locks, runs there).
+    ``cancel`` is the flag the iterator watches: leaving early sets it and waits for the worker
+    to end, so what the iterator held (a pooled context, a model lock) is free again when the
+    reader moves on. With ``buffer`` the worker runs at most that many items ahead: a slow
+    reader holds the model back instead of piling up memory.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=buffer)
+    left = threading.Event()  # the reader has gone
 
     def deliver(item: object) -> None:
-        # A closed loop (RuntimeError) means nobody is listening any more.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+        if not buffer:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            return
+        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while not left.is_set():
+            with contextlib.suppress(TimeoutError):
+                future.result(timeout=_POLL_S)
+                return
+        future.cancel()
 
     def work() -> None:
-        iterator = make()
+        iterator: Iterator[T] | None = None
         try:
-            while True:
+            iterator = make()
+            while not left.is_set():
                 deliver(next(iterator))
         except StopIteration as stop:
             deliver(_Finished(stop.value))
         except BaseException as exc:
             deliver(_Failed(exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
 
-    loop.run_in_executor(executor, work)
-    while True:
-        item = await queue.get()
-        if isinstance(item, _Finished):
-            if result is not None:
-                result.value = item.value
-            return
-        if isinstance(item, _Failed):
-            raise item.error
-        yield item
+    worker = loop.run_in_executor(executor, work)
+    try:
+        while True:
+            item = await queue.get()
+            if isinstance(item, _Finished):
+                if result is not None:
+                    result.value = item.value
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        left.set()
+        if cancel is not None:
+            cancel.set()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(worker)
 
 
 async def call_in_thread(executor: ThreadPoolExecutor, func: Callable[..., R], *args: Any) -> R:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,11 @@ from assistant.config import Settings
 from assistant.interfaces import Pcm16, Transcript
 from assistant.llm.aio import AsyncModel
 from assistant.llm.embeddings import EmbeddingGenerator
-from assistant.llm.threaded import iterate_in_thread
 from assistant.loader import load_stt, load_tts
+from assistant.pipeline.threads import StreamResult, iterate_in_thread
+from assistant.server.pictures import decode_picture
 from assistant.vision import LlamaVisionModel, load_vision
+from assistant.vision.model import VisionStats
 
 
 class Busy(Exception):
@@ -105,7 +108,8 @@ class Engine:
         self._speech: dict[str, Any] = {}  # role -> loaded STT / TTS model, made on first use
         self._speech_locks = {"stt": asyncio.Lock(), "tts": asyncio.Lock()}
         self._vision: LlamaVisionModel | None = None
-        self._vision_lock = asyncio.Lock()
+        self._vision_lock = asyncio.Lock()  # one load
+        self._vision_turn = asyncio.Lock()  # one answer at a time
         self.voice_sessions = 0
 
     @property
@@ -186,17 +190,37 @@ class Engine:
             return self._vision
 
     async def see(
-        self, image: bytes, prompt: str, max_tokens: int, temperature: float
+        self,
+        picture: str,
+        question: str,
+        max_tokens: int,
+        temperature: float,
+        counts: StreamResult[VisionStats],
     ) -> AsyncGenerator[str, None]:
-        """Stream the vision model's answer to ``prompt`` about ``image`` (encoded bytes)."""
+        """Stream the vision model's answer to ``question`` about ``picture``.
+
+        ``picture`` is as the request gave it (base64 or a ``data:`` URI); decoding it, like
+        every other blocking step, happens off the event loop. Answers take turns here, on the
+        loop, rather than holding worker threads while they wait; each answer's token counts
+        land in ``counts``.
+        """
+        limit = self.settings.server.max_image_pixels
+        image = await asyncio.to_thread(decode_picture, picture, limit)
         vision = await self.vision()
-        prepared = await asyncio.to_thread(vision.prepare, image)
-        stream = iterate_in_thread(
-            lambda cancel: vision.answer(prepared, prompt, max_tokens, temperature, cancel)
-        )
-        async with contextlib.aclosing(stream):
-            async for piece in stream:
-                yield piece
+        async with self._vision_turn:
+            prepared = await asyncio.to_thread(vision.prepare, image)
+            cancel = threading.Event()
+            stream = iterate_in_thread(
+                lambda: vision.answer(prepared, question, max_tokens, temperature, cancel),
+                cancel=cancel,
+                buffer=8,
+            )
+            try:
+                async with contextlib.aclosing(stream):
+                    async for piece in stream:
+                        yield piece
+            finally:  # the worker has ended: these are this answer's counts
+                counts.value = vision.stats
 
     @contextlib.asynccontextmanager
     async def admission(self) -> AsyncIterator[None]:

@@ -9,7 +9,6 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from assistant.server.engine import Engine
-from assistant.server.pictures import decode_picture
 from assistant.server.schemas import (
     ChatRequest,
     DetokenizeRequest,
@@ -38,9 +37,7 @@ def chat_generation(engine: Engine, body: ChatRequest) -> Generation:
     if picture is None:
         return Generation(engine, chat_prompt(engine, body), body)
     image, question = picture
-    return Generation(
-        engine, question, body, decode_picture(image, engine.settings.server.max_image_pixels)
-    )
+    return Generation(engine, question or engine.settings.vision.prompt, body, image)
 
 
 router = APIRouter()
@@ -100,17 +97,16 @@ async def unload_model(request: Request) -> dict[str, Any]:
 
 
 async def _run(request: Request, gen: Generation, body: GenerateRequest | ChatRequest) -> Any:
-    engine = engine_of(request)
+    if not body.stream:
+        await drain(gen.pieces(), engine_of(request).settings.server.request_timeout_s, request)
+        return {"text": gen.text, "model": gen.model_name, **gen.stats()}
     pieces = await first_then_rest(gen.pieces(request))
-    if body.stream:
 
-        async def events() -> Any:
-            async for piece in pieces:
-                yield {"token": piece}
+    async def events() -> Any:
+        async for piece in pieces:
+            yield {"token": piece}
 
-        return sse(events(), lambda: {"done": True, "text": gen.text, **gen.stats()})
-    await drain(pieces, engine.settings.server.request_timeout_s, request)
-    return {"text": gen.text, "model": gen.model_name, **gen.stats()}
+    return sse(events(), lambda: {"done": True, "text": gen.text, **gen.stats()})
 
 
 @router.post("/api/generate")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +25,19 @@ def _usage(gen: Generation) -> dict[str, int]:
     }
 
 
+async def _started_or_done(
+    gen: Generation, stream: bool, request: Request
+) -> AsyncIterator[str] | None:
+    """A stream's pieces, the first already made; for no stream, None once the reply is done.
+
+    Either way an error before the first piece is raised here, so it becomes an HTTP error.
+    """
+    if stream:
+        return await first_then_rest(gen.pieces(request))
+    await drain(gen.pieces(), engine_of(request).settings.server.request_timeout_s, request)
+    return None
+
+
 @router.get("/models")
 async def list_models(request: Request) -> dict[str, Any]:
     """The loaded model, OpenAI-style."""
@@ -42,10 +56,10 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
     """
     engine = engine_of(request)
     gen = chat_generation(engine, body)
-    pieces = await first_then_rest(gen.pieces(request))
+    pieces = await _started_or_done(gen, body.stream, request)
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     head = {"id": ident, "created": created, "model": gen.model_name}
-    if body.stream:
+    if pieces is not None:
 
         async def chunks() -> Any:
             yield {
@@ -74,7 +88,6 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
                 "choices": [{"index": 0, "delta": {}, "finish_reason": gen.finish_reason}],
             },
         )
-    await drain(pieces, engine.settings.server.request_timeout_s, request)
     message = {"role": "assistant", "content": gen.text}
     return {
         **head,
@@ -89,14 +102,14 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
     """Text completions."""
     engine = engine_of(request)
     gen = Generation(engine, body.prompt, body)
-    pieces = await first_then_rest(gen.pieces(request))
+    pieces = await _started_or_done(gen, body.stream, request)
     head = {
         "id": f"cmpl-{uuid.uuid4().hex[:24]}",
         "created": int(time.time()),
         "model": engine.name,
         "object": "text_completion",
     }
-    if body.stream:
+    if pieces is not None:
 
         async def chunks() -> Any:
             async for piece in pieces:
@@ -109,7 +122,6 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
                 "choices": [{"index": 0, "text": "", "finish_reason": gen.finish_reason}],
             },
         )
-    await drain(pieces, engine.settings.server.request_timeout_s, request)
     return {
         **head,
         "usage": _usage(gen),

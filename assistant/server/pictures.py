@@ -40,7 +40,7 @@ def _check_size(data: bytes, max_pixels: int) -> None:
             width, height = header.size
     except Image.DecompressionBombError:
         width, height = max_pixels + 1, 1
-    except (UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):  # as convert.image
         raise InputError("an image is not a picture Pillow can read (or it is damaged)") from None
     if width * height > max_pixels:
         raise InputError(

@@ -88,7 +88,7 @@ class ChatRequest(Sampling):
     messages: list[Message] = Field(min_length=1)
 
     def picture(self) -> tuple[str, str] | None:
-        """The last picture of the conversation and the last user words, when there is one.
+        """The last picture of the conversation and the last user words ("" for none), if any.
 
         A vision model answers a picture on its own: small ones have short contexts, and the
         picture is what the question is about.
@@ -97,7 +97,7 @@ class ChatRequest(Sampling):
         if not pictures:
             return None
         asked = [m.text() for m in self.messages if m.role == "user"]
-        return pictures[-1], (asked[-1] if asked else "") or "Describe this image."
+        return pictures[-1], asked[-1] if asked else ""
 
 
 class CompletionRequest(Sampling):

@@ -13,34 +13,35 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from assistant.pipeline.threads import StreamResult
 from assistant.server.engine import Engine
 from assistant.server.schemas import Sampling
-
-VISION_TEMPERATURE = 0.1  # unless the request sets one: descriptions should stick to the picture
+from assistant.vision.model import VisionStats
 
 
 @dataclass
 class Generation:
     """One reply being produced; its stats are final once the stream ends.
 
-    With ``picture`` the vision model answers, ``prompt`` being the question about it.
+    With ``picture`` (as the request gave it) the vision model answers, ``prompt`` being the
+    question about it.
     """
 
     engine: Engine
     prompt: str
     req: Sampling
-    picture: bytes | None = None
+    picture: str | None = None
     text: str = ""
     started: float = field(default_factory=time.perf_counter)
     ended: float = 0.0
     _completion_tokens: int | None = None  # counted once, when the stream ends
-    _prompt_tokens: int | None = None
-    _pieces: int = 0
+    _vision: StreamResult[VisionStats] = field(default_factory=StreamResult)
 
     async def pieces(self, request: Request | None = None) -> AsyncIterator[str]:
-        """Yield reply pieces; an HTTP client that goes away cancels the generation.
+        """Yield reply pieces; with ``request``, a client that goes away stops the generation.
 
-        Without a request (WebSocket), cancelling the consuming task stops it instead.
+        Without one (WebSocket, or a caller watching the client itself), cancelling the
+        consuming task stops it instead.
         """
         try:
             async with self.engine.admission():
@@ -50,28 +51,22 @@ class Generation:
                         if request is not None and await request.is_disconnected():
                             break
                         self.text += piece
-                        self._pieces += 1
                         yield piece
         finally:  # also when cancelled or timed out: what was generated still counts
             self.ended = time.perf_counter()
-            if self.picture is not None:
-                self._settle_vision_counts()
             self.engine.metrics.tokens.inc(self.completion_tokens)
 
     def _source(self) -> AsyncGenerator[str, None]:
         req = self.req
         if self.picture is not None:
-            temperature = VISION_TEMPERATURE if req.temperature is None else req.temperature
-            return self.engine.see(self.picture, self.prompt, req.max_tokens, temperature)
+            seeing = self.engine.settings.vision
+            temperature = seeing.temperature if req.temperature is None else req.temperature
+            return self.engine.see(
+                self.picture, self.prompt, req.max_tokens, temperature, self._vision
+            )
         return self.engine.model.generate_stream(
             self.prompt, req.max_tokens, req.params(), req.stops()
         )
-
-    def _settle_vision_counts(self) -> None:
-        # the vision model streams one token per piece and counts its prompt (image included)
-        self._completion_tokens = self._pieces
-        vision = self.engine.loaded_vision
-        self._prompt_tokens = vision.stats.prompt_tokens if vision is not None else 0
 
     @property
     def model_name(self) -> str:
@@ -81,18 +76,18 @@ class Generation:
 
     @property
     def prompt_tokens(self) -> int:
-        """Tokens of the prompt."""
-        if self._prompt_tokens is not None:
-            return self._prompt_tokens
+        """Tokens of the prompt (for a picture, its image tokens included)."""
+        if self.picture is not None:
+            return self._vision.value.prompt_tokens if self._vision.value else 0
         return len(self.engine.model.model.tokenize(self.prompt, special=True))
 
     @property
     def completion_tokens(self) -> int:
         """Tokens of the reply (tokenised once the stream has ended, every time before)."""
+        if self.picture is not None:
+            return self._vision.value.completion_tokens if self._vision.value else 0
         if self._completion_tokens is not None:
             return self._completion_tokens
-        if self.picture is not None:
-            return self._pieces
         count = len(self.engine.model.model.tokenize(self.text, add_bos=False)) if self.text else 0
         if self.ended:
             self._completion_tokens = count
@@ -119,41 +114,40 @@ class RequestTimeout(Exception):
     """A reply took longer than ``server.request_timeout_s``."""
 
 
-async def drain(pieces: AsyncIterator[str], timeout: float, request: Request | None = None) -> None:
+async def drain(pieces: AsyncIterator[str], timeout: float, request: Request) -> None:
     """Consume a whole reply; past ``timeout`` seconds stop generating and raise RequestTimeout.
 
-    A client that hangs up meanwhile (``request``) stops the generation too: nobody would read
-    the answer, and its slot serves the next request sooner.
+    A client that hangs up meanwhile stops the generation too, whether it is waiting for a
+    slot, loading or generating: nobody would read the answer, and its slot serves the next
+    request sooner. An error of the generation is raised here.
     """
-
-    async def consume() -> None:
-        async for _ in pieces:
-            pass
-
-    work = asyncio.ensure_future(consume())
-    watch = asyncio.ensure_future(_hang_up(request)) if request is not None else None
+    work = asyncio.ensure_future(_consume(pieces))
+    watch = asyncio.ensure_future(_hang_up(request))
     try:
         done, _ = await asyncio.wait(
-            {work, *([watch] if watch else [])},
-            timeout=timeout,
-            return_when=asyncio.FIRST_COMPLETED,
+            {work, watch}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
     finally:
-        for task in (work, watch):
-            if task is not None and not task.done():
-                task.cancel()
+        watch.cancel()
+        work.cancel()  # nothing when it has finished
         with contextlib.suppress(asyncio.CancelledError):
             await work  # the generation has stopped and its slot is free
-    if work in done:
-        work.result()  # a failure of the generation is raised here
-    elif watch is None or watch not in done:
+    if not done:
         raise RequestTimeout(f"the reply took longer than {timeout:g} s (server.request_timeout_s)")
+
+
+async def _consume(pieces: AsyncIterator[str]) -> None:
+    async for _ in pieces:
+        pass
 
 
 async def _hang_up(request: Request) -> None:
     """Return when the client disconnects (the body has been read: nothing else can come)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+    try:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # a channel that fails cannot say the client left: never claim it did
+        await asyncio.Event().wait()
 
 
 async def first_then_rest(pieces: AsyncIterator[str]) -> AsyncIterator[str]:

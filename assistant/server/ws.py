@@ -84,7 +84,7 @@ class Session:
             else:
                 body = ChatRequest(messages=message.get("messages", []), **config)
                 gen = chat_generation(self.engine, body)
-        except (ValidationError, TypeError, LlmError, UserError) as exc:
+        except (ValidationError, TypeError, LlmError) as exc:
             await self.error(request_id, "BAD_REQUEST", str(exc).splitlines()[0])
             return
         except NoModel as exc:
