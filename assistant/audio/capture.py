@@ -19,12 +19,12 @@ from assistant.audio.devices import (
     Device,
     close_stream,
     open_stream,
-    quiet_native_stderr,
     sounddevice,
 )
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.errors import DeviceError
 from assistant.interfaces import Pcm16
+from assistant.stdio import quiet_native_stderr
 
 _WAKE = b"\0"
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from assistant.errors import DeviceError
+from assistant.stdio import quiet_native_stderr
 
 Kind = Literal["input", "output"]
 _WHAT = {"input": "microphone", "output": "speaker"}
@@ -75,24 +73,6 @@ def pick_device(kind: Kind, spec: str = "") -> Device:
         names = "; ".join(f"{d.index}: {d.name}" for d in devices)
         raise DeviceError(f"no {_WHAT[kind]} matches {spec!r}; available: {names}")
     return match[0]
-
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence what ALSA and PortAudio print straight to file descriptor 2 while opening.
-
-    Their diagnostics of a failed open would bury the one line the caller reports instead.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 2)
-        os.close(null)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def open_stream(kind: Kind, device: Device, sample_rate: int, block: int, **callbacks: Any) -> Any:

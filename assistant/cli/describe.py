@@ -18,6 +18,7 @@ import click
 
 from assistant.cli.common import State
 from assistant.errors import UserError
+from assistant.llm.errors import ContextOverflowError
 from assistant.vision import LlamaVisionModel, load_vision
 from assistant.vision.camera import Camera
 from assistant.vision.images import ImageInput, PreparedImage, check_image
@@ -115,12 +116,11 @@ class _Printer:
             started = time.perf_counter()
             try:
                 image = self.model.prepare(source)
-            except UserError as exc:
+                prepare_ms = (time.perf_counter() - started) * 1000
+                self._answer(label, image, prompt, max_tokens, temperature, prepare_ms)
+            except (UserError, ContextOverflowError) as exc:
                 click.echo(f"error: {exc}", err=True)
                 self.exit_code = 2
-                continue
-            prepare_ms = (time.perf_counter() - started) * 1000
-            self._answer(label, image, prompt, max_tokens, temperature, prepare_ms)
 
     def _answer(
         self,

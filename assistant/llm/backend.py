@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
-
-# llama-cpp-python silences loads (and a vision handler's image encoding) by pointing file
-# descriptors 1 and 2, and sys.stdout/sys.stderr, at /dev/null and back. Two such sections at
-# once restore each other's /dev/null, and the process's output is gone for good: every use
-# of those calls holds this lock.
-SILENCER_LOCK = threading.Lock()
 
 
 def _lib() -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.llm.backend import SILENCER_LOCK, quiet_logs
+from assistant.llm.backend import quiet_logs
 from assistant.llm.errors import ModelLoadError, TokenizationError
 
 if TYPE_CHECKING:
@@ -47,8 +47,9 @@ class Model:
         params.n_gpu_layers = 0x7FFFFFFF if n_gpu_layers < 0 else n_gpu_layers
         params.use_mmap, params.use_mlock, params.vocab_only = use_mmap, use_mlock, vocab_only
         try:
-            with SILENCER_LOCK:
-                handle = LlamaModel(path_model=str(path), params=params, verbose=False)
+            # verbose: llama.cpp's logs already go through the log callback (quiet_logs);
+            # False would point the process's stdout/stderr at /dev/null during the load
+            handle = LlamaModel(path_model=str(path), params=params, verbose=True)
         except ValueError as exc:
             raise ModelLoadError(
                 f"model file {path} could not be loaded as GGUF ({exc}); is it a complete "

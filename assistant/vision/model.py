@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ModelError
-from assistant.llm.backend import SILENCER_LOCK, quiet_logs
+from assistant.llm.backend import quiet_logs
+from assistant.llm.errors import ContextOverflowError
+from assistant.stdio import SILENCER_LOCK
 from assistant.vision.gguf_info import (
     ProjectorInfo,
     check_pair,
@@ -104,7 +106,7 @@ class LlamaVisionModel:
         content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
         if image is not None:
             content.insert(0, {"type": "image_url", "image_url": {"url": image.data_uri()}})
-        with self._lock, SILENCER_LOCK:  # the handler silences output while it encodes
+        with self._lock:
             yield from self._generate(content, max_tokens, temperature, cancel)
 
     def close(self) -> None:
@@ -122,12 +124,19 @@ class LlamaVisionModel:
         first: float | None = None
         produced = 0
         self._llama.reset()  # each question stands alone: the image is the context
-        stream = self._llama.create_chat_completion(
-            messages=[{"role": "user", "content": content}],
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stream=True,
-        )
+        try:
+            with SILENCER_LOCK:  # the handler encodes the image here, output silenced
+                stream = self._llama.create_chat_completion(
+                    messages=[{"role": "user", "content": content}],
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stream=True,
+                )
+        except ValueError as exc:  # llama.cpp: the image tokens and question do not fit
+            raise ContextOverflowError(
+                f"the picture and question do not fit the vision model's context ({exc}); "
+                "raise vision.n_ctx or lower vision.max_side"
+            ) from None
         try:
             for chunk in stream:
                 piece = chunk["choices"][0]["delta"].get("content")
