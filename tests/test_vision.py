@@ -27,7 +27,7 @@ from assistant.vision.camera import Camera
 from assistant.vision.images import prepare_image
 from assistant.vision.model import LlamaVisionModel
 from assistant.vision.seeing import Eyes, SeeingChatModel
-from tests import corpus
+from tests import corpus, media
 from tests.conftest import ASSISTANT, REPO
 from tests.tiny_vlm import IMAGE_SIZE, N_IMAGE_TOKENS, make_mismatched_mmproj, make_tiny_vlm
 
@@ -138,6 +138,14 @@ def test_camera_frames_from_a_video_file_after_the_warm_up(tmp_path: Path) -> No
 def test_missing_camera_is_one_clear_error() -> None:
     with pytest.raises(DeviceError, match="not found"):
         Camera("/dev/video77")
+
+
+def test_a_camera_source_without_video_is_one_clear_error(tmp_path: Path) -> None:
+    song = media.write_encoded(
+        tmp_path / "song.mp3", media.noise(1.0), media.RATE, "mp3", media.RATE, "mono"
+    )
+    with pytest.raises(DeviceError, match="has no video"):
+        Camera(str(song))
 
 
 def test_mismatched_and_corrupt_projectors_are_refused(

@@ -28,9 +28,12 @@ class Camera:
         self.device = device or _default_device()
         self.warmup_s = warmup_s
         self._container = _open(self.device)
-        self._stream = self._container.streams.video[0]
-        self._frames = self._container.decode(self._stream)
+        if not self._container.streams.video:
+            self._container.close()
+            raise DeviceError(f"{self.device} has no video; pass --camera a camera or a video")
+        self._frames = self._container.decode(self._container.streams.video[0])
         self._start: float | None = None
+        self._decoded = 0  # frames so far, the clock of frames without a timestamp
 
     def __enter__(self) -> Camera:
         return self
@@ -46,7 +49,7 @@ class Camera:
         """Frames every ``every_s`` seconds after the warm-up; ``count`` 0 = until the end."""
         due: float | None = None
         taken = 0
-        for frame in self._frames:
+        for frame in self._decode():
             now = self._seconds(frame)
             if now < self.warmup_s:
                 continue
@@ -59,11 +62,23 @@ class Camera:
         if not taken:
             raise DeviceError(f"camera {self.device} gave no picture; check that it works")
 
+    def _decode(self) -> Iterator[Any]:
+        """Decoded frames; a camera unplugged or a damaged video is a DeviceError."""
+        import av
+
+        try:
+            for frame in self._frames:
+                self._decoded += 1
+                yield frame
+        except av.error.FFmpegError as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise DeviceError(
+                f"camera {self.device} stopped giving pictures ({reason}); check it and retry"
+            ) from None
+
     def _seconds(self, frame: Any) -> float:
         """Stream time since the first frame (frames without a timestamp count as 1/30 s)."""
-        stamp = float(frame.time) if frame.time is not None else None
-        if stamp is None:
-            stamp = (self._start or 0.0) + (frame.index or 0) / 30
+        stamp = float(frame.time) if frame.time is not None else self._decoded / 30
         if self._start is None:
             self._start = stamp
         return stamp - self._start
