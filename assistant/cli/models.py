@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 
 from assistant.catalog import ModelStore, ResolvedModel
-from assistant.catalog.manifest import ROLES, repo_models_dir
+from assistant.catalog.manifest import ROLES
 from assistant.cli.common import State
 from assistant.config import Settings
 from assistant.errors import ModelError
+from assistant.vision import vision_models_dir
 from assistant.vision.catalog import VisionFiles, pulled_models, resolve_vision
 from assistant.vision.pull import preset_for, pull
 
@@ -21,10 +22,10 @@ def models() -> None:
     """Installed models and where their files are."""
 
 
-def _in_use(state: State) -> tuple[ModelStore, dict[str, str]]:
+def _in_use(state: State) -> tuple[Settings, ModelStore, dict[str, str]]:
     settings = state.settings()
     configured = {role: getattr(settings, role).model for role in ROLES}
-    return ModelStore(settings.models_dir), configured
+    return settings, ModelStore(settings.models_dir), configured
 
 
 @models.command("list")
@@ -32,12 +33,12 @@ def _in_use(state: State) -> tuple[ModelStore, dict[str, str]]:
 @click.pass_obj
 def list_models(state: State, as_json: bool) -> int:
     """Show the installed models: name, kind, size, path, source, and which role uses them."""
-    store, configured = _in_use(state)
+    settings, store, configured = _in_use(state)
     rows: list[dict[str, object]] = []
     for role in ROLES:
         for model, in_use, error in _candidates(store, role, configured[role]):
             rows.append(_row(model, role, in_use, error))
-    rows.extend(_vision_rows(state.settings(), store.models_dir))
+    rows.extend(_vision_rows(settings, store.models_dir))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return 0
@@ -46,7 +47,7 @@ def list_models(state: State, as_json: bool) -> int:
         size = f"{int(str(r['size'])) / 1e6:.1f} MB" if r["size"] else "-"
         problem = f"  !! {r['error']}" if r["error"] else ""
         click.echo(
-            f"{r['name']:<28} {r['kind']:<4} {size:>9}  {r['path']}  "
+            f"{r['name']:<28} {r['kind']:<6} {size:>9}  {r['path']}  "
             f"[{r['source']}]{status}{problem}"
         )
     return 0
@@ -120,19 +121,11 @@ def _vision_rows(settings: Settings, models_dir: Path) -> list[dict[str, object]
 def _vision_row(
     files: VisionFiles | None, in_use: bool, error: str, name: str = "?"
 ) -> dict[str, object]:
-    size = files.model.stat().st_size + files.mmproj.stat().st_size if files else 0
-    return {
-        "name": files.name if files else name,
-        "kind": "vision",
-        "format": "gguf",
-        "size": size,
-        "path": str(files.model) if files else "",
-        "mmproj": str(files.mmproj) if files else "",
-        "source": files.source if files else "path",
-        "license": "",
-        "in_use": in_use,
-        "error": error,
-    }
+    if files is None:
+        return _row(None, "vision", in_use, error) | {"name": name, "mmproj": ""}
+    size = files.model.stat().st_size + files.mmproj.stat().st_size
+    model = ResolvedModel(files.name, "vision", "gguf", files.model, files.source, size, "")
+    return _row(model, "vision", in_use, error) | {"mmproj": str(files.mmproj)}
 
 
 @models.command("pull")
@@ -143,8 +136,8 @@ def pull_model(state: State, name_or_repo: str, files: tuple[str, ...]) -> int:
     """Download a vision model: a preset NAME, or OWNER/REPO MODEL.gguf MMPROJ.gguf (online)."""
     settings = state.settings()
     preset = preset_for(name_or_repo, files)
-    models_dir = settings.models_dir or repo_models_dir()
-    folder = pull(preset, models_dir)
+    click.echo(f"pulling {preset.name}: {preset.about}")
+    folder = pull(preset, vision_models_dir(settings))
     click.echo(f"pulled {preset.name} -> {folder}")
     click.echo(f"use it with: --set vision.model={preset.name} (or vision.model in assistant.toml)")
     return 0
@@ -155,7 +148,7 @@ def pull_model(state: State, name_or_repo: str, files: tuple[str, ...]) -> int:
 @click.pass_obj
 def model_path(state: State, name: str) -> int:
     """Print the file path of model NAME, or of the model in use for a role (stt, llm, tts)."""
-    store, configured = _in_use(state)
+    _, store, configured = _in_use(state)
     if name in ROLES:
         click.echo(store.resolve(name, configured[name]).path)
         return 0
@@ -171,7 +164,7 @@ def model_path(state: State, name: str) -> int:
 @click.pass_obj
 def link(state: State) -> int:
     """Check the default models' sha256 and link them under models/ (run by `make setup`)."""
-    store, _ = _in_use(state)
+    _, store, _ = _in_use(state)
     for model in store.link():
         click.echo(f"linked {model.name} ({model.size / 1e6:.1f} MB) -> {model.path}")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps
+from PIL import Image
 
 from assistant.convert.formats import IMAGE_FORMATS
 from assistant.convert.image import ImageConverter, is_image, open_image
@@ -45,8 +45,7 @@ class PreparedImage:
 def prepare_image(image: ImageInput, max_side: int = DEFAULT_MAX_SIDE) -> PreparedImage:
     """Normalise ``image`` for a model; raises InputError for anything unreadable."""
     picture = _as_pil(image, max_side)
-    picture = ImageOps.exif_transpose(picture) or picture  # sizes below are of the upright image
-    width, height = picture.size
+    width, height = _upright_size(picture)  # the converter turns it upright
     source_width, source_height = _header_size(image) or (width, height)
     longest = max(width, height)
     size = None
@@ -91,8 +90,13 @@ def _header_size(image: ImageInput) -> tuple[int, int] | None:
     if not isinstance(image, str | Path | bytes):
         return None
     with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as header:
-        width, height = header.size
-        sideways = header.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+        return _upright_size(header)
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height once the EXIF orientation is applied."""
+    width, height = image.size
+    sideways = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)
     return (height, width) if sideways else (width, height)
 
 

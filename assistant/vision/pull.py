@@ -9,12 +9,12 @@ so and how to install the files by hand.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from pathlib import Path
 
 from assistant.catalog.hub import online
+from assistant.catalog.store import sha256_file
 from assistant.errors import ModelError
 from assistant.vision.catalog import PRESETS, Preset, vision_dir
 
@@ -43,7 +43,7 @@ def pull(preset: Preset, models_dir: Path) -> Path:
     target = vision_dir(models_dir) / preset.name
     staging = target / ".download"
     for filename in (preset.model, preset.mmproj):
-        final = target / filename
+        final = target / Path(filename).name  # a file in a repository subfolder lands flat
         if final.is_file():
             continue
         fetched, expected = _download(preset.repo, filename, staging)
@@ -59,11 +59,22 @@ def _download(repo: str, filename: str, folder: Path) -> tuple[Path, str | None]
     from huggingface_hub import errors
 
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write to {folder} ({exc.strerror}); set models_dir to a folder you can write"
+        ) from None
+    try:
         with online():
             meta = hub.get_hf_file_metadata(hub.hf_hub_url(repo, filename))
             path = hub.hf_hub_download(repo, filename, local_dir=folder)
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:
         raise ModelError(_offline(repo, filename, exc)) from None  # before its parent class
+    except errors.GatedRepoError:  # before its parent class, RepositoryNotFoundError
+        raise ModelError(
+            f"{repo} is gated: accept its terms on huggingface.co, log in with "
+            "`hf auth login` (huggingface_hub's CLI), and pull again"
+        ) from None
     except (errors.RepositoryNotFoundError, errors.EntryNotFoundError):
         raise ModelError(f"{repo}/{filename} does not exist on the hub; check the names") from None
     except Exception as exc:  # HTTP status and transport errors (httpx or httpx2, by version)
@@ -84,10 +95,6 @@ def _offline(repo: str, filename: str, exc: Exception) -> str:
 def _verify(path: Path, expected: str | None, filename: str) -> None:
     if expected is None:
         return
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    if sha256_file(path) != expected:
         path.unlink(missing_ok=True)
         raise ModelError(f"{filename} failed its SHA-256 check (download damaged); pull again")
