@@ -74,6 +74,12 @@ class LlmSettings(_Section):
     seed: int | None = Field(None, ge=0)  # 0 = random
     stop: list[str] = []
 
+    def remote_url(self) -> str:
+        """``base_url`` for the openai backend (ConfigError, naming the fix, when unset)."""
+        if not self.base_url:
+            raise ConfigError('llm.backend "openai" needs llm.base_url (e.g. http://host:8080/v1)')
+        return self.base_url.rstrip("/")
+
 
 class TtsSettings(_Section):
     """Text to speech (Piper)."""

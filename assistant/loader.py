@@ -11,7 +11,6 @@ from assistant.audio.stt import WhisperSTT
 from assistant.audio.tts import PiperTTS
 from assistant.catalog import ModelStore
 from assistant.config import Settings
-from assistant.errors import ConfigError
 from assistant.interfaces import LanguageModel, SpeechToText, TextToSpeech
 from assistant.llm.llama import LlamaChatModel
 from assistant.llm.remote import RemoteChatModel
@@ -48,9 +47,7 @@ def load_llm(settings: Settings, store: ModelStore) -> LanguageModel:
     """The chat model named by ``llm.model``, or the remote one of ``llm.backend = "openai"``."""
     s = settings.llm
     if s.backend == "openai":
-        if not s.base_url:
-            raise ConfigError('llm.backend "openai" needs llm.base_url (e.g. http://host:8080/v1)')
-        return RemoteChatModel(s.base_url, s.api_key, s.remote_model, s.n_ctx)
+        return RemoteChatModel(s.remote_url(), s.api_key, s.remote_model, s.n_ctx)
     model = store.resolve("llm", s.model)
     return LlamaChatModel.load(model.path, s.n_ctx, s.threads)
 

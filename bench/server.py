@@ -4,7 +4,10 @@ Run with ``make bench-server``. Starts `assistant serve` on a free loopback port
 1, 4 and 16 clients streaming `/api/chat` at once (greedy, a fixed token count), measures
 time to first token p50/p95, aggregate tokens/s and its ratio to one client (target >= 0.9x,
 0 errors). Then the same request one at a time over HTTP and through the in-process
-``AsyncModel`` API in the same run: the ratio of their wall times is the HTTP overhead.
+``AsyncModel`` API, interleaved: the ratio of their best times is the HTTP overhead (best,
+not median: on a shared two-core machine other work only ever adds time).
+Last, a second server with ``llm.backend = "openai"`` relaying to the first: the same request
+through the relay and straight to the first, interleaved, gives the remote backend's cost.
 Prints a table and JSON (also bench/results/server.json).
 """
 
@@ -87,55 +90,89 @@ async def concurrent(url: str, clients: int) -> dict[str, Any]:
 
 
 async def http_vs_inprocess(url: str, path: Path) -> dict[str, float]:
-    """The same non-streamed request one at a time: over HTTP, and through AsyncModel."""
-    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
-        await client.post("/api/chat", json=CHAT)
-        start = time.perf_counter()
-        for _ in range(REPEATS):
-            (await client.post("/api/chat", json=CHAT)).raise_for_status()
-        http = (time.perf_counter() - start) / REPEATS
+    """The same request over HTTP and through AsyncModel, interleaved (best times)."""
     model = await AsyncModel.load(path, pool_size=1, n_ctx=2048)
+    params = SamplerParams.greedy()
+    prompt = model.model.apply_chat_template([("user", PROMPT)])
+    http: list[float] = []
+    local: list[float] = []
     try:
-        params = SamplerParams.greedy()
-        prompt = model.model.apply_chat_template([("user", PROMPT)])
-        await model.generate(prompt, TOKENS, params)
-        start = time.perf_counter()
-        for _ in range(REPEATS):
+        async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+            await client.post("/api/chat", json=CHAT)
             await model.generate(prompt, TOKENS, params)
-        local = (time.perf_counter() - start) / REPEATS
+            for _ in range(REPEATS):
+                start = time.perf_counter()
+                (await client.post("/api/chat", json=CHAT)).raise_for_status()
+                http.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                await model.generate(prompt, TOKENS, params)
+                local.append(time.perf_counter() - start)
     finally:
         await model.close()
-    return {"http_ms": http * 1000, "inprocess_ms": local * 1000, "http_overhead": http / local}
+    over, inside = min(http), min(local)
+    return {"http_ms": over * 1000, "inprocess_ms": inside * 1000, "http_overhead": over / inside}
+
+
+async def relay_vs_direct(url: str, relay: str) -> dict[str, float]:
+    """The same non-streamed request through a relaying server and straight, interleaved."""
+    times: dict[str, list[float]] = {url: [], relay: []}
+    async with httpx.AsyncClient(timeout=300) as client:
+        for base in (url, relay):
+            await client.post(f"{base}/api/chat", json=CHAT)
+        for _ in range(REPEATS):
+            for base in (url, relay):
+                start = time.perf_counter()
+                (await client.post(f"{base}/api/chat", json=CHAT)).raise_for_status()
+                times[base].append(time.perf_counter() - start)
+    direct, relayed = min(times[url]), min(times[relay])
+    ratio = relayed / direct
+    return {"direct_ms": direct * 1000, "relay_ms": relayed * 1000, "relay_overhead": ratio}
+
+
+def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`assistant serve` on a free port, once it answers /health."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise SystemExit("the server did not start")
+        time.sleep(0.2)
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server started here."""
+    server.terminate()
+    server.wait(15)
 
 
 def main() -> None:
     """Start a server, measure, print."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ASSISTANT_SERVER__MAX_QUEUE": "32"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "assistant", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, url = start_server({"ASSISTANT_SERVER__MAX_QUEUE": "32"})
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
         runs = [asyncio.run(concurrent(url, n)) for n in CLIENTS]
         overhead = asyncio.run(http_vs_inprocess(url, ModelStore().resolve("llm").path))
+        remote = {"ASSISTANT_LLM__BACKEND": "openai", "ASSISTANT_LLM__BASE_URL": f"{url}/v1"}
+        relay, relay_url = start_server(remote)
+        try:
+            overhead |= asyncio.run(relay_vs_direct(url, relay_url))
+        finally:
+            stop(relay)
     finally:
-        server.terminate()
-        server.wait(15)
+        stop(server)
     base = runs[0]["tokens_per_second"]
     for run in runs:
         run["ratio_to_one"] = run["tokens_per_second"] / base
@@ -149,6 +186,10 @@ def main() -> None:
     print(
         f"one request, {TOKENS} tokens: HTTP {overhead['http_ms']:.0f} ms, in-process "
         f"{overhead['inprocess_ms']:.0f} ms ({overhead['http_overhead']:.3f}x)"
+    )
+    print(
+        f"through a relaying server (llm.backend openai) {overhead['relay_ms']:.0f} ms, "
+        f"straight {overhead['direct_ms']:.0f} ms ({overhead['relay_overhead']:.3f}x)"
     )
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -17,36 +17,9 @@ import openai
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.conftest import ASSISTANT, REPO, run_cli
+from tests.conftest import ASSISTANT, run_cli
+from tests.serving import free_port, start, voice_messages, ws_url
 from tests.tiny_vlm import make_tiny_vlm
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*ASSISTANT, "serve", "--port", str(port), *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"server did not start: {proc.communicate()[1]}")
 
 
 @pytest.fixture(scope="module")
@@ -200,10 +173,6 @@ def test_busy_port_is_one_clear_line() -> None:
     assert out.returncode == 2 and "choose another --port" in out.stderr
 
 
-def ws_url(url: str) -> str:
-    return url.replace("http://", "ws://") + "/ws"
-
-
 def test_websocket_generate_chat_ping_and_errors(server: str) -> None:
     from websockets.sync.client import connect
 
@@ -327,25 +296,6 @@ def test_request_timeout_is_a_504_and_frees_the_slot(tmp_path: Path) -> None:
         proc.wait(timeout=10)
 
 
-def _voice_messages(
-    connection: object, until: str, timeout: float = 60
-) -> tuple[list[dict], bytes]:
-    """JSON messages and reply audio received until a message of type ``until``."""
-    messages: list[dict] = []
-    audio = bytearray()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        item = connection.recv(timeout=max(0.1, deadline - time.monotonic()))  # type: ignore[attr-defined]
-        if isinstance(item, bytes):
-            audio += item[8:]  # after the header: turn id, sequence
-            continue
-        message = json.loads(item)
-        messages.append(message)
-        if message["type"] == until:
-            return messages, bytes(audio)
-    raise AssertionError(f"no {until!r} message; got {[m['type'] for m in messages]}")
-
-
 def test_voice_over_websocket_answers_a_spoken_question(server: str, question_wav: Path) -> None:
     from websockets.sync.client import connect
 
@@ -362,7 +312,7 @@ def test_voice_over_websocket_answers_a_spoken_question(server: str, question_wa
             ws.send(pcm[start : start + 640].astype("<i2").tobytes())
             time.sleep(0.02)
         ws.send(json.dumps({"type": "end"}))
-        messages, audio = _voice_messages(ws, "turn")
+        messages, audio = voice_messages(ws, "turn")
     kinds = [m["type"] for m in messages]
     final = next(m for m in messages if m["type"] == "transcript" and m["final"])
     assert "capital" in final["text"].lower()
@@ -504,27 +454,6 @@ def test_websocket_garbage_gets_protocol_errors_and_the_connection_lives(server:
             assert reply["type"] == "error" and reply["code"] == "BAD_REQUEST", reply
         ws.send(json.dumps({"type": "ping", "id": "still-here"}))
         assert json.loads(ws.recv(timeout=10))["type"] == "pong"
-
-
-def test_remote_backend_drives_the_voice_pipeline(server: str, question_wav: Path) -> None:
-    # One instance's voice pipeline generates through a second instance's OpenAI-compatible API.
-    remote = {"ASSISTANT_LLM__BACKEND": "openai", "ASSISTANT_LLM__BASE_URL": f"{server}/v1"}
-    before = httpx.get(f"{server}/metrics").text
-    out = run_cli("chat", "--input", str(question_wav), "--json", "--no-realtime", env=remote)
-    assert out.returncode == 0, out.stderr
-    turn = json.loads(out.stdout.splitlines()[0])
-    assert "capital" in turn["transcript"].lower() and turn["reply"].strip()
-    after = httpx.get(f"{server}/metrics").text
-    count = 'assistant_requests_total{endpoint="/v1/chat/completions",status="200"}'
-
-    def served(metrics: str) -> float:
-        line = next((x for x in metrics.splitlines() if x.startswith(count)), f"{count} 0")
-        return float(line.rsplit(" ", 1)[1])
-
-    assert served(after) == served(before) + 1  # the reply really came from the other server
-    unreachable = {**remote, "ASSISTANT_LLM__BASE_URL": "http://127.0.0.1:9/v1"}
-    out = run_cli("ask", "Hello", env=unreachable)
-    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "llm.base_url" in out.stderr
 
 
 def test_speak_refuses_text_with_nothing_to_say_and_survives_lone_surrogates(server: str) -> None:

@@ -66,8 +66,10 @@ async def _serve(settings: Settings) -> None:
     engine = await Engine.load(settings)
     app = create_app(engine, s.api_key or None)
     config = uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", lifespan="off")
+    source = f" from {settings.llm.remote_url()}" if engine.remote else ""
     click.echo(
-        f"serving {engine.name} on http://{s.host}:{s.port} (OpenAI API under /v1)", err=True
+        f"serving {engine.name}{source} on http://{s.host}:{s.port} (OpenAI API under /v1)",
+        err=True,
     )
     try:
         await uvicorn.Server(config).serve()

@@ -50,6 +50,10 @@ class LlamaChatModel:
             self.model.apply_chat_template(messages), add_bos=True, special=True
         )
 
+    def close(self) -> None:
+        """Free this model's context (the weights stay with whoever else uses them)."""
+        self.context.close()
+
     def reset(self) -> None:
         """Forget the cached prompt (the next call evaluates its prompt from scratch)."""
         self.context.clear_cache()

@@ -11,16 +11,21 @@ remote server keeps its own prompt cache, so prefilling is left to it.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Generator
-from typing import Any
 
 import httpx
 
-from assistant.errors import ModelError
 from assistant.interfaces import ChatMessage
-from assistant.llm.errors import ContextOverflowError, LlmError
+from assistant.llm.errors import ContextOverflowError
+from assistant.llm.openai_wire import (
+    first_model,
+    no_server,
+    parse_event,
+    refusal,
+    streaming_body,
+    unreachable,
+)
 from assistant.llm.sampling import SamplerParams
 
 CHARS_PER_TOKEN = 4
@@ -48,12 +53,9 @@ class RemoteChatModel:
         try:
             response = self._client.get("/models")
             response.raise_for_status()
-            return str(response.json()["data"][0]["id"])
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
-            raise ModelError(
-                f"cannot reach a model at {self.base_url} ({type(exc).__name__}: {exc}); "
-                "check llm.base_url and that the server is running"
-            ) from None
+            return first_model(response.json())
+        except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+            raise no_server(self.base_url, exc) from None
 
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Nothing to do here: the remote server caches prompts itself."""
@@ -80,40 +82,25 @@ class RemoteChatModel:
         cancel: threading.Event,
     ) -> Generator[str, None, str]:
         """Yield the reply piece by piece; return stop, length or cancelled."""
-        body = self._request(messages, params, max_tokens, stop)
+        sampling = {"temperature": params.temperature, "top_p": params.top_p}
+        if params.seed:
+            sampling["seed"] = params.seed
+        body = streaming_body(self.name, max_tokens, stop, sampling, messages=_plain(messages))
         try:
             with self._client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
-                    detail = response.read().decode(errors="replace")[:300]
-                    raise LlmError(f"{self.base_url} answered {response.status_code}: {detail}")
+                    raise refusal(self.base_url, response.status_code, response.read())
                 reason = "stop"
                 for line in response.iter_lines():
                     if cancel.is_set():
                         return "cancelled"  # leaving the block closes the stream
-                    piece, finished = _parse_event(line)
-                    if piece:
-                        yield piece
-                    reason = finished or reason
+                    event = parse_event(line, self.base_url)
+                    if event is not None and event.text:
+                        yield event.text
+                    reason = (event.finish_reason if event else None) or reason
                 return "length" if reason == "length" else "stop"
         except httpx.HTTPError as exc:
-            raise LlmError(f"lost the model server at {self.base_url} ({exc})") from None
-
-    def _request(
-        self, messages: list[ChatMessage], params: SamplerParams, max_tokens: int, stop: list[str]
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.name,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": max_tokens,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "stream": True,
-        }
-        if stop:
-            body["stop"] = stop
-        if params.seed:
-            body["seed"] = params.seed
-        return body
+            raise unreachable(self.base_url, exc) from None
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -124,13 +111,5 @@ def _estimate(messages: list[ChatMessage]) -> int:
     return sum(len(m.content) // CHARS_PER_TOKEN + MESSAGE_OVERHEAD for m in messages)
 
 
-def _parse_event(line: str) -> tuple[str, str | None]:
-    """The text and finish reason of one server-sent event line ("", None for anything else)."""
-    if not line.startswith("data: ") or line == "data: [DONE]":
-        return "", None
-    try:
-        choice = json.loads(line[6:])["choices"][0]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return "", None
-    delta = choice.get("delta") or {}
-    return str(delta.get("content") or ""), choice.get("finish_reason")
+def _plain(messages: list[ChatMessage]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]

@@ -16,10 +16,12 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from assistant import __version__
 from assistant.errors import ModelError, UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
+from assistant.llm.openai_wire import UpstreamError
 from assistant.server import audio, native, openai_api, voice, ws
 from assistant.server.engine import Busy, Engine, InUse, NoModel
 from assistant.server.limits import BodyLimit, RateLimit
 from assistant.server.streaming import RequestTimeout
+from assistant.server.text import NotAvailable
 
 _OPEN_PATHS = {"/health", "/openapi.json", "/docs"}
 
@@ -110,6 +112,7 @@ _ERRORS: dict[type[Exception], tuple[int, str, dict[str, str]]] = {
     InUse: (409, "model_in_use", {"Retry-After": "1"}),
     UserError: (400, "invalid_input", {}),
     ContextOverflowError: (400, "context_length_exceeded", {}),
+    NotAvailable: (501, "not_implemented", {}),
 }
 
 
@@ -121,6 +124,16 @@ def _map_errors(app: FastAPI) -> None:
     @app.exception_handler(Busy)
     async def busy(_request: Request, exc: Busy) -> JSONResponse:
         return error(429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(UpstreamError)
+    async def upstream(_request: Request, exc: UpstreamError) -> JSONResponse:
+        # The client's mistake as the remote server saw it stays the client's (400); a busy
+        # remote is worth retrying (503); anything else is the remote server's failure (502).
+        if exc.status in (400, 413, 422):
+            return error(400, exc.code or "invalid_request", str(exc))
+        if exc.status in (429, 503):
+            return error(503, "upstream_busy", str(exc), {"Retry-After": "1"})
+        return error(502, "upstream_error", str(exc))
 
     @app.exception_handler(LlmError)
     async def llm_error(_request: Request, exc: LlmError) -> JSONResponse:

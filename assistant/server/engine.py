@@ -1,8 +1,8 @@
-"""What the server serves with: the model's context pool, embeddings, admission control, metrics.
+"""What the server serves with: the text backend, speech and vision models, admission, metrics.
 
-Admission: at most ``max_concurrent`` generations run (one per pooled context); up to
-``max_queue`` more wait their turn in arrival order; beyond that a request is refused at once
-(HTTP 429 with Retry-After) instead of piling up.
+Admission: at most ``max_concurrent`` generations run (one per pooled context, or per relayed
+request with a remote backend); up to ``max_queue`` more wait their turn in arrival order;
+beyond that a request is refused at once (HTTP 429 with Retry-After) instead of piling up.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from assistant import config
 from assistant.catalog import ModelStore
 from assistant.config import Settings
 from assistant.interfaces import Pcm16, Transcript
-from assistant.llm.aio import AsyncModel
-from assistant.llm.embeddings import EmbeddingGenerator
 from assistant.loader import load_stt, load_tts
-from assistant.pipeline.threads import StreamResult, iterate_in_thread
+from assistant.pipeline.threads import iterate_in_thread
 from assistant.server.pictures import decode_picture
+from assistant.server.text import LocalText, NotAvailable, TextBackend, Usage
+from assistant.server.upstream import RemoteText
 from assistant.vision import LlamaVisionModel, load_vision
-from assistant.vision.model import VisionStats
 
 
 class Busy(Exception):
@@ -91,19 +90,17 @@ class InUse(Exception):
 
 
 class Engine:
-    """The loaded model and everything requests share."""
+    """The text backend and everything requests share."""
 
     def __init__(
-        self, model: AsyncModel, max_queue: int = 16, settings: Settings | None = None
+        self, text: TextBackend, max_queue: int = 16, settings: Settings | None = None
     ) -> None:
-        self._model: AsyncModel | None = model
-        self.name = model.model.name or model.model.path.stem
-        self.max_concurrent = model.pool.size
+        self._text: TextBackend | None = text
+        self.name = text.name
+        self.max_concurrent = text.max_concurrent
         self.max_queue = max_queue
         self.metrics = Metrics.create()
         self._admitted = 0  # running or waiting
-        self._embedder: EmbeddingGenerator | None = None
-        self._embed_lock = asyncio.Lock()
         self.settings = settings or config.load()
         self._speech: dict[str, Any] = {}  # role -> loaded STT / TTS model, made on first use
         self._speech_locks = {"stt": asyncio.Lock(), "tts": asyncio.Lock()}
@@ -113,42 +110,51 @@ class Engine:
         self.voice_sessions = 0
 
     @property
-    def model(self) -> AsyncModel:
-        """The loaded chat model (NoModel when there is none)."""
-        if self._model is None:
+    def text(self) -> TextBackend:
+        """What generates text (NoModel when no model is loaded)."""
+        if self._text is None:
             raise NoModel("no chat model is loaded; load one with POST /api/models/load")
-        return self._model
+        return self._text
 
     @property
     def loaded(self) -> bool:
         """Whether a chat model is loaded."""
-        return self._model is not None
+        return self._text is not None
+
+    @property
+    def remote(self) -> bool:
+        """Whether text comes from another server (``llm.backend = "openai"``)."""
+        return self.settings.llm.backend == "openai"
 
     async def swap(self, name_or_path: str | None) -> None:
         """Unload the chat model and, with ``name_or_path``, load that one instead.
 
         Raises InUse while requests or voice sessions use the model, ModelError when the new
-        one cannot be found or loaded (the old one stays unloaded then).
+        one cannot be found or loaded (the old one stays unloaded then), NotAvailable with a
+        remote backend (its server chooses what it serves).
         """
+        if self.remote:
+            raise NotAvailable(
+                'models are loaded on the remote server with llm.backend = "openai"; '
+                "choose one with llm.remote_model"
+            )
         if self._admitted or self.voice_sessions:
             raise InUse("the model is in use; retry when its requests and voice sessions end")
-        old, self._model, self._embedder = self._model, None, None
+        old, self._text = self._text, None
         if old is not None:
             await old.close()
-        if name_or_path is None:
-            return
-        s = self.settings
-        path = ModelStore(s.models_dir).resolve("llm", name_or_path).path
-        model = await AsyncModel.load(path, pool_size=s.server.pool_size, n_ctx=s.llm.n_ctx)
-        self._model, self.name = model, model.model.name or path.stem
+        if name_or_path is not None:
+            self._text = await LocalText.load(self.settings, name_or_path)
+            self.name = self._text.name
 
     @classmethod
     async def load(cls, settings: Settings) -> Engine:
-        """Load the configured chat model and its context pool."""
-        s = settings.server
-        path = ModelStore(settings.models_dir).resolve("llm", settings.llm.model).path
-        model = await AsyncModel.load(path, pool_size=s.pool_size, n_ctx=settings.llm.n_ctx)
-        return cls(model, s.max_queue, settings)
+        """Connect to the remote model of ``llm.backend = "openai"``, or load the local one."""
+        if settings.llm.backend == "openai":
+            text: TextBackend = await RemoteText.connect(settings)
+        else:
+            text = await LocalText.load(settings)
+        return cls(text, settings.server.max_queue, settings)
 
     async def transcribe(self, pcm: Pcm16) -> Transcript:
         """Speech to text of 16 kHz mono audio (the model loads on first use)."""
@@ -195,14 +201,14 @@ class Engine:
         question: str,
         max_tokens: int,
         temperature: float,
-        counts: StreamResult[VisionStats],
+        usage: Usage,
     ) -> AsyncGenerator[str, None]:
         """Stream the vision model's answer to ``question`` about ``picture``.
 
         ``picture`` is as the request gave it (base64 or a ``data:`` URI); decoding it, like
         every other blocking step, happens off the event loop. Answers take turns here, on the
         loop, rather than holding worker threads while they wait; each answer's token counts
-        land in ``counts``.
+        land in ``usage``.
         """
         limit = self.settings.server.max_image_pixels
         image = await asyncio.to_thread(decode_picture, picture, limit)
@@ -220,7 +226,8 @@ class Engine:
                     async for piece in stream:
                         yield piece
             finally:  # the worker has ended: these are this answer's counts
-                counts.value = vision.stats
+                usage.prompt_tokens = vision.stats.prompt_tokens
+                usage.completion_tokens = vision.stats.completion_tokens
 
     @contextlib.asynccontextmanager
     async def admission(self) -> AsyncIterator[None]:
@@ -240,17 +247,9 @@ class Engine:
         """Generations running or waiting."""
         return self._admitted
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        """Embeddings of ``texts`` with the loaded model (one embedding context, made on demand)."""
-        async with self._embed_lock:
-            if self._embedder is None:
-                self._embedder = await asyncio.to_thread(EmbeddingGenerator, self.model.model, 512)
-            vectors = await asyncio.to_thread(self._embedder.embed_batch, texts)
-        return [v.tolist() for v in vectors]
-
     async def close(self) -> None:
         """Free the models."""
-        if self._model is not None:
-            await self._model.close()
+        if self._text is not None:
+            await self._text.close()
         if self._vision is not None:
             self._vision.close()

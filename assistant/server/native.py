@@ -26,18 +26,13 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-def chat_prompt(engine: Engine, body: ChatRequest) -> str:
-    """The request's messages through the model's chat template."""
-    return engine.model.model.apply_chat_template([(m.role, m.text()) for m in body.messages])
-
-
 def chat_generation(engine: Engine, body: ChatRequest) -> Generation:
     """The reply to a conversation: by the vision model when it carries a picture."""
     picture = body.picture()
     if picture is None:
-        return Generation(engine, chat_prompt(engine, body), body)
+        return Generation(engine, body, messages=[(m.role, m.text()) for m in body.messages])
     image, question = picture
-    return Generation(engine, question or engine.settings.vision.prompt, body, image)
+    return Generation(engine, body, question or engine.settings.vision.prompt, picture=image)
 
 
 router = APIRouter()
@@ -47,19 +42,12 @@ router = APIRouter()
 async def health(request: Request) -> dict[str, Any]:
     """Liveness and what is loaded."""
     engine = engine_of(request)
-    if not engine.loaded:
-        return {
-            "status": "ok",
-            "model": None,
-            "ready": False,
-            "contexts_free": 0,
-            "max_concurrent": engine.max_concurrent,
-        }
+    state = await engine.text.health() if engine.loaded else {"ready": False, "contexts_free": 0}
     return {
         "status": "ok",
-        "model": engine.name,
-        "ready": engine.model.is_ready,
-        "contexts_free": engine.model.pool.available,
+        "model": engine.name if engine.loaded else None,
+        "backend": engine.settings.llm.backend,
+        **state,
         "max_concurrent": engine.max_concurrent,
     }
 
@@ -78,7 +66,7 @@ async def models(request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     if not engine.loaded:
         return {"models": []}
-    return {"models": [engine.model.info() | {"id": engine.name}]}
+    return {"models": [engine.text.info() | {"id": engine.name}]}
 
 
 @router.post("/api/models/load")
@@ -86,7 +74,7 @@ async def load_model(body: LoadRequest, request: Request) -> dict[str, Any]:
     """Replace the chat model with another (a name from `assistant models list`, or a path)."""
     engine = engine_of(request)
     await engine.swap(body.model)
-    return {"status": "loaded", "model": engine.model.info() | {"id": engine.name}}
+    return {"status": "loaded", "model": engine.text.info() | {"id": engine.name}}
 
 
 @router.post("/api/models/unload")
@@ -112,7 +100,7 @@ async def _run(request: Request, gen: Generation, body: GenerateRequest | ChatRe
 @router.post("/api/generate")
 async def generate(body: GenerateRequest, request: Request) -> Any:
     """Continue a raw prompt (SSE with ``stream: true``)."""
-    return await _run(request, Generation(engine_of(request), body.prompt, body), body)
+    return await _run(request, Generation(engine_of(request), body, body.prompt), body)
 
 
 @router.post("/api/chat")
@@ -124,18 +112,18 @@ async def chat(body: ChatRequest, request: Request) -> Any:
 @router.post("/api/tokenize")
 async def tokenize(body: TokenizeRequest, request: Request) -> dict[str, Any]:
     """Token ids of a text."""
-    tokens = await engine_of(request).model.tokenize_async(body.text, body.add_bos, body.special)
+    tokens = await engine_of(request).text.tokenize(body.text, body.add_bos, body.special)
     return {"tokens": tokens, "count": len(tokens)}
 
 
 @router.post("/api/detokenize")
 async def detokenize(body: DetokenizeRequest, request: Request) -> dict[str, Any]:
     """Text of token ids."""
-    return {"text": engine_of(request).model.model.detokenize(body.tokens)}
+    return {"text": await engine_of(request).text.detokenize(body.tokens)}
 
 
 @router.post("/api/embeddings")
 async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
     """Sentence embeddings (L2-normalised)."""
-    vectors = await engine_of(request).embed(body.texts())
+    vectors, _ = await engine_of(request).text.embed(body.texts())
     return {"embeddings": vectors, "dimensions": len(vectors[0]) if vectors else 0}

@@ -16,13 +16,10 @@ from assistant.server.streaming import Generation, drain, first_then_rest, sse
 router = APIRouter(prefix="/v1")
 
 
-def _usage(gen: Generation) -> dict[str, int]:
+def _usage(gen: Generation) -> dict[str, dict[str, int]]:
     prompt, completion = gen.prompt_tokens, gen.completion_tokens
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+    counts = {"prompt_tokens": prompt, "completion_tokens": completion}
+    return {"usage": counts | {"total_tokens": prompt + completion}}
 
 
 async def _started_or_done(
@@ -79,20 +76,20 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
                     "object": "chat.completion.chunk",
                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
                 }
-
-        return sse(
-            chunks(),
-            lambda: {
+            yield {
                 **head,
                 "object": "chat.completion.chunk",
                 "choices": [{"index": 0, "delta": {}, "finish_reason": gen.finish_reason}],
-            },
-        )
+            }
+            if body.include_usage:
+                yield {**head, "object": "chat.completion.chunk", "choices": [], **_usage(gen)}
+
+        return sse(chunks())
     message = {"role": "assistant", "content": gen.text}
     return {
         **head,
         "object": "chat.completion",
-        "usage": _usage(gen),
+        **_usage(gen),
         "choices": [{"index": 0, "message": message, "finish_reason": gen.finish_reason}],
     }
 
@@ -101,7 +98,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
 async def completions(body: CompletionRequest, request: Request) -> Any:
     """Text completions."""
     engine = engine_of(request)
-    gen = Generation(engine, body.prompt, body)
+    gen = Generation(engine, body, body.prompt)
     pieces = await _started_or_done(gen, body.stream, request)
     head = {
         "id": f"cmpl-{uuid.uuid4().hex[:24]}",
@@ -114,17 +111,15 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
         async def chunks() -> Any:
             async for piece in pieces:
                 yield {**head, "choices": [{"index": 0, "text": piece, "finish_reason": None}]}
+            last = {"index": 0, "text": "", "finish_reason": gen.finish_reason}
+            yield {**head, "choices": [last]}
+            if body.include_usage:
+                yield {**head, "choices": [], **_usage(gen)}
 
-        return sse(
-            chunks(),
-            lambda: {
-                **head,
-                "choices": [{"index": 0, "text": "", "finish_reason": gen.finish_reason}],
-            },
-        )
+        return sse(chunks())
     return {
         **head,
-        "usage": _usage(gen),
+        **_usage(gen),
         "choices": [{"index": 0, "text": gen.text, "finish_reason": gen.finish_reason}],
     }
 
@@ -134,8 +129,7 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any
     """Embeddings, OpenAI-style."""
     engine = engine_of(request)
     texts = body.texts()
-    vectors = await engine.embed(texts)
-    tokens = sum(len(engine.model.model.tokenize(t)) for t in texts)
+    vectors, tokens = await engine.text.embed(texts)
     return {
         "object": "list",
         "model": engine.name,

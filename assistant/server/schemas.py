@@ -74,13 +74,30 @@ class Message(BaseModel):
         return found
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's ``stream_options``."""
+
+    include_usage: bool = False
+
+
+class OpenAIStreaming(Sampling):
+    """What the OpenAI endpoints add for streams: a final chunk with ``usage`` on request."""
+
+    stream_options: StreamOptions | None = None
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether the stream ends with a usage chunk."""
+        return bool(self.stream and self.stream_options and self.stream_options.include_usage)
+
+
 class GenerateRequest(Sampling):
     """POST /api/generate."""
 
     prompt: str = Field(min_length=1)
 
 
-class ChatRequest(Sampling):
+class ChatRequest(OpenAIStreaming):
     """POST /api/chat and /v1/chat/completions."""
 
     model_config = ConfigDict(extra="ignore")
@@ -100,7 +117,7 @@ class ChatRequest(Sampling):
         return pictures[-1], asked[-1] if asked else ""
 
 
-class CompletionRequest(Sampling):
+class CompletionRequest(OpenAIStreaming):
     """POST /v1/completions."""
 
     model_config = ConfigDict(extra="ignore")

@@ -13,29 +13,28 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from assistant.pipeline.threads import StreamResult
 from assistant.server.engine import Engine
 from assistant.server.schemas import Sampling
-from assistant.vision.model import VisionStats
+from assistant.server.text import Usage
 
 
 @dataclass
 class Generation:
     """One reply being produced; its stats are final once the stream ends.
 
-    With ``picture`` (as the request gave it) the vision model answers, ``prompt`` being the
-    question about it.
+    It continues ``prompt``, or answers ``messages`` (role, text); with ``picture`` (as the
+    request gave it) the vision model answers instead, ``prompt`` being the question.
     """
 
     engine: Engine
-    prompt: str
     req: Sampling
+    prompt: str = ""
+    messages: list[tuple[str, str]] | None = None
     picture: str | None = None
     text: str = ""
     started: float = field(default_factory=time.perf_counter)
     ended: float = 0.0
-    _completion_tokens: int | None = None  # counted once, when the stream ends
-    _vision: StreamResult[VisionStats] = field(default_factory=StreamResult)
+    usage: Usage = field(default_factory=Usage)
 
     async def pieces(self, request: Request | None = None) -> AsyncIterator[str]:
         """Yield reply pieces; with ``request``, a client that goes away stops the generation.
@@ -57,16 +56,14 @@ class Generation:
             self.engine.metrics.tokens.inc(self.completion_tokens)
 
     def _source(self) -> AsyncGenerator[str, None]:
-        req = self.req
+        req, engine = self.req, self.engine
         if self.picture is not None:
-            seeing = self.engine.settings.vision
+            seeing = engine.settings.vision
             temperature = seeing.temperature if req.temperature is None else req.temperature
-            return self.engine.see(
-                self.picture, self.prompt, req.max_tokens, temperature, self._vision
-            )
-        return self.engine.model.generate_stream(
-            self.prompt, req.max_tokens, req.params(), req.stops()
-        )
+            return engine.see(self.picture, self.prompt, req.max_tokens, temperature, self.usage)
+        if self.messages is not None:
+            return engine.text.chat(self.messages, req, self.usage)
+        return engine.text.complete(self.prompt, req, self.usage)
 
     @property
     def model_name(self) -> str:
@@ -77,25 +74,18 @@ class Generation:
     @property
     def prompt_tokens(self) -> int:
         """Tokens of the prompt (for a picture, its image tokens included)."""
-        if self.picture is not None:
-            return self._vision.value.prompt_tokens if self._vision.value else 0
-        return len(self.engine.model.model.tokenize(self.prompt, special=True))
+        return self.usage.prompt_tokens
 
     @property
     def completion_tokens(self) -> int:
-        """Tokens of the reply (tokenised once the stream has ended, every time before)."""
-        if self.picture is not None:
-            return self._vision.value.completion_tokens if self._vision.value else 0
-        if self._completion_tokens is not None:
-            return self._completion_tokens
-        count = len(self.engine.model.model.tokenize(self.text, add_bos=False)) if self.text else 0
-        if self.ended:
-            self._completion_tokens = count
-        return count
+        """Tokens of the reply."""
+        return self.usage.completion_tokens
 
     @property
     def finish_reason(self) -> str:
-        """``length`` when the reply used every allowed token, else ``stop``."""
+        """The backend's, else ``length`` when the reply used every allowed token, else ``stop``."""
+        if self.usage.finish_reason:
+            return self.usage.finish_reason
         return "length" if self.completion_tokens >= self.req.max_tokens else "stop"
 
     def stats(self) -> dict[str, Any]:

@@ -38,7 +38,6 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from assistant.convert.stream import StreamDecoder
 from assistant.errors import AssistantError, InputError
 from assistant.interfaces import Pcm16
-from assistant.llm.llama import LlamaChatModel
 from assistant.loader import Models
 from assistant.pipeline.events import Event
 from assistant.pipeline.frames import AudioFrame, Frame, InterruptFrame, ReplyAudioFrame
@@ -49,6 +48,7 @@ from assistant.pipeline.state import StateTracker
 from assistant.pipeline.turns import TurnRecorder, TurnReport
 from assistant.pipeline.voice import voice_stages
 from assistant.server.engine import Engine
+from assistant.server.text import VoiceModel
 from assistant.server.ws import admit
 
 router = APIRouter()
@@ -215,7 +215,7 @@ async def voice(socket: WebSocket) -> None:
     encoded = socket.query_params.get("format", "pcm16") == "encoded"
     engine.voice_sessions += 1
     engine.metrics.voice_sessions.inc()
-    chat: LlamaChatModel | None = None
+    chat: VoiceModel | None = None
     try:
         chat, models = await _models(engine)
         session = VoiceSession(socket, engine, models)
@@ -228,13 +228,12 @@ async def voice(socket: WebSocket) -> None:
         engine.voice_sessions -= 1
         engine.metrics.voice_sessions.dec()
         if chat is not None:
-            chat.context.close()
+            chat.close()
 
 
-async def _models(engine: Engine) -> tuple[LlamaChatModel, Models]:
-    """A chat context of this connection's own, and the shared speech models."""
-    s = engine.settings
-    chat = await asyncio.to_thread(LlamaChatModel, engine.model.model, s.llm.n_ctx, s.llm.threads)
+async def _models(engine: Engine) -> tuple[VoiceModel, Models]:
+    """A chat model of this connection's own, and the shared speech models."""
+    chat = await engine.text.voice_model()
     stt, tts = await engine.speech_models()
     return chat, Models(stt=stt, llm=chat, tts=tts)
 

@@ -80,15 +80,12 @@ class Session:
                 body: GenerateRequest | ChatRequest = GenerateRequest(
                     prompt=message.get("prompt", ""), **config
                 )
-                gen = Generation(self.engine, body.prompt, body)  # type: ignore[union-attr]
+                gen = Generation(self.engine, body, body.prompt)  # type: ignore[union-attr]
             else:
                 body = ChatRequest(messages=message.get("messages", []), **config)
                 gen = chat_generation(self.engine, body)
-        except (ValidationError, TypeError, LlmError) as exc:
+        except (ValidationError, TypeError) as exc:
             await self.error(request_id, "BAD_REQUEST", str(exc).splitlines()[0])
-            return
-        except NoModel as exc:
-            await self.error(request_id, "MODEL_NOT_FOUND", str(exc))
             return
         finish = None
         try:
@@ -112,7 +109,7 @@ class Session:
         except LlmError as exc:
             await self.error(request_id, "GENERATION_ERROR", str(exc))
             return
-        except ModelError as exc:  # a picture, and no vision model
+        except (NoModel, ModelError) as exc:  # unloaded, or a picture and no vision model
             await self.error(request_id, "MODEL_NOT_FOUND", str(exc))
             return
         except UserError as exc:  # a picture the vision model cannot read

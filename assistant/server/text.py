@@ -1,0 +1,164 @@
+"""Where the server's text comes from: the in-process model, or a remote one (``upstream``).
+
+The engine asks a TextBackend for completions, chat replies, embeddings and token ids, so the
+endpoints work the same whichever answers. What a backend cannot do (a remote server's
+tokenizer is not ours to call) raises NotAvailable, which the API answers with 501.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from assistant.catalog import ModelStore
+from assistant.config import Settings
+from assistant.interfaces import LanguageModel
+from assistant.llm.aio import AsyncModel
+from assistant.llm.embeddings import EmbeddingGenerator
+from assistant.llm.errors import LlmError
+from assistant.llm.llama import LlamaChatModel
+from assistant.server.schemas import Sampling
+
+
+class NotAvailable(Exception):
+    """The backend in use cannot do this (e.g. tokenize on a remote model)."""
+
+
+@dataclass
+class Usage:
+    """Token counts and finish reason of one reply (final once its stream has ended)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None  # None: judged from the counts
+
+
+class VoiceModel(LanguageModel, Protocol):
+    """A chat model of one voice session's own, closed when the session ends."""
+
+    def close(self) -> None:
+        """Free what the session's model holds."""
+        ...
+
+
+class TextBackend(Protocol):
+    """What the server needs from a text model."""
+
+    name: str
+    max_concurrent: int  # generations at once; more wait in the engine's queue
+
+    def info(self) -> dict[str, Any]:
+        """What is serving, for /api/models."""
+        ...
+
+    async def health(self) -> dict[str, Any]:
+        """``ready`` and ``contexts_free`` (slots not generating), for /health."""
+        ...
+
+    def complete(self, prompt: str, req: Sampling, usage: Usage) -> AsyncGenerator[str, None]:
+        """Stream the continuation of a raw prompt; fills ``usage`` when it ends."""
+        ...
+
+    def chat(
+        self, messages: list[tuple[str, str]], req: Sampling, usage: Usage
+    ) -> AsyncGenerator[str, None]:
+        """Stream the reply to ``(role, text)`` messages; fills ``usage`` when it ends."""
+        ...
+
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """L2-normalised vectors of ``texts`` and the tokens they took."""
+        ...
+
+    async def tokenize(self, text: str, add_bos: bool, special: bool) -> list[int]:
+        """Token ids of ``text``."""
+        ...
+
+    async def detokenize(self, tokens: list[int]) -> str:
+        """Text of token ids."""
+        ...
+
+    async def voice_model(self) -> VoiceModel:
+        """A chat model for one voice session (its own context; the weights are shared)."""
+        ...
+
+    async def close(self) -> None:
+        """Free the model or connections."""
+        ...
+
+
+class LocalText:
+    """The in-process GGUF model with its pool of contexts (one per concurrent generation)."""
+
+    def __init__(self, model: AsyncModel, settings: Settings) -> None:
+        self.model = model
+        self.name = model.model.name or model.model.path.stem
+        self.max_concurrent = model.pool.size
+        self._settings = settings.llm
+        self._embedder: EmbeddingGenerator | None = None
+        self._embed_lock = asyncio.Lock()
+
+    @classmethod
+    async def load(cls, settings: Settings, name_or_path: str | None = None) -> LocalText:
+        """Load ``name_or_path`` (default ``llm.model``) and ``server.pool_size`` contexts."""
+        store = ModelStore(settings.models_dir)
+        path = store.resolve("llm", name_or_path or settings.llm.model).path
+        pool = settings.server.pool_size
+        return cls(await AsyncModel.load(path, pool_size=pool, n_ctx=settings.llm.n_ctx), settings)
+
+    def info(self) -> dict[str, Any]:
+        """The model's facts and its pool."""
+        return self.model.info() | {"backend": "local"}
+
+    async def health(self) -> dict[str, Any]:
+        """Ready while loaded; free contexts of the pool."""
+        return {"ready": self.model.is_ready, "contexts_free": self.model.pool.available}
+
+    async def complete(self, prompt: str, req: Sampling, usage: Usage) -> AsyncGenerator[str, None]:
+        """Stream from a free pooled context; counts come from the model's tokenizer."""
+        text = ""
+        stream = self.model.generate_stream(prompt, req.max_tokens, req.params(), req.stops())
+        try:
+            async with contextlib.aclosing(stream):
+                async for piece in stream:
+                    text += piece
+                    yield piece
+        finally:  # also when stopped early: what was generated counts
+            with contextlib.suppress(LlmError):  # never hide the error that ended the stream
+                tokenize = self.model.model.tokenize
+                usage.prompt_tokens = len(tokenize(prompt, special=True))
+                usage.completion_tokens = len(tokenize(text, add_bos=False)) if text else 0
+
+    def chat(
+        self, messages: list[tuple[str, str]], req: Sampling, usage: Usage
+    ) -> AsyncGenerator[str, None]:
+        """The messages through the model's chat template, then ``complete``."""
+        return self.complete(self.model.model.apply_chat_template(messages), req, usage)
+
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Mean-pooled vectors from one embedding context (made on first use)."""
+        async with self._embed_lock:
+            if self._embedder is None:
+                self._embedder = await asyncio.to_thread(EmbeddingGenerator, self.model.model, 512)
+            vectors = await asyncio.to_thread(self._embedder.embed_batch, texts)
+        tokens = sum(len(t) for t in await self.model.batch_tokenize(texts))
+        return [v.tolist() for v in vectors], tokens
+
+    async def tokenize(self, text: str, add_bos: bool, special: bool) -> list[int]:
+        """The model's tokenizer, off the event loop."""
+        return await self.model.tokenize_async(text, add_bos, special)
+
+    async def detokenize(self, tokens: list[int]) -> str:
+        """The model's detokenizer."""
+        return self.model.model.detokenize(tokens)
+
+    async def voice_model(self) -> VoiceModel:
+        """A chat context of the session's own on the shared weights."""
+        s = self._settings
+        return await asyncio.to_thread(LlamaChatModel, self.model.model, s.n_ctx, s.threads)
+
+    async def close(self) -> None:
+        """Free the contexts and the weights."""
+        await self.model.close()

@@ -1,0 +1,60 @@
+"""Starting real servers for the tests, and reading their WebSocket replies."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import httpx
+
+from tests.conftest import ASSISTANT, REPO
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*ASSISTANT, "serve", "--port", str(port), *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server did not start: {proc.communicate()[1]}")
+
+
+def ws_url(url: str) -> str:
+    return url.replace("http://", "ws://") + "/ws"
+
+
+def voice_messages(connection: object, until: str, timeout: float = 60) -> tuple[list[dict], bytes]:
+    """JSON messages and reply audio received until a message of type ``until``."""
+    messages: list[dict] = []
+    audio = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = connection.recv(timeout=max(0.1, deadline - time.monotonic()))  # type: ignore[attr-defined]
+        if isinstance(item, bytes):
+            audio += item[8:]  # after the header: turn id, sequence
+            continue
+        message = json.loads(item)
+        messages.append(message)
+        if message["type"] == until:
+            return messages, bytes(audio)
+    raise AssertionError(f"no {until!r} message; got {[m['type'] for m in messages]}")
