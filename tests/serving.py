@@ -17,8 +17,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
+def start(
+    *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """`assistant serve` on ``port`` (a free one by default), once /health answers."""
+    port = port or free_port()
     proc = subprocess.Popen(
         [*ASSISTANT, "serve", "--port", str(port), *args],
         cwd=REPO,

@@ -579,3 +579,26 @@ def test_bad_pictures_are_400s_and_no_vision_model_is_a_404(
     with httpx.Client(base_url=server, timeout=60) as client:  # text chat is unaffected
         text = client.post("/api/chat", json={"messages": [{"role": "user", "content": "Hi"}]})
         assert text.status_code == 200
+
+
+def test_voice_socket_takes_typed_words_and_pictures(vision_server: str, server: str) -> None:
+    from websockets.sync.client import connect
+
+    with connect(ws_url(server) + "/voice") as ws:
+        assert json.loads(ws.recv(timeout=60))["vision"] is False
+        ws.send(json.dumps({"type": "image", "data": picture_uri()}))
+        refused = json.loads(ws.recv(timeout=10))
+        assert refused["code"] == "BAD_REQUEST" and "vision.model" in refused["error"]
+        ws.send(json.dumps({"type": "text", "text": "   "}))
+        assert json.loads(ws.recv(timeout=10))["code"] == "BAD_REQUEST"
+    with connect(ws_url(vision_server) + "/voice", max_size=None) as ws:
+        assert json.loads(ws.recv(timeout=60))["vision"] is True
+        ws.send(json.dumps({"type": "image", "data": "not base64!"}))
+        assert json.loads(ws.recv(timeout=30))["code"] == "BAD_REQUEST"
+        ws.send(json.dumps({"type": "image", "data": picture_uri()}))
+        ws.send(json.dumps({"type": "text", "text": "What is in this picture?"}))
+        messages, _ = voice_messages(ws, "reply")
+    final = next(m for m in messages if m["type"] == "transcript")
+    assert final["text"] == "What is in this picture?" and final["final"]
+    assert not [m for m in messages if m["type"] == "error"], messages
+    assert httpx.get(f"{vision_server}/health").json()["vision_model"] == "tiny-llava-text"

@@ -212,3 +212,85 @@ def test_an_unreachable_or_vanished_remote_is_one_line_or_a_502() -> None:
         relay_proc.terminate()
         relay_proc.wait(10)
     assert "Traceback" not in relay_proc.stderr.read()  # type: ignore[union-attr]
+
+
+class Misbehaving:
+    """A real OpenAI-style server on loopback that answers chat in one of several bad ways."""
+
+    def __init__(self) -> None:
+        from fastapi import FastAPI
+        from fastapi.responses import JSONResponse, StreamingResponse
+
+        self.mode = "plain"
+        app = FastAPI()
+
+        @app.get("/v1/models")
+        async def models() -> dict:
+            return {"object": "list", "data": [{"id": "odd", "object": "model"}]}
+
+        @app.post("/v1/chat/completions")
+        async def chat() -> object:
+            if self.mode == "busy":
+                return JSONResponse({"error": {"message": "too many"}}, 429)
+            if self.mode == "plain":  # ignores "stream": true
+                return {"choices": [{"message": {"content": "hi"}}]}
+
+            async def events() -> Iterator[str]:  # type: ignore[misc]
+                yield 'data: {"choices": [{"delta": {"content": "Hel"}}]}\n\n'
+                yield 'data: {"choices": {"0": "not a list"}}\n\n'
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        self.app = app
+
+
+@pytest.fixture
+def misbehaving() -> Iterator[tuple[Misbehaving, str]]:
+    import threading
+
+    import uvicorn
+
+    odd = Misbehaving()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(odd.app, port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield odd, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_misbehaving_remote_gets_clear_errors_never_a_500(
+    misbehaving: tuple[Misbehaving, str],
+) -> None:
+    from websockets.sync.client import connect
+
+    odd, upstream = misbehaving
+    proc, relay = start(env=remote(upstream))
+    chat = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+    try:
+        odd.mode = "plain"
+        answer = httpx.post(f"{relay}/api/chat", json=chat, timeout=30)
+        assert answer.status_code == 502 and "without streaming" in answer.text
+        odd.mode = "busy"
+        answer = httpx.post(f"{relay}/v1/chat/completions", json=chat, timeout=30)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        with connect(ws_url(relay)) as ws:
+            ws.recv(timeout=10)
+            ws.send(json.dumps({"type": "chat", "id": "x", **chat}))
+            assert json.loads(ws.recv(timeout=30))["code"] == "RATE_LIMITED"
+        odd.mode = "broken"  # one good piece, then an event of the wrong shape
+        with httpx.stream("POST", f"{relay}/api/chat", json={**chat, "stream": True}) as r:
+            assert r.status_code == 200
+            events = [line for line in r.iter_lines() if line.startswith("data:")]
+        assert json.loads(events[0][5:]) == {"token": "Hel"}
+        assert "not a completion event" in json.loads(events[1][5:])["error"]["message"]
+        assert events[-1] == "data: [DONE]"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]

@@ -48,6 +48,9 @@ def _check_binding(settings: Settings) -> None:
         )
     family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a server restarted at once finds its old connections in
+        # TIME_WAIT, which must not count as the port being busy (a listener still does).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((s.host, s.port))
         except OSError as exc:
@@ -59,7 +62,7 @@ def _check_binding(settings: Settings) -> None:
 async def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from assistant.server.app import create_app
+    from assistant.server.app import create_app, is_loopback
     from assistant.server.engine import Engine
 
     s = settings.server
@@ -67,10 +70,11 @@ async def _serve(settings: Settings) -> None:
     app = create_app(engine, s.api_key or None)
     config = uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", lifespan="off")
     source = f" from {settings.llm.remote_url()}" if engine.remote else ""
-    click.echo(
-        f"serving {engine.name}{source} on http://{s.host}:{s.port} (OpenAI API under /v1)",
-        err=True,
-    )
+    local = is_loopback(s.host) or s.host in ("0.0.0.0", "::")
+    where = f"http://{'localhost' if local else s.host}:{s.port}"
+    key = " (add ?api_key=YOUR_KEY)" if s.api_key else ""
+    click.echo(f"serving {engine.name}{source} (OpenAI API under {where}/v1)", err=True)
+    click.echo(f"open {where}/ for the voice page{key}", err=True)
     try:
         await uvicorn.Server(config).serve()
     finally:

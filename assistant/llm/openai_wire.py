@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from assistant.errors import ModelError
 from assistant.llm.errors import LlmError
+
+CHARS_PER_TOKEN = 4  # a rough guess where the tokenizer is on the other side
 
 
 class UpstreamError(LlmError):
@@ -60,15 +63,37 @@ def first_model(models: Any) -> str:
     return str(models["data"][0]["id"])
 
 
+def auth_headers(api_key: str) -> dict[str, str]:
+    """The Bearer header for ``api_key`` (none without one)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def plain_messages(messages: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    """``(role, text)`` pairs as OpenAI chat messages."""
+    return [{"role": role, "content": text} for role, text in messages]
+
+
+def estimate_tokens(texts: Iterable[str], per_text: int = 0) -> int:
+    """Tokens of ``texts`` guessed without a tokenizer (``per_text`` added for each)."""
+    return sum(len(text) // CHARS_PER_TOKEN + per_text for text in texts)
+
+
 def streaming_body(
-    model: str, max_tokens: int, stop: list[str], sampling: dict[str, Any], **payload: Any
+    model: str,
+    max_tokens: int,
+    stop: list[str],
+    sampling: dict[str, Any],
+    include_usage: bool = False,
+    **payload: Any,
 ) -> dict[str, Any]:
     """A streamed chat or text completion request (``messages=`` or ``prompt=``).
 
-    Usage is asked for with the stream, so token counts come from the server's tokenizer.
+    With ``include_usage`` the last event carries the server's token counts (OpenAI's
+    ``stream_options``; a server that rejects unknown fields may refuse it).
     """
-    body = {"model": model, **payload, "max_tokens": max_tokens, **sampling}
-    body |= {"stream": True, "stream_options": {"include_usage": True}}
+    body = {"model": model, **payload, "max_tokens": max_tokens, **sampling, "stream": True}
+    if include_usage:
+        body["stream_options"] = {"include_usage": True}
     if stop:
         body["stop"] = stop
     return body
@@ -76,33 +101,44 @@ def streaming_body(
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """One event of a streamed completion: text, and at the end a finish reason or usage."""
+    """One event of a streamed completion: text, and at the end a finish reason or counts."""
 
     text: str = ""
     finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 def parse_event(line: str, base_url: str) -> StreamEvent | None:
     """One server-sent event line of a chat or text completion (None for anything else).
 
-    An error event (servers send one when generation fails mid-stream) raises UpstreamError.
+    An error event (servers send one when generation fails mid-stream) or an event of the
+    wrong shape raises UpstreamError.
     """
     if not line.startswith("data:") or (data := line[5:].strip()) == "[DONE]":
         return None
     try:
         event = json.loads(data)
     except ValueError:
-        return None
-    if not isinstance(event, dict):
-        return None
-    if event.get("error"):
+        return None  # a comment or keep-alive of some other form
+    if isinstance(event, dict) and event.get("error"):
         raise refusal(base_url, 500, json.dumps(event).encode())
-    choices = event.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
+    choices = (event.get("choices") or []) if isinstance(event, dict) else None
+    choice = (choices or [{}])[0] if isinstance(choices, list) else None
+    if not isinstance(event, dict) or not isinstance(choice, dict):
+        raise refusal(base_url, 502, f"not a completion event: {data[:200]}".encode())
     delta = choice.get("delta")
     text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+    reason = choice.get("finish_reason")
     usage = event.get("usage")
     return StreamEvent(
-        str(text or ""), choice.get("finish_reason"), usage if isinstance(usage, dict) else None
+        text if isinstance(text, str) else "",
+        reason if isinstance(reason, str) else None,
+        _count(usage, "prompt_tokens"),
+        _count(usage, "completion_tokens"),
     )
+
+
+def _count(usage: object, key: str) -> int | None:
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and value >= 0 else None

@@ -19,16 +19,18 @@ import httpx
 from assistant.interfaces import ChatMessage
 from assistant.llm.errors import ContextOverflowError
 from assistant.llm.openai_wire import (
+    auth_headers,
+    estimate_tokens,
     first_model,
     no_server,
     parse_event,
+    plain_messages,
     refusal,
     streaming_body,
     unreachable,
 )
 from assistant.llm.sampling import SamplerParams
 
-CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 8  # tokens a chat template spends around each message
 
 
@@ -43,9 +45,10 @@ class RemoteChatModel:
         n_ctx: int = 2048,
         timeout: float = 120.0,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self._client = httpx.Client(
+            base_url=self.base_url, headers=auth_headers(api_key), timeout=timeout
+        )
         self.n_ctx = n_ctx
         self.name = model or self._first_model()
 
@@ -85,7 +88,8 @@ class RemoteChatModel:
         sampling = {"temperature": params.temperature, "top_p": params.top_p}
         if params.seed:
             sampling["seed"] = params.seed
-        body = streaming_body(self.name, max_tokens, stop, sampling, messages=_plain(messages))
+        pairs = [(m.role, m.content) for m in messages]
+        body = streaming_body(self.name, max_tokens, stop, sampling, messages=plain_messages(pairs))
         try:
             with self._client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
@@ -108,8 +112,4 @@ class RemoteChatModel:
 
 
 def _estimate(messages: list[ChatMessage]) -> int:
-    return sum(len(m.content) // CHARS_PER_TOKEN + MESSAGE_OVERHEAD for m in messages)
-
-
-def _plain(messages: list[ChatMessage]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in messages]
+    return estimate_tokens((m.content for m in messages), MESSAGE_OVERHEAD)

@@ -10,6 +10,7 @@ from assistant.pipeline.events import Event, EventBus
 STATE_AFTER = {
     "speech_started": "hearing",
     "utterance": "thinking",
+    "transcript": "thinking",  # typed words have no utterance
     "reply_audio": "speaking",
     "turn_done": "listening",
     "interrupted": "listening",

@@ -17,13 +17,14 @@ from assistant import __version__
 from assistant.errors import ModelError, UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
 from assistant.llm.openai_wire import UpstreamError
-from assistant.server import audio, native, openai_api, voice, ws
+from assistant.server import audio, native, openai_api, page, voice, ws
 from assistant.server.engine import Busy, Engine, InUse, NoModel
 from assistant.server.limits import BodyLimit, RateLimit
 from assistant.server.streaming import RequestTimeout
 from assistant.server.text import NotAvailable
+from assistant.server.upstream import relayed_status
 
-_OPEN_PATHS = {"/health", "/openapi.json", "/docs"}
+_OPEN_PATHS = {"/", "/health", "/openapi.json", "/docs"}  # and the page's files, /static/
 
 
 def error(
@@ -46,7 +47,11 @@ def is_loopback(host: str) -> bool:
 
 
 class ApiKey(BaseHTTPMiddleware):
-    """Requires ``Authorization: Bearer <key>`` on every route but /health."""
+    """Requires ``Authorization: Bearer <key>`` on every route but /health and the page.
+
+    The page holds no data; it asks for the key (``?api_key=`` in its address) when it opens
+    the voice WebSocket.
+    """
 
     def __init__(self, app: object, key: str) -> None:
         super().__init__(app)  # type: ignore[arg-type]
@@ -55,7 +60,9 @@ class ApiKey(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         """Refuse a request without the key."""
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if request.url.path not in _OPEN_PATHS and not secrets.compare_digest(given, self.key):
+        path = request.url.path
+        open_path = path in _OPEN_PATHS or path.startswith("/static/")
+        if not open_path and not secrets.compare_digest(given, self.key):
             return error(
                 401, "unauthorized", "missing or wrong API key (Authorization: Bearer ...)"
             )
@@ -86,6 +93,7 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(voice.router)
     app.include_router(audio.router)
+    page.mount(app)
     app.add_middleware(Measure)
     if api_key:
         app.add_middleware(ApiKey, key=api_key)
@@ -127,11 +135,10 @@ def _map_errors(app: FastAPI) -> None:
 
     @app.exception_handler(UpstreamError)
     async def upstream(_request: Request, exc: UpstreamError) -> JSONResponse:
-        # The client's mistake as the remote server saw it stays the client's (400); a busy
-        # remote is worth retrying (503); anything else is the remote server's failure (502).
-        if exc.status in (400, 413, 422):
+        status = relayed_status(exc)
+        if status == 400:
             return error(400, exc.code or "invalid_request", str(exc))
-        if exc.status in (429, 503):
+        if status == 503:
             return error(503, "upstream_busy", str(exc), {"Retry-After": "1"})
         return error(502, "upstream_error", str(exc))
 

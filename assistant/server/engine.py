@@ -124,7 +124,7 @@ class Engine:
     @property
     def remote(self) -> bool:
         """Whether text comes from another server (``llm.backend = "openai"``)."""
-        return self.settings.llm.backend == "openai"
+        return self._text is not None and self._text.backend == "openai"
 
     async def swap(self, name_or_path: str | None) -> None:
         """Unload the chat model and, with ``name_or_path``, load that one instead.

@@ -49,6 +49,7 @@ async def health(request: Request) -> dict[str, Any]:
         "backend": engine.settings.llm.backend,
         **state,
         "max_concurrent": engine.max_concurrent,
+        "vision_model": engine.loaded_vision.name if engine.loaded_vision else None,
     }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from assistant.errors import AssistantError
 from assistant.server.engine import Engine
 from assistant.server.schemas import Sampling
 from assistant.server.text import Usage
@@ -74,7 +75,7 @@ class Generation:
     @property
     def prompt_tokens(self) -> int:
         """Tokens of the prompt (for a picture, its image tokens included)."""
-        return self.usage.prompt_tokens
+        return self.usage.prompt()
 
     @property
     def completion_tokens(self) -> int:
@@ -159,8 +160,14 @@ def sse(
     """Server-sent events: one ``data: {json}`` per event, then ``data: [DONE]``."""
 
     async def body() -> AsyncIterator[str]:
-        async for event in events:
-            yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+        try:
+            async for event in events:
+                yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+        except AssistantError as exc:  # too late for an HTTP status: say so in the stream
+            failure = {"error": {"code": "generation_error", "message": str(exc)}}
+            yield f"data: {json.dumps(failure, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
+            return
         final = done() if done else None
         if final is not None:
             yield f"data: {json.dumps(final, ensure_ascii=False)}\n\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +34,13 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None  # None: judged from the counts
+    count_prompt: Callable[[], int] | None = None  # counts the prompt when first asked
+
+    def prompt(self) -> int:
+        """Tokens of the prompt (counted now if that was left until asked)."""
+        if self.count_prompt is not None:
+            self.prompt_tokens, self.count_prompt = self.count_prompt(), None
+        return self.prompt_tokens
 
 
 class VoiceModel(LanguageModel, Protocol):
@@ -48,6 +55,7 @@ class TextBackend(Protocol):
     """What the server needs from a text model."""
 
     name: str
+    backend: str  # the llm.backend it serves: "local" or "openai"
     max_concurrent: int  # generations at once; more wait in the engine's queue
 
     def info(self) -> dict[str, Any]:
@@ -95,6 +103,7 @@ class LocalText:
     def __init__(self, model: AsyncModel, settings: Settings) -> None:
         self.model = model
         self.name = model.model.name or model.model.path.stem
+        self.backend = "local"
         self.max_concurrent = model.pool.size
         self._settings = settings.llm
         self._embedder: EmbeddingGenerator | None = None
@@ -110,7 +119,7 @@ class LocalText:
 
     def info(self) -> dict[str, Any]:
         """The model's facts and its pool."""
-        return self.model.info() | {"backend": "local"}
+        return self.model.info() | {"backend": self.backend}
 
     async def health(self) -> dict[str, Any]:
         """Ready while loaded; free contexts of the pool."""
@@ -126,10 +135,12 @@ class LocalText:
                     text += piece
                     yield piece
         finally:  # also when stopped early: what was generated counts
+            tokenize = self.model.model.tokenize
             with contextlib.suppress(LlmError):  # never hide the error that ended the stream
-                tokenize = self.model.model.tokenize
-                usage.prompt_tokens = len(tokenize(prompt, special=True))
                 usage.completion_tokens = len(tokenize(text, add_bos=False)) if text else 0
+            # Only the OpenAI API reports it: a long prompt is not counted on the event loop
+            # for nothing.
+            usage.count_prompt = lambda: len(tokenize(prompt, special=True))
 
     def chat(
         self, messages: list[tuple[str, str]], req: Sampling, usage: Usage
@@ -142,9 +153,13 @@ class LocalText:
         async with self._embed_lock:
             if self._embedder is None:
                 self._embedder = await asyncio.to_thread(EmbeddingGenerator, self.model.model, 512)
-            vectors = await asyncio.to_thread(self._embedder.embed_batch, texts)
-        tokens = sum(len(t) for t in await self.model.batch_tokenize(texts))
-        return [v.tolist() for v in vectors], tokens
+            return await asyncio.to_thread(self._embed, self._embedder, texts)
+
+    def _embed(
+        self, embedder: EmbeddingGenerator, texts: list[str]
+    ) -> tuple[list[list[float]], int]:
+        tokens = sum(len(self.model.model.tokenize(t)) for t in texts)
+        return [v.tolist() for v in embedder.embed_batch(texts)], tokens
 
     async def tokenize(self, text: str, add_bos: bool, special: bool) -> list[int]:
         """The model's tokenizer, off the event loop."""

@@ -21,14 +21,18 @@ import httpx
 
 from assistant.config import Settings
 from assistant.llm.openai_wire import (
+    UpstreamError,
+    auth_headers,
+    estimate_tokens,
     first_model,
     no_server,
     parse_event,
+    plain_messages,
     refusal,
     streaming_body,
     unreachable,
 )
-from assistant.llm.remote import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, RemoteChatModel
+from assistant.llm.remote import MESSAGE_OVERHEAD, RemoteChatModel
 from assistant.server.schemas import Sampling
 from assistant.server.text import NotAvailable, Usage, VoiceModel
 
@@ -56,6 +60,7 @@ class RemoteText:
         self._settings = settings.llm
         self.base_url = str(client.base_url).rstrip("/")
         self.name = name
+        self.backend = "openai"
         self.max_concurrent = settings.server.pool_size
         self._client = client
         self._slots = asyncio.Semaphore(self.max_concurrent)
@@ -69,9 +74,10 @@ class RemoteText:
         server cannot be reached.
         """
         s = settings.llm
-        headers = {"Authorization": f"Bearer {s.api_key}"} if s.api_key else {}
         timeout = httpx.Timeout(settings.server.request_timeout_s, connect=10)
-        client = httpx.AsyncClient(base_url=s.remote_url(), headers=headers, timeout=timeout)
+        client = httpx.AsyncClient(
+            base_url=s.remote_url(), headers=auth_headers(s.api_key), timeout=timeout
+        )
         try:
             return cls(settings, client, s.remote_model or await _first_model(client))
         except BaseException:
@@ -82,7 +88,7 @@ class RemoteText:
         """The remote model and where it is served."""
         return {
             "name": self.name,
-            "backend": "openai",
+            "backend": self.backend,
             "base_url": self.base_url,
             "pool_size": self.max_concurrent,
             "contexts_free": self.max_concurrent - self._running,
@@ -98,29 +104,31 @@ class RemoteText:
 
     def complete(self, prompt: str, req: Sampling, usage: Usage) -> AsyncGenerator[str, None]:
         """Relay to ``/completions``."""
-        guess = len(prompt) // CHARS_PER_TOKEN
-        return self._relay("/completions", {"prompt": prompt}, req, usage, guess)
+        return self._relay(
+            "/completions", {"prompt": prompt}, req, usage, estimate_tokens([prompt])
+        )
 
     def chat(
         self, messages: list[tuple[str, str]], req: Sampling, usage: Usage
     ) -> AsyncGenerator[str, None]:
         """Relay to ``/chat/completions``."""
-        guess = sum(len(text) // CHARS_PER_TOKEN + MESSAGE_OVERHEAD for _, text in messages)
-        plain = [{"role": role, "content": text} for role, text in messages]
-        return self._relay("/chat/completions", {"messages": plain}, req, usage, guess)
+        guess = estimate_tokens((text for _, text in messages), MESSAGE_OVERHEAD)
+        payload = {"messages": plain_messages(messages)}
+        return self._relay("/chat/completions", payload, req, usage, guess)
 
     async def _relay(
         self, path: str, payload: dict[str, Any], req: Sampling, usage: Usage, guess: int
     ) -> AsyncGenerator[str, None]:
         sampling = req.model_dump(include=_SAMPLER_FIELDS, exclude_none=True)
-        body = streaming_body(self.name, req.max_tokens, req.stops(), sampling, **payload)
+        if not sampling.get("seed"):  # 0 means a random seed here, a fixed one elsewhere
+            sampling.pop("seed", None)
+        body = streaming_body(self.name, req.max_tokens, req.stops(), sampling, True, **payload)
         pieces = 0
         async with self._slots:
             self._running += 1
             try:
                 async with self._client.stream("POST", path, json=body) as response:
-                    if response.status_code >= 400:
-                        raise refusal(self.base_url, response.status_code, await response.aread())
+                    await self._check(response)
                     async for line in response.aiter_lines():
                         event = parse_event(line, self.base_url)
                         if event is None:
@@ -129,9 +137,8 @@ class RemoteText:
                             pieces += 1
                             yield event.text
                         usage.finish_reason = event.finish_reason or usage.finish_reason
-                        if event.usage:
-                            usage.prompt_tokens = int(event.usage.get("prompt_tokens") or 0)
-                            usage.completion_tokens = int(event.usage.get("completion_tokens") or 0)
+                        usage.prompt_tokens = event.prompt_tokens or usage.prompt_tokens
+                        usage.completion_tokens = event.completion_tokens or usage.completion_tokens
             except httpx.HTTPError as exc:
                 raise unreachable(self.base_url, exc) from None
             finally:
@@ -139,6 +146,15 @@ class RemoteText:
                 # Servers that send no usage stream about one token per event.
                 usage.prompt_tokens = usage.prompt_tokens or guess
                 usage.completion_tokens = usage.completion_tokens or pieces
+
+    async def _check(self, response: httpx.Response) -> None:
+        """Raise UpstreamError unless ``response`` is a stream of server-sent events."""
+        if not response.is_success:
+            raise refusal(self.base_url, response.status_code, await response.aread())
+        kind = response.headers.get("content-type", "")
+        if not kind.startswith("text/event-stream"):
+            body = await response.aread()
+            raise refusal(self.base_url, 502, b"answered without streaming (" + body[:200] + b")")
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Relay to ``/embeddings``."""
@@ -154,11 +170,14 @@ class RemoteText:
             answer = response.json()
             rows = sorted(answer["data"], key=lambda row: int(row.get("index", 0)))
             vectors = [[float(x) for x in row["embedding"]] for row in rows]
-        except (ValueError, KeyError, TypeError) as exc:
+            used = int((answer.get("usage") or {}).get("prompt_tokens") or 0)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             wrong = f"not an embeddings answer ({type(exc).__name__}: {exc})"
             raise refusal(self.base_url, 502, wrong.encode()) from None
-        used = (answer.get("usage") or {}).get("prompt_tokens")
-        return vectors, int(used or sum(len(t) // CHARS_PER_TOKEN for t in texts))
+        if len(vectors) != len(texts):
+            wrong = f"{len(vectors)} embeddings for {len(texts)} texts"
+            raise refusal(self.base_url, 502, wrong.encode())
+        return vectors, used or estimate_tokens(texts)
 
     async def tokenize(self, text: str, add_bos: bool, special: bool) -> list[int]:
         """Not available: the tokenizer is remote."""
@@ -178,6 +197,17 @@ class RemoteText:
     async def close(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
+
+
+def relayed_status(exc: UpstreamError) -> int:
+    """The HTTP status a relayed failure answers with.
+
+    The client's mistake as the remote server saw it stays the client's (400); a busy remote
+    is worth retrying (503); anything else is the remote server's failure (502).
+    """
+    if exc.status in (400, 413, 422):
+        return 400
+    return 503 if exc.status in (429, 503) else 502
 
 
 async def _first_model(client: httpx.AsyncClient) -> str:

@@ -15,8 +15,12 @@ sends back JSON text messages and reply audio as binary messages:
 - binary: an 8-byte header (turn id, sequence) followed by the PCM samples.
 
 Text messages from the client: ``{"type": "end"}`` (the input is over: the last utterance is
-finished and the connection closes after the last reply) and ``{"type": "interrupt"}`` (stop
-the current reply, e.g. a stop button). Echo cancellation is the client's job (browsers do it
+finished and the connection closes after the last reply), ``{"type": "interrupt"}`` (stop
+the current reply, e.g. a stop button), ``{"type": "text", "text"}`` (typed words: a turn of
+the same conversation, answered aloud; a reply being given stops first) and, when
+``vision.model`` is set (``ready`` says ``"vision": true``), ``{"type": "image", "data"}``
+(base64 or a ``data:`` URI; the following turns are about it, answered by the vision model,
+until ``"data": null``). Echo cancellation is the client's job (browsers do it
 in getUserMedia); playback is assumed to run in real time from the first audio of a turn, which
 is what ``heard`` and barge-in go by. Each connection has its own chat context (the model's
 weights are shared); ``server.max_voice_sessions`` connections at once, more are refused.
@@ -27,102 +31,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import struct
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from assistant.convert.stream import StreamDecoder
-from assistant.errors import AssistantError, InputError
-from assistant.interfaces import Pcm16
+from assistant.errors import AssistantError, InputError, ModelError, UserError
+from assistant.interfaces import LanguageModel
 from assistant.loader import Models
 from assistant.pipeline.events import Event
-from assistant.pipeline.frames import AudioFrame, Frame, InterruptFrame, ReplyAudioFrame
-from assistant.pipeline.heard import ReplyLedger
-from assistant.pipeline.pipeline import FrameSource, Pipeline
-from assistant.pipeline.stages.sink import AudioSink
+from assistant.pipeline.frames import (
+    InterruptFrame,
+    TranscriptFrame,
+)
+from assistant.pipeline.pipeline import Pipeline
+from assistant.pipeline.stages.vad import VadStage
 from assistant.pipeline.state import StateTracker
 from assistant.pipeline.turns import TurnRecorder, TurnReport
 from assistant.pipeline.voice import voice_stages
 from assistant.server.engine import Engine
+from assistant.server.pictures import decode_picture
 from assistant.server.text import VoiceModel
+from assistant.server.voice_io import RATE, SocketSink, SocketSource
 from assistant.server.ws import admit
+from assistant.vision.seeing import Eyes, SeeingChatModel
 
 router = APIRouter()
-HEADER = struct.Struct("<II")  # turn id, sequence number of the audio message
-RATE = 16000
-
-
-class SocketSource(FrameSource):
-    """Audio frames from the socket's binary messages (16 kHz mono PCM, after decoding)."""
-
-    def __init__(self) -> None:
-        super().__init__("socket-source")
-        self._audio: asyncio.Queue[Pcm16 | None] = asyncio.Queue()
-        self._pts = 0.0
-
-    def feed(self, pcm: Pcm16) -> None:
-        """Queue samples that just arrived."""
-        if pcm.size:
-            self._audio.put_nowait(pcm)
-
-    def end(self) -> None:
-        """No more audio will come."""
-        self._audio.put_nowait(None)
-
-    async def frames(self) -> AsyncIterator[Frame]:
-        """Yield the audio as it arrives."""
-        while (pcm := await self._audio.get()) is not None:
-            yield AudioFrame(pcm=pcm, sample_rate=RATE, pts=self._pts, wall=time.monotonic())
-            self._pts += len(pcm) / RATE
-
-
-class SocketSink(AudioSink):
-    """Sends reply audio as binary messages; the client is taken to play it in real time."""
-
-    def __init__(self, socket: WebSocket, send_lock: asyncio.Lock) -> None:
-        super().__init__("socket-sink")
-        self.socket, self.send_lock = socket, send_lock
-        self._sequence = 0
-        self.ledger = ReplyLedger()
-        self._started: dict[int, float] = {}  # turn -> monotonic time its first audio went out
-        self._rate = 0  # Hertz of the reply audio
-
-    async def deliver(self, frame: ReplyAudioFrame) -> None:
-        """Send one piece of reply audio with its header."""
-        self._started.setdefault(frame.turn_id, time.monotonic())
-        self._rate = frame.sample_rate
-        self.ledger.add(frame)
-        self._sequence += 1
-        payload = HEADER.pack(frame.turn_id, self._sequence) + frame.pcm.astype("<i2").tobytes()
-        async with self.send_lock:
-            await self.socket.send_bytes(payload)
-
-    async def end_of_turn(self, turn_id: int) -> None:
-        """Wait until the client has played the turn (so speech meanwhile is a barge-in)."""
-        if turn_id in self._started and self._rate:
-            sent_s = sum(len(c.pcm) for c in self.ledger.chunks(turn_id)) / self._rate
-            await asyncio.sleep(max(0.0, self._started[turn_id] + sent_s - time.monotonic()))
-        self._forget(turn_id)
-
-    async def on_interrupt(self, turn_id: int) -> None:
-        """The user spoke over the reply: tell the client to stop, report what was heard."""
-        if turn_id in self._started and self._rate:
-            played = int((time.monotonic() - self._started[turn_id]) * self._rate)
-            for chunk in self.ledger.chunks(turn_id):
-                chunk.played = min(len(chunk.pcm), max(0, played))
-                played -= len(chunk.pcm)
-        heard = self.ledger.heard(turn_id)
-        self._forget(turn_id)
-        self.bus.publish("interrupted", turn_id, heard=heard, silent_wall=time.monotonic())
-
-    def _forget(self, turn_id: int) -> None:
-        self.ledger.forget(turn_id)
-        for turn in [t for t in self._started if t <= turn_id]:
-            del self._started[turn]
 
 
 class VoiceSession:
@@ -134,9 +70,12 @@ class VoiceSession:
         self.source = SocketSource()
         self.sink = SocketSink(socket, self.send_lock)
         settings = engine.settings
-        self.pipeline = Pipeline(voice_stages(settings, models, self.source, self.sink, live=True))
+        stages = voice_stages(settings, models, self.source, self.sink, live=True)
+        self.vad = next(stage for stage in stages if isinstance(stage, VadStage))
+        self.seeing = models.llm if isinstance(models.llm, SeeingChatModel) else None
+        self.pipeline = Pipeline(stages)
         TurnRecorder(self.pipeline.bus, self._on_turn)
-        StateTracker(
+        self.state = StateTracker(
             self.pipeline.bus, lambda state: self._send_later({"type": "state", "state": state})
         )
         self.pipeline.bus.listen(self._on_event)
@@ -192,6 +131,32 @@ class VoiceSession:
         if self._turn:
             await self.pipeline.queue_frame(InterruptFrame(turn_id=self._turn))
 
+    async def typed(self, text: str) -> None:
+        """Answer typed words as a turn of the conversation (a reply being given stops first)."""
+        if self.state.state in ("thinking", "speaking"):
+            await self.interrupt()
+        self._turn = turn = self.vad.open_turn()
+        self.pipeline.bus.publish("transcript", turn, text=text, stt_ms=None, speculative=False)
+        frame = TranscriptFrame(turn_id=turn, text=text, speech_end_wall=time.monotonic())
+        await self.pipeline.queue_frame(frame)
+
+    async def show(self, picture: str | None) -> None:
+        """Talk about ``picture`` (base64 or a data URI) from the next turn on; None: stop.
+
+        UserError without a vision model, or for a picture that cannot be used.
+        """
+        if self.seeing is None:
+            raise UserError(
+                "pictures need a vision model: set vision.model (see `assistant models pull`)"
+            )
+        if picture is None:
+            self.seeing.eyes.show(None)
+            return
+        limit = self.engine.settings.server.max_image_pixels
+        image = await asyncio.to_thread(decode_picture, picture, limit)
+        self.seeing.vision = await self.engine.vision()
+        self.seeing.eyes.show(image)
+
     async def flush(self) -> None:
         """Wait until queued messages went out."""
         while self._pending:
@@ -232,10 +197,17 @@ async def voice(socket: WebSocket) -> None:
 
 
 async def _models(engine: Engine) -> tuple[VoiceModel, Models]:
-    """A chat model of this connection's own, and the shared speech models."""
+    """A chat model of this connection's own, and the shared speech models.
+
+    With ``vision.model`` set, turns can come with a picture from the client; the vision
+    model loads when the first one arrives.
+    """
+    stt, tts = await engine.speech_models()  # first: if they fail, there is no chat to close
     chat = await engine.text.voice_model()
-    stt, tts = await engine.speech_models()
-    return chat, Models(stt=stt, llm=chat, tts=tts)
+    llm: LanguageModel = chat
+    if engine.settings.vision.model:
+        llm = SeeingChatModel(chat, engine.loaded_vision, Eyes())
+    return chat, Models(stt=stt, llm=llm, tts=tts)
 
 
 def _ready(engine: Engine, encoded: bool) -> dict[str, Any]:
@@ -243,6 +215,7 @@ def _ready(engine: Engine, encoded: bool) -> dict[str, Any]:
     source = "any format PyAV decodes" if encoded else "pcm_s16le"
     return {
         "type": "ready",
+        "vision": bool(engine.settings.vision.model),
         "input": {"format": source, "sample_rate": RATE, "channels": 1},
         "output": {
             "format": "pcm_s16le",
@@ -327,18 +300,39 @@ async def _control(session: VoiceSession, text: str) -> bool:
     """Handle a text message; False when the client said the input is over."""
     try:
         message = json.loads(text)
-        kind = message.get("type") if isinstance(message, dict) else None
     except ValueError:
-        kind = None
+        message = None
+    if not isinstance(message, dict):
+        message = {}
+    kind = message.get("type")
     if kind == "end":
         return False
+    try:
+        await _command(session, kind, message)
+    except UserError as exc:
+        await session.send(_error("BAD_REQUEST", str(exc)))
+    except ModelError as exc:
+        await session.send(_error("MODEL_NOT_FOUND", str(exc)))
+    return True
+
+
+async def _command(session: VoiceSession, kind: object, message: dict[str, Any]) -> None:
     if kind == "interrupt":
         await session.interrupt()
+    elif kind == "text":
+        words = message.get("text")
+        if not isinstance(words, str) or not words.strip():
+            raise UserError("a text message needs words: {'type': 'text', 'text': '...'}")
+        await session.typed(words.strip())
+    elif kind == "image":
+        picture = message.get("data")
+        if picture is not None and not isinstance(picture, str):
+            raise UserError("an image message needs 'data': base64, a data: URI, or null")
+        await session.show(picture)
     elif kind != "ping":
-        await session.send(
-            _error("BAD_REQUEST", "text messages are {'type': 'end' | 'interrupt' | 'ping'}")
+        raise UserError(
+            "text messages are {'type': 'end' | 'interrupt' | 'text' | 'image' | 'ping'}"
         )
-    return True
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -23,10 +23,12 @@ from pydantic import ValidationError
 
 from assistant.errors import ModelError, UserError
 from assistant.llm.errors import LlmError
+from assistant.llm.openai_wire import UpstreamError
 from assistant.server.engine import Busy, Engine, NoModel
 from assistant.server.native import chat_generation
 from assistant.server.schemas import ChatRequest, GenerateRequest
 from assistant.server.streaming import Generation
+from assistant.server.upstream import relayed_status
 
 router = APIRouter()
 
@@ -107,7 +109,7 @@ class Session:
             await self.error(request_id, "RATE_LIMITED", str(exc))
             return
         except LlmError as exc:
-            await self.error(request_id, "GENERATION_ERROR", str(exc))
+            await self.error(request_id, _code(exc), str(exc))
             return
         except (NoModel, ModelError) as exc:  # unloaded, or a picture and no vision model
             await self.error(request_id, "MODEL_NOT_FOUND", str(exc))
@@ -127,6 +129,13 @@ class Session:
         """Stop everything this connection started."""
         for task in list(self.tasks.values()):
             task.cancel()
+
+
+def _code(exc: LlmError) -> str:
+    """The protocol's error code for a failed generation (as its HTTP status would say)."""
+    if isinstance(exc, UpstreamError):
+        return {400: "BAD_REQUEST", 503: "RATE_LIMITED"}.get(relayed_status(exc), "UPSTREAM_ERROR")
+    return "BAD_REQUEST" if isinstance(exc, ValueError) else "GENERATION_ERROR"
 
 
 def _parse(text: str | None, data: bytes | None, limit: int) -> dict[str, Any] | str:

@@ -36,6 +36,10 @@ class Eyes:
     warmup_s: float = 1.0
     _prepared: PreparedImage | None = field(default=None, init=False, repr=False)
 
+    def show(self, image: ImageInput | None) -> None:
+        """Make ``image`` the picture of every turn from now on (None: no picture again)."""
+        self.image, self._prepared = image, None
+
     def picture_for(self, words: str, vision: LlamaVisionModel) -> PreparedImage | None:
         """The picture that goes with ``words``, prepared for ``vision``; None for none."""
         if self.image is not None:
@@ -56,9 +60,13 @@ class Eyes:
 
 
 class SeeingChatModel:
-    """A LanguageModel: the vision model for turns with a picture, ``llm`` for the rest."""
+    """A LanguageModel: the vision model for turns with a picture, ``llm`` for the rest.
 
-    def __init__(self, llm: LanguageModel, vision: LlamaVisionModel, eyes: Eyes) -> None:
+    ``vision`` may come later (loaded when the first picture arrives); until then every turn
+    is the chat model's.
+    """
+
+    def __init__(self, llm: LanguageModel, vision: LlamaVisionModel | None, eyes: Eyes) -> None:
         self.llm = llm
         self.vision = vision
         self.eyes = eyes
@@ -73,14 +81,15 @@ class SeeingChatModel:
     ) -> Generator[str, None, str]:
         """Yield the reply; return why it ended (stop, length or cancelled)."""
         question = messages[-1].content if messages and messages[-1].role == "user" else ""
-        picture = self.eyes.picture_for(question, self.vision)
-        if picture is None:
+        vision = self.vision
+        picture = self.eyes.picture_for(question, vision) if vision is not None else None
+        if vision is None or picture is None:
             return (yield from self.llm.stream_chat(messages, params, max_tokens, stop, cancel))
         log.debug("turn answered by the vision model (%dx%d)", picture.width, picture.height)
-        yield from self.vision.answer(picture, question, max_tokens, params.temperature, cancel)
+        yield from vision.answer(picture, question, max_tokens, params.temperature, cancel)
         if cancel.is_set():
             return "cancelled"
-        return "length" if self.vision.stats.completion_tokens >= max_tokens else "stop"
+        return "length" if vision.stats.completion_tokens >= max_tokens else "stop"
 
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Warm the chat model's cache (the vision model starts afresh per picture)."""

@@ -37,6 +37,16 @@ class VadStage(FrameProcessor):
         self._walls: deque[tuple[float, float]] = deque(maxlen=_WALL_HISTORY)  # (end pts, wall)
         self._open_turns: set[int] = set()  # answered turns not yet played to the end
 
+    def open_turn(self) -> int:
+        """A new turn id for a turn that did not come from speech (typed words).
+
+        The turn counts as answered until it has been played, so speech meanwhile is a
+        barge-in as with a spoken question.
+        """
+        turn = next(self._turn_ids)
+        self._open_turns.add(turn)
+        return turn
+
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; follow turns to their end to know when speech is a barge-in."""
         await super().start(bus, on_error)
@@ -71,8 +81,7 @@ class VadStage(FrameProcessor):
                 SpeechPauseFrame(audio=event.audio, start=event.start, end=event.end)
             )
             return
-        turn = next(self._turn_ids)
-        self._open_turns.add(turn)
+        turn = self.open_turn()
         wall = self.wall_at(event.end)
         self.bus.publish(
             "utterance",
