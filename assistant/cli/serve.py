@@ -32,12 +32,13 @@ def serve(
     if llm_model is not None:
         flags["llm"]["model"] = llm_model
     settings = state.settings(flags)
-    _check_binding(settings)
+    check_binding(settings)
     asyncio.run(_serve(settings))
     return 0
 
 
-def _check_binding(settings: Settings) -> None:
+def check_binding(settings: Settings) -> None:
+    """UserError when the server could not listen where the settings say, or should not."""
     from assistant.server.app import is_loopback
 
     s = settings.server

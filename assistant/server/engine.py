@@ -51,6 +51,7 @@ class Metrics:
     voice_sessions: Gauge
     voice_turns: Counter
     voice_to_voice: Histogram
+    kiosk_restarts: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -76,6 +77,11 @@ class Metrics:
             Histogram(
                 "assistant_voice_to_voice_seconds",
                 "End of the user's speech to the first reply audio",
+                registry=r,
+            ),
+            Counter(
+                "assistant_kiosk_restarts",
+                "Kiosk conversations restarted after a failure",
                 registry=r,
             ),
         )
@@ -108,6 +114,7 @@ class Engine:
         self._vision_lock = asyncio.Lock()  # one load
         self._vision_turn = asyncio.Lock()  # one answer at a time
         self.voice_sessions = 0
+        self.kiosk: dict[str, Any] | None = None  # the kiosk's status, when one runs beside
 
     @property
     def text(self) -> TextBackend:

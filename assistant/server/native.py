@@ -42,7 +42,11 @@ router = APIRouter()
 async def health(request: Request) -> dict[str, Any]:
     """Liveness and what is loaded."""
     engine = engine_of(request)
-    state = await engine.text.health() if engine.loaded else {"ready": False, "contexts_free": 0}
+    state: dict[str, Any] = {"ready": False, "contexts_free": 0}
+    if engine.loaded:
+        state = await engine.text.health()
+    if engine.kiosk is not None:
+        state["kiosk"] = engine.kiosk
     return {
         "status": "ok",
         "model": engine.name if engine.loaded else None,

@@ -68,6 +68,15 @@ class LlmStage(FrameProcessor):
                 self.model.prefill, [ChatMessage("system", self.options.system_prompt)]
             )
 
+    async def cleanup(self) -> None:
+        """Stop generating and wait for the model's thread to be done with the model.
+
+        Whoever owns the model may free it once the pipeline has stopped, and freeing a
+        context that a prefill or a reply is still using would crash the process.
+        """
+        self._cancel.set()
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+
     async def process_frame(self, frame: DataFrame) -> None:
         """Answer transcripts; forward everything else."""
         if isinstance(frame, TranscriptFrame):
@@ -166,8 +175,3 @@ class LlmStage(FrameProcessor):
             self.history[-1] = ChatMessage("assistant", heard.strip())
         else:
             self.history.pop()
-
-    async def cleanup(self) -> None:
-        """Stop a generation still running and release the thread."""
-        self._cancel.set()
-        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,141 @@
+"""``assistant kiosk``: always on, on this machine's microphone and speaker, with the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import sys
+from collections.abc import Iterator
+from importlib.resources import files
+from typing import TYPE_CHECKING
+
+import click
+
+from assistant.cli.common import State
+from assistant.cli.serve import check_binding
+from assistant.config import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+
+log = logging.getLogger("assistant.kiosk")
+
+
+@click.command()
+@click.option("--host", default=None, help="Address of the HTTP server [default: 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port [default: 8765].")
+@click.option(
+    "--api-key", default=None, help="Require 'Authorization: Bearer KEY' (needed off loopback)."
+)
+@click.option(
+    "--wake-phrase",
+    default="",
+    metavar="WORDS",
+    help="Answer only turns that contain these words (and follow-ups right after a reply).",
+)
+@click.option("--print-unit", is_flag=True, help="Print a systemd unit for this install and exit.")
+@click.pass_obj
+def kiosk(
+    state: State,
+    /,
+    host: str | None,
+    port: int | None,
+    api_key: str | None,
+    wake_phrase: str,
+    print_unit: bool,
+) -> int:
+    """Run headless and always on: hands-free turns on the local devices, plus the server.
+
+    Logs are JSON lines on stderr. /health (with the kiosk's state), /metrics and the
+    WebSockets stay available throughout; SIGTERM stops it.
+    """
+    if print_unit:
+        click.echo(unit_file(wake_phrase), nl=False)
+        return 0
+    flags: dict[str, dict[str, object]] = {"server": {}}
+    for key, value in (("host", host), ("port", port), ("api_key", api_key)):
+        if value is not None:
+            flags["server"][key] = value
+    settings = state.settings(flags)
+    check_binding(settings)
+    from assistant.kiosk.logs import json_logging
+
+    json_logging()
+    asyncio.run(_run(settings, wake_phrase))
+    return 0
+
+
+def unit_file(wake_phrase: str = "") -> str:
+    """The systemd unit shipped with the package, pointed at this install's command."""
+    template = files("assistant.kiosk").joinpath("assistant-kiosk.service").read_text()
+    command = shutil.which("assistant") or f"{sys.executable} -m assistant"
+    wake = f" --wake-phrase '{wake_phrase}'" if wake_phrase else ""
+    return template.replace("/usr/local/bin/assistant kiosk", f"{command} kiosk{wake}")
+
+
+async def _run(settings: Settings, wake_phrase: str) -> None:
+    import uvicorn
+
+    from assistant.kiosk import Kiosk
+    from assistant.server.app import create_app
+    from assistant.server.engine import Engine
+
+    s = settings.server
+    engine = await Engine.load(settings)
+    kiosk = Kiosk(engine, settings, wake_phrase)
+    engine.kiosk = kiosk.status
+    app = create_app(engine, s.api_key or None)
+    config = uvicorn.Config(
+        app,
+        host=s.host,
+        port=s.port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = _server(config)
+    stop = asyncio.Event()
+    with _signals(stop, server):
+        log.info("serving on http://%s:%s", s.host, s.port, extra={"fields": {"port": s.port}})
+        serving = asyncio.create_task(server.serve())
+        try:
+            await kiosk.run(stop)
+        finally:
+            server.should_exit = True
+            await serving
+            await engine.close()
+    log.info("stopped")
+
+
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    """Uvicorn's server, minus its own signal handling (the kiosk stops it itself)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(config)
+
+
+@contextlib.contextmanager
+def _signals(stop: asyncio.Event, server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` and ask the server to exit."""
+    loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        log.info("stopping")
+        stop.set()
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

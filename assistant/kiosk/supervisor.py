@@ -1,0 +1,156 @@
+"""Keeps the live conversation running: start it, watch it, and bring it back after a failure.
+
+One run is the pipeline of `assistant chat` on the configured microphone and speaker, with the
+server's shared models (one copy of the weights for the kiosk and every HTTP client). A run
+ends when the microphone or speaker stays away past ``audio.device_retry_s``, when a model
+fails, or on anything else that stops a stage; the kiosk then reports ``recovering``, waits
+(1 s, doubling to 30 s; back to 1 s after a run that lasted a minute) and starts again. It
+stops only when told to (SIGTERM / Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from assistant.config import Settings
+from assistant.interfaces import LanguageModel
+from assistant.kiosk.wake import WakeStage
+from assistant.loader import Models
+from assistant.pipeline.events import Event, EventBus
+from assistant.pipeline.pipeline import Pipeline
+from assistant.pipeline.processor import FrameProcessor
+from assistant.pipeline.stages.stt import SttStage
+from assistant.pipeline.state import StateTracker
+from assistant.pipeline.turns import TurnRecorder, TurnReport
+from assistant.pipeline.voice import voice_stages
+from assistant.server.engine import Engine
+from assistant.server.text import VoiceModel
+from assistant.vision import SeeingChatModel, eyes_for
+
+log = logging.getLogger("assistant.kiosk")
+FIRST_RETRY_S = 1.0
+MAX_RETRY_S = 30.0
+HEALTHY_RUN_S = 60.0  # a run this long resets the backoff
+
+
+class Kiosk:
+    """The always-on conversation; ``status`` is what /health reports of it."""
+
+    def __init__(self, engine: Engine, settings: Settings, wake_phrase: str = "") -> None:
+        self.engine, self.settings, self.wake_phrase = engine, settings, wake_phrase
+        self.status: dict[str, Any] = {
+            "state": "starting",
+            "turns": 0,
+            "restarts": 0,
+            "last_error": None,
+            "wake_phrase": wake_phrase or None,
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run conversations until ``stop`` is set, restarting each one that fails."""
+        delay = FIRST_RETRY_S
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self._conversation(stop)
+            except Exception as exc:  # whatever stopped it, the kiosk goes on
+                self._failed(exc)
+            if stop.is_set():
+                break
+            if time.monotonic() - started > HEALTHY_RUN_S:
+                delay = FIRST_RETRY_S
+            self._set("recovering", retry_in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, MAX_RETRY_S)
+        self._set("stopped")
+
+    def _failed(self, exc: Exception) -> None:
+        self.status["restarts"] += 1
+        self.status["last_error"] = f"{type(exc).__name__}: {exc}"
+        self.engine.metrics.kiosk_restarts.inc()
+        log.error("conversation stopped: %s", exc, extra={"fields": {"error": str(exc)}})
+
+    async def _conversation(self, stop: asyncio.Event) -> None:
+        """One run of the live pipeline, until it fails or ``stop`` is set."""
+        from assistant.audio.devices import pick_device
+        from assistant.pipeline.stages.live import MicSource, SpeakerSink
+
+        audio = self.settings.audio
+        pick_device("input", audio.input_device)  # DeviceError now rather than mid-start
+        speaker = SpeakerSink(
+            audio.output_device,
+            audio.output_sample_rate,
+            audio.block_ms,
+            audio.device_retry_s,
+            echo_reference=audio.barge_in and audio.echo_cancellation,
+        )
+        mic = MicSource(
+            audio.input_device, 16000, audio.block_ms, audio.buffer_s, audio.device_retry_s
+        )
+        chat, models = await self._models()
+        try:
+            stages = voice_stages(self.settings, models, mic, speaker, speaker.player, live=True)
+            pipeline = Pipeline(self._with_wake(stages), self._bus())
+            await pipeline.start()
+            ended = asyncio.ensure_future(pipeline.wait())
+            stopping = asyncio.ensure_future(stop.wait())
+            while mic.capture is None and not ended.done():  # listening once the mic is open
+                await asyncio.sleep(0.05)
+            if not ended.done():
+                self._set("listening")
+            await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not ended.done():
+                self._set("stopping")
+                await pipeline.cancel("stopping")
+            stopping.cancel()
+            await ended  # a stage's error is raised here
+        finally:
+            chat.close()
+
+    async def _models(self) -> tuple[VoiceModel, Models]:
+        stt, tts = await self.engine.speech_models()
+        chat = await self.engine.text.voice_model()
+        llm: LanguageModel = chat
+        eyes = eyes_for(self.settings)  # camera turns when a vision model is configured
+        if eyes is not None:
+            llm = SeeingChatModel(chat, await self.engine.vision(), eyes)
+        return chat, Models(stt=stt, llm=llm, tts=tts)
+
+    def _with_wake(self, stages: list[FrameProcessor]) -> list[FrameProcessor]:
+        if not self.wake_phrase:
+            return stages
+        after = next(i for i, stage in enumerate(stages) if isinstance(stage, SttStage)) + 1
+        return [*stages[:after], WakeStage(self.wake_phrase), *stages[after:]]
+
+    def _bus(self) -> EventBus:
+        bus = EventBus()
+        TurnRecorder(bus, self._on_turn)
+        StateTracker(bus, self._set)
+        bus.listen(self._on_event)
+        return bus
+
+    def _on_turn(self, report: TurnReport) -> None:
+        self.status["turns"] += 1
+        metrics = self.engine.metrics
+        metrics.voice_turns.inc()
+        v2v = report.timings_ms().get("voice_to_voice")
+        if v2v is not None:
+            metrics.voice_to_voice.observe(v2v / 1000)
+        log.info("turn", extra={"fields": {"turn": report.to_json()}})
+
+    def _on_event(self, event: Event) -> None:
+        # Device news is logged where it happens (pipeline.stages.reconnect).
+        if event.kind == "error":
+            log.error("%s failed: %s", event.data["stage"], event.data["message"])
+        elif event.kind == "no_speech" and event.data.get("reason"):
+            log.info("ignored a turn: %s", event.data["reason"])
+
+    def _set(self, state: str, **fields: Any) -> None:
+        if state != self.status["state"]:
+            self.status["state"] = state
+            log.info("state: %s", state, extra={"fields": {"state": state, **fields}})

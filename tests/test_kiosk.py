@@ -1,0 +1,187 @@
+"""`assistant kiosk` on the private PulseAudio: spoken turns, a lost microphone, SIGTERM, memory.
+
+The kiosk is a real process on the virtual devices (tests/pulse.py); what it did is read from
+its JSON log lines on stderr, and from its /health and /metrics.
+"""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from assistant.audio.tts import PiperTTS
+from tests import media
+from tests.conftest import ASSISTANT, REPO
+from tests.pulse import PulseServer, available
+from tests.serving import free_port
+
+pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
+Json = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
+    server = PulseServer(tmp_path_factory.mktemp("pulse"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def question(tts: PiperTTS, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pcm = np.concatenate([media.speech(tts, "What is the capital of France?"), media.silence(0.2)])
+    return media.write_wav(tmp_path_factory.mktemp("kiosk") / "question.wav", pcm)
+
+
+class Kiosk:
+    """A running `assistant kiosk` and the JSON lines it logs."""
+
+    def __init__(self, pulse: PulseServer, *settings: str) -> None:
+        self.port = free_port()
+        sets = [arg for setting in settings for arg in ("--set", setting)]
+        self.process = subprocess.Popen(
+            [*ASSISTANT, *sets, "kiosk", "--port", str(self.port)],
+            cwd=REPO,
+            env={**os.environ, **pulse.env, "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines: queue.Queue[Json] = queue.Queue()
+        self.seen: list[Json] = []
+        self.not_json: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                self.not_json.append(line.rstrip())
+
+    def wait_for(self, match: Callable[[Json], bool], timeout: float = 60) -> Json:
+        """The next log entry that matches (earlier ones are kept in ``seen``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                entry = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                assert self.process.poll() is None, f"the kiosk exited: {self.seen[-5:]}"
+                continue
+            self.seen.append(entry)
+            if match(entry):
+                return entry
+        raise AssertionError(f"nothing matched; last log {self.seen[-8:]}")
+
+    def wait_listening(self) -> None:
+        """Until a conversation runs (and the noise floor has been measured)."""
+        self.wait_for(lambda e: e.get("state") == "listening", timeout=120)
+        time.sleep(2.0)
+
+    def turn(self, timeout: float = 60) -> Json:
+        """The next completed turn's report."""
+        entry: Json = self.wait_for(lambda e: e["message"] == "turn", timeout)["turn"]
+        return entry
+
+    def rss_kb(self) -> int:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
+
+    def health(self) -> Json:
+        answer: Json = httpx.get(f"{self.url}/health", timeout=10).json()
+        return answer
+
+    def terminate(self) -> tuple[int, float]:
+        """SIGTERM; the exit code and how long it took."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(10)
+        seconds = time.monotonic() - started
+        self._reader.join(5)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code, seconds
+
+
+@pytest.fixture
+def kiosk(pulse: PulseServer) -> Iterator[Callable[..., Kiosk]]:
+    started: list[Kiosk] = []
+
+    def start(*settings: str) -> Kiosk:
+        running = Kiosk(pulse, *settings)
+        started.append(running)
+        running.wait_listening()
+        return running
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+
+
+def test_kiosk_answers_recovers_from_a_lost_microphone_and_stops_on_sigterm(
+    pulse: PulseServer, kiosk: Callable[..., Kiosk], question: Path
+) -> None:
+    running = kiosk("audio.device_retry_s=2")
+    health = running.health()
+    assert health["ready"] and health["kiosk"]["state"] == "listening"
+    pulse.play(question)
+    turn = running.turn()
+    assert "capital" in turn["transcript"].lower() and turn["reply"].strip()
+    assert turn["reply_audio_s"] > 0.5  # it was spoken
+    pulse.unload_module(pulse.sink_module("vmic"))  # the microphone is unplugged...
+    running.wait_for(lambda e: e.get("state") == "recovering", timeout=30)
+    assert running.health()["kiosk"]["last_error"]
+    time.sleep(2)
+    pulse.add_sink("vmic")  # ...and plugged back in
+    running.wait_listening()
+    pulse.play(question)
+    again = running.turn()
+    assert "capital" in again["transcript"].lower() and again["reply"].strip()
+    assert running.health()["kiosk"]["restarts"] >= 1
+    metrics = httpx.get(f"{running.url}/metrics").text
+    assert (
+        "assistant_kiosk_restarts_total" in metrics and "assistant_voice_turns_total 2.0" in metrics
+    )
+    code, seconds = running.terminate()
+    assert code == 0 and seconds < 2.0, (code, seconds)
+    assert not running.not_json, running.not_json  # every log line is JSON
+    assert running.seen[-1]["message"] == "stopped"
+
+
+def test_kiosk_memory_stays_flat_over_five_minutes_of_turns(
+    pulse: PulseServer, kiosk: Callable[..., Kiosk], question: Path
+) -> None:
+    running = kiosk("llm.max_tokens=32")
+    for _ in range(3):  # warm-up: every model has answered and its buffers are grown
+        pulse.play(question)
+        running.turn()
+    baseline = running.rss_kb()
+    samples = [baseline]
+    deadline = time.monotonic() + 300
+    turns = 0
+    while time.monotonic() < deadline:
+        pulse.play(question)
+        running.turn()
+        turns += 1
+        samples.append(running.rss_kb())
+    code, _ = running.terminate()
+    growth = samples[-1] / baseline - 1
+    assert turns >= 10 and code == 0
+    assert growth <= 0.05, f"RSS grew {growth:.1%} over {turns} turns: {samples}"
