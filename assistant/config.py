@@ -91,6 +91,9 @@ class TtsSettings(_Section):
     noise_w_scale: float | None = Field(None, ge=0.0)
     volume: float = Field(1.0, gt=0.0)
     threads: int = Field(0, ge=0)
+    # onnxruntime's memory arena: ~15 % faster synthesis, but it keeps a block for every
+    # clause length it has seen and grows for hours; off keeps an always-on assistant flat.
+    memory_arena: bool = False
 
 
 class VadSettings(_Section):

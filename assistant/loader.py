@@ -64,6 +64,7 @@ def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
         s.noise_w_scale,
         s.volume,
         s.threads,
+        s.memory_arena,
     )
 
 

@@ -23,6 +23,7 @@ class PiperTTS:
         noise_w_scale: float | None = None,
         volume: float = 1.0,
         threads: int = 0,
+        memory_arena: bool = False,
     ) -> None:
         import onnxruntime
         from piper import PiperVoice, SynthesisConfig
@@ -33,6 +34,7 @@ class PiperTTS:
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads or os.cpu_count() or 1
+            options.enable_cpu_mem_arena = memory_arena  # see tts.memory_arena
             session = onnxruntime.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )

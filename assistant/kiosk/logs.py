@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -71,4 +72,5 @@ def _native_lines_logged() -> TextIO:
                     native.warning("%s", line.rstrip())
 
     threading.Thread(target=pump, daemon=True, name="native-stderr").start()
+    faulthandler.enable(real)  # a crash's stack still reaches the journal, not the dead pipe
     return real
