@@ -180,3 +180,22 @@ def test_cancel_stops_a_realtime_pipeline_at_once() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(scenario()) < 0.2
+
+
+def test_wake_stage_answers_only_turns_with_the_wake_phrase_or_right_after_the_phrase() -> None:
+    from assistant.kiosk.wake import WakeStage
+
+    def said(turn: int, words: str) -> TranscriptFrame:
+        return TranscriptFrame(turn_id=turn, text=words, speech_end_wall=time.monotonic())
+
+    frames: list[Frame] = [
+        said(1, "What time is it?"),  # no phrase: ignored
+        said(2, "Hey, Computer! What is the capital of France?"),  # phrase: cut off, answered
+        said(3, "hey computer"),  # the phrase alone opens the window for the next turn
+        said(4, "And of Spain?"),
+    ]
+    out, events = asyncio.run(run_stage(WakeStage("hey computer"), frames))
+    passed = [(f.turn_id, f.text) for f in out if isinstance(f, TranscriptFrame)]
+    assert passed == [(2, "what is the capital of france"), (4, "And of Spain?")]
+    ignored = [e.turn_id for e in events if e.kind == "no_speech"]
+    assert ignored == [1, 3]  # their turns end at once, nothing waits for a reply
