@@ -70,7 +70,10 @@ def test_vad_and_stt_stages_turn_speech_into_a_transcript(models: Models, tts: o
     pcm = np.concatenate(
         [
             media.silence(0.5),
-            media.speech(tts, "Please set a timer for ten minutes."),
+            # Piper speaks with random variation, and tiny.en hears "Please set a timer" as
+            # "Police at a time are" in about a third of the renditions; this sentence it
+            # transcribed 20 times out of 20. The test is about the stages, not Whisper.
+            media.speech(tts, "What is the capital of France?"),
             media.silence(1.0),
         ]
     )  # type: ignore[arg-type]
@@ -83,7 +86,7 @@ def test_vad_and_stt_stages_turn_speech_into_a_transcript(models: Models, tts: o
     out, events = asyncio.run(run_stage([VadStage(VadConfig()), SttStage(models.stt)], frames))
     transcripts = [f for f in out if isinstance(f, TranscriptFrame)]
     assert len(transcripts) == 1 and transcripts[0].turn_id == 1
-    assert "timer" in transcripts[0].text.lower()
+    assert "capital" in transcripts[0].text.lower()
     kinds = [e.kind for e in events]
     assert kinds.index("speech_started") < kinds.index("utterance") < kinds.index("transcript")
     assert next(e for e in events if e.kind == "transcript").data["speculative"] is True
