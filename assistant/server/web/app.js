@@ -165,6 +165,10 @@ function setConnection(text, kind) {
 
 function setState(state) {
   stats.state = state;
+  if (state === "listening" && partial) {
+    partial.remove(); // what was heard held no question (or no wake phrase)
+    partial = null;
+  }
   const pill = $("state");
   pill.hidden = state === "offline";
   pill.textContent = state;
@@ -205,7 +209,8 @@ function onAudio(data) {
   playing.get(turn).push(source);
   source.onended = () => {
     const list = playing.get(turn) || [];
-    list.splice(list.indexOf(source), 1);
+    const at = list.indexOf(source);
+    if (at >= 0) list.splice(at, 1);
   };
 }
 
