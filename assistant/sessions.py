@@ -101,24 +101,12 @@ async def chat_live(
 
     ``push_to_talk``, when given, says whether the user holds the microphone open.
     """
-    from assistant.audio.devices import pick_device
-    from assistant.pipeline.stages.live import MicSource, SpeakerSink
+    from assistant.pipeline.stages.live import local_devices
 
     obs = observers or Observers()
-    audio = settings.audio
-    mic_device = pick_device("input", audio.input_device)  # no device: fail before loading
-    speaker = SpeakerSink(
-        audio.output_device,
-        audio.output_sample_rate,
-        audio.block_ms,
-        audio.device_retry_s,
-        echo_reference=audio.barge_in and audio.echo_cancellation,
-    )
+    mic_device, mic, speaker = local_devices(settings.audio, STT_RATE)  # before loading models
     models = load_models(settings, image=image)
     TurnRecorder(obs.bus, obs.on_turn)
-    mic = MicSource(
-        audio.input_device, STT_RATE, audio.block_ms, audio.buffer_s, audio.device_retry_s
-    )
     stages = voice_stages(
         settings, models, mic, speaker, speaker.player, live=True, push_to_talk=push_to_talk
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from assistant.audio.stt import WhisperSTT
 from assistant.audio.tts import PiperTTS
 from assistant.loader import Models, load_models
 from tests import media
+from tests.pulse import PulseServer
 
 REPO = Path(__file__).resolve().parents[1]
 ASSISTANT = [sys.executable, "-m", "assistant"]
@@ -33,6 +35,17 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if var.upper().startswith("ASSISTANT_"):
             monkeypatch.delenv(var)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+@pytest.fixture(scope="module")
+def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
+    """A private PulseAudio with the virtual microphone and speaker (tests/pulse.py)."""
+    server = PulseServer(tmp_path_factory.mktemp("pulse"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 MIC_RATE = 16000
 SPEAKER_RATE = 24000
 # norewinds: without it a null sink buffers seconds and paplay runs far slower than real time.
@@ -32,6 +34,16 @@ set-default-sink void
 set-default-source void.monitor
 """
 _DAEMON_CONF = "exit-idle-time = -1\nrescue-streams = no\nenable-memfd = no\n"
+
+
+def needs_pulse() -> pytest.MarkDecorator:
+    """Skip where PulseAudio is missing, except in CI.
+
+    In CI `make test` installs it, so a missing audio stack is a failure, never a silent skip.
+    """
+    return pytest.mark.skipif(
+        available() is not None and not os.environ.get("CI"), reason=str(available())
+    )
 
 
 def available() -> str | None:

@@ -1,10 +1,12 @@
 """Starting real servers for the tests, and reading their WebSocket replies."""
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 
 import httpx
 
@@ -40,6 +42,17 @@ def start(
             time.sleep(0.1)
     proc.kill()
     raise AssertionError(f"server did not start: {proc.communicate()[1]}")
+
+
+@contextlib.contextmanager
+def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`assistant serve` for the length of a block (its URL); stopped after, whatever happened."""
+    proc, url = start(*args, env=env)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def ws_url(url: str) -> str:

@@ -6,14 +6,11 @@ its JSON log lines on stderr, and from its /health and /metrics.
 
 import json
 import os
-import queue
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -22,22 +19,12 @@ import pytest
 from assistant.audio.tts import PiperTTS
 from tests import media
 from tests.conftest import ASSISTANT, REPO
-from tests.pulse import PulseServer, available
+from tests.processes import Json, Lines
+from tests.pulse import PulseServer, needs_pulse
 from tests.serving import free_port
 
-pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
-Json = dict[str, Any]
+pytestmark = needs_pulse()
 ARTIFACTS = REPO / "tests" / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
-    server = PulseServer(tmp_path_factory.mktemp("pulse"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -61,34 +48,8 @@ class Kiosk:
             text=True,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        self.lines: queue.Queue[Json] = queue.Queue()
-        self.seen: list[Json] = []
-        self.not_json: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            try:
-                self.lines.put(json.loads(line))
-            except ValueError:
-                self.not_json.append(line.rstrip())
-
-    def wait_for(self, match: Callable[[Json], bool], timeout: float = 60) -> Json:
-        """The next log entry that matches (earlier ones are kept in ``seen``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                entry = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                code = self.process.poll()
-                assert code is None, f"the kiosk exited ({code}): {self.seen[-5:]} {self.not_json}"
-                continue
-            self.seen.append(entry)
-            if match(entry):
-                return entry
-        raise AssertionError(f"nothing matched; last log {self.seen[-8:]}")
+        self.log = Lines(self.process, self.process.stderr)  # JSON lines, one per record
+        self.wait_for = self.log.wait_for
 
     def wait_listening(self) -> None:
         """Until a conversation runs (and the noise floor has been measured)."""
@@ -114,9 +75,8 @@ class Kiosk:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(10)
         seconds = time.monotonic() - started
-        self._reader.join(5)
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
+        self.log.join()
+        self.log.drain()
         return code, seconds
 
 
@@ -163,8 +123,8 @@ def test_kiosk_answers_recovers_from_a_lost_microphone_and_stops_on_sigterm(
     )
     code, seconds = running.terminate()
     assert code == 0 and seconds < 2.0, (code, seconds)
-    assert not running.not_json, running.not_json  # every log line is JSON
-    assert running.seen[-1]["message"] == "stopped"
+    assert not running.log.text, running.log.text  # every log line is JSON
+    assert running.log.seen[-1]["message"] == "stopped"
 
 
 def test_kiosk_memory_stays_flat_over_five_minutes_of_turns(

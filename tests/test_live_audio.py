@@ -7,16 +7,12 @@ subprocess and reports state changes and turns as JSON lines.
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -26,24 +22,10 @@ from assistant.audio.tts import PiperTTS
 from assistant.convert.audio_decode import decode_audio
 from tests import media
 from tests.conftest import ASSISTANT, REPO
-from tests.pulse import PulseServer, available
+from tests.processes import Json, Lines
+from tests.pulse import PulseServer, needs_pulse
 
-# Skipped on a developer machine without PulseAudio; in CI (where `make test` installs it) a
-# missing audio stack is a failure, never a silent skip.
-pytestmark = pytest.mark.skipif(
-    available() is not None and not os.environ.get("CI"), reason=str(available())
-)
-Json = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
-    server = PulseServer(tmp_path_factory.mktemp("pulse"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+pytestmark = needs_pulse()
 
 
 @pytest.fixture(scope="module")
@@ -70,41 +52,20 @@ class LiveChat:
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.lines: queue.Queue[Json] = queue.Queue()
-        self.seen: list[Json] = []
-        self.stderr: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._read_stdout, daemon=True),
-            threading.Thread(target=self._read_stderr, daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
+        self.out = Lines(self.process, self.process.stdout)  # --json: one object per line
+        self.err = Lines(self.process, self.process.stderr)
+        self.wait_for = self.out.wait_for
+        self.drain = self.out.drain
 
-    def _read_stdout(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.strip():
-                self.lines.put(json.loads(line))
+    @property
+    def stderr(self) -> list[str]:
+        """The lines printed on stderr so far."""
+        return self.err.text
 
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr.append(line.rstrip())
-
-    def wait_for(self, match: Callable[[Json], bool], timeout: float = 60) -> Json:
-        """The next output object that matches (earlier ones are kept in ``seen``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                item = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            self.seen.append(item)
-            if match(item):
-                return item
-        raise AssertionError(f"nothing matched; output {self.seen}, stderr {self.stderr[-5:]}")
+    @property
+    def seen(self) -> list[Json]:
+        """The output objects read so far."""
+        return self.out.seen
 
     def wait_ready(self) -> None:
         """Until the devices are open and the noise floor has been measured."""
@@ -118,17 +79,9 @@ class LiveChat:
     def exit_code(self, timeout: float) -> int:
         """Wait for the process to end on its own, and for its last lines to be read."""
         code = self.process.wait(timeout)
-        for reader in self._readers:
-            reader.join(5)
+        self.out.join()
+        self.err.join()
         return code
-
-    def drain(self) -> list[Json]:
-        """Everything printed so far and not yet read."""
-        while True:
-            try:
-                self.seen.append(self.lines.get_nowait())
-            except queue.Empty:
-                return self.seen
 
     def stop(self) -> int:
         """Ctrl+C; the exit code (it must come within a few seconds)."""

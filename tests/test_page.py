@@ -15,7 +15,7 @@ import pytest
 
 from tests import media
 from tests.conftest import REPO
-from tests.serving import free_port, start
+from tests.serving import free_port, serving, start
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -52,10 +52,8 @@ def browser(spoken_question: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    proc, url = start()
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with serving() as url:
+        yield url
 
 
 def open_page(browser: Any, url: str, microphone: bool = True) -> tuple[Any, list[str]]:

@@ -18,16 +18,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.conftest import ASSISTANT, run_cli
-from tests.serving import free_port, start, voice_messages, ws_url
+from tests.serving import free_port, serving, start, voice_messages, ws_url
 from tests.tiny_vlm import make_tiny_vlm
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    proc, url = start()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serving() as url:
+        yield url
 
 
 def test_health_metrics_models_and_openapi(server: str) -> None:
@@ -523,10 +521,8 @@ def vision_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "ASSISTANT_VISION__N_CTX": "512",
         "ASSISTANT_SERVER__MAX_IMAGE_PIXELS": "1000000",
     }
-    proc, url = start(env=env)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serving(env=env) as url:
+        yield url
 
 
 def test_pictures_go_to_the_vision_model_natively_and_through_openai(vision_server: str) -> None:

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.conftest import run_cli
-from tests.serving import free_port, start, voice_messages, ws_url
+from tests.serving import free_port, serving, start, voice_messages, ws_url
 
 
 def remote(upstream: str) -> dict[str, str]:
@@ -25,10 +25,8 @@ def remote(upstream: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    proc, url = start()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -84,21 +84,9 @@ class Kiosk:
 
     async def _conversation(self, stop: asyncio.Event) -> None:
         """One run of the live pipeline, until it fails or ``stop`` is set."""
-        from assistant.audio.devices import pick_device
-        from assistant.pipeline.stages.live import MicSource, SpeakerSink
+        from assistant.pipeline.stages.live import local_devices
 
-        audio = self.settings.audio
-        pick_device("input", audio.input_device)  # DeviceError now rather than mid-start
-        speaker = SpeakerSink(
-            audio.output_device,
-            audio.output_sample_rate,
-            audio.block_ms,
-            audio.device_retry_s,
-            echo_reference=audio.barge_in and audio.echo_cancellation,
-        )
-        mic = MicSource(
-            audio.input_device, 16000, audio.block_ms, audio.buffer_s, audio.device_retry_s
-        )
+        _, mic, speaker = local_devices(self.settings.audio)
         chat, models = await self._models()
         try:
             stages = voice_stages(self.settings, models, mic, speaker, speaker.player, live=True)

@@ -16,6 +16,7 @@ from assistant.audio.capture import Capture, CaptureStats, DeviceLost
 from assistant.audio.devices import Device, pick_device
 from assistant.audio.playback import Player
 from assistant.audio.ringbuffer import RingBuffer
+from assistant.config import AudioSettings
 from assistant.convert.resample import StreamResampler
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import AudioFrame, Frame, ReplyAudioFrame
@@ -164,3 +165,21 @@ class SpeakerSink(AudioSink):
     async def cleanup(self) -> None:
         """Close the device."""
         self.player.close()
+
+
+def local_devices(audio: AudioSettings, rate: int = 16000) -> tuple[Device, MicSource, SpeakerSink]:
+    """The microphone (its device, picked now) and speaker of the ``[audio]`` settings.
+
+    A missing microphone is a DeviceError here, before anything slow (loading models) starts;
+    the microphone stream itself opens when the pipeline runs.
+    """
+    mic_device = pick_device("input", audio.input_device)
+    speaker = SpeakerSink(
+        audio.output_device,
+        audio.output_sample_rate,
+        audio.block_ms,
+        audio.device_retry_s,
+        echo_reference=audio.barge_in and audio.echo_cancellation,
+    )
+    mic = MicSource(audio.input_device, rate, audio.block_ms, audio.buffer_s, audio.device_retry_s)
+    return mic_device, mic, speaker
