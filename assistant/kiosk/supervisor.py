@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import time
 from typing import Any
 
 from assistant.config import Settings
-from assistant.interfaces import LanguageModel
 from assistant.kiosk.wake import WakeStage
-from assistant.loader import Models
 from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.pipeline import Pipeline
 from assistant.pipeline.processor import FrameProcessor
@@ -29,19 +26,12 @@ from assistant.pipeline.state import StateTracker
 from assistant.pipeline.turns import TurnRecorder, TurnReport
 from assistant.pipeline.voice import voice_stages
 from assistant.server.engine import Engine
-from assistant.server.text import VoiceModel
-from assistant.vision import SeeingChatModel, eyes_for
+from assistant.vision import eyes_for
 
 log = logging.getLogger("assistant.kiosk")
 FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 30.0
 HEALTHY_RUN_S = 60.0  # a run this long resets the backoff
-
-
-def _trim_heap() -> None:
-    """Glibc's malloc_trim (a no-op where there is no glibc)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class Kiosk:
@@ -87,8 +77,7 @@ class Kiosk:
         from assistant.pipeline.stages.live import local_devices
 
         _, mic, speaker = local_devices(self.settings.audio)
-        chat, models = await self._models()
-        try:
+        async with self.engine.conversation(eyes_for(self.settings)) as models:
             stages = voice_stages(self.settings, models, mic, speaker, speaker.player, live=True)
             pipeline = Pipeline(self._with_wake(stages), self._bus())
             await pipeline.start()
@@ -104,17 +93,6 @@ class Kiosk:
                 await pipeline.cancel("stopping")
             stopping.cancel()
             await ended  # a stage's error is raised here
-        finally:
-            chat.close()
-
-    async def _models(self) -> tuple[VoiceModel, Models]:
-        stt, tts = await self.engine.speech_models()
-        chat = await self.engine.text.voice_model()
-        llm: LanguageModel = chat
-        eyes = eyes_for(self.settings)  # camera turns when a vision model is configured
-        if eyes is not None:
-            llm = SeeingChatModel(chat, await self.engine.vision(), eyes)
-        return chat, Models(stt=stt, llm=llm, tts=tts)
 
     def _with_wake(self, stages: list[FrameProcessor]) -> list[FrameProcessor]:
         if not self.wake_phrase:
@@ -131,15 +109,8 @@ class Kiosk:
 
     def _on_turn(self, report: TurnReport) -> None:
         self.status["turns"] += 1
-        metrics = self.engine.metrics
-        metrics.voice_turns.inc()
-        v2v = report.timings_ms().get("voice_to_voice")
-        if v2v is not None:
-            metrics.voice_to_voice.observe(v2v / 1000)
         log.info("turn", extra={"fields": {"turn": report.to_json()}})
-        # Give the turn's freed buffers back to the system, so the resident size of a kiosk
-        # that runs for weeks shows what it uses, not the fragments of every reply.
-        asyncio.get_running_loop().run_in_executor(None, _trim_heap)
+        self.engine.record_turn(report)
 
     def _on_event(self, event: Event) -> None:
         # Device news is logged where it happens (pipeline.stages.reconnect).

@@ -20,13 +20,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from assistant import config
 from assistant.catalog import ModelStore
 from assistant.config import Settings
-from assistant.interfaces import Pcm16, Transcript
-from assistant.loader import load_stt, load_tts
+from assistant.heap import trim_heap
+from assistant.interfaces import LanguageModel, Pcm16, Transcript
+from assistant.loader import Models, load_stt, load_tts
 from assistant.pipeline.threads import iterate_in_thread
+from assistant.pipeline.turns import TurnReport
 from assistant.server.pictures import decode_picture
-from assistant.server.text import LocalText, NotAvailable, TextBackend, Usage
+from assistant.server.text import LocalText, NotAvailable, TextBackend, Usage, VoiceModel
 from assistant.server.upstream import RemoteText
 from assistant.vision import LlamaVisionModel, load_vision
+from assistant.vision.seeing import Eyes, SeeingChatModel
 
 
 class Busy(Exception):
@@ -102,7 +105,6 @@ class Engine:
         self, text: TextBackend, max_queue: int = 16, settings: Settings | None = None
     ) -> None:
         self._text: TextBackend | None = text
-        self.name = text.name
         self.max_concurrent = text.max_concurrent
         self.max_queue = max_queue
         self.metrics = Metrics.create()
@@ -122,6 +124,11 @@ class Engine:
         if self._text is None:
             raise NoModel("no chat model is loaded; load one with POST /api/models/load")
         return self._text
+
+    @property
+    def name(self) -> str:
+        """The chat model's name ("" while none is loaded)."""
+        return self._text.name if self._text is not None else ""
 
     @property
     def loaded(self) -> bool:
@@ -152,7 +159,6 @@ class Engine:
             await old.close()
         if name_or_path is not None:
             self._text = await LocalText.load(self.settings, name_or_path)
-            self.name = self._text.name
 
     @classmethod
     async def load(cls, settings: Settings) -> Engine:
@@ -183,6 +189,42 @@ class Engine:
         async with self._speech_locks["tts"]:
             tts = await self._speech_model("tts", load_tts)
         return stt, tts
+
+    @contextlib.asynccontextmanager
+    async def conversation(self, eyes: Eyes | None = None) -> AsyncIterator[Models]:
+        """The models of one live conversation, for as long as it lasts.
+
+        A chat context of its own (closed after), the shared speech models and, with
+        ``eyes``, the vision model for turns with a picture.
+
+        The conversation counts as a voice session while it lasts, so the chat model is not
+        unloaded under it. The vision model loads now when ``eyes`` can already see (an image
+        or a camera), else when a picture arrives (``SeeingChatModel.vision`` is set then).
+        """
+        self.voice_sessions += 1
+        self.metrics.voice_sessions.inc()
+        chat: VoiceModel | None = None
+        try:
+            stt, tts = await self.speech_models()
+            chat = await self.text.voice_model()
+            llm: LanguageModel = chat
+            if eyes is not None:
+                sees = eyes.image is not None or eyes.camera is not None
+                llm = SeeingChatModel(chat, await self.vision() if sees else self._vision, eyes)
+            yield Models(stt=stt, llm=llm, tts=tts)
+        finally:
+            if chat is not None:
+                chat.close()
+            self.voice_sessions -= 1
+            self.metrics.voice_sessions.dec()
+
+    def record_turn(self, report: TurnReport) -> None:
+        """Count a finished voice turn in the metrics, then give its freed memory back."""
+        self.metrics.voice_turns.inc()
+        v2v = report.timings_ms().get("voice_to_voice")
+        if v2v is not None:
+            self.metrics.voice_to_voice.observe(v2v / 1000)
+        asyncio.get_running_loop().run_in_executor(None, trim_heap)
 
     async def _speech_model(self, role: str, loader: Any) -> Any:
         if role not in self._speech:

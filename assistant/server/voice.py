@@ -39,7 +39,6 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from assistant.convert.stream import StreamDecoder
 from assistant.errors import AssistantError, InputError, ModelError, UserError
-from assistant.interfaces import LanguageModel
 from assistant.loader import Models
 from assistant.pipeline.events import Event
 from assistant.pipeline.frames import (
@@ -51,9 +50,8 @@ from assistant.pipeline.stages.vad import VadStage
 from assistant.pipeline.state import StateTracker
 from assistant.pipeline.turns import TurnRecorder, TurnReport
 from assistant.pipeline.voice import voice_stages
-from assistant.server.engine import Engine
+from assistant.server.engine import Engine, NoModel
 from assistant.server.pictures import decode_picture
-from assistant.server.text import VoiceModel
 from assistant.server.voice_io import RATE, SocketSink, SocketSource
 from assistant.server.ws import admit
 from assistant.vision.seeing import Eyes, SeeingChatModel
@@ -120,10 +118,7 @@ class VoiceSession:
             self._send_later({"type": "error", "code": "PIPELINE_ERROR", "error": data["message"]})
 
     def _on_turn(self, report: TurnReport) -> None:
-        self.engine.metrics.voice_turns.inc()
-        v2v = report.timings_ms().get("voice_to_voice")
-        if v2v is not None:
-            self.engine.metrics.voice_to_voice.observe(v2v / 1000)
+        self.engine.record_turn(report)
         self._send_later({"type": "turn", **report.to_json()})
 
     async def interrupt(self) -> None:
@@ -178,36 +173,15 @@ async def voice(socket: WebSocket) -> None:
         return
     await socket.accept()
     encoded = socket.query_params.get("format", "pcm16") == "encoded"
-    engine.voice_sessions += 1
-    engine.metrics.voice_sessions.inc()
-    chat: VoiceModel | None = None
+    eyes = Eyes() if engine.settings.vision.model else None  # pictures come from the client
     try:
-        chat, models = await _models(engine)
-        session = VoiceSession(socket, engine, models)
-        await session.send(_ready(engine, encoded))
-        await session.pipeline.start()
-        await _receive(socket, session, StreamDecoder(RATE) if encoded else None)
-    except AssistantError as exc:  # a speech model missing or broken: say so, then close
+        async with engine.conversation(eyes) as models:
+            session = VoiceSession(socket, engine, models)
+            await session.send(_ready(engine, encoded))
+            await session.pipeline.start()
+            await _receive(socket, session, StreamDecoder(RATE) if encoded else None)
+    except (AssistantError, NoModel) as exc:  # a model missing or broken, or just unloaded
         await _close_with_error(socket, "MODEL_NOT_FOUND", str(exc))
-    finally:
-        engine.voice_sessions -= 1
-        engine.metrics.voice_sessions.dec()
-        if chat is not None:
-            chat.close()
-
-
-async def _models(engine: Engine) -> tuple[VoiceModel, Models]:
-    """A chat model of this connection's own, and the shared speech models.
-
-    With ``vision.model`` set, turns can come with a picture from the client; the vision
-    model loads when the first one arrives.
-    """
-    stt, tts = await engine.speech_models()  # first: if they fail, there is no chat to close
-    chat = await engine.text.voice_model()
-    llm: LanguageModel = chat
-    if engine.settings.vision.model:
-        llm = SeeingChatModel(chat, engine.loaded_vision, Eyes())
-    return chat, Models(stt=stt, llm=llm, tts=tts)
 
 
 def _ready(engine: Engine, encoded: bool) -> dict[str, Any]:
@@ -309,10 +283,10 @@ async def _control(session: VoiceSession, text: str) -> bool:
         return False
     try:
         await _command(session, kind, message)
+    except ModelError as exc:  # a ModelError is a UserError too: the narrower one first
+        await session.send(_error("MODEL_NOT_FOUND", str(exc)))
     except UserError as exc:
         await session.send(_error("BAD_REQUEST", str(exc)))
-    except ModelError as exc:
-        await session.send(_error("MODEL_NOT_FOUND", str(exc)))
     return True
 
 
