@@ -235,6 +235,9 @@ class Misbehaving:
 
             async def events() -> Iterator[str]:  # type: ignore[misc]
                 yield 'data: {"choices": [{"delta": {"content": "Hel"}}]}\n\n'
+                if self.mode == "fine":  # the one good way
+                    yield 'data: {"choices": [{"delta": {"content": "lo."}}]}\n\ndata: [DONE]\n\n'
+                    return
                 yield 'data: {"choices": {"0": "not a list"}}\n\n'
 
             return StreamingResponse(events(), media_type="text/event-stream")
@@ -288,6 +291,30 @@ def test_a_misbehaving_remote_gets_clear_errors_never_a_500(
         assert json.loads(events[0][5:]) == {"token": "Hel"}
         assert "not a completion event" in json.loads(events[1][5:])["error"]["message"]
         assert events[-1] == "data: [DONE]"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_a_voice_session_outlives_a_failed_reply(misbehaving: tuple[Misbehaving, str]) -> None:
+    from websockets.sync.client import connect
+
+    odd, upstream = misbehaving
+    proc, relay = start(env=remote(upstream))
+    try:
+        with connect(ws_url(relay) + "/voice", max_size=None) as ws:
+            assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+            odd.mode = "busy"
+            ws.send(json.dumps({"type": "text", "text": "Hi there."}))
+            messages, _ = voice_messages(ws, "error")
+            assert "429" in messages[-1]["error"]
+            messages, _ = voice_messages(ws, "reply")  # the failed turn ends
+            assert messages[-1]["finish_reason"] == "error"
+            odd.mode = "fine"  # the remote is back: the same connection answers again
+            ws.send(json.dumps({"type": "text", "text": "Hi again."}))
+            messages, _ = voice_messages(ws, "reply")
+            assert messages[-1]["text"] == "Hello." and messages[-1]["finish_reason"] == "stop"
     finally:
         proc.terminate()
         proc.wait(10)

@@ -64,11 +64,17 @@ def reply_options(settings: Settings) -> ReplyOptions:
     )
 
 
-def reply_stages(settings: Settings, models: Models, sink: AudioSink) -> list[FrameProcessor]:
-    """Transcript in, spoken reply out: LLM -> clause chunker -> TTS (if loaded) -> sink."""
+def reply_stages(
+    settings: Settings, models: Models, sink: AudioSink, live: bool = False
+) -> list[FrameProcessor]:
+    """Transcript in, spoken reply out: LLM -> clause chunker -> TTS (if loaded) -> sink.
+
+    ``live``: a failed reply ends its turn and the conversation goes on.
+    """
     assert models.llm is not None
     priority = SpeechFirst()
-    stages: list[FrameProcessor] = [LlmStage(models.llm, reply_options(settings), priority)]
+    llm = LlmStage(models.llm, reply_options(settings), priority, survive_errors=live)
+    stages: list[FrameProcessor] = [llm]
     if models.tts is not None:
         rate = settings.audio.output_sample_rate
         stages += [ChunkerStage(), TtsStage(models.tts, rate, priority)]
@@ -95,4 +101,4 @@ def voice_stages(
         front.append(FrontEndStage(frontend_config(settings), speaker, push_to_talk))
     barge_in = live and settings.audio.barge_in
     front += [VadStage(vad_config(settings), barge_in), SttStage(models.stt)]
-    return front + reply_stages(settings, models, sink)
+    return front + reply_stages(settings, models, sink, live)

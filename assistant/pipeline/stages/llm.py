@@ -13,6 +13,7 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
+from assistant.errors import AssistantError
 from assistant.interfaces import ChatMessage, LanguageModel
 from assistant.llm.sampling import SamplerParams
 from assistant.pipeline.events import Event, EventBus
@@ -47,9 +48,16 @@ class LlmStage(FrameProcessor):
     """Streams a reply per transcript; the history is trimmed to the model's context window."""
 
     def __init__(
-        self, model: LanguageModel, options: ReplyOptions, priority: SpeechFirst | None = None
+        self,
+        model: LanguageModel,
+        options: ReplyOptions,
+        priority: SpeechFirst | None = None,
+        survive_errors: bool = False,
     ) -> None:
         super().__init__("llm")
+        # A conversation that goes on (live, over a socket, a kiosk) ends a turn whose reply
+        # failed and keeps listening; a one-shot run fails with the error instead.
+        self.survive_errors = survive_errors
         self.model = model
         self.options = options
         self.priority = priority
@@ -93,6 +101,17 @@ class LlmStage(FrameProcessor):
             self._cancel.set()
 
     async def _reply(self, frame: TranscriptFrame) -> None:
+        try:
+            await self._answer(frame)
+        except AssistantError as exc:  # the model failed (a remote gone, a picture too big...)
+            if not self.survive_errors:
+                raise
+            turn = frame.turn_id
+            self.bus.publish("error", turn, stage=self.name, message=str(exc))
+            self.bus.publish("reply_done", turn, text="", finish_reason="error", tokens=0)
+            await self.push_frame(ReplyEndFrame(turn_id=turn, text="", finish_reason="error"))
+
+    async def _answer(self, frame: TranscriptFrame) -> None:
         opts, turn = self.options, frame.turn_id
         self._turn, self._cancel = turn, threading.Event()
         self.bus.publish("llm_started", turn)
