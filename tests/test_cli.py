@@ -99,3 +99,13 @@ def test_ctrl_c_during_a_turn_exits_within_a_second(tts: PiperTTS, tmp_path: Pat
     assert proc.returncode == 130
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]  # no reply, no temporary file
+
+
+def test_kiosk_that_cannot_start_says_why_in_one_line() -> None:
+    from tests.serving import free_port
+
+    out = run_cli("--set", "llm.model=/nonexistent/x.gguf", "kiosk", "--port", str(free_port()))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith("error:") and "llm.model" in out.stderr
+    empty = run_cli("kiosk", "--wake-phrase", "!!!")
+    assert empty.returncode == 2 and "no words" in empty.stderr and "Traceback" not in empty.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import click
 from assistant.cli.common import State
 from assistant.cli.serve import check_binding
 from assistant.config import Settings
+from assistant.kiosk.wake import check_phrase
 
 if TYPE_CHECKING:
     import uvicorn
@@ -52,6 +52,8 @@ def kiosk(
     Logs are JSON lines on stderr. /health (with the kiosk's state), /metrics and the
     WebSockets stay available throughout; SIGTERM stops it.
     """
+    if wake_phrase:
+        check_phrase(wake_phrase)
     if print_unit:
         click.echo(unit_file(wake_phrase), nl=False)
         return 0
@@ -63,16 +65,18 @@ def kiosk(
     check_binding(settings)
     from assistant.kiosk.logs import json_logging
 
-    json_logging()
-    asyncio.run(_run(settings, wake_phrase))
+    with json_logging():
+        asyncio.run(_run(settings, wake_phrase))
     return 0
 
 
 def unit_file(wake_phrase: str = "") -> str:
     """The systemd unit shipped with the package, pointed at this install's command."""
     template = files("assistant.kiosk").joinpath("assistant-kiosk.service").read_text()
-    command = shutil.which("assistant") or f"{sys.executable} -m assistant"
-    wake = f" --wake-phrase '{wake_phrase}'" if wake_phrase else ""
+    command = f"{sys.executable} -m assistant"  # this install's, not another one on PATH
+    # systemd unquotes C-style escapes and expands %-specifiers inside quotes
+    quoted = wake_phrase.replace("\\", "\\\\").replace("'", "\\x27").replace("%", "%%")
+    wake = f" --wake-phrase '{quoted}'" if wake_phrase else ""
     return template.replace("/usr/local/bin/assistant kiosk", f"{command} kiosk{wake}")
 
 

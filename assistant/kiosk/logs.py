@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import logging
@@ -9,7 +10,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from collections.abc import Iterator
+from typing import Any
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,37 +42,45 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         """Drop the record."""
 
 
-def json_logging(level: int = logging.INFO) -> None:
-    """Send every log record to stderr as JSON, and what C libraries print there too.
+@contextlib.contextmanager
+def json_logging(level: int = logging.INFO) -> Iterator[None]:
+    """While the block runs, every log record, and what C libraries print, is JSON on stderr.
 
     Audio and model libraries (ALSA, PortAudio, llama.cpp) write lines of their own to file
-    descriptor 2; those are read back from a pipe and logged as records of the ``native``
-    logger, so every line on stderr is JSON.
+    descriptor 2; those are read from a pipe and logged as records of the ``native`` logger, so
+    every line on stderr is JSON. Afterwards stderr is the real one again, with every line
+    read: an error that ends the program (reported by the caller) is printed, not lost.
     """
-    handler = _Stderr(_native_lines_logged())
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("httpx", "uvicorn.access", "faster_whisper"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _native_lines_logged() -> TextIO:
-    """Point fd 2 at a pipe whose lines are logged; the returned stream is the real stderr."""
     sys.stderr.flush()
     real = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     read, write = os.pipe()
     os.dup2(write, 2)
     os.close(write)
-    native = logging.getLogger("native")
-
-    def pump() -> None:
-        with os.fdopen(read, encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                if line.strip():
-                    native.warning("%s", line.rstrip())
-
-    threading.Thread(target=pump, daemon=True, name="native-stderr").start()
+    pump = threading.Thread(target=_log_lines, args=(read,), daemon=True, name="native-stderr")
+    pump.start()
     faulthandler.enable(real)  # a crash's stack still reaches the journal, not the dead pipe
-    return real
+    handler = _Stderr(real)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "uvicorn.access", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real.fileno(), 2)  # the pipe's last writer is gone: the pump reads to its end
+        pump.join(2)
+        root.handlers[:], level_before = saved
+        root.setLevel(level_before)
+        faulthandler.enable(sys.stderr)
+
+
+def _log_lines(read: int) -> None:
+    native = logging.getLogger("native")
+    with os.fdopen(read, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if line.strip():
+                native.warning("%s", line.rstrip())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 
+from assistant.errors import UserError
 from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.frames import DataFrame, TranscriptFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
@@ -18,10 +19,20 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
+def check_phrase(phrase: str) -> None:
+    """UserError unless ``phrase`` has a word to listen for (letters or digits)."""
+    if not _words(phrase):
+        raise UserError(
+            f"the wake phrase {phrase!r} has no words to listen for; give words, "
+            "e.g. --wake-phrase 'hey assistant'"
+        )
+
+
 class WakeStage(FrameProcessor):
     """Passes on transcripts that contain the wake phrase (with the phrase cut off)."""
 
     def __init__(self, phrase: str, follow_up_s: float = 8.0) -> None:
+        check_phrase(phrase)
         super().__init__("wake")
         self.phrase = _words(phrase)
         self.follow_up_s = follow_up_s
