@@ -22,11 +22,13 @@ let outputRate = 24000;
 let picture = null; // data URI attached to the next questions
 let audio = null; // AudioContext, made on the first click (browsers require a gesture)
 let mic = null; // {stream, source, node}
+let starting = false; // a microphone is being opened
 let talking = false; // push-to-talk held
 let playHead = 0;
 const playing = new Map(); // turn id -> AudioBufferSourceNodes scheduled
 const silenced = new Set(); // turns interrupted: their late audio is dropped
-const bubbles = new Map(); // "user:<turn>" / "assistant:<turn>" -> <li>
+const bubbles = new Map(); // "<connection>:user:<turn>" / "...:assistant:<turn>" -> <li>
+let connection = 0; // turn ids start again with every connection
 let partial = null; // <li> of what is being heard now
 
 // ---- connection -------------------------------------------------------------------------
@@ -64,6 +66,9 @@ function send(message) {
 function onMessage(m) {
   switch (m.type) {
     case "ready":
+      connection += 1;
+      silenced.clear(); // the old connection's turn ids mean nothing now
+      playing.clear();
       outputRate = m.output.sample_rate;
       retryMs = RETRY_MIN_MS;
       stats.connected = true;
@@ -99,7 +104,7 @@ function onMessage(m) {
 // ---- conversation log -------------------------------------------------------------------
 
 function bubble(kind, turn) {
-  const key = `${kind}:${turn}`;
+  const key = `${connection}:${kind}:${turn}`;
   if (!bubbles.has(key)) {
     const li = document.createElement("li");
     li.className = kind;
@@ -228,6 +233,16 @@ function stopPlayback() {
 // ---- microphone -------------------------------------------------------------------------
 
 async function startMic() {
+  if (starting) return; // a second click while the first is still asking
+  starting = true;
+  try {
+    await openMic();
+  } finally {
+    starting = false;
+  }
+}
+
+async function openMic() {
   showError("");
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     showError("The microphone needs a secure page: open it as http://localhost or over https.");
@@ -248,13 +263,19 @@ async function startMic() {
     );
     return;
   }
-  await context.audioWorklet.addModule("/static/capture.js");
-  const source = context.createMediaStreamSource(stream);
-  const node = new AudioWorkletNode(context, "capture-16k");
-  node.port.onmessage = (event) => onMicFrame(new Int16Array(event.data));
-  source.connect(node);
-  node.connect(context.destination); // silent: it only keeps the worklet running
-  mic = { stream, source, node };
+  try {
+    await context.audioWorklet.addModule("/static/capture.js");
+    const source = context.createMediaStreamSource(stream);
+    const node = new AudioWorkletNode(context, "capture-16k");
+    node.port.onmessage = (event) => onMicFrame(new Int16Array(event.data));
+    source.connect(node);
+    node.connect(context.destination); // silent: it only keeps the worklet running
+    mic = { stream, source, node };
+  } catch (error) {
+    stream.getTracks().forEach((track) => track.stop());
+    showError(`The browser could not process the microphone (${error.message}).`);
+    return;
+  }
   stream.getAudioTracks()[0].onended = () => {
     stopMic();
     showError("The microphone went away. Plug it back in and press Start microphone.");
