@@ -17,7 +17,7 @@ from assistant.server.schemas import (
     LoadRequest,
     TokenizeRequest,
 )
-from assistant.server.streaming import Generation, drain, first_then_rest, sse
+from assistant.server.streaming import Generation, sse
 
 
 def engine_of(request: Request) -> Engine:
@@ -90,10 +90,9 @@ async def unload_model(request: Request) -> dict[str, Any]:
 
 
 async def _run(request: Request, gen: Generation, body: GenerateRequest | ChatRequest) -> Any:
-    if not body.stream:
-        await drain(gen.pieces(), engine_of(request).settings.server.request_timeout_s, request)
+    pieces = await gen.started_or_done(body.stream, request)
+    if pieces is None:
         return {"text": gen.text, "model": gen.model_name, **gen.stats()}
-    pieces = await first_then_rest(gen.pieces(request))
 
     async def events() -> Any:
         async for piece in pieces:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from assistant.server.native import chat_generation, engine_of
 from assistant.server.schemas import ChatRequest, CompletionRequest, EmbeddingsRequest
-from assistant.server.streaming import Generation, drain, first_then_rest, sse
+from assistant.server.streaming import Generation, sse
 
 router = APIRouter(prefix="/v1")
 
@@ -22,27 +21,12 @@ def _usage(gen: Generation) -> dict[str, dict[str, int]]:
     return {"usage": counts | {"total_tokens": prompt + completion}}
 
 
-async def _started_or_done(
-    gen: Generation, stream: bool, request: Request
-) -> AsyncIterator[str] | None:
-    """A stream's pieces, the first already made; for no stream, None once the reply is done.
-
-    Either way an error before the first piece is raised here, so it becomes an HTTP error.
-    """
-    if stream:
-        return await first_then_rest(gen.pieces(request))
-    await drain(gen.pieces(), engine_of(request).settings.server.request_timeout_s, request)
-    return None
-
-
 @router.get("/models")
 async def list_models(request: Request) -> dict[str, Any]:
-    """The loaded model, OpenAI-style."""
-    name = engine_of(request).name
-    return {
-        "object": "list",
-        "data": [{"id": name, "object": "model", "created": 0, "owned_by": "local"}],
-    }
+    """The loaded model, OpenAI-style (none while unloaded)."""
+    engine = engine_of(request)
+    model = {"id": engine.name, "object": "model", "created": 0, "owned_by": "local"}
+    return {"object": "list", "data": [model] if engine.loaded else []}
 
 
 @router.post("/chat/completions")
@@ -53,7 +37,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
     """
     engine = engine_of(request)
     gen = chat_generation(engine, body)
-    pieces = await _started_or_done(gen, body.stream, request)
+    pieces = await gen.started_or_done(body.stream, request)
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     head = {"id": ident, "created": created, "model": gen.model_name}
     if pieces is not None:
@@ -99,7 +83,7 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
     """Text completions."""
     engine = engine_of(request)
     gen = Generation(engine, body, body.prompt)
-    pieces = await _started_or_done(gen, body.stream, request)
+    pieces = await gen.started_or_done(body.stream, request)
     head = {
         "id": f"cmpl-{uuid.uuid4().hex[:24]}",
         "created": int(time.time()),

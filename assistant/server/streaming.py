@@ -56,6 +56,17 @@ class Generation:
             self.ended = time.perf_counter()
             self.engine.metrics.tokens.inc(self.completion_tokens)
 
+    async def started_or_done(self, stream: bool, request: Request) -> AsyncIterator[str] | None:
+        """For a stream, its pieces with the first already made; else None once all is done.
+
+        Either way an error before the first piece is raised here, so it becomes an HTTP
+        error; a client that goes away, or ``server.request_timeout_s``, stops it.
+        """
+        if stream:
+            return await first_then_rest(self.pieces(request))
+        await drain(self.pieces(), self.engine.settings.server.request_timeout_s, request)
+        return None
+
     def _source(self) -> AsyncGenerator[str, None]:
         req, engine = self.req, self.engine
         if self.picture is not None:
