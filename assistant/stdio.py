@@ -25,9 +25,14 @@ def quiet_native_stderr() -> Iterator[None]:
     """Silence what native code prints straight to file descriptor 2 within the block.
 
     ALSA's and PortAudio's diagnostics of a failed open would bury the one line the caller
-    reports instead.
+    reports instead. While another silencer holds the lock (a vision model loading, which
+    takes seconds) the block runs unsilenced rather than waiting: a device open must not
+    stall behind a model load, and a few lines of ALSA chatter are the lesser harm.
     """
-    with SILENCER_LOCK:
+    if not SILENCER_LOCK.acquire(blocking=False):
+        yield
+        return
+    try:
         sys.stderr.flush()
         saved = os.dup(2)
         try:
@@ -38,3 +43,5 @@ def quiet_native_stderr() -> Iterator[None]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+    finally:
+        SILENCER_LOCK.release()
