@@ -171,6 +171,13 @@ class ServerSettings(_Section):
     max_audio_s: float = Field(600.0, gt=0)  # longer uploads are refused (400)
     max_image_pixels: int = Field(40_000_000, ge=1)  # larger pictures are refused (400)
     rate_limit_per_minute: int = Field(0, ge=0)  # requests per client address; 0 = no limit
+    # Host header names served besides loopback ones and ``host`` itself (DNS rebinding guard);
+    # "*" serves any name.
+    allowed_hosts: list[str] = []
+    model_dirs: list[str] = []  # folders besides models_dir whose GGUF files /api/models/load takes
+    max_embedding_inputs: int = Field(256, ge=1)  # texts in one embeddings request
+    voice_max_lead_s: float = Field(10.0, gt=0)  # audio a voice client may send ahead of real time
+    shutdown_grace_s: float = Field(3.0, ge=0)  # on SIGTERM, time for replies to wind down
 
 
 class Settings(BaseSettings):

@@ -61,15 +61,14 @@ def check_binding(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    import uvicorn
-
     from assistant.server.app import create_app, is_loopback
     from assistant.server.engine import Engine
+    from assistant.server.shutdown import GracefulServer, server_config
 
     s = settings.server
     engine = await Engine.load(settings)
     app = create_app(engine, s.api_key or None)
-    config = uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", lifespan="off")
+    config = server_config(app, s.host, s.port, s.shutdown_grace_s)
     source = f" from {settings.llm.remote_url()}" if engine.remote else ""
     local = is_loopback(s.host) or s.host in ("0.0.0.0", "::")
     where = f"http://{'localhost' if local else s.host}:{s.port}"
@@ -77,7 +76,7 @@ async def _serve(settings: Settings) -> None:
     click.echo(f"serving {engine.name}{source} (OpenAI API under {where}/v1)", err=True)
     click.echo(f"open {where}/ for the voice page{key}", err=True)
     try:
-        await uvicorn.Server(config).serve()
+        await GracefulServer(config, engine).serve()
     finally:
         with contextlib.suppress(Exception):
             await engine.close()

@@ -1,11 +1,15 @@
 """Context: a model's working memory (KV cache) for generation, decoding and embeddings.
 
-A Context belongs to one Model; several Contexts can share it. A Context is not thread-safe:
-use one per thread, or the pool of the async API.
+A Context belongs to one Model; several Contexts can share it. Use one per thread, or the pool
+of the async API. A Context still never runs two calls at once: a second caller waits for the
+first (a generation holds the context until its stream ends or is closed), and ``close`` waits
+for the call in progress, because llama.cpp aborts or crashes on a context that two threads
+decode on, or that is freed under a decode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -81,6 +85,17 @@ class Context:
         self.embeddings = embeddings
         self._tokens: list[int] = []  # what the KV cache holds, in order
         self.finish_reason = ""  # why the last generation ended: stop | length | cancelled
+        # Not an RLock: a stream may be closed from another thread than the one that began it.
+        self._busy = threading.Lock()
+        self._closed = False
+
+    @contextlib.contextmanager
+    def _in_use(self) -> Iterator[None]:
+        """Hold the context for one call; ContextError once it was closed."""
+        with self._busy:
+            if self._closed:
+                raise ContextError("this context was closed")
+            yield
 
     @property
     def n_ctx(self) -> int:
@@ -101,6 +116,10 @@ class Context:
 
     def decode(self, tokens: list[int]) -> None:
         """Evaluate ``tokens`` after what the cache holds."""
+        with self._in_use():
+            self._decode(tokens)
+
+    def _decode(self, tokens: list[int]) -> None:
         total = len(self._tokens) + len(tokens)
         if total > self.n_ctx:
             raise ContextOverflowError(
@@ -118,14 +137,19 @@ class Context:
 
     def clear_cache(self) -> None:
         """Forget everything evaluated so far."""
-        self._ctx.kv_cache_clear()
-        self._tokens = []
+        with self._in_use():
+            self._ctx.kv_cache_clear()
+            self._tokens = []
 
     def prefill(self, tokens: list[int]) -> None:
         """Make the cache hold exactly ``tokens``, reusing the part it already has.
 
         A later generation whose prompt starts with these tokens only evaluates the rest.
         """
+        with self._in_use():
+            self._prefill(tokens)
+
+    def _prefill(self, tokens: list[int]) -> None:
         keep = 0
         for cached, wanted in zip(self._tokens, tokens[:-1], strict=False):  # re-run the last one
             if cached != wanted:
@@ -134,7 +158,7 @@ class Context:
         if keep < len(self._tokens):
             self._ctx.kv_cache_seq_rm(-1, keep, -1)
             self._tokens = self._tokens[:keep]
-        self.decode(tokens[keep:])
+        self._decode(tokens[keep:])
 
     # --- generation ----------------------------------------------------------------------
 
@@ -158,8 +182,20 @@ class Context:
     ) -> Iterator[str]:
         """Yield the continuation piece by piece; a piece never ends inside a UTF-8 character.
 
-        Setting ``cancel`` (from any thread) ends the stream after the current token.
+        Setting ``cancel`` (from any thread) ends the stream after the current token. The
+        context is held from the first piece asked for until the stream ends or is closed.
         """
+        with self._in_use():
+            yield from self._stream(prompt, max_tokens, params, stop, cancel)
+
+    def _stream(
+        self,
+        prompt: str | list[int],
+        max_tokens: int,
+        params: SamplerParams | None,
+        stop: list[str] | None,
+        cancel: threading.Event | None,
+    ) -> Iterator[str]:
         tokens = (
             self.model.tokenize(prompt, add_bos=True, special=True)
             if isinstance(prompt, str)
@@ -172,7 +208,7 @@ class Context:
                 f"the prompt has {len(tokens)} tokens but the context window holds {self.n_ctx}; "
                 "shorten it or create the Context with a larger n_ctx"
             )
-        self.prefill(tokens)
+        self._prefill(tokens)
         sampler = build_sampler(params or SamplerParams(), self.model.n_vocab, self.n_ctx)
         text = TextAssembler(stop)
         self.finish_reason = "length"
@@ -190,7 +226,7 @@ class Context:
             if text.stopped:
                 self.finish_reason = "stop"
                 return
-            self.decode([token])
+            self._decode([token])
         rest = text.finish()
         if rest:
             yield rest
@@ -203,20 +239,22 @@ class Context:
             raise ContextError("this Context was created without embeddings=True")
         import llama_cpp
 
-        pointer = llama_cpp.llama_get_embeddings_seq(self._ctx.ctx, 0)
-        if not pointer:
-            raise ContextError("no embeddings yet: decode some text first")
-        return np.ctypeslib.as_array(pointer, shape=(self.model.n_embd,)).astype(np.float32)
+        with self._in_use():
+            pointer = llama_cpp.llama_get_embeddings_seq(self._ctx.ctx, 0)
+            if not pointer:
+                raise ContextError("no embeddings yet: decode some text first")
+            return np.ctypeslib.as_array(pointer, shape=(self.model.n_embd,)).astype(np.float32)
 
     def save_state(self, path: str | Path) -> None:
         """Write the cache and its tokens to ``path``; ``load_state`` resumes from it."""
         import llama_cpp
 
-        ids = (llama_cpp.llama_token * len(self._tokens))(*self._tokens)
-        if not llama_cpp.llama_state_save_file(
-            self._ctx.ctx, str(path).encode(), ids, len(self._tokens)
-        ):
-            raise ContextError(f"could not write the state to {path}")
+        with self._in_use():
+            ids = (llama_cpp.llama_token * len(self._tokens))(*self._tokens)
+            if not llama_cpp.llama_state_save_file(
+                self._ctx.ctx, str(path).encode(), ids, len(self._tokens)
+            ):
+                raise ContextError(f"could not write the state to {path}")
 
     def load_state(self, path: str | Path) -> None:
         """Restore a state written by ``save_state`` (same model, same or larger window)."""
@@ -226,20 +264,25 @@ class Context:
 
         if not Path(path).is_file():
             raise ContextError(f"state file {path} not found")
-        ids = (llama_cpp.llama_token * self.n_ctx)()
-        count = ctypes.c_size_t(0)
-        if not llama_cpp.llama_state_load_file(
-            self._ctx.ctx, str(path).encode(), ids, self.n_ctx, ctypes.byref(count)
-        ):
-            raise ContextError(
-                f"could not load the state from {path}: another model, or a damaged file"
-            )
-        self._tokens = list(ids[: count.value])
+        with self._in_use():
+            ids = (llama_cpp.llama_token * self.n_ctx)()
+            count = ctypes.c_size_t(0)
+            if not llama_cpp.llama_state_load_file(
+                self._ctx.ctx, str(path).encode(), ids, self.n_ctx, ctypes.byref(count)
+            ):
+                raise ContextError(
+                    f"could not load the state from {path}: another model, or a damaged file"
+                )
+            self._tokens = list(ids[: count.value])
 
     def close(self) -> None:
-        """Free the cache now."""
-        self._batch.close()
-        self._ctx.close()
+        """Free the cache, once the call in progress (if any) has ended; closing twice is fine."""
+        with self._busy:
+            if self._closed:
+                return
+            self._closed = True
+            self._batch.close()
+            self._ctx.close()
 
     def __repr__(self) -> str:
         return f"Context(n_ctx={self.n_ctx}, n_batch={self.n_batch}, cached={len(self._tokens)})"

@@ -42,6 +42,11 @@ class EmbeddingGenerator:
         """Length of the vectors."""
         return self.model.n_embd
 
+    def close(self) -> None:
+        """Free the embedding context now (before the model's weights go)."""
+        self._batch.close()
+        self._ctx.close()
+
     def embed(self, text: str) -> Vector:
         """The vector of one text."""
         return self.embed_batch([text])[0]

@@ -24,8 +24,9 @@ class ContextPool:
         self.model = model
         self.size = size
         self._free: queue.Queue[Context] = queue.Queue()
-        for _ in range(size):
-            self._free.put(Context(model, n_ctx=n_ctx, n_threads=n_threads))
+        self._all = [Context(model, n_ctx=n_ctx, n_threads=n_threads) for _ in range(size)]
+        for ctx in self._all:
+            self._free.put(ctx)
         self._slots: asyncio.Semaphore | None = None
 
     @contextlib.contextmanager
@@ -60,6 +61,6 @@ class ContextPool:
         return self._free.qsize()
 
     def close(self) -> None:
-        """Free every context (all must have come back)."""
-        while not self._free.empty():
-            self._free.get_nowait().close()
+        """Free every context; one still lent out is freed once its call in progress ends."""
+        for ctx in self._all:
+            ctx.close()

@@ -51,8 +51,11 @@ async def iterate_in_thread(
     closes the iterator on its own thread (so its cleanup, releasing locks, runs there).
     ``cancel`` is the flag the iterator watches: leaving early sets it and waits for the worker
     to end, so what the iterator held (a pooled context, a model lock) is free again when the
-    reader moves on. With ``buffer`` the worker runs at most that many items ahead: a slow
-    reader holds the model back instead of piling up memory.
+    reader moves on. That wait outlasts any cancellation of the reader: a cancel scope (anyio,
+    under Starlette) cancels again at every await, and a reader that gave up waiting would
+    hand the context to the next caller while this worker still decodes on it. With
+    ``buffer`` the worker runs at most that many items ahead: a slow reader holds the model
+    back instead of piling up memory.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=buffer)
@@ -100,8 +103,26 @@ async def iterate_in_thread(
         left.set()
         if cancel is not None:
             cancel.set()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(worker)
+            await wait_through_cancellation(worker)
+
+
+async def wait_through_cancellation(future: asyncio.Future[Any]) -> None:
+    """Wait until ``future`` is done, even while being cancelled; re-raise the cancellation after.
+
+    The future's own outcome is not raised: the caller only needs it to be over.
+    """
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:  # its outcome: not ours to raise
+            break
+    if not future.cancelled():
+        future.exception()  # retrieved, so it is never logged as unhandled
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def call_in_thread(executor: ThreadPoolExecutor, func: Callable[..., R], *args: Any) -> R:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from assistant import __version__
@@ -18,7 +19,9 @@ from assistant.errors import ModelError, UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
 from assistant.llm.openai_wire import UpstreamError
 from assistant.server import audio, native, openai_api, page, voice, ws
-from assistant.server.engine import Busy, Engine, InUse, NoModel
+from assistant.server.admission import Busy, ShuttingDown
+from assistant.server.engine import Engine, InUse, NoModel
+from assistant.server.guard import Guard, bearer_token
 from assistant.server.limits import BodyLimit, RateLimit
 from assistant.server.streaming import RequestTimeout
 from assistant.server.text import NotAvailable
@@ -59,10 +62,10 @@ class ApiKey(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         """Refuse a request without the key."""
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = bearer_token(request.headers.get("authorization", ""))
         path = request.url.path
-        open_path = path in _OPEN_PATHS or path.startswith("/static/")
-        if not open_path and not secrets.compare_digest(given, self.key):
+        open_path = path in _OPEN_PATHS or path.startswith(("/static/", "/docs-static/"))
+        if not open_path and not (given and secrets.compare_digest(given, self.key)):
             return error(
                 401, "unauthorized", "missing or wrong API key (Authorization: Bearer ...)"
             )
@@ -85,7 +88,8 @@ class Measure(BaseHTTPMiddleware):
 
 def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     """The app serving ``engine``; with ``api_key`` every request but /health must carry it."""
-    app = FastAPI(title="assistant", version=__version__)
+    # /docs is the page module's (local files); ReDoc would load its script from a CDN.
+    app = FastAPI(title="assistant", version=__version__, docs_url=None, redoc_url=None)
     app.state.engine = engine
     app.state.api_key = api_key
     app.include_router(native.router)
@@ -107,6 +111,7 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(Guard, settings=s)  # the outermost: before any other work
 
     _map_errors(app)
     return app
@@ -121,6 +126,7 @@ _ERRORS: dict[type[Exception], tuple[int, str, dict[str, str]]] = {
     UserError: (400, "invalid_input", {}),
     ContextOverflowError: (400, "context_length_exceeded", {}),
     NotAvailable: (501, "not_implemented", {}),
+    ShuttingDown: (503, "shutting_down", {"Retry-After": "5"}),
 }
 
 
@@ -146,6 +152,12 @@ def _map_errors(app: FastAPI) -> None:
     async def llm_error(_request: Request, exc: LlmError) -> JSONResponse:
         return error(400 if isinstance(exc, ValueError) else 500, "generation_error", str(exc))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (an unreadable body, an unknown route or method)
+        code = _HTTP_CODES.get(exc.status_code, "invalid_request")
+        return error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}) or None)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # Name each bad field without echoing its value: the value may not even be encodable
@@ -156,6 +168,9 @@ def _map_errors(app: FastAPI) -> None:
         )
         safe = problems.encode("utf-8", errors="replace").decode("utf-8")
         return error(422, "invalid_request", safe)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 
 
 def _answer(status: int, code: str, headers: dict[str, str]) -> Any:

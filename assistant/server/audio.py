@@ -10,13 +10,14 @@ from typing import Any, Literal
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from assistant.convert.api import convert_audio_bytes, resample
 from assistant.convert.audio_decode import decode
 from assistant.errors import InputError
 from assistant.interfaces import Pcm16
 from assistant.server.native import engine_of
+from assistant.server.schemas import Body
 
 router = APIRouter()
 SPEECH_RATE = 24000  # Hertz of every synthesized output (OpenAI's rate for pcm)
@@ -29,21 +30,23 @@ _MEDIA = {
     "pcm": "application/octet-stream",
 }
 AudioFormat = Literal["wav", "mp3", "opus", "flac", "aac", "pcm"]
+# OpenAI's own limit; also what keeps one request from holding the only voice for minutes.
+MAX_SPEECH_CHARS = 4096
 
 
-class SpeakRequest(BaseModel):
+class SpeakRequest(Body):
     """POST /api/speak."""
 
-    text: str = Field(min_length=1, max_length=10_000)
+    text: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
     format: AudioFormat = "wav"
 
 
-class SpeechRequest(BaseModel):
+class SpeechRequest(Body):
     """POST /v1/audio/speech (OpenAI's shape; ``voice`` is accepted, the configured one speaks)."""
 
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
-    input: str = Field(min_length=1, max_length=10_000)
+    input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
     voice: str | None = None
     response_format: AudioFormat = "mp3"
 

@@ -1,8 +1,7 @@
 """What the server serves with: the text backend, speech and vision models, admission, metrics.
 
-Admission: at most ``max_concurrent`` generations run (one per pooled context, or per relayed
-request with a remote backend); up to ``max_queue`` more wait their turn in arrival order;
-beyond that a request is refused at once (HTTP 429 with Retry-After) instead of piling up.
+Admission (``admission.py``) counts the replies that run and wait; the chat model is swapped
+only while none does and no voice session holds a context on it.
 """
 
 from __future__ import annotations
@@ -11,83 +10,28 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from assistant import config
 from assistant.catalog import ModelStore
 from assistant.config import Settings
+from assistant.errors import ModelError, UserError
 from assistant.heap import trim_heap
 from assistant.interfaces import LanguageModel, Pcm16, Transcript
+from assistant.llm.errors import LlmError
 from assistant.loader import Models, load_stt, load_tts
 from assistant.pipeline.threads import iterate_in_thread
 from assistant.pipeline.turns import TurnReport
+from assistant.server.admission import Admission
+from assistant.server.metrics import Metrics
+from assistant.server.model_names import chat_model_path
 from assistant.server.pictures import decode_picture
 from assistant.server.text import LocalText, NotAvailable, TextBackend, Usage, VoiceModel
 from assistant.server.upstream import RemoteText
 from assistant.vision import LlamaVisionModel, load_vision
 from assistant.vision.seeing import Eyes, SeeingChatModel
-
-
-class Busy(Exception):
-    """The server is at its queue limit; retry after ``retry_after`` seconds."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"server busy; retry after {retry_after} s")
-        self.retry_after = retry_after
-
-
-@dataclass
-class Metrics:
-    """Prometheus metrics of one server."""
-
-    registry: CollectorRegistry
-    requests: Counter
-    tokens: Counter
-    latency: Histogram
-    in_flight: Gauge
-    admitted: Gauge  # running or waiting
-    rejected: Counter
-    voice_sessions: Gauge
-    voice_turns: Counter
-    voice_to_voice: Histogram
-    kiosk_restarts: Counter
-
-    @classmethod
-    def create(cls) -> Metrics:
-        """Fresh metrics in their own registry."""
-        r = CollectorRegistry()
-        return cls(
-            r,
-            Counter(
-                "assistant_requests",
-                "Requests by endpoint and status",
-                ["endpoint", "status"],
-                registry=r,
-            ),
-            Counter("assistant_generated_tokens", "Tokens generated", registry=r),
-            Histogram("assistant_request_seconds", "Request latency", ["endpoint"], registry=r),
-            Gauge("assistant_generations_in_flight", "Generations running", registry=r),
-            Gauge("assistant_generations_admitted", "Generations running or waiting", registry=r),
-            Counter(
-                "assistant_rejected", "Requests refused because the queue was full", registry=r
-            ),
-            Gauge("assistant_voice_sessions", "Voice WebSocket sessions open", registry=r),
-            Counter("assistant_voice_turns", "Voice turns completed", registry=r),
-            Histogram(
-                "assistant_voice_to_voice_seconds",
-                "End of the user's speech to the first reply audio",
-                registry=r,
-            ),
-            Counter(
-                "assistant_kiosk_restarts",
-                "Kiosk conversations restarted after a failure",
-                registry=r,
-            ),
-        )
 
 
 class NoModel(Exception):
@@ -108,7 +52,7 @@ class Engine:
         self.max_concurrent = text.max_concurrent
         self.max_queue = max_queue
         self.metrics = Metrics.create()
-        self._admitted = 0  # running or waiting
+        self.admission = Admission(text.max_concurrent, max_queue, self.metrics)
         self.settings = settings or config.load()
         self._speech: dict[str, Any] = {}  # role -> loaded STT / TTS model, made on first use
         self._speech_locks = {"stt": asyncio.Lock(), "tts": asyncio.Lock()}
@@ -117,6 +61,7 @@ class Engine:
         self._vision_turn = asyncio.Lock()  # one answer at a time
         self.voice_sessions = 0
         self.kiosk: dict[str, Any] | None = None  # the kiosk's status, when one runs beside
+        self._swap_lock = asyncio.Lock()
 
     @property
     def text(self) -> TextBackend:
@@ -140,25 +85,46 @@ class Engine:
         """Whether text comes from another server (``llm.backend = "openai"``)."""
         return self._text is not None and self._text.backend == "openai"
 
-    async def swap(self, name_or_path: str | None) -> None:
-        """Unload the chat model and, with ``name_or_path``, load that one instead.
+    async def swap(self, name: str | None) -> None:
+        """Load the chat model ``name`` in place of the current one, or with None unload it.
 
-        Raises InUse while requests or voice sessions use the model, ModelError when the new
-        one cannot be found or loaded (the old one stays unloaded then), NotAvailable with a
-        remote backend (its server chooses what it serves).
+        The new model loads before the old one is released, so a failed load leaves the old
+        one serving. Raises InUse while requests or voice sessions use the model, ModelError
+        for a name that is not offered (``model_names``), UserError for a file that does not
+        load, NotAvailable with a remote backend (its server chooses what it serves).
         """
         if self.remote:
             raise NotAvailable(
                 'models are loaded on the remote server with llm.backend = "openai"; '
                 "choose one with llm.remote_model"
             )
-        if self._admitted or self.voice_sessions:
+        async with self._swap_lock:
+            self._check_unused()
+            new = await self._load_local(name) if name is not None else None
+            try:
+                self._check_unused()  # requests may have started during the load
+            except InUse:
+                if new is not None:
+                    await new.close()
+                raise
+            old, self._text = self._text, new
+            if old is not None:
+                await old.close()
+
+    def _check_unused(self) -> None:
+        if self.admission.active or self.voice_sessions:
             raise InUse("the model is in use; retry when its requests and voice sessions end")
-        old, self._text = self._text, None
-        if old is not None:
-            await old.close()
-        if name_or_path is not None:
-            self._text = await LocalText.load(self.settings, name_or_path)
+
+    async def _load_local(self, name: str) -> LocalText:
+        path = chat_model_path(self.settings, name)
+        try:
+            return await LocalText.load(self.settings, path)
+        except (LlmError, ModelError):
+            # The reason names the file, which a client that gave a name should not learn.
+            raise UserError(
+                "that model could not be loaded (not a GGUF chat model llama.cpp can read); "
+                "the model in use is unchanged"
+            ) from None
 
     @classmethod
     async def load(cls, settings: Settings) -> Engine:
@@ -214,9 +180,10 @@ class Engine:
             yield Models(stt=stt, llm=llm, tts=tts)
         finally:
             if chat is not None:
-                chat.close()
+                chat.close()  # waits for a reply still running on its context
             self.voice_sessions -= 1
             self.metrics.voice_sessions.dec()
+            asyncio.get_running_loop().run_in_executor(None, trim_heap)  # its buffers go back
 
     def record_turn(self, report: TurnReport) -> None:
         """Count a finished voice turn in the metrics, then give its freed memory back."""
@@ -278,27 +245,11 @@ class Engine:
                 usage.prompt_tokens = vision.stats.prompt_tokens
                 usage.completion_tokens = vision.stats.completion_tokens
 
-    @contextlib.asynccontextmanager
-    async def admission(self) -> AsyncIterator[None]:
-        """Hold a place for one generation, or raise Busy when too many are waiting."""
-        if self._admitted >= self.max_concurrent + self.max_queue:
-            self.metrics.rejected.inc()
-            raise Busy(retry_after=1 + self._admitted // max(1, self.max_concurrent))
-        self._admitted += 1
-        self.metrics.admitted.inc()
-        try:
-            yield
-        finally:
-            self._admitted -= 1
-            self.metrics.admitted.dec()
-
-    def active(self) -> int:
-        """Generations running or waiting."""
-        return self._admitted
-
     async def close(self) -> None:
-        """Free the models."""
-        if self._text is not None:
-            await self._text.close()
+        """Free the models, each once the calls still running on it have ended."""
+        async with self._swap_lock:
+            if self._text is not None:
+                await self._text.close()
         if self._vision is not None:
-            self._vision.close()
+            async with self._vision_turn:  # an answer still streaming holds it
+                self._vision.close()

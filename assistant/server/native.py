@@ -129,5 +129,6 @@ async def detokenize(body: DetokenizeRequest, request: Request) -> dict[str, Any
 @router.post("/api/embeddings")
 async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
     """Sentence embeddings (L2-normalised)."""
-    vectors, _ = await engine_of(request).text.embed(body.texts())
+    engine = engine_of(request)
+    vectors, _ = await engine.text.embed(body.texts(engine.settings.server.max_embedding_inputs))
     return {"embeddings": vectors, "dimensions": len(vectors[0]) if vectors else 0}

@@ -112,7 +112,7 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
 async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
     """Embeddings, OpenAI-style."""
     engine = engine_of(request)
-    texts = body.texts()
+    texts = body.texts(engine.settings.server.max_embedding_inputs)
     vectors, tokens = await engine.text.embed(texts)
     return {
         "object": "list",

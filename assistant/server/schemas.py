@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from assistant.errors import InputError
 from assistant.llm.sampling import SamplerParams
 
+SEED_MAX = 2**32 - 1  # llama.cpp's seeds are 32-bit
 
-class Sampling(BaseModel):
+
+def _check_text(value: Any) -> None:
+    """ValueError for a string anywhere in ``value`` that is not valid Unicode text.
+
+    JSON can carry lone surrogates (an escaped unpaired half of a UTF-16 pair), which Python
+    decodes into strings that cannot be encoded again: they would fail deep inside a tokenizer
+    instead of here.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "text holds a lone surrogate (an unpaired \\ud800-\\udfff escape); "
+                "send valid Unicode"
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
+class Body(BaseModel):
+    """A request body: every string in it must be valid Unicode (else a 422)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        _check_text(data)
+        return data
+
+
+class Sampling(Body):
     """Sampler fields a request may set; unset ones use the reference defaults."""
 
     temperature: float | None = Field(None, ge=0.0, le=5.0)
@@ -20,7 +57,7 @@ class Sampling(BaseModel):
     repeat_penalty: float | None = Field(None, ge=0.0)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     stop: str | list[str] | None = None
     max_tokens: int = Field(100, ge=1, le=8192)
     stream: bool = False
@@ -126,7 +163,7 @@ class CompletionRequest(OpenAIStreaming):
     max_tokens: int = Field(16, ge=1, le=8192)
 
 
-class TokenizeRequest(BaseModel):
+class TokenizeRequest(Body):
     """POST /api/tokenize."""
 
     text: str
@@ -134,25 +171,31 @@ class TokenizeRequest(BaseModel):
     special: bool = False
 
 
-class DetokenizeRequest(BaseModel):
+class DetokenizeRequest(Body):
     """POST /api/detokenize."""
 
     tokens: list[int]
 
 
-class EmbeddingsRequest(BaseModel):
+class EmbeddingsRequest(Body):
     """POST /api/embeddings and /v1/embeddings."""
 
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
     input: str | list[str] = Field(min_length=1)
 
-    def texts(self) -> list[str]:
-        """The inputs as a list."""
-        return [self.input] if isinstance(self.input, str) else list(self.input)
+    def texts(self, limit: int) -> list[str]:
+        """The inputs as a list; InputError for more than ``limit`` of them."""
+        texts = [self.input] if isinstance(self.input, str) else list(self.input)
+        if len(texts) > limit:
+            raise InputError(
+                f"{len(texts)} inputs in one request; at most {limit} are taken "
+                "(server.max_embedding_inputs): send them in several requests"
+            )
+        return texts
 
 
-class LoadRequest(BaseModel):
+class LoadRequest(Body):
     """Which chat model to load."""
 
     model: str = Field(min_length=1, description="a name from `assistant models list`, or a path")

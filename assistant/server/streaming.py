@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from assistant.errors import AssistantError
+from assistant.server.admission import ShuttingDown
 from assistant.server.engine import Engine
 from assistant.server.schemas import Sampling
 from assistant.server.text import Usage
@@ -44,7 +45,7 @@ class Generation:
         consuming task stops it instead.
         """
         try:
-            async with self.engine.admission():
+            async with self.engine.admission.enter() as slot:
                 stream = self._source()
                 async with contextlib.aclosing(stream):
                     async for piece in stream:
@@ -52,6 +53,13 @@ class Generation:
                             break
                         self.text += piece
                         yield piece
+                        slot.task = asyncio.current_task()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            # Cancelled by the engine's shutdown alone: say so where the reply is consumed.
+            if self.engine.admission.stopping and task is not None and task.uncancel() == 0:
+                raise ShuttingDown("the server is shutting down; retry once it is back") from None
+            raise
         finally:  # also when cancelled or timed out: what was generated still counts
             self.ended = time.perf_counter()
             self.engine.metrics.tokens.inc(self.completion_tokens)
@@ -175,7 +183,8 @@ def sse(
             async for event in events:
                 yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
         except AssistantError as exc:  # too late for an HTTP status: say so in the stream
-            failure = {"error": {"code": "generation_error", "message": str(exc)}}
+            code = "shutting_down" if isinstance(exc, ShuttingDown) else "generation_error"
+            failure = {"error": {"code": code, "message": str(exc)}}
             yield f"data: {json.dumps(failure, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
             return

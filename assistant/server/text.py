@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.catalog import ModelStore
@@ -98,7 +99,11 @@ class TextBackend(Protocol):
 
 
 class LocalText:
-    """The in-process GGUF model with its pool of contexts (one per concurrent generation)."""
+    """The in-process GGUF model with its pool of contexts (one per concurrent generation).
+
+    ``close`` waits for the calls still running on the model (a generation, embeddings, a
+    tokenizer call) and refuses new ones: weights freed under a running call crash the process.
+    """
 
     def __init__(self, model: AsyncModel, settings: Settings) -> None:
         self.model = model
@@ -108,12 +113,16 @@ class LocalText:
         self._settings = settings.llm
         self._embedder: EmbeddingGenerator | None = None
         self._embed_lock = asyncio.Lock()
+        self._users = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
 
     @classmethod
-    async def load(cls, settings: Settings, name_or_path: str | None = None) -> LocalText:
-        """Load ``name_or_path`` (default ``llm.model``) and ``server.pool_size`` contexts."""
-        store = ModelStore(settings.models_dir)
-        path = store.resolve("llm", name_or_path or settings.llm.model).path
+    async def load(cls, settings: Settings, path: Path | None = None) -> LocalText:
+        """Load ``path`` (default: ``llm.model`` resolved) and ``server.pool_size`` contexts."""
+        if path is None:
+            path = ModelStore(settings.models_dir).resolve("llm", settings.llm.model).path
         pool = settings.server.pool_size
         return cls(await AsyncModel.load(path, pool_size=pool, n_ctx=settings.llm.n_ctx), settings)
 
@@ -125,12 +134,26 @@ class LocalText:
         """Ready while loaded; free contexts of the pool."""
         return {"ready": self.model.is_ready, "contexts_free": self.model.pool.available}
 
+    @contextlib.asynccontextmanager
+    async def _use(self) -> AsyncIterator[None]:
+        """Count one call on the model, so ``close`` waits for it."""
+        if self._closing:
+            raise NotAvailable("the chat model is being unloaded")
+        self._users += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._users -= 1
+            if not self._users:
+                self._idle.set()
+
     async def complete(self, prompt: str, req: Sampling, usage: Usage) -> AsyncGenerator[str, None]:
         """Stream from a free pooled context; counts come from the model's tokenizer."""
         text = ""
         stream = self.model.generate_stream(prompt, req.max_tokens, req.params(), req.stops())
         try:
-            async with contextlib.aclosing(stream):
+            async with self._use(), contextlib.aclosing(stream):
                 async for piece in stream:
                     text += piece
                     yield piece
@@ -150,7 +173,7 @@ class LocalText:
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Mean-pooled vectors from one embedding context (made on first use)."""
-        async with self._embed_lock:
+        async with self._use(), self._embed_lock:
             if self._embedder is None:
                 self._embedder = await asyncio.to_thread(EmbeddingGenerator, self.model.model, 512)
             return await asyncio.to_thread(self._embed, self._embedder, texts)
@@ -163,7 +186,8 @@ class LocalText:
 
     async def tokenize(self, text: str, add_bos: bool, special: bool) -> list[int]:
         """The model's tokenizer, off the event loop."""
-        return await self.model.tokenize_async(text, add_bos, special)
+        async with self._use():
+            return await self.model.tokenize_async(text, add_bos, special)
 
     async def detokenize(self, tokens: list[int]) -> str:
         """The model's detokenizer."""
@@ -172,8 +196,13 @@ class LocalText:
     async def voice_model(self) -> VoiceModel:
         """A chat context of the session's own on the shared weights."""
         s = self._settings
-        return await asyncio.to_thread(LlamaChatModel, self.model.model, s.n_ctx, s.threads)
+        async with self._use():
+            return await asyncio.to_thread(LlamaChatModel, self.model.model, s.n_ctx, s.threads)
 
     async def close(self) -> None:
-        """Free the contexts and the weights."""
+        """Refuse new calls, wait for the running ones, then free the contexts and weights."""
+        self._closing = True
+        await self._idle.wait()
+        if self._embedder is not None:
+            await asyncio.to_thread(self._embedder.close)
         await self.model.close()

@@ -65,7 +65,7 @@ class VoiceSession:
     def __init__(self, socket: WebSocket, engine: Engine, models: Models) -> None:
         self.socket, self.engine = socket, engine
         self.send_lock = asyncio.Lock()
-        self.source = SocketSource()
+        self.source = SocketSource(engine.settings.server.voice_max_lead_s)
         self.sink = SocketSink(socket, self.send_lock)
         settings = engine.settings
         stages = voice_stages(settings, models, self.source, self.sink, live=True)
@@ -165,13 +165,13 @@ async def voice(socket: WebSocket) -> None:
     engine: Engine = app.state.engine
     if not await admit(socket):
         return
+    await socket.accept()  # then closed with a reason: a refused handshake says nothing
     if not engine.loaded:
         await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
         return
     if engine.voice_sessions >= engine.settings.server.max_voice_sessions:
         await socket.close(code=1013, reason="too many voice sessions; try again later")
         return
-    await socket.accept()
     encoded = socket.query_params.get("format", "pcm16") == "encoded"
     eyes = Eyes() if engine.settings.vision.model else None  # pictures come from the client
     try:
@@ -216,6 +216,7 @@ async def _receive(socket: WebSocket, session: VoiceSession, decoder: StreamDeco
                     )
                     continue
                 await _audio(session, decoder, data)
+                await session.source.pace()
             elif not await _control(session, message.get("text") or ""):
                 finished = True
                 break

@@ -20,17 +20,35 @@ RATE = 16000
 
 
 class SocketSource(FrameSource):
-    """Audio frames from the socket's binary messages (16 kHz mono PCM, after decoding)."""
+    """Audio frames from the socket's binary messages (16 kHz mono PCM, after decoding).
 
-    def __init__(self) -> None:
+    A live conversation consumes audio in real time, so a client may run at most
+    ``max_lead_s`` ahead of the clock; ``pace`` holds the reader back beyond that, which stops
+    reading the socket and so pushes back on the client through TCP, instead of queueing
+    without bound (100x real time for a minute was 200 MB).
+    """
+
+    def __init__(self, max_lead_s: float = 10.0) -> None:
         super().__init__("socket-source")
         self._audio: asyncio.Queue[Pcm16 | None] = asyncio.Queue()
         self._pts = 0.0
+        self.max_lead_s = max_lead_s
+        self._received_s = 0.0
+        self._began = 0.0  # monotonic time of the first audio
 
     def feed(self, pcm: Pcm16) -> None:
         """Queue samples that just arrived."""
         if pcm.size:
+            self._began = self._began or time.monotonic()
+            self._received_s += len(pcm) / RATE
             self._audio.put_nowait(pcm)
+
+    async def pace(self) -> None:
+        """Wait while the audio received is more than ``max_lead_s`` ahead of real time."""
+        if self._began:
+            lead = self._received_s - (time.monotonic() - self._began)
+            if lead > self.max_lead_s:
+                await asyncio.sleep(lead - self.max_lead_s)
 
     def end(self) -> None:
         """No more audio will come."""

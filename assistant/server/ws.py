@@ -4,7 +4,9 @@ Client messages: ``{"type": "generate", "id", "prompt", "config"}``, ``{"type": 
 "messages", "config"}``, ``{"type": "cancel", "id"}``, ``{"type": "ping", "id"}``. Server
 messages: ``status`` (on connect), ``token``, ``complete``, ``error``, ``pong``; every reply
 names its ``request_id``. A cancelled request ends with ``complete`` and ``finish_reason``
-``cancelled``; a closed connection cancels everything it started.
+``cancelled``; a closed connection cancels everything it started. Every field is checked:
+``id`` is a non-empty string or integer, ``config`` an object of sampler fields (which may also
+stand beside the prompt), and a field that is not understood is a ``BAD_REQUEST`` naming it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import resource
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
@@ -24,9 +24,11 @@ from pydantic import ValidationError
 from assistant.errors import ModelError, UserError
 from assistant.llm.errors import LlmError
 from assistant.llm.openai_wire import UpstreamError
-from assistant.server.engine import Busy, Engine, NoModel
+from assistant.server.admission import Busy, ShuttingDown
+from assistant.server.engine import Engine, NoModel
+from assistant.server.guard import bearer_token, origin_allowed
 from assistant.server.native import chat_generation
-from assistant.server.schemas import ChatRequest, GenerateRequest
+from assistant.server.schemas import ChatRequest, GenerateRequest, Sampling
 from assistant.server.streaming import Generation
 from assistant.server.upstream import relayed_status
 
@@ -61,7 +63,7 @@ class Session:
             if task is not None:
                 task.cancel()
         elif kind in ("generate", "chat"):
-            if not request_id or str(request_id) in self.tasks:
+            if not _valid_id(request_id) or str(request_id) in self.tasks:
                 await self.error(
                     request_id, "BAD_REQUEST", "a generate/chat message needs a new, unique id"
                 )
@@ -76,18 +78,10 @@ class Session:
         task.add_done_callback(lambda _t: self.tasks.pop(request_id, None))
 
     async def _run(self, request_id: str, kind: str, message: dict[str, Any]) -> None:
-        config = dict(message.get("config") or {})
         try:
-            if kind == "generate":
-                body: GenerateRequest | ChatRequest = GenerateRequest(
-                    prompt=message.get("prompt", ""), **config
-                )
-                gen = Generation(self.engine, body, body.prompt)  # type: ignore[union-attr]
-            else:
-                body = ChatRequest(messages=message.get("messages", []), **config)
-                gen = chat_generation(self.engine, body)
-        except (ValidationError, TypeError) as exc:
-            await self.error(request_id, "BAD_REQUEST", str(exc).splitlines()[0])
+            gen = self._generation(kind, message)
+        except (ValidationError, TypeError, ValueError) as exc:
+            await self.error(request_id, "BAD_REQUEST", _first_line(exc))
             return
         finish = None
         try:
@@ -117,6 +111,9 @@ class Session:
         except UserError as exc:  # a picture the vision model cannot read
             await self.error(request_id, "BAD_REQUEST", str(exc))
             return
+        except ShuttingDown as exc:
+            await self.error(request_id, "SHUTTING_DOWN", str(exc))
+            return
         stats = gen.stats()
         if finish:
             stats["finish_reason"] = finish
@@ -125,10 +122,41 @@ class Session:
                 {"type": "complete", "request_id": request_id, "text": gen.text, **stats}
             )
 
+    def _generation(self, kind: str, message: dict[str, Any]) -> Generation:
+        """The reply a generate/chat message asks for; ValueError/ValidationError if malformed."""
+        config = message.get("config")
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise ValueError("config must be an object of sampler fields")
+        field = "prompt" if kind == "generate" else "messages"
+        model = GenerateRequest if kind == "generate" else ChatRequest
+        sampler = set(Sampling.model_fields) - {"stream"}
+        if unknown := sorted(str(k) for k in config if k not in sampler):
+            raise ValueError(f"unknown config fields: {', '.join(unknown)}")
+        # Sampler fields may also stand beside the prompt, as in the HTTP bodies.
+        beside = {k: v for k, v in message.items() if k in sampler}
+        known = {"type", "id", "config", field, *sampler}
+        if extra := sorted(str(k) for k in message if k not in known):
+            raise ValueError(f"unknown message fields: {', '.join(extra)}")
+        body = model.model_validate({**beside, **config, field: message.get(field)})
+        if isinstance(body, ChatRequest):
+            return chat_generation(self.engine, body)
+        return Generation(self.engine, body, body.prompt)
+
     def cancel_all(self) -> None:
         """Stop everything this connection started."""
         for task in list(self.tasks.values()):
             task.cancel()
+
+
+def _first_line(exc: Exception) -> str:
+    """A validation error's gist, without echoing the input (it may not even be encodable)."""
+    if isinstance(exc, ValidationError):
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem.get("loc", ()))
+        return f"{where}: {problem.get('msg', 'invalid')}" if where else problem.get("msg", "")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _code(exc: LlmError) -> str:
@@ -136,6 +164,13 @@ def _code(exc: LlmError) -> str:
     if isinstance(exc, UpstreamError):
         return {400: "BAD_REQUEST", 503: "RATE_LIMITED"}.get(relayed_status(exc), "UPSTREAM_ERROR")
     return "BAD_REQUEST" if isinstance(exc, ValueError) else "GENERATION_ERROR"
+
+
+def _valid_id(request_id: object) -> bool:
+    """Ids are non-empty strings or integers (not booleans) of a sane length."""
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        return False
+    return 0 < len(str(request_id)) <= 256
 
 
 def _parse(text: str | None, data: bytes | None, limit: int) -> dict[str, Any] | str:
@@ -155,31 +190,21 @@ async def admit(socket: WebSocket) -> bool:
     """Check the API key and the Origin of a WebSocket; close it (policy violation) if wrong.
 
     A page on another site must not drive the assistant through the user's browser
-    (cross-site WebSocket hijacking), so a browser's Origin has to be this server itself, a
-    localhost page, or one of ``server.allowed_origins``. Clients that send no Origin (scripts,
-    SDKs) are not browsers and pass.
+    (cross-site WebSocket hijacking): ``guard.origin_allowed`` decides.
     """
     key = socket.app.state.api_key
     if key:  # browsers cannot set headers on a WebSocket, so ?api_key= works too
-        given = socket.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = bearer_token(socket.headers.get("authorization", ""))
         given = given or socket.query_params.get("api_key", "")
-        if not secrets.compare_digest(given, key):
+        if not (given and secrets.compare_digest(given, key)):
             await socket.close(code=1008, reason="missing or wrong API key")
             return False
     origin = socket.headers.get("origin")
-    allowed = socket.app.state.engine.settings.server.allowed_origins
-    if origin and not origin_allowed(origin, socket.headers.get("host", ""), allowed):
+    settings = socket.app.state.engine.settings.server
+    if origin is not None and not origin_allowed(origin, socket.headers.get("host", ""), settings):
         await socket.close(code=1008, reason=f"origin {origin} is not allowed")
         return False
     return True
-
-
-def origin_allowed(origin: str, host: str, allowed: list[str]) -> bool:
-    """Same origin, a localhost page, or listed in ``allowed`` ("*" allows every origin)."""
-    if "*" in allowed or origin in allowed:
-        return True
-    parsed = urlsplit(origin)
-    return parsed.netloc == host or parsed.hostname in ("localhost", "127.0.0.1", "::1")
 
 
 @router.websocket("/ws")
@@ -194,8 +219,7 @@ async def websocket(socket: WebSocket) -> None:
         {
             "type": "status",
             "model": engine.name,
-            "active_sessions": engine.active(),
-            "memory_used": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "active_sessions": engine.admission.active,
         }
     )
     limit = engine.settings.server.max_ws_message_bytes

@@ -31,6 +31,7 @@ from assistant.pipeline.threads import (
     call_in_thread,
     iterate_in_thread,
     model_executor,
+    wait_through_cancellation,
 )
 
 
@@ -83,7 +84,10 @@ class LlmStage(FrameProcessor):
         context that a prefill or a reply is still using would crash the process.
         """
         self._cancel.set()
-        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        stopped = asyncio.ensure_future(
+            asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        )
+        await wait_through_cancellation(stopped)  # a stop that is itself cancelled still waits
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Answer transcripts; forward everything else."""
