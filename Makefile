@@ -81,6 +81,7 @@ bench-library: setup
 
 bench-voice: setup
 	$(BIN)/python bench/voice.py
+	$(BIN)/python bench/turns.py
 
 # The conversion benchmark compares against the ffmpeg command, which nothing else needs.
 bench-convert: setup

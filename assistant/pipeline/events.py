@@ -14,6 +14,9 @@ EVENT_KINDS = (
     "partial_transcript",  # text: what the user said so far, heard at a pause
     "utterance",  # start, end (stream s), speech_end_wall (monotonic s)
     "no_speech",  # stt_ms: an utterance held no words; no turn follows
+    "end_of_turn",  # turn, probability (turn id 0): the end-of-turn model's answer at a pause
+    "retracted",  # turn (turn id 0): a tentative turn withdrawn, the user went on speaking
+    "confirmed",  # the turn's end was decided (end-of-turn model): its reply may be heard
     "transcript",  # text, stt_ms
     "llm_started",  # the model was asked for a reply
     "llm_token",  # text

@@ -15,8 +15,10 @@ How a turn ends depends on ``turns``. Without it, after a fixed hangover of sile
   ``hangover_ms`` (the long limit) the turn ends whatever the model says;
 - speech before the confirmation withdraws the tentative turn: nothing of it is heard, kept
   or reported, and the utterance goes on;
-- speech soon after a confirmed turn (``merge_ms``), before much of its reply was heard,
-  takes that turn back and continues its utterance: the joined words are answered once.
+- speech soon after a confirmed turn (``merge_ms`` after its end of speech), before much of
+  its reply was heard, takes that turn back and continues its utterance: the joined words
+  are answered once. The window is about a second from the end of speech, so two questions a
+  second apart (more, with the quiet around words) stay two turns.
 """
 
 from __future__ import annotations
@@ -59,7 +61,6 @@ _TRANSCRIPT_WAIT_S = 3.0  # longest wait for a tentative transcript at a decisio
 class _Tentative:
     turn: int
     start: float
-    decision: asyncio.Future[float]  # P(finished) for the audio up to the last check
 
 
 class VadStage(FrameProcessor):
@@ -79,6 +80,7 @@ class VadStage(FrameProcessor):
         self._frame = config.sample_rate * config.frame_ms // 1000
         self._tentative: _Tentative | None = None
         self._confirmed = 0  # the last confirmed turn, while it may still be merged
+        self._confirmed_end = 0.0  # stream seconds: the end of its speech
         self._first_audio: dict[int, float] = {}  # turn -> wall time its reply began to play
         self._executor = model_executor("end-of-turn") if turns is not None else None
 
@@ -151,7 +153,7 @@ class VadStage(FrameProcessor):
         elif self._tentative is None:
             self._tentative = await self._open_tentative(event)
         elif event.silence_ms >= self.segmenter.config.short_ms:
-            await self._decide(event.audio)
+            await self._decide(event.audio)  # the model hears the pause so far too
 
     async def _utterance(self, event: Utterance) -> None:
         tentative = self._tentative
@@ -188,32 +190,40 @@ class VadStage(FrameProcessor):
         self.bus.hold(turn)
         self.turns.board.open(turn)
         await self._send(turn, event.audio, event.start, event.end)
-        return _Tentative(turn, event.start, self._ask(event.audio))
-
-    def _ask(self, audio: Pcm16) -> asyncio.Future[float]:
-        assert self.turns is not None and self._executor is not None
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, self.turns.model.probability, audio)
+        return _Tentative(turn, event.start)
 
     async def _decide(self, audio: Pcm16) -> None:
-        """At a checkpoint of the pause: confirm the turn, or ask again at the next one."""
-        assert self.turns is not None and self._tentative is not None
+        """At a checkpoint of the pause: confirm the turn, or wait for the next checkpoint.
+
+        The model runs on its own thread while recognition finishes on the other core. It is
+        asked here (``short_ms``) rather than as the pause begins: with only ~80 ms of the
+        pause to hear it often calls finished questions unfinished. A transcript that ends on an open word
+        ("the", "and") is never finished; one that ends with a question mark is, unless so.
+        """
+        assert self.turns is not None and self._executor is not None
         tentative = self._tentative
-        finished = await tentative.decision >= self.turns.threshold
+        assert tentative is not None
+        model = self.turns.model
+        loop = asyncio.get_running_loop()
+        asked = loop.run_in_executor(self._executor, model.probability, audio)
+        probability = await asked
         text = await self.turns.board.transcript(tentative.turn, _TRANSCRIPT_WAIT_S)
         if self._tentative is not tentative:  # withdrawn meanwhile
             return
+        # not held with the turn: how a pause was judged is worth knowing either way
+        self.bus.publish("end_of_turn", 0, turn=tentative.turn, probability=round(probability, 3))
+        finished = probability >= self.turns.threshold or (text or "").rstrip().endswith("?")
         if text == "" or (finished and not (text and sounds_unfinished(text))):
             await self._confirm()
-        else:
-            tentative.decision = self._ask(audio)
 
     async def _confirm(self) -> None:
         assert self.turns is not None and self._tentative is not None
         turn, self._tentative = self._tentative.turn, None
-        self.segmenter.end_now()  # later speech is a new utterance (or merges with this one)
+        ended = self.segmenter.end_now()  # later speech is a new utterance (or merges with it)
+        self._confirmed_end = ended.end if ended is not None else 0.0
         self.turns.board.settle(turn)
         self.bus.release(turn)
+        self.bus.publish("confirmed", turn)
         self._open_turns.add(turn)
         self._confirmed = turn
         self._first_audio = {t: w for t, w in self._first_audio.items() if t >= turn - 1}
@@ -226,6 +236,7 @@ class VadStage(FrameProcessor):
         turn, self._tentative = self._tentative.turn, None
         self.turns.board.settle(turn)
         self.bus.drop(turn)
+        self.bus.publish("retracted", 0, turn=turn)
         await self.push_frame(RetractFrame(turn_id=turn))
 
     async def _merge(self, event: SpeechStarted) -> bool:
@@ -233,9 +244,12 @@ class VadStage(FrameProcessor):
         turn = self._confirmed
         if self.turns is None or not turn:
             return False
+        gap_ms = (event.start - self._confirmed_end) * 1000
         began = self._first_audio.get(turn)
         heard_ms = (self.wall_at(event.start) - began) * 1000 if began is not None else 0.0
-        if heard_ms > self.turns.merge_heard_ms or self.segmenter.merge_last() is None:
+        if gap_ms > self.turns.merge_ms or heard_ms > self.turns.merge_heard_ms:
+            return False
+        if self.segmenter.merge_last() is None:
             return False
         self._open_turns.discard(turn)
         self._confirmed = 0
