@@ -197,8 +197,8 @@ class VadStage(FrameProcessor):
 
         The model runs on its own thread while recognition finishes on the other core. It is
         asked here (``short_ms``) rather than as the pause begins: with only ~80 ms of the
-        pause to hear it often calls finished questions unfinished. A transcript that ends on an open word
-        ("the", "and") is never finished; one that ends with a question mark is, unless so.
+        pause to hear it often calls finished questions unfinished. A transcript that ends on
+        an open word ("the", "and") is never finished; one that ends with a question mark is.
         """
         assert self.turns is not None and self._executor is not None
         tentative = self._tentative
