@@ -6,9 +6,8 @@ so long sentences start speaking early; the very first clause may end at a comma
 ``first_comma_words`` words, because the first clause decides how soon the user hears anything.
 For the same reason a first clause of ``first_phrase_words`` words without punctuation is cut
 before a word that opens a phrase ("because", "which", "and", "with", ...): "The sky is blue |
-because air scatters blue light." Failing all of that, the first clause ends after
-``first_words`` words: a few words are enough for the voice to start, and the rest follows
-while they play. A clause longer than ``max_chars`` is cut at its last space.
+because air scatters blue light." With ``first_words`` (off by default) the first clause ends
+after that many words, failing all of that. A clause longer than ``max_chars`` is cut at its last space.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ class ClauseSplitter:
         comma_words: int = 6,
         first_phrase_words: int = 4,
         max_chars: int = 240,
-        first_words: int = 6,
+        first_words: int = 0,
     ) -> None:
         self.first_words = first_words
         self.first_comma_words = first_comma_words

@@ -147,13 +147,14 @@ class LlmStage(FrameProcessor):
         except asyncio.CancelledError:
             cancel.set()
             self._remember(turn, user, "".join(parts))
-            self.bus.publish(
-                "reply_done",
-                turn,
-                text="".join(parts),
-                finish_reason="cancelled",
-                tokens=len(parts),
-            )
+            if turn not in self._retracted:  # a withdrawn turn has no reply, not even cut
+                self.bus.publish(
+                    "reply_done",
+                    turn,
+                    text="".join(parts),
+                    finish_reason="cancelled",
+                    tokens=len(parts),
+                )
             raise
         text, reason = "".join(parts), result.value or "stop"
         self._remember(turn, user, text)
