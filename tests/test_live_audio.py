@@ -199,7 +199,8 @@ def test_own_voice_echoed_into_the_microphone_does_not_barge_in(
     assert live.stop() in (0, 130)
     assert turn["interrupted"] is False, (turn["heard"], turn["timings_ms"])
     assert turn["reply_audio_s"] > 2.0
-    assert [item["turn"] for item in out if is_turn(item)] == [1]
+    # one turn (its id need not be 1: the two sentences may first be two turns, merged)
+    assert [item["turn"] for item in out if is_turn(item)] == [turn["turn"]]
 
 
 def test_vanished_microphone_comes_back_or_fails_with_one_line(
@@ -260,7 +261,7 @@ def test_a_pause_inside_a_sentence_is_one_turn_live(
     pulse.play(sentence)
     turn = live.wait_for(is_turn)
     time.sleep(1.0)
-    later = [item for item in live.drain() if is_turn(item)]
+    later = [item for item in live.drain() if is_turn(item) and item["turn"] != turn["turn"]]
     assert live.stop() in (0, 130)
     assert {"rome", "tell"} <= set(words(turn["transcript"])), turn["transcript"]
     assert later == [], later

@@ -104,3 +104,25 @@ def test_two_questions_a_second_apart_are_two_turns_and_noise_is_none(
         assert turn["timings_ms"]["endpoint"] < long_ms
     answers = [e.data["probability"] for e in events if e.kind == "end_of_turn"]
     assert len(answers) >= 2 and max(answers) >= 0.5
+
+
+def test_telephone_audio_takes_turns_as_well(models: Models, tts: PiperTTS, tmp_path: Path) -> None:
+    # 8 kHz, as phones and VoIP send it: resampled on the way in, judged like 16 kHz
+    speech = np.concatenate(
+        [
+            media.silence(0.5),
+            media.speech(tts, "Tell me about the"),
+            media.silence(0.7),
+            media.speech(tts, "history of Rome."),
+            media.silence(2.5),
+        ]
+    )
+    phone = media.speech_to_rate(speech, 8000)
+    path = media.write_wav(tmp_path / "phone.wav", phone, rate=8000)
+    observers = Observers()
+    settings = config.load()
+    reports = asyncio.run(
+        chat_file(settings, path, realtime=True, observers=observers, models=models)
+    )
+    assert len(reports) == 1, [r.transcript for r in reports]
+    assert {"rome", "tell"} <= set(reports[0].transcript.lower().replace(".", "").split())

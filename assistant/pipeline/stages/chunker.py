@@ -6,8 +6,9 @@ so long sentences start speaking early; the very first clause may end at a comma
 ``first_comma_words`` words, because the first clause decides how soon the user hears anything.
 For the same reason a first clause of ``first_phrase_words`` words without punctuation is cut
 before a word that opens a phrase ("because", "which", "and", "with", ...): "The sky is blue |
-because air scatters blue light." With ``first_words`` (off by default) the first clause ends
-after that many words, failing all of that. A clause longer than ``max_chars`` is cut at its last space.
+because air scatters blue light." With ``first_words`` (off by default) the first clause
+ends after that many words, failing all of that. A clause longer than ``max_chars`` is cut at
+its last space.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ function onMessage(m) {
       break;
     case "merged": // the user went on: this turn's words open the next one
       silence(m.turn_id);
-      forget(m.turn_id);
+      dropTurn(m.turn_id);
       break;
     case "turn":
       showTimings(m);
@@ -150,7 +150,7 @@ function finishReply(turn, text) {
   stats.replies.push(text);
 }
 
-function forget(turn) {
+function dropTurn(turn) {
   for (const kind of ["user", "assistant"]) {
     const key = `${connection}:${kind}:${turn}`;
     const li = bubbles.get(key);
