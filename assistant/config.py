@@ -94,6 +94,9 @@ class TtsSettings(_Section):
     # onnxruntime's memory arena: ~15 % faster synthesis, but it keeps a block for every
     # clause length it has seen and grows for hours; off keeps an always-on assistant flat.
     memory_arena: bool = False
+    # The first chunk of a reply goes to the voice after this many words when no comma or
+    # phrase boundary came sooner, so speech starts early even on a long first sentence.
+    first_chunk_words: int = Field(6, ge=0, le=50)  # 0 = whole first clauses
 
 
 class VadSettings(_Section):

@@ -12,7 +12,7 @@ from assistant.llm.sampling import SamplerParams
 from assistant.loader import Models
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import FrameProcessor
-from assistant.pipeline.stages.chunker import ChunkerStage
+from assistant.pipeline.stages.chunker import ChunkerStage, ClauseSplitter
 from assistant.pipeline.stages.frontend import FrontEndConfig, FrontEndStage
 from assistant.pipeline.stages.hold import HoldStage
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
@@ -101,7 +101,8 @@ def reply_stages(
     stages: list[FrameProcessor] = [llm]
     if models.tts is not None:
         rate = settings.audio.output_sample_rate
-        stages += [ChunkerStage(), TtsStage(models.tts, rate, priority)]
+        splitter = ClauseSplitter(first_words=settings.tts.first_chunk_words)
+        stages += [ChunkerStage(splitter), TtsStage(models.tts, rate, priority)]
     if board is not None:
         stages.append(HoldStage(board))
     return [*stages, sink]
