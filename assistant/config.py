@@ -118,7 +118,7 @@ class VadSettings(_Section):
     turn_long_ms: int = Field(2000, ge=300, le=10000)  # silence that ends a turn whatever it says
     speculate_ms: int = Field(80, ge=20, le=1000)  # pause at which recognition (and a reply) start
     turn_merge_ms: int = Field(1000, ge=0, le=5000)  # speech this soon after a turn continues it
-    turn_merge_heard_ms: int = Field(600, ge=0, le=5000)  # unless this much reply was heard
+    turn_merge_heard_ms: int = Field(1000, ge=0, le=5000)  # unless this much reply was heard
 
     @model_validator(mode="after")
     def _pauses_in_order(self) -> VadSettings:

@@ -48,7 +48,7 @@ class TurnTaking:
     model: EndOfTurn
     threshold: float = 0.5  # P(finished) that ends the turn
     merge_ms: int = 1000  # speech this soon after a turn's end of speech may continue it...
-    merge_heard_ms: int = 600  # ...while no more than this much of its reply has been heard
+    merge_heard_ms: int = 1000  # ...while no more than this much of its reply has been heard
     board: TurnBoard = field(default_factory=lambda: TurnBoard())
 
 

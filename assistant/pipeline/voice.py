@@ -19,7 +19,7 @@ from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.stages.stt import SttStage
 from assistant.pipeline.stages.tts import TtsStage
-from assistant.pipeline.stages.vad import VadStage
+from assistant.pipeline.stages.vad import MERGE_EXTRA_MS, VadStage
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 
 
@@ -42,7 +42,7 @@ def vad_config(settings: Settings) -> VadConfig:
         speculate_ms=v.speculate_ms,
         short_ms=v.turn_short_ms if model else 0,
         recheck_ms=v.turn_recheck_ms,
-        merge_ms=v.turn_merge_ms if model else 0,
+        merge_ms=v.turn_merge_ms + MERGE_EXTRA_MS if model else 0,
     )
 
 

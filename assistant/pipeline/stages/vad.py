@@ -17,8 +17,9 @@ How a turn ends depends on ``turns``. Without it, after a fixed hangover of sile
   or reported, and the utterance goes on;
 - speech soon after a confirmed turn (``merge_ms`` after its end of speech), before much of
   its reply was heard, takes that turn back and continues its utterance: the joined words
-  are answered once. The window is about a second from the end of speech, so two questions a
-  second apart (more, with the quiet around words) stay two turns.
+  are answered once. The window is about a second from the end of speech (half a second more
+  when the transcript did not end with a question mark), so two questions a second apart
+  stay two turns.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from assistant.pipeline.turn_taking import TurnTaking, sounds_unfinished
 
 _WALL_HISTORY = 1000  # audio frames remembered to map stream time to wall-clock time
 _TRANSCRIPT_WAIT_S = 3.0  # longest wait for a tentative transcript at a decision
+MERGE_EXTRA_MS = 500  # a turn not ending in a question mark may be continued this much later
 
 
 @dataclass
@@ -81,6 +83,7 @@ class VadStage(FrameProcessor):
         self._tentative: _Tentative | None = None
         self._confirmed = 0  # the last confirmed turn, while it may still be merged
         self._confirmed_end = 0.0  # stream seconds: the end of its speech
+        self._confirmed_asked = False  # its transcript ended with a question mark
         self._first_audio: dict[int, float] = {}  # turn -> wall time its reply began to play
         self._executor = model_executor("end-of-turn") if turns is not None else None
 
@@ -215,12 +218,14 @@ class VadStage(FrameProcessor):
         finished = probability >= self.turns.threshold or (text or "").rstrip().endswith("?")
         if text == "" or (finished and not (text and sounds_unfinished(text))):
             await self._confirm()
+            self._confirmed_asked = (text or "").rstrip().endswith("?")
 
     async def _confirm(self) -> None:
         assert self.turns is not None and self._tentative is not None
         turn, self._tentative = self._tentative.turn, None
         ended = self.segmenter.end_now()  # later speech is a new utterance (or merges with it)
         self._confirmed_end = ended.end if ended is not None else 0.0
+        self._confirmed_asked = False
         self.turns.board.settle(turn)
         self.bus.release(turn)
         self.bus.publish("confirmed", turn)
@@ -247,7 +252,9 @@ class VadStage(FrameProcessor):
         gap_ms = (event.start - self._confirmed_end) * 1000
         began = self._first_audio.get(turn)
         heard_ms = (self.wall_at(event.start) - began) * 1000 if began is not None else 0.0
-        if gap_ms > self.turns.merge_ms or heard_ms > self.turns.merge_heard_ms:
+        # A question that sounded finished and was asked as one gets the shorter window.
+        window = self.turns.merge_ms + (0 if self._confirmed_asked else MERGE_EXTRA_MS)
+        if gap_ms > window or heard_ms > self.turns.merge_heard_ms:
             return False
         if self.segmenter.merge_last() is None:
             return False
