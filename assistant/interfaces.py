@@ -81,6 +81,16 @@ class TextToSpeech(Protocol):
         ...
 
 
+class EndOfTurn(Protocol):
+    """Says whether a speaker has finished their turn, from the sound of it."""
+
+    sample_rate: int  # Hertz of the audio it takes
+
+    def probability(self, audio: Pcm16) -> float:
+        """How likely (0..1) the speaker is done, given their utterance up to now."""
+        ...
+
+
 class VisionModel(Protocol):
     """Answers a question about an image (implemented by the Vision issue)."""
 

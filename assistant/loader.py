@@ -9,9 +9,10 @@ from typing import cast
 
 from assistant.audio.stt import WhisperSTT
 from assistant.audio.tts import PiperTTS
+from assistant.audio.turn_model import SmartTurn
 from assistant.catalog import ModelStore
 from assistant.config import Settings
-from assistant.interfaces import LanguageModel, SpeechToText, TextToSpeech
+from assistant.interfaces import EndOfTurn, LanguageModel, SpeechToText, TextToSpeech
 from assistant.llm.llama import LlamaChatModel
 from assistant.llm.remote import RemoteChatModel
 from assistant.vision import SeeingChatModel, eyes_for, load_vision, vision_models_dir
@@ -25,6 +26,7 @@ class Models:
     stt: SpeechToText | None = None
     llm: LanguageModel | None = None
     tts: TextToSpeech | None = None
+    turn: EndOfTurn | None = None  # the end-of-turn model (with vad.end_of_turn = "model")
 
 
 def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
@@ -50,6 +52,13 @@ def load_llm(settings: Settings, store: ModelStore) -> LanguageModel:
         return RemoteChatModel(s.remote_url(), s.api_key, s.remote_model, s.n_ctx)
     model = store.resolve("llm", s.model)
     return LlamaChatModel.load(model.path, s.n_ctx, s.threads)
+
+
+def load_turn(settings: Settings, store: ModelStore) -> SmartTurn | None:
+    """The end-of-turn model of ``vad.turn_model``; None with ``vad.end_of_turn = "silence"``."""
+    if settings.vad.end_of_turn != "model":
+        return None
+    return SmartTurn(store.resolve("turn", settings.vad.turn_model).path)
 
 
 def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
@@ -80,6 +89,9 @@ def load_models(
     for role in roles:
         if role != "llm" or settings.llm.backend == "local":
             store.resolve(role, getattr(settings, role).model)
+    listens = "stt" in roles  # a voice conversation: it needs to know when a turn ends
+    if listens and settings.vad.end_of_turn == "model":
+        store.resolve("turn", settings.vad.turn_model)
     eyes = eyes_for(settings, image) if "llm" in roles else None
     if eyes is not None:
         resolve_vision(settings.vision, vision_models_dir(settings))
@@ -87,6 +99,7 @@ def load_models(
     with ThreadPoolExecutor(max_workers=len(roles) + 1) as pool:
         futures = {role: pool.submit(loaders[role], settings, store) for role in roles}
         vision = pool.submit(load_vision, settings) if eyes is not None else None
+        turn = pool.submit(load_turn, settings, store) if listens else None
         loaded = {role: future.result() for role, future in futures.items()}
         llm = cast(LanguageModel | None, loaded.get("llm"))
         if llm is not None and eyes is not None and vision is not None:
@@ -95,4 +108,5 @@ def load_models(
         stt=cast(SpeechToText | None, loaded.get("stt")),
         llm=llm,
         tts=cast(TextToSpeech | None, loaded.get("tts")),
+        turn=turn.result() if turn is not None else None,
     )

@@ -32,13 +32,13 @@ class Observers:
 
 
 @contextlib.contextmanager
-def _output(path: Path | None, sample_rate: int) -> Iterator[AudioSink]:
+def _output(path: Path | None, sample_rate: int, paced: bool = False) -> Iterator[AudioSink]:
     """A sink writing to ``path`` (atomically) or, without a path, discarding audio."""
     if path is None:
-        yield AudioSink()
+        yield AudioSink(paced=paced)
         return
     with AtomicWavWriter(path, sample_rate) as writer:
-        yield WavSink(writer)
+        yield WavSink(writer, paced)
 
 
 async def chat_file(
@@ -60,7 +60,7 @@ async def chat_file(
         check_writable(output)
     models = models or load_models(settings, image=image)
     recorder = TurnRecorder(obs.bus, obs.on_turn)
-    with _output(output, settings.audio.output_sample_rate) as sink:
+    with _output(output, settings.audio.output_sample_rate, realtime) as sink:
         source = PcmSource(pcm, STT_RATE, realtime=realtime)
         await Pipeline(voice_stages(settings, models, source, sink), obs.bus).run()
     return recorder.completed

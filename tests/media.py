@@ -72,6 +72,12 @@ def rms_dbfs(pcm: Pcm16) -> float:
     return 20 * np.log10(max(rms, 1e-9) / 32768)
 
 
+def speech_to_rate(pcm: Pcm16, rate: int) -> Pcm16:
+    """16 kHz audio at another rate (8 kHz for a telephone line)."""
+    resampler = StreamResampler(RATE, rate)
+    return np.concatenate([resampler.process(pcm), resampler.process(pcm[:0], last=True)])
+
+
 def speech_to_16k(pcm: Pcm16, rate: int) -> Pcm16:
     """Resample any rate to the 16 kHz Whisper takes."""
     resampler = StreamResampler(rate, RATE)

@@ -14,11 +14,13 @@ from tests import media
 from tests.conftest import ASSISTANT, REPO, run_cli
 
 
-def test_models_list_json_shows_the_three_defaults_in_use() -> None:
+def test_models_list_json_shows_the_four_defaults_in_use() -> None:
     out = run_cli("models", "list", "--json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
-    assert {r["kind"] for r in rows if r["in_use"]} == {"stt", "llm", "tts"}
+    assert {r["kind"] for r in rows if r["in_use"]} == {"stt", "llm", "tts", "turn"}
+    turn = next(r for r in rows if r["kind"] == "turn")
+    assert turn["name"] == "smart-turn-v3.2" and turn["license"] == "BSD-2-Clause"
     for row in rows:
         assert row["size"] > 1_000_000 and Path(row["path"]).exists() and not row["error"]
         assert row["source"].startswith("package ")

@@ -199,7 +199,8 @@ def test_own_voice_echoed_into_the_microphone_does_not_barge_in(
     assert live.stop() in (0, 130)
     assert turn["interrupted"] is False, (turn["heard"], turn["timings_ms"])
     assert turn["reply_audio_s"] > 2.0
-    assert [item["turn"] for item in out if is_turn(item)] == [1]
+    # one turn (its id need not be 1: the two sentences may first be two turns, merged)
+    assert [item["turn"] for item in out if is_turn(item)] == [turn["turn"]]
 
 
 def test_vanished_microphone_comes_back_or_fails_with_one_line(
@@ -241,3 +242,4 @@ def test_vanished_speaker_that_stays_away_fails_with_one_line(
     errors = [line for line in live.stderr if line.startswith("error:")]
     assert code == 2 and len(errors) == 1, live.stderr
     assert "speaker" in errors[0] and "Traceback" not in "\n".join(live.stderr)
+

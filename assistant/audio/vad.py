@@ -1,4 +1,11 @@
-"""Endpointing with webrtcvad: pre-roll, onset, end-of-speech hangover, min and max length."""
+"""Endpointing with webrtcvad: pre-roll, onset, end-of-speech hangover, min and max length.
+
+Besides the utterances it decides itself (after ``hangover_ms`` of silence), the segmenter
+reports pauses as they grow (``SpeechPaused`` at ``speculate_ms``, then at ``short_ms`` and every
+``recheck_ms`` after), speech that resumes after such a pause (``SpeechResumed``), and lets its
+owner end an utterance early (``end_now``, when an end-of-turn model says the speaker is done)
+or take the last one back (``merge_last``, when the speaker went on right after it).
+"""
 
 from __future__ import annotations
 
@@ -25,15 +32,24 @@ class SpeechStarted:
 
 @dataclass(frozen=True, eq=False)  # holds an array: compare by identity
 class SpeechPaused:
-    """Speech has paused for ``speculate_ms``: the utterance so far, in case the pause lasts.
+    """Speech has paused for ``silence_ms``: the utterance so far, in case the pause lasts.
 
-    Transcribing it while the hangover runs takes speech-to-text off the critical path; the
+    Transcribing it while the pause runs takes speech-to-text off the critical path; the
     Utterance that may follow has the same ``start`` and ``end`` when nothing was said since.
+    ``audio`` ends with the silence so far.
     """
 
     audio: Pcm16
     start: float
     end: float
+    silence_ms: int = 0
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Speech went on at ``at`` (stream seconds) after a reported pause."""
+
+    at: float
 
 
 @dataclass(frozen=True, eq=False)  # holds an array: compare by identity
@@ -47,7 +63,7 @@ class Utterance:
     forced: bool = False  # cut at max_utterance_s rather than by silence
 
 
-VadEvent = SpeechStarted | SpeechPaused | Utterance
+VadEvent = SpeechStarted | SpeechPaused | SpeechResumed | Utterance
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,9 @@ class VadConfig:
     min_speech_ms: int = 200
     max_utterance_s: float = 30.0
     speculate_ms: int = 80  # silence after which a SpeechPaused is sent; 0 = never
+    short_ms: int = 0  # further SpeechPaused at this silence and every recheck_ms; 0 = none
+    recheck_ms: int = 400
+    merge_ms: int = 0  # how long after an utterance ``merge_last`` can still take it back
 
 
 class VadSegmenter:
@@ -80,6 +99,9 @@ class VadSegmenter:
         self._pending = np.zeros(0, np.int16)
         self._pending_vad = np.zeros(0, np.int16)
         self._frames_seen = 0
+        self._last: tuple[list[Pcm16], int, int] | None = None  # frames, start, voiced
+        self._onset_frames = 0
+        self._after: list[Pcm16] = []  # frames since the last utterance, while it can merge
         self._reset_speech()
 
     def _reset_speech(self) -> None:
@@ -120,6 +142,9 @@ class VadSegmenter:
     def _seconds(self, frames: int) -> float:
         return frames * self._frame / self.config.sample_rate
 
+    def _seconds_to_frame(self, seconds: float) -> int:
+        return round(seconds * self.config.sample_rate / self._frame)
+
     def _on_frame(self, frame: Pcm16, decide: Pcm16) -> VadEvent | None:
         voiced = bool(decide.any()) and self._vad.is_speech(
             decide.tobytes(), self.config.sample_rate
@@ -129,32 +154,72 @@ class VadSegmenter:
         if self._speech is None:
             return self._idle(frame, voiced, index)
         self._speech.append(frame)
+        paused = self._silence_run >= self._speculate_frames
         if voiced:
             self._voiced += 1
             self._silence_run = 0
             self._last_voiced = index + 1
+            if paused and self.config.speculate_ms:
+                return SpeechResumed(self._seconds(index))
         else:
             self._silence_run += 1
         cfg = self.config
         if self._silence_run * cfg.frame_ms >= cfg.hangover_ms:
             return self._finish()
-        if cfg.speculate_ms and self._silence_run == self._speculate_frames:
+        if cfg.speculate_ms and self._is_checkpoint(self._silence_run * cfg.frame_ms):
             return SpeechPaused(
                 np.concatenate(self._speech),
                 self._seconds(self._start_frame),
                 self._seconds(self._last_voiced),
+                self._silence_run * cfg.frame_ms,
             )
         if self._seconds(len(self._speech)) >= cfg.max_utterance_s:
             return self._finish(forced=True)
         return None
 
+    def _is_checkpoint(self, silence_ms: int) -> bool:
+        cfg = self.config
+        if silence_ms == self._speculate_frames * cfg.frame_ms:
+            return True
+        if not cfg.short_ms or silence_ms < cfg.short_ms:
+            return False
+        return (silence_ms - cfg.short_ms) % cfg.recheck_ms < cfg.frame_ms
+
+    @property
+    def silence_ms(self) -> int:
+        """Silence since the last voiced frame of the utterance in progress (0 while idle)."""
+        return self._silence_run * self.config.frame_ms if self._speech is not None else 0
+
+    def end_now(self) -> Utterance | None:
+        """End the utterance in progress here (the speaker is done); None if there is none."""
+        return self._finish() if self._speech is not None else None
+
+    def merge_last(self) -> float | None:
+        """Continue the last utterance with the speech that just started, silence between kept.
+
+        Returns the merged utterance's start, or None when it is too long ago (``merge_ms``)
+        or the speech in progress is not a new start.
+        """
+        if self._last is None or self._speech is None:
+            return None
+        frames, start, voiced = self._last
+        self._speech = frames + self._after + self._speech[self._onset_frames :]
+        self._start_frame, self._voiced = start, self._voiced + voiced
+        self._last, self._after = None, []
+        return self._seconds(start)
+
     def _idle(self, frame: Pcm16, voiced: bool, index: int) -> SpeechStarted | None:
         self._preroll.append(frame)
+        if self._last is not None:
+            self._after.append(frame)
+            if len(self._after) * self.config.frame_ms > self.config.merge_ms:
+                self._last, self._after = None, []
         self._onset.append(voiced)
         if sum(self._onset) < self._onset_need:
             return None
         first_voiced = index - len(self._onset) + 1 + self._onset.index(True)
         self._speech = list(self._preroll)
+        self._onset_frames = len(self._speech)  # the pre-roll: also the end of ``_after``
         self._start_frame = first_voiced
         self._voiced = sum(self._onset)
         self._last_voiced = index + 1
@@ -173,6 +238,8 @@ class VadSegmenter:
             self._speech, self._start_frame = [], self._frames_seen
         if voiced * self.config.frame_ms < self.config.min_speech_ms:
             return None
+        if self.config.merge_ms and not forced:
+            self._last, self._after = (frames, self._seconds_to_frame(start), voiced), []
         return Utterance(
             audio=np.concatenate(frames),
             start=start,

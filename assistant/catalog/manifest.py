@@ -5,10 +5,16 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import ConfigError
 
-ROLES = ("stt", "llm", "tts")
+ROLES = ("stt", "llm", "tts", "turn")  # "turn": the end-of-turn model (vad.turn_model)
+
+
+def configured_model(settings: Any, role: str) -> str:
+    """The model the settings choose for ``role`` ("" = the manifest's default)."""
+    return str(settings.vad.turn_model if role == "turn" else getattr(settings, role).model)
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,7 @@ class ManifestEntry:
 
     name: str
     kind: str  # one of ROLES
-    format: str  # gguf | ctranslate2 | piper
+    format: str  # gguf | ctranslate2 | piper | onnx
     package: str  # distribution name on PyPI
     license: str
     source: str  # folder inside the package's installed files

@@ -128,7 +128,7 @@ def _resolve_path(role: str, path: Path) -> ResolvedModel:
             f"{role} model {path} not found; fix {role}.model (a path or one of the names in "
             "`assistant models list`)"
         )
-    fmt = {"stt": "ctranslate2", "llm": "gguf", "tts": "piper"}.get(role, "")
+    fmt = {"stt": "ctranslate2", "llm": "gguf", "tts": "piper", "turn": "onnx"}.get(role, "")
     return ResolvedModel(path.name, role, fmt, path.resolve(), "path", file_size(path))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from assistant.catalog import ModelStore, ResolvedModel
-from assistant.catalog.manifest import ROLES
+from assistant.catalog.manifest import ROLES, configured_model
 from assistant.cli.common import State
 from assistant.config import Settings
 from assistant.errors import ModelError
@@ -24,7 +24,7 @@ def models() -> None:
 
 def _in_use(state: State) -> tuple[Settings, ModelStore, dict[str, str]]:
     settings = state.settings()
-    configured = {role: getattr(settings, role).model for role in ROLES}
+    configured = {role: configured_model(settings, role) for role in ROLES}
     return settings, ModelStore(settings.models_dir), configured
 
 

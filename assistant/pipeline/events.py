@@ -14,6 +14,9 @@ EVENT_KINDS = (
     "partial_transcript",  # text: what the user said so far, heard at a pause
     "utterance",  # start, end (stream s), speech_end_wall (monotonic s)
     "no_speech",  # stt_ms: an utterance held no words; no turn follows
+    "end_of_turn",  # turn, probability (turn id 0): the end-of-turn model's answer at a pause
+    "retracted",  # turn (turn id 0): a tentative turn withdrawn, the user went on speaking
+    "confirmed",  # the turn's end was decided (end-of-turn model): its reply may be heard
     "transcript",  # text, stt_ms
     "llm_started",  # the model was asked for a reply
     "llm_token",  # text
@@ -24,6 +27,7 @@ EVENT_KINDS = (
     "turn_done",  # emitted by the sink when everything of a turn has been played or written
     "barge_in",  # onset_wall, detected_wall: the user spoke over turn N; it is being cancelled
     "interrupted",  # heard, silent_wall: turn N stopped; ``heard`` is the reply text played
+    "merged",  # turn N was taken back: the user went on, and its words open the next turn
     "audio_status",  # device, message, level (warning | error): overflows, lost/recovered devices
     "error",  # stage, message
 )
@@ -49,6 +53,24 @@ class EventBus:
         self._listeners: list[Listener] = []
         self._queues: list[asyncio.Queue[Event]] = []
         self._queue_size = queue_size
+        self._held: dict[int, list[Event]] = {}  # tentative turn -> its events, in order
+
+    def hold(self, turn_id: int) -> None:
+        """Keep the events of a tentative turn back until ``release`` (or ``drop``)."""
+        self._held.setdefault(turn_id, [])
+
+    def release(self, turn_id: int) -> None:
+        """The turn is real: deliver what was held, with its original times, then go on live."""
+        for event in self._held.pop(turn_id, []):
+            self._deliver(event)
+
+    def is_held(self, turn_id: int) -> bool:
+        """Whether the turn's events are being held back."""
+        return turn_id in self._held
+
+    def drop(self, turn_id: int) -> None:
+        """The turn never happened: forget its events."""
+        self._held.pop(turn_id, None)
 
     def listen(self, listener: Listener) -> None:
         """Call ``listener`` for every event from now on."""
@@ -65,10 +87,16 @@ class EventBus:
         if kind not in EVENT_KINDS:
             raise ValueError(f"unknown event kind {kind!r}")
         event = Event(kind, turn_id, data)
+        if turn_id in self._held:
+            self._held[turn_id].append(event)
+        else:
+            self._deliver(event)
+        return event
+
+    def _deliver(self, event: Event) -> None:
         for listener in self._listeners:
             listener(event)
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()
             queue.put_nowait(event)
-        return event

@@ -66,6 +66,9 @@ class UtteranceFrame(DataFrame):
     start: float  # stream seconds of speech onset
     end: float  # stream seconds of the true end of speech
     speech_end_wall: float  # monotonic time at which the speech really ended
+    # Sent as a pause began, before the end of the turn was decided: its reply is made but
+    # held back (HoldStage) until a ConfirmFrame, and thrown away on a RetractFrame.
+    tentative: bool = False
 
 
 @dataclass(kw_only=True)
@@ -126,6 +129,20 @@ class EndFrame(DataFrame):
 @dataclass(kw_only=True)
 class InterruptFrame(ControlFrame):
     """Barge-in: every turn up to and including ``turn_id`` is cancelled."""
+
+
+@dataclass(kw_only=True)
+class RetractFrame(InterruptFrame):
+    """A tentative turn is withdrawn (the user went on speaking): nothing of it may remain.
+
+    Like an interrupt it cancels the turn's work everywhere, but it leaves no trace: no reply
+    in the history, no ``interrupted`` event, no audio.
+    """
+
+
+@dataclass(kw_only=True)
+class ConfirmFrame(ControlFrame):
+    """The tentative turn ``turn_id`` is the user's turn after all: its reply may be heard."""
 
 
 @dataclass(kw_only=True)

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 
 from assistant.pipeline.events import EventBus
-from assistant.pipeline.frames import ControlFrame, DataFrame, Frame, InterruptFrame
+from assistant.pipeline.frames import ControlFrame, DataFrame, Frame, InterruptFrame, RetractFrame
 
 ErrorHandler = Callable[["FrameProcessor", BaseException], None]
 
@@ -84,13 +84,20 @@ class FrameProcessor:
     async def on_interrupt(self, turn_id: int) -> None:
         """Stop work on turns up to ``turn_id`` (override, e.g. to stop a model thread)."""
 
+    async def on_retract(self, turn_id: int) -> None:
+        """Forget a withdrawn tentative turn; by default stop its work as for an interrupt."""
+        await self.on_interrupt(turn_id)
+
     # --- internals -----------------------------------------------------------------------
 
     async def _control(self, frame: ControlFrame) -> None:
         if isinstance(frame, InterruptFrame):
             self._cancelled_upto = max(self._cancelled_upto, frame.turn_id)
             self._drop_stale()
-            await self.on_interrupt(frame.turn_id)
+            if isinstance(frame, RetractFrame):
+                await self.on_retract(frame.turn_id)
+            else:
+                await self.on_interrupt(frame.turn_id)
             if self._current is not None and self.is_stale(self._current):
                 await self._restart_worker()
         await self.push_frame(frame)

@@ -35,7 +35,8 @@ class TurnReport:
             return round((m[b] - m[a]) * 1000, 1) if a in m and b in m else None
 
         return {
-            "endpoint": span("speech_end", "utterance"),
+            # with the end-of-turn model the turn ends when confirmed, after its utterance began
+            "endpoint": span("speech_end", "confirmed") or span("speech_end", "utterance"),
             "stt": None if self.stt_ms is None else round(self.stt_ms, 1),
             "llm_first_token": span("llm_started", "first_token"),
             "llm_first_clause": span("llm_started", "first_clause"),
@@ -65,6 +66,7 @@ class TurnReport:
 # event kind -> milestone name; only the first occurrence in a turn counts
 _MILESTONES = {
     "utterance": "utterance",
+    "confirmed": "confirmed",
     "transcript": "transcript",
     "llm_started": "llm_started",
     "llm_token": "first_token",

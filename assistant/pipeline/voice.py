@@ -12,27 +12,46 @@ from assistant.llm.sampling import SamplerParams
 from assistant.loader import Models
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import FrameProcessor
-from assistant.pipeline.stages.chunker import ChunkerStage
+from assistant.pipeline.stages.chunker import ChunkerStage, ClauseSplitter
 from assistant.pipeline.stages.frontend import FrontEndConfig, FrontEndStage
+from assistant.pipeline.stages.hold import HoldStage
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.stages.stt import SttStage
 from assistant.pipeline.stages.tts import TtsStage
-from assistant.pipeline.stages.vad import VadStage
+from assistant.pipeline.stages.vad import MERGE_EXTRA_MS, VadStage
+from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 
 
 def vad_config(settings: Settings) -> VadConfig:
-    """The endpointing parameters of the settings."""
+    """The endpointing parameters of the settings.
+
+    With the end-of-turn model the segmenter's own hangover is the long limit, and it reports
+    the pause at ``turn_short_ms`` and every ``turn_recheck_ms`` for the model to decide.
+    """
     v = settings.vad
+    model = v.end_of_turn == "model"
     return VadConfig(
         sample_rate=16000,
         aggressiveness=v.aggressiveness,
         frame_ms=v.frame_ms,
         preroll_ms=v.preroll_ms,
-        hangover_ms=v.hangover_ms,
+        hangover_ms=v.turn_long_ms if model else v.hangover_ms,
         min_speech_ms=v.min_speech_ms,
         max_utterance_s=v.max_utterance_s,
+        speculate_ms=v.speculate_ms,
+        short_ms=v.turn_short_ms if model else 0,
+        recheck_ms=v.turn_recheck_ms,
+        merge_ms=v.turn_merge_ms + MERGE_EXTRA_MS if model else 0,
     )
+
+
+def turn_taking(settings: Settings, models: Models) -> TurnTaking | None:
+    """How turns end: with the end-of-turn model when it is loaded, else by silence."""
+    if models.turn is None or settings.vad.end_of_turn != "model":
+        return None
+    v = settings.vad
+    return TurnTaking(models.turn, v.turn_threshold, v.turn_merge_ms, v.turn_merge_heard_ms)
 
 
 def frontend_config(settings: Settings) -> FrontEndConfig:
@@ -65,11 +84,16 @@ def reply_options(settings: Settings) -> ReplyOptions:
 
 
 def reply_stages(
-    settings: Settings, models: Models, sink: AudioSink, live: bool = False
+    settings: Settings,
+    models: Models,
+    sink: AudioSink,
+    live: bool = False,
+    board: TurnBoard | None = None,
 ) -> list[FrameProcessor]:
     """Transcript in, spoken reply out: LLM -> clause chunker -> TTS (if loaded) -> sink.
 
-    ``live``: a failed reply ends its turn and the conversation goes on.
+    ``live``: a failed reply ends its turn and the conversation goes on. With ``board`` the
+    replies of tentative turns wait in a hold stage before the sink.
     """
     assert models.llm is not None
     priority = SpeechFirst()
@@ -77,7 +101,10 @@ def reply_stages(
     stages: list[FrameProcessor] = [llm]
     if models.tts is not None:
         rate = settings.audio.output_sample_rate
-        stages += [ChunkerStage(), TtsStage(models.tts, rate, priority)]
+        splitter = ClauseSplitter(first_words=settings.tts.first_chunk_words)
+        stages += [ChunkerStage(splitter), TtsStage(models.tts, rate, priority)]
+    if board is not None:
+        stages.append(HoldStage(board))
     return [*stages, sink]
 
 
@@ -100,5 +127,7 @@ def voice_stages(
     if live:
         front.append(FrontEndStage(frontend_config(settings), speaker, push_to_talk))
     barge_in = live and settings.audio.barge_in
-    front += [VadStage(vad_config(settings), barge_in), SttStage(models.stt)]
-    return front + reply_stages(settings, models, sink, live)
+    turns = turn_taking(settings, models)
+    board = turns.board if turns is not None else None
+    front += [VadStage(vad_config(settings), barge_in, turns), SttStage(models.stt, board)]
+    return front + reply_stages(settings, models, sink, live, board)

@@ -21,7 +21,7 @@ from assistant.errors import ModelError, UserError
 from assistant.heap import trim_heap
 from assistant.interfaces import LanguageModel, Pcm16, Transcript
 from assistant.llm.errors import LlmError
-from assistant.loader import Models, load_stt, load_tts
+from assistant.loader import Models, load_stt, load_tts, load_turn
 from assistant.pipeline.threads import iterate_in_thread
 from assistant.pipeline.turns import TurnReport
 from assistant.server.admission import Admission
@@ -55,7 +55,7 @@ class Engine:
         self.admission = Admission(text.max_concurrent, max_queue, self.metrics)
         self.settings = settings or config.load()
         self._speech: dict[str, Any] = {}  # role -> loaded STT / TTS model, made on first use
-        self._speech_locks = {"stt": asyncio.Lock(), "tts": asyncio.Lock()}
+        self._speech_locks = {role: asyncio.Lock() for role in ("stt", "tts", "turn")}
         self._vision: LlamaVisionModel | None = None
         self._vision_lock = asyncio.Lock()  # one load
         self._vision_turn = asyncio.Lock()  # one answer at a time
@@ -172,12 +172,14 @@ class Engine:
         chat: VoiceModel | None = None
         try:
             stt, tts = await self.speech_models()
+            async with self._speech_locks["turn"]:
+                turn = await self._speech_model("turn", load_turn)
             chat = await self.text.voice_model()
             llm: LanguageModel = chat
             if eyes is not None:
                 sees = eyes.image is not None or eyes.camera is not None
                 llm = SeeingChatModel(chat, await self.vision() if sees else self._vision, eyes)
-            yield Models(stt=stt, llm=llm, tts=tts)
+            yield Models(stt=stt, llm=llm, tts=tts, turn=turn)
         finally:
             if chat is not None:
                 chat.close()  # waits for a reply still running on its context

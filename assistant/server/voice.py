@@ -10,8 +10,9 @@ sends back JSON text messages and reply audio as binary messages:
   "channels": 1, "header": "turn_id uint32 LE, sequence uint32 LE"}}`` once, first;
 - ``state`` (listening/hearing/thinking/speaking), ``transcript`` (``final`` false at a pause,
   true for the turn), ``token``, ``reply`` (the whole text and finish reason), ``interrupted``
-  (``heard``: the part of the reply played before the user spoke over it), ``turn`` (timings),
-  ``error``;
+  (``heard``: the part of the reply played before the user spoke over it), ``merged`` (the
+  user went on right after the turn: drop its bubbles and audio, its words open the next
+  turn), ``turn`` (timings), ``error``;
 - binary: an 8-byte header (turn id, sequence) followed by the PCM samples.
 
 Text messages from the client: ``{"type": "end"}`` (the input is over: the last utterance is
@@ -114,6 +115,8 @@ class VoiceSession:
             )
         elif kind == "interrupted":
             self._send_later({"type": "interrupted", "turn_id": turn, "heard": data["heard"]})
+        elif kind == "merged":  # taken back: the user went on, its words open the next turn
+            self._send_later({"type": "merged", "turn_id": turn})
         elif kind == "error":
             self._send_later({"type": "error", "code": "PIPELINE_ERROR", "error": data["message"]})
 

@@ -100,6 +100,10 @@ class SocketSink(AudioSink):
         self._forget(turn_id)
         self.bus.publish("interrupted", turn_id, heard=heard, silent_wall=time.monotonic())
 
+    async def on_retract(self, turn_id: int) -> None:
+        """A withdrawn turn: forget its audio (the ``merged`` event tells the client)."""
+        self._forget(turn_id)
+
     def _forget(self, turn_id: int) -> None:
         self.ledger.forget(turn_id)
         for turn in [t for t in self._started if t <= turn_id]:

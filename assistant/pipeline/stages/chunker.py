@@ -6,7 +6,9 @@ so long sentences start speaking early; the very first clause may end at a comma
 ``first_comma_words`` words, because the first clause decides how soon the user hears anything.
 For the same reason a first clause of ``first_phrase_words`` words without punctuation is cut
 before a word that opens a phrase ("because", "which", "and", "with", ...): "The sky is blue |
-because air scatters blue light." A clause longer than ``max_chars`` is cut at its last space.
+because air scatters blue light." With ``first_words`` (off by default) the first clause
+ends after that many words, failing all of that. A clause longer than ``max_chars`` is cut at
+its last space.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ class ClauseSplitter:
         comma_words: int = 6,
         first_phrase_words: int = 4,
         max_chars: int = 240,
+        first_words: int = 0,
     ) -> None:
+        self.first_words = first_words
         self.first_comma_words = first_comma_words
         self.first_phrase_words = first_phrase_words
         self.comma_words = comma_words
@@ -64,7 +68,7 @@ class ClauseSplitter:
             head = self._buffer[: match.end()]
             if self._is_boundary(head, match.group(1)):
                 return self._take(match.end())
-        if self._emitted == 0 and (cut := self._phrase_cut()) is not None:
+        if self._emitted == 0 and (cut := self._phrase_cut() or self._words_cut()) is not None:
             return self._take(cut)
         if len(self._buffer) > self.max_chars:
             cut = self._buffer.rfind(" ", 0, self.max_chars)
@@ -88,6 +92,13 @@ class ClauseSplitter:
             enough = len(self._buffer[: match.start()].split()) >= self.first_phrase_words
             if enough and match.group(1).lower() in _PHRASE_OPENERS:
                 return match.start()
+        return None
+
+    def _words_cut(self) -> int | None:
+        """After ``first_words`` complete words (each followed by a space)."""
+        complete = list(re.finditer(r"\S+(?=\s)", self._buffer))
+        if self.first_words and len(complete) > self.first_words:
+            return complete[self.first_words - 1].end()
         return None
 
     def _take(self, end: int) -> str:

@@ -162,6 +162,11 @@ class SpeakerSink(AudioSink):
         self.ledger.forget(turn_id)
         self.bus.publish("interrupted", turn_id, heard=heard, silent_wall=silent_at)
 
+    async def on_retract(self, turn_id: int) -> None:
+        """A withdrawn turn: stop its audio without reporting an interruption."""
+        self.player.stop(turn_id)
+        self.ledger.forget(turn_id)
+
     async def cleanup(self) -> None:
         """Close the device."""
         self.player.close()

@@ -67,6 +67,8 @@ class LlmStage(FrameProcessor):
         self._cancel = threading.Event()
         self._turn = 0
         self._remembered_turn = 0  # the turn whose reply ends the history
+        self._before: dict[int, list[ChatMessage]] = {}  # turn -> the history before it
+        self._retracted: set[int] = set()  # withdrawn turns: never remembered
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; meanwhile process the system prompt, so the first reply is faster."""
@@ -104,6 +106,13 @@ class LlmStage(FrameProcessor):
         if self._turn <= turn_id:
             self._cancel.set()
 
+    async def on_retract(self, turn_id: int) -> None:
+        """A withdrawn turn leaves the history as it was before it."""
+        self._retracted.add(turn_id)
+        await self.on_interrupt(turn_id)
+        if (before := self._before.pop(turn_id, None)) is not None:
+            self.history = before
+
     async def _reply(self, frame: TranscriptFrame) -> None:
         try:
             await self._answer(frame)
@@ -118,6 +127,8 @@ class LlmStage(FrameProcessor):
     async def _answer(self, frame: TranscriptFrame) -> None:
         opts, turn = self.options, frame.turn_id
         self._turn, self._cancel = turn, threading.Event()
+        self._before = {t: h for t, h in self._before.items() if t >= turn - 1}
+        self._before[turn] = list(self.history)
         self.bus.publish("llm_started", turn)
         user = self._question(frame.text)
         messages = await call_in_thread(
@@ -136,13 +147,14 @@ class LlmStage(FrameProcessor):
         except asyncio.CancelledError:
             cancel.set()
             self._remember(turn, user, "".join(parts))
-            self.bus.publish(
-                "reply_done",
-                turn,
-                text="".join(parts),
-                finish_reason="cancelled",
-                tokens=len(parts),
-            )
+            if turn not in self._retracted:  # a withdrawn turn has no reply, not even cut
+                self.bus.publish(
+                    "reply_done",
+                    turn,
+                    text="".join(parts),
+                    finish_reason="cancelled",
+                    tokens=len(parts),
+                )
             raise
         text, reason = "".join(parts), result.value or "stop"
         self._remember(turn, user, text)
@@ -183,6 +195,8 @@ class LlmStage(FrameProcessor):
         return self.priority.yield_to_speech(stream, cancel)
 
     def _remember(self, turn: int, user: ChatMessage, reply: str) -> None:
+        if turn in self._retracted:
+            return
         self.history = [*self._answered(), user, ChatMessage("assistant", reply)]
         self._remembered_turn = turn
 

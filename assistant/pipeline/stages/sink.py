@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from assistant.audio.wav import AtomicWavWriter
 from assistant.interfaces import Pcm16
-from assistant.pipeline.frames import DataFrame, ReplyAudioFrame, ReplyEndFrame
+from assistant.pipeline.frames import DataFrame, EndFrame, ReplyAudioFrame, ReplyEndFrame
 from assistant.pipeline.processor import FrameProcessor
 
 
 class AudioSink(FrameProcessor):
     """Consumes reply audio; publishes ``reply_audio`` and, at the end of a turn, ``turn_done``.
 
-    Subclasses decide what happens to the samples by overriding ``write``.
+    Subclasses decide what happens to the samples by overriding ``write``. With ``paced`` a
+    turn is done only when its audio would have finished playing in real time from its first
+    piece, as for a listener (a recording answered at real-time pace): until then the user may
+    still go on with the turn's sentence (turn merging), and it is reported once.
     """
 
-    def __init__(self, name: str = "sink") -> None:
+    def __init__(self, name: str = "sink", paced: bool = False) -> None:
         super().__init__(name)
+        self.paced = paced
+        self._playing: dict[int, tuple[float, float]] = {}  # turn -> (first wall, seconds)
+        self._done_later: dict[int, asyncio.TimerHandle] = {}  # paced turns still "playing"
+
+    def _turn_done(self, turn: int) -> None:
+        began, seconds = self._playing.pop(turn, (0.0, 0.0))
+        left = began + seconds - time.monotonic()
+        if not (self.paced and began and left > 0):
+            self.bus.publish("turn_done", turn)
+            return
+
+        def done() -> None:
+            self._done_later.pop(turn, None)
+            self.bus.publish("turn_done", turn)
+
+        self._done_later[turn] = asyncio.get_running_loop().call_later(left, done)
+
+    async def on_interrupt(self, turn_id: int) -> None:
+        """A cancelled turn is never done."""
+        for turn in [t for t in self._done_later if t <= turn_id]:
+            self._done_later.pop(turn).cancel()
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Deliver audio; close turns."""
@@ -23,10 +50,16 @@ class AudioSink(FrameProcessor):
             self.bus.publish(
                 "reply_audio", frame.turn_id, samples=len(frame.pcm), sample_rate=frame.sample_rate
             )
+            began, seconds = self._playing.get(frame.turn_id, (time.monotonic(), 0.0))
+            self._playing[frame.turn_id] = (began, seconds + len(frame.pcm) / frame.sample_rate)
             await self.deliver(frame)
         elif isinstance(frame, ReplyEndFrame):
             await self.end_of_turn(frame.turn_id)
-            self.bus.publish("turn_done", frame.turn_id)
+            self._turn_done(frame.turn_id)
+        elif isinstance(frame, EndFrame):
+            for turn in list(self._done_later):  # the input is over: nothing can follow
+                self._done_later.pop(turn).cancel()
+                self.bus.publish("turn_done", turn)
         await self.push_frame(frame)
 
     async def deliver(self, frame: ReplyAudioFrame) -> None:
@@ -43,8 +76,8 @@ class AudioSink(FrameProcessor):
 class WavSink(AudioSink):
     """Appends all reply audio to one WAV file, which appears only once the run succeeds."""
 
-    def __init__(self, writer: AtomicWavWriter) -> None:
-        super().__init__("wav-sink")
+    def __init__(self, writer: AtomicWavWriter, paced: bool = False) -> None:
+        super().__init__("wav-sink", paced)
         self.writer = writer
 
     async def write(self, pcm: Pcm16, sample_rate: int) -> None:

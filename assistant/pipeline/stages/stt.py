@@ -18,6 +18,7 @@ from assistant.pipeline.frames import (
 )
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.threads import model_executor
+from assistant.pipeline.turn_taking import TurnBoard
 
 _Pending = asyncio.Future[tuple[Transcript, float]]  # a transcription and its compute time (ms)
 
@@ -25,9 +26,10 @@ _Pending = asyncio.Future[tuple[Transcript, float]]  # a transcription and its c
 class SttStage(FrameProcessor):
     """Transcribes each utterance off the event loop; publishes ``transcript`` or ``no_speech``."""
 
-    def __init__(self, stt: SpeechToText) -> None:
+    def __init__(self, stt: SpeechToText, board: TurnBoard | None = None) -> None:
         super().__init__("stt")
         self.stt = stt
+        self.board = board  # told the transcripts of tentative turns
         self._executor = model_executor("stt")
         # (start, end) of the audio transcribed at the last pause, and that transcription
         self._speculation: tuple[tuple[float, float], _Pending] | None = None
@@ -77,6 +79,8 @@ class SttStage(FrameProcessor):
             speculation[1] if speculation is not None and reused else self._transcribe(frame.audio)
         )
         transcript, stt_ms = await pending
+        if frame.tentative and self.board is not None:
+            self.board.heard(frame.turn_id, transcript.text)
         if not transcript.text:
             self.bus.publish("no_speech", frame.turn_id, stt_ms=stt_ms)
             return

@@ -1,41 +1,91 @@
-"""VAD stage: audio frames in, one UtteranceFrame per stretch of speech out; each starts a turn.
+"""VAD stage: audio frames in, one UtteranceFrame per turn out; each starts a turn.
 
 With ``barge_in`` the stage also watches the turn in progress (from its utterance until the
 sink reports it played, or until it is interrupted): speech starting during that time sends an
 InterruptFrame for it downstream, which overtakes its data in every stage and stops playback.
+
+How a turn ends depends on ``turns``. Without it, after a fixed hangover of silence. With it
+(an end-of-turn model, ``vad.end_of_turn = "model"``):
+- as a pause begins (``speculate_ms``), a *tentative* turn starts: its utterance goes downstream
+  at once, so it is transcribed and answered while the pause goes on, its events held on the
+  bus and its reply audio in the hold stage; the model is asked on its own thread;
+- after ``short_ms`` of silence the model's answer counts: "finished" (and a transcript that
+  does not end on an open word such as "the" or "and") confirms the turn, and what was held
+  goes out; "not finished" keeps listening and asks again every ``recheck_ms``; at
+  ``hangover_ms`` (the long limit) the turn ends whatever the model says;
+- speech before the confirmation withdraws the tentative turn: nothing of it is heard, kept
+  or reported, and the utterance goes on;
+- speech soon after a confirmed turn (``merge_ms`` after its end of speech), before much of
+  its reply was heard, takes that turn back and continues its utterance: the joined words
+  are answered once. The window is about a second from the end of speech (half a second more
+  when the transcript did not end with a question mark), so two questions a second apart
+  stay two turns.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import deque
+from dataclasses import dataclass
 
-from assistant.audio.vad import SpeechPaused, SpeechStarted, VadConfig, VadEvent, VadSegmenter
+from assistant.audio.vad import (
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    Utterance,
+    VadConfig,
+    VadEvent,
+    VadSegmenter,
+)
+from assistant.interfaces import Pcm16
 from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.frames import (
     AudioFrame,
+    ConfirmFrame,
     DataFrame,
     EndFrame,
     InterruptFrame,
+    RetractFrame,
     SpeechPauseFrame,
     UtteranceFrame,
 )
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
+from assistant.pipeline.threads import model_executor
+from assistant.pipeline.turn_taking import TurnTaking, sounds_unfinished
 
 _WALL_HISTORY = 1000  # audio frames remembered to map stream time to wall-clock time
+_TRANSCRIPT_WAIT_S = 3.0  # longest wait for a tentative transcript at a decision
+MERGE_EXTRA_MS = 500  # a turn not ending in a question mark may be continued this much later
+
+
+@dataclass
+class _Tentative:
+    turn: int
+    start: float
 
 
 class VadStage(FrameProcessor):
     """Segments the input with webrtcvad; publishes ``speech_started`` and ``utterance``."""
 
-    def __init__(self, config: VadConfig, barge_in: bool = False) -> None:
+    def __init__(
+        self, config: VadConfig, barge_in: bool = False, turns: TurnTaking | None = None
+    ) -> None:
         super().__init__("vad")
         self.segmenter = VadSegmenter(config)
         self.sample_rate = config.sample_rate
         self.barge_in = barge_in
+        self.turns = turns
         self._turn_ids = itertools.count(1)
         self._walls: deque[tuple[float, float]] = deque(maxlen=_WALL_HISTORY)  # (end pts, wall)
         self._open_turns: set[int] = set()  # answered turns not yet played to the end
+        self._frame = config.sample_rate * config.frame_ms // 1000
+        self._tentative: _Tentative | None = None
+        self._confirmed = 0  # the last confirmed turn, while it may still be merged
+        self._confirmed_end = 0.0  # stream seconds: the end of its speech
+        self._confirmed_asked = False  # its transcript ended with a question mark
+        self._first_audio: dict[int, float] = {}  # turn -> wall time its reply began to play
+        self._executor = model_executor("end-of-turn") if turns is not None else None
 
     def open_turn(self) -> int:
         """A new turn id for a turn that did not come from speech (typed words).
@@ -52,18 +102,30 @@ class VadStage(FrameProcessor):
         await super().start(bus, on_error)
         bus.listen(self._on_event)
 
+    async def cleanup(self) -> None:
+        """Let a running end-of-turn decision finish in the background."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
     def _on_event(self, event: Event) -> None:
         if event.kind in ("turn_done", "no_speech", "interrupted"):
             self._open_turns.discard(event.turn_id)
+        elif event.kind == "reply_audio":
+            self._first_audio.setdefault(event.turn_id, event.time)
 
     async def process_frame(self, frame: DataFrame) -> None:
-        """Feed audio to the segmenter; flush it at the end of the input."""
+        """Feed audio to the segmenter, a VAD frame at a time; flush it at the end of the input."""
         if isinstance(frame, AudioFrame):
             if frame.sample_rate != self.sample_rate:
                 raise ValueError(f"VAD needs {self.sample_rate} Hz audio, got {frame.sample_rate}")
             self._walls.append((frame.end, frame.wall))
-            for event in self.segmenter.feed(frame.pcm, frame.vad_pcm):
-                await self._emit(event)
+            vad_pcm = frame.vad_pcm
+            # One frame at a time: a decision taken at an event sees the segmenter as it was.
+            for i in range(0, len(frame.pcm), self._frame):
+                piece = slice(i, i + self._frame)
+                gated = vad_pcm[piece] if vad_pcm is not None else None
+                for event in self.segmenter.feed(frame.pcm[piece], gated):
+                    await self._emit(event)
             return
         if isinstance(frame, EndFrame):
             for event in self.segmenter.flush():
@@ -72,35 +134,135 @@ class VadStage(FrameProcessor):
 
     async def _emit(self, event: VadEvent) -> None:
         if isinstance(event, SpeechStarted):
-            self.bus.publish("speech_started", 0, start=event.start)
-            if self.barge_in and self._open_turns:
-                await self._interrupt(event)
+            await self._speech_started(event)
+        elif isinstance(event, SpeechResumed):
+            await self._retract()
+        elif isinstance(event, SpeechPaused):
+            await self._paused(event)
+        else:
+            await self._utterance(event)
+
+    async def _speech_started(self, event: SpeechStarted) -> None:
+        self.bus.publish("speech_started", 0, start=event.start)
+        if await self._merge(event):
             return
-        if isinstance(event, SpeechPaused):
-            await self.push_frame(
-                SpeechPauseFrame(audio=event.audio, start=event.start, end=event.end)
-            )
+        if self.barge_in and self._open_turns:
+            await self._interrupt(event)
+
+    async def _paused(self, event: SpeechPaused) -> None:
+        if self.turns is None:  # transcribe speculatively while the hangover runs
+            frame = SpeechPauseFrame(audio=event.audio, start=event.start, end=event.end)
+            await self.push_frame(frame)
+        elif self._tentative is None:
+            self._tentative = await self._open_tentative(event)
+        elif event.silence_ms >= self.segmenter.config.short_ms:
+            await self._decide(event.audio)  # the model hears the pause so far too
+
+    async def _utterance(self, event: Utterance) -> None:
+        tentative = self._tentative
+        if tentative is not None and tentative.start == event.start and not event.forced:
+            await self._confirm()  # the long limit: the turn is over whatever the model said
             return
+        await self._retract()
         turn = self.open_turn()
-        wall = self.wall_at(event.end)
+        await self._send(turn, event.audio, event.start, event.end, forced=event.forced)
+
+    async def _send(
+        self, turn: int, audio: Pcm16, start: float, end: float, forced: bool = False
+    ) -> None:
+        wall = self.wall_at(end)
         self.bus.publish(
-            "utterance",
-            turn,
-            start=event.start,
-            end=event.end,
+            "utterance", turn, start=start, end=end, speech_end_wall=wall, forced=forced
+        )
+        frame = UtteranceFrame(
+            turn_id=turn,
+            audio=audio,
+            sample_rate=self.sample_rate,
+            start=start,
+            end=end,
             speech_end_wall=wall,
-            forced=event.forced,
+            tentative=self.bus.is_held(turn),
         )
-        await self.push_frame(
-            UtteranceFrame(
-                turn_id=turn,
-                audio=event.audio,
-                sample_rate=self.sample_rate,
-                start=event.start,
-                end=event.end,
-                speech_end_wall=wall,
-            )
-        )
+        await self.push_frame(frame)
+
+    # --- tentative turns (the end-of-turn model) ------------------------------------------
+
+    async def _open_tentative(self, event: SpeechPaused) -> _Tentative:
+        assert self.turns is not None
+        turn = next(self._turn_ids)
+        self.bus.hold(turn)
+        self.turns.board.open(turn)
+        await self._send(turn, event.audio, event.start, event.end)
+        return _Tentative(turn, event.start)
+
+    async def _decide(self, audio: Pcm16) -> None:
+        """At a checkpoint of the pause: confirm the turn, or wait for the next checkpoint.
+
+        The model runs on its own thread while recognition finishes on the other core. It is
+        asked here (``short_ms``) rather than as the pause begins: with only ~80 ms of the
+        pause to hear it often calls finished questions unfinished. A transcript that ends on
+        an open word ("the", "and") is never finished; one that ends with a question mark is.
+        """
+        assert self.turns is not None and self._executor is not None
+        tentative = self._tentative
+        assert tentative is not None
+        model = self.turns.model
+        loop = asyncio.get_running_loop()
+        asked = loop.run_in_executor(self._executor, model.probability, audio)
+        probability = await asked
+        text = await self.turns.board.transcript(tentative.turn, _TRANSCRIPT_WAIT_S)
+        if self._tentative is not tentative:  # withdrawn meanwhile
+            return
+        # not held with the turn: how a pause was judged is worth knowing either way
+        self.bus.publish("end_of_turn", 0, turn=tentative.turn, probability=round(probability, 3))
+        finished = probability >= self.turns.threshold or (text or "").rstrip().endswith("?")
+        if text == "" or (finished and not (text and sounds_unfinished(text))):
+            await self._confirm()
+            self._confirmed_asked = (text or "").rstrip().endswith("?")
+
+    async def _confirm(self) -> None:
+        assert self.turns is not None and self._tentative is not None
+        turn, self._tentative = self._tentative.turn, None
+        ended = self.segmenter.end_now()  # later speech is a new utterance (or merges with it)
+        self._confirmed_end = ended.end if ended is not None else 0.0
+        self._confirmed_asked = False
+        self.turns.board.settle(turn)
+        self.bus.release(turn)
+        self.bus.publish("confirmed", turn)
+        self._open_turns.add(turn)
+        self._confirmed = turn
+        self._first_audio = {t: w for t, w in self._first_audio.items() if t >= turn - 1}
+        await self.push_frame(ConfirmFrame(turn_id=turn))
+
+    async def _retract(self) -> None:
+        """The user went on speaking: the tentative turn never happened."""
+        if self.turns is None or self._tentative is None:
+            return
+        turn, self._tentative = self._tentative.turn, None
+        self.turns.board.settle(turn)
+        self.bus.drop(turn)
+        self.bus.publish("retracted", 0, turn=turn)
+        await self.push_frame(RetractFrame(turn_id=turn))
+
+    async def _merge(self, event: SpeechStarted) -> bool:
+        """Speech right after a confirmed turn whose reply was hardly heard continues it."""
+        turn = self._confirmed
+        if self.turns is None or not turn:
+            return False
+        gap_ms = (event.start - self._confirmed_end) * 1000
+        began = self._first_audio.get(turn)
+        heard_ms = (self.wall_at(event.start) - began) * 1000 if began is not None else 0.0
+        # A question that sounded finished and was asked as one gets the shorter window.
+        window = self.turns.merge_ms + (0 if self._confirmed_asked else MERGE_EXTRA_MS)
+        if gap_ms > window or heard_ms > self.turns.merge_heard_ms:
+            return False
+        if self.segmenter.merge_last() is None:
+            return False
+        self._open_turns.discard(turn)
+        self._confirmed = 0
+        self.bus.publish("merged", turn)
+        await self.push_frame(RetractFrame(turn_id=turn))
+        return True
 
     async def _interrupt(self, event: SpeechStarted) -> None:
         turn = max(self._open_turns)

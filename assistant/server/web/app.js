@@ -92,6 +92,10 @@ function onMessage(m) {
       silence(m.turn_id);
       markCut(m.turn_id, m.heard);
       break;
+    case "merged": // the user went on: this turn's words open the next one
+      silence(m.turn_id);
+      dropTurn(m.turn_id);
+      break;
     case "turn":
       showTimings(m);
       break;
@@ -144,6 +148,15 @@ function appendReply(turn, text) {
 function finishReply(turn, text) {
   bubble("assistant", turn).querySelector(".text").textContent = text;
   stats.replies.push(text);
+}
+
+function dropTurn(turn) {
+  for (const kind of ["user", "assistant"]) {
+    const key = `${connection}:${kind}:${turn}`;
+    const li = bubbles.get(key);
+    if (li) li.remove();
+    bubbles.delete(key);
+  }
 }
 
 function markCut(turn, heard) {

@@ -1,0 +1,92 @@
+"""Turn-taking: what the stages share about tentative turns, and the cues of unfinished words.
+
+A tentative turn begins as a pause begins: its utterance is transcribed and answered at once,
+but its events and reply audio are held back until the end-of-turn decision confirms it
+(ConfirmFrame), or thrown away when the user goes on speaking (RetractFrame). The board is the
+one place where the VAD stage learns the tentative transcript (for the cues below) and where
+the hold stage asks whether a turn may be heard yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+
+from assistant.interfaces import EndOfTurn
+
+# A sentence whose last word is one of these is not over, whatever it sounded like: articles,
+# possessives, conjunctions, the prepositions that do not end questions or phrasal verbs
+# ("where are you from?", "turn it off" do end), "very", and hesitations.
+_OPEN_ENDINGS = set(
+    """a an the my your his her its our their and but or nor so because although though if
+    unless whereas whether than of to into onto between during within among toward towards
+    via per upon very um uh er erm""".split()
+)
+_WORD = re.compile(r"[A-Za-z']+")
+
+
+def sounds_unfinished(text: str) -> bool:
+    """Whether ``text`` ends where a sentence cannot.
+
+    That is a comma, an ellipsis, or a word like an article, a preposition, a conjunction, an
+    auxiliary or an intensifier.
+    """
+    stripped = text.strip()
+    if not stripped or stripped.endswith(("?", "!")):
+        return False
+    if stripped.endswith((",", "...", "…", "-")):
+        return True
+    words = _WORD.findall(stripped.lower())
+    return bool(words) and words[-1] in _OPEN_ENDINGS
+
+
+@dataclass
+class TurnTaking:
+    """How turns end with the end-of-turn model (``vad.end_of_turn = "model"``)."""
+
+    model: EndOfTurn
+    threshold: float = 0.5  # P(finished) that ends the turn
+    merge_ms: int = 1000  # speech this soon after a turn's end of speech may continue it...
+    merge_heard_ms: int = 1000  # ...while no more than this much of its reply has been heard
+    board: TurnBoard = field(default_factory=lambda: TurnBoard())
+
+
+class TurnBoard:
+    """Tentative turns and their transcripts, shared by the VAD, STT and hold stages."""
+
+    def __init__(self) -> None:
+        self._tentative: set[int] = set()
+        self._transcripts: dict[int, asyncio.Future[str]] = {}
+
+    def open(self, turn: int) -> None:
+        """A tentative turn begins."""
+        self._tentative.add(turn)
+        self._transcripts[turn] = asyncio.get_running_loop().create_future()
+
+    def is_tentative(self, turn: int) -> bool:
+        """Whether the turn's reply must still be held back."""
+        return turn in self._tentative
+
+    def heard(self, turn: int, text: str) -> None:
+        """The tentative turn's transcript ("" when it held no words)."""
+        future = self._transcripts.get(turn)
+        if future is not None and not future.done():
+            future.set_result(text)
+
+    async def transcript(self, turn: int, timeout: float) -> str | None:
+        """The turn's transcript once known; None if it is not known within ``timeout``."""
+        future = self._transcripts.get(turn)
+        if future is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return None
+
+    def settle(self, turn: int) -> None:
+        """The turn is confirmed or withdrawn: no longer tentative."""
+        self._tentative.discard(turn)
+        future = self._transcripts.pop(turn, None)
+        if future is not None and not future.done():
+            future.cancel()

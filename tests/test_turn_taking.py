@@ -1,0 +1,128 @@
+"""Turn-taking with the end-of-turn model, on Piper-made recordings through the real pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import config
+from assistant.audio.tts import PiperTTS
+from assistant.audio.turn_model import SmartTurn
+from assistant.catalog import ModelStore
+from assistant.loader import Models
+from assistant.pipeline.events import Event
+from assistant.pipeline.turn_taking import sounds_unfinished
+from assistant.sessions import Observers, chat_file
+from tests import media
+
+
+@pytest.fixture(scope="module")
+def turn_model() -> SmartTurn:
+    return SmartTurn(ModelStore().resolve("turn").path)
+
+
+def test_features_match_the_reference_on_real_speech(tts: PiperTTS, turn_model: SmartTurn) -> None:
+    # pipecat's own numpy implementation, shipped in the wheel that carries the model (loaded
+    # as a file: the package's __init__ wants pipecat's dependencies, not installed here)
+    folder = Path(str(metadata.distribution("pipecat-ai").locate_file("pipecat")))
+    spec = importlib.util.spec_from_file_location(
+        "reference_features", folder / "audio/turn/smart_turn/_whisper_features.py"
+    )
+    assert spec is not None and spec.loader is not None
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    pcm = np.concatenate([media.silence(0.3), media.speech(tts, "Where is the nearest station?")])
+    ours = turn_model.features(pcm)
+    audio = pcm.astype(np.float32) / 32768.0
+    audio = np.pad(audio, (8 * 16000 - len(audio), 0))
+    theirs = reference.compute_whisper_log_mel_features(audio, do_normalize=True)
+    assert ours.shape == theirs.shape == (80, 800)
+    assert np.abs(ours - theirs).max() < 1e-4
+
+
+def test_text_cues() -> None:
+    assert sounds_unfinished("Tell me about the") and sounds_unfinished("I want to go and,")
+    assert sounds_unfinished("I was thinking...")
+    assert not sounds_unfinished("Where are you from?") and not sounds_unfinished("Turn it off.")
+
+
+def _run(models: Models, tmp_path: Path, pcm: np.ndarray) -> tuple[list[dict], list[Event]]:
+    path = media.write_wav(tmp_path / "input.wav", pcm)
+    observers = Observers()
+    events: list[Event] = []
+    observers.bus.listen(events.append)
+    settings = config.load()
+    reports = asyncio.run(
+        chat_file(settings, path, realtime=True, observers=observers, models=models)
+    )
+    return [r.to_json() for r in reports], events
+
+
+def test_a_pause_after_an_unfinished_part_stays_one_turn(
+    models: Models, tts: PiperTTS, tmp_path: Path
+) -> None:
+    pcm = np.concatenate(
+        [
+            media.silence(0.5),
+            media.speech(tts, "Tell me about the"),
+            media.silence(0.8),
+            media.speech(tts, "history of Rome."),
+            media.silence(2.5),
+        ]
+    )
+    turns, events = _run(models, tmp_path, pcm)
+    assert len(turns) == 1, [t["transcript"] for t in turns]
+    assert "rome" in turns[0]["transcript"].lower() and "tell" in turns[0]["transcript"].lower()
+    replies = [e for e in events if e.kind == "reply_done"]
+    assert len(replies) == 1  # a reply to the fragment never reached a listener
+
+
+def test_two_questions_a_second_apart_are_two_turns_and_noise_is_none(
+    models: Models, tts: PiperTTS, tmp_path: Path
+) -> None:
+    pcm = np.concatenate(
+        [
+            media.silence(0.5),
+            media.speech(tts, "What is the capital of France?"),
+            media.silence(1.0),
+            media.noise(1.0, -45.0),
+            media.speech(tts, "How many legs does a spider have?"),
+            media.silence(2.5),
+        ]
+    )
+    turns, events = _run(models, tmp_path, pcm)
+    assert [
+        ("france" in t["transcript"].lower(), "spider" in t["transcript"].lower()) for t in turns
+    ] == [(True, False), (False, True)]
+    long_ms = config.load().vad.turn_long_ms
+    for turn in turns:  # each ended by the model's decision, not by the long limit
+        assert turn["timings_ms"]["endpoint"] < long_ms
+    answers = [e.data["probability"] for e in events if e.kind == "end_of_turn"]
+    assert len(answers) >= 2 and max(answers) >= 0.5
+
+
+def test_telephone_audio_takes_turns_as_well(models: Models, tts: PiperTTS, tmp_path: Path) -> None:
+    # 8 kHz, as phones and VoIP send it: resampled on the way in, judged like 16 kHz
+    speech = np.concatenate(
+        [
+            media.silence(0.5),
+            media.speech(tts, "Tell me about the"),
+            media.silence(0.7),
+            media.speech(tts, "history of Rome."),
+            media.silence(2.5),
+        ]
+    )
+    phone = media.speech_to_rate(speech, 8000)
+    path = media.write_wav(tmp_path / "phone.wav", phone, rate=8000)
+    observers = Observers()
+    settings = config.load()
+    reports = asyncio.run(
+        chat_file(settings, path, realtime=True, observers=observers, models=models)
+    )
+    assert len(reports) == 1, [r.transcript for r in reports]
+    assert {"rome", "tell"} <= set(reports[0].transcript.lower().replace(".", "").split())
