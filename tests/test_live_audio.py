@@ -242,4 +242,3 @@ def test_vanished_speaker_that_stays_away_fails_with_one_line(
     errors = [line for line in live.stderr if line.startswith("error:")]
     assert code == 2 and len(errors) == 1, live.stderr
     assert "speaker" in errors[0] and "Traceback" not in "\n".join(live.stderr)
-
