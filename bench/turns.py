@@ -84,13 +84,13 @@ def decision_cpu(model: SmartTurn, clips: list[np.ndarray]) -> dict[str, float]:
     """CPU ms per decision (features + inference) against bare onnxruntime on ready features."""
     ours, bare = [], []
     for clip in clips:
-        features = model.features(clip)[np.newaxis]
+        features = model.features(clip)
         for _ in range(3):
             started = time.process_time()
             model.probability(clip)
             ours.append((time.process_time() - started) * 1000)
             started = time.process_time()
-            model._session.run(None, {model._input: features})
+            model.infer(features)
             bare.append((time.process_time() - started) * 1000)
     return {
         "ours_cpu_ms": statistics.median(ours),

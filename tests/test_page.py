@@ -5,6 +5,7 @@ so the whole path is real: getUserMedia, the AudioWorklet's 16 kHz conversion, t
 WebSocket, the server's pipeline, and reply audio back into the page.
 """
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,8 +34,9 @@ def spoken_question(tts: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return media.write_wav(path, np.concatenate([media.silence(1.5), pcm, media.silence(6)]))
 
 
-@pytest.fixture(scope="module")
-def browser(spoken_question: Path) -> Iterator[Any]:
+@contextlib.contextmanager
+def chromium_hearing(recording: Path) -> Iterator[Any]:
+    """Headless Chromium whose fake microphone plays ``recording`` once."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -42,12 +44,18 @@ def browser(spoken_question: Path) -> Iterator[Any]:
             executable_path=CHROMIUM,
             args=[
                 "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={spoken_question}%noloop",
+                f"--use-file-for-fake-audio-capture={recording}%noloop",
                 "--autoplay-policy=no-user-gesture-required",
             ],
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(spoken_question: Path) -> Iterator[Any]:
+    with chromium_hearing(spoken_question) as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")

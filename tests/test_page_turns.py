@@ -9,7 +9,7 @@ import pytest
 
 from tests import media
 from tests.serving import serving
-from tests.test_page import CHROMIUM, open_page, stats
+from tests.test_page import CHROMIUM, chromium_hearing, open_page, stats
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is installed by `make test-deps`"
@@ -26,19 +26,8 @@ def paused_question(tts: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(paused_question: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={paused_question}%noloop",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+    with chromium_hearing(paused_question) as chromium:
         yield chromium
-        chromium.close()
 
 
 def test_a_two_word_question_with_a_pause_is_one_turn(browser: Any) -> None:

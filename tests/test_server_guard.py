@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from assistant.config import ServerSettings
 from assistant.server.guard import bearer_token, host_allowed, origin_allowed
-from tests.serving import start, ws_url
+from tests.serving import serving, start, ws_url
 
 EVIL = "https://evil.example"
 
@@ -37,12 +37,8 @@ def server(models_dir: Path) -> Iterator[str]:
         "ASSISTANT_MODELS_DIR": str(models_dir),
         "ASSISTANT_SERVER__MAX_VOICE_SESSIONS": "1",
     }
-    proc, url = start(env=env)
-    try:
+    with serving(env=env) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def _port(url: str) -> str:

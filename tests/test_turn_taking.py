@@ -51,6 +51,17 @@ def test_text_cues() -> None:
     assert not sounds_unfinished("Where are you from?") and not sounds_unfinished("Turn it off.")
 
 
+def _recording(tts: PiperTTS, *parts: str | float | np.ndarray) -> np.ndarray:
+    """Half a second of silence, then each part: words for Piper, seconds of silence, or audio."""
+    pieces = [media.silence(0.5)]
+    for part in parts:
+        if isinstance(part, str):
+            pieces.append(media.speech(tts, part))
+        else:
+            pieces.append(media.silence(part) if isinstance(part, float) else part)
+    return np.concatenate(pieces)
+
+
 def _run(models: Models, tmp_path: Path, pcm: np.ndarray) -> tuple[list[dict], list[Event]]:
     path = media.write_wav(tmp_path / "input.wav", pcm)
     observers = Observers()
@@ -66,15 +77,7 @@ def _run(models: Models, tmp_path: Path, pcm: np.ndarray) -> tuple[list[dict], l
 def test_a_pause_after_an_unfinished_part_stays_one_turn(
     models: Models, tts: PiperTTS, tmp_path: Path
 ) -> None:
-    pcm = np.concatenate(
-        [
-            media.silence(0.5),
-            media.speech(tts, "Tell me about the"),
-            media.silence(0.8),
-            media.speech(tts, "history of Rome."),
-            media.silence(2.5),
-        ]
-    )
+    pcm = _recording(tts, "Tell me about the", 0.8, "history of Rome.", 2.5)
     turns, events = _run(models, tmp_path, pcm)
     assert len(turns) == 1, [t["transcript"] for t in turns]
     assert "rome" in turns[0]["transcript"].lower() and "tell" in turns[0]["transcript"].lower()
@@ -85,15 +88,13 @@ def test_a_pause_after_an_unfinished_part_stays_one_turn(
 def test_two_questions_a_second_apart_are_two_turns_and_noise_is_none(
     models: Models, tts: PiperTTS, tmp_path: Path
 ) -> None:
-    pcm = np.concatenate(
-        [
-            media.silence(0.5),
-            media.speech(tts, "What is the capital of France?"),
-            media.silence(1.0),
-            media.noise(1.0, -45.0),
-            media.speech(tts, "How many legs does a spider have?"),
-            media.silence(2.5),
-        ]
+    pcm = _recording(
+        tts,
+        "What is the capital of France?",
+        1.0,
+        media.noise(1.0, -45.0),
+        "How many legs does a spider have?",
+        2.5,
     )
     turns, events = _run(models, tmp_path, pcm)
     assert [
@@ -108,15 +109,7 @@ def test_two_questions_a_second_apart_are_two_turns_and_noise_is_none(
 
 def test_telephone_audio_takes_turns_as_well(models: Models, tts: PiperTTS, tmp_path: Path) -> None:
     # 8 kHz, as phones and VoIP send it: resampled on the way in, judged like 16 kHz
-    speech = np.concatenate(
-        [
-            media.silence(0.5),
-            media.speech(tts, "Tell me about the"),
-            media.silence(0.7),
-            media.speech(tts, "history of Rome."),
-            media.silence(2.5),
-        ]
-    )
+    speech = _recording(tts, "Tell me about the", 0.7, "history of Rome.", 2.5)
     phone = media.speech_to_rate(speech, 8000)
     path = media.write_wav(tmp_path / "phone.wav", phone, rate=8000)
     observers = Observers()

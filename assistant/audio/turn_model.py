@@ -62,6 +62,9 @@ class SmartTurn:
 
     def probability(self, audio: Pcm16) -> float:
         """How likely the speaker of ``audio`` has finished (0..1)."""
-        features = self.features(audio)[np.newaxis]
-        (output,) = self._session.run(None, {self._input: features})[:1]
+        return self.infer(self.features(audio))
+
+    def infer(self, features: np.ndarray) -> float:
+        """The model alone on ready features (``features``), for a probability."""
+        (output,) = self._session.run(None, {self._input: features[np.newaxis]})[:1]
         return float(np.asarray(output).reshape(-1)[0])

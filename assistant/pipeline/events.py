@@ -64,10 +64,6 @@ class EventBus:
         for event in self._held.pop(turn_id, []):
             self._deliver(event)
 
-    def is_held(self, turn_id: int) -> bool:
-        """Whether the turn's events are being held back."""
-        return turn_id in self._held
-
     def drop(self, turn_id: int) -> None:
         """The turn never happened: forget its events."""
         self._held.pop(turn_id, None)

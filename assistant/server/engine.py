@@ -22,7 +22,7 @@ from assistant.heap import trim_heap
 from assistant.interfaces import LanguageModel, Pcm16, Transcript
 from assistant.llm.errors import LlmError
 from assistant.loader import Models, load_stt, load_tts, load_turn
-from assistant.pipeline.threads import iterate_in_thread
+from assistant.pipeline.threads import iterate_in_thread, wait_through_cancellation
 from assistant.pipeline.turns import TurnReport
 from assistant.server.admission import Admission
 from assistant.server.metrics import Metrics
@@ -49,8 +49,6 @@ class Engine:
         self, text: TextBackend, max_queue: int = 16, settings: Settings | None = None
     ) -> None:
         self._text: TextBackend | None = text
-        self.max_concurrent = text.max_concurrent
-        self.max_queue = max_queue
         self.metrics = Metrics.create()
         self.admission = Admission(text.max_concurrent, max_queue, self.metrics)
         self.settings = settings or config.load()
@@ -148,13 +146,16 @@ class Engine:
             pieces = await asyncio.to_thread(lambda: list(tts.synthesize(text)))
         return (np.concatenate(pieces) if pieces else np.zeros(0, np.int16)), tts.sample_rate
 
-    async def speech_models(self) -> tuple[Any, Any]:
-        """The speech-to-text and text-to-speech models (loaded on first use)."""
-        async with self._speech_locks["stt"]:
-            stt = await self._speech_model("stt", load_stt)
-        async with self._speech_locks["tts"]:
-            tts = await self._speech_model("tts", load_tts)
-        return stt, tts
+    async def speech_models(self) -> tuple[Any, Any, Any]:
+        """Speech to text, text to speech and the end-of-turn model, each loaded on first use.
+
+        The end-of-turn model is None with ``vad.end_of_turn = "silence"``.
+        """
+        loaded = []
+        for role, loader in (("stt", load_stt), ("tts", load_tts), ("turn", load_turn)):
+            async with self._speech_locks[role]:
+                loaded.append(await self._speech_model(role, loader))
+        return loaded[0], loaded[1], loaded[2]
 
     @contextlib.asynccontextmanager
     async def conversation(self, eyes: Eyes | None = None) -> AsyncIterator[Models]:
@@ -171,9 +172,7 @@ class Engine:
         self.metrics.voice_sessions.inc()
         chat: VoiceModel | None = None
         try:
-            stt, tts = await self.speech_models()
-            async with self._speech_locks["turn"]:
-                turn = await self._speech_model("turn", load_turn)
+            stt, tts, turn = await self.speech_models()
             chat = await self.text.voice_model()
             llm: LanguageModel = chat
             if eyes is not None:
@@ -181,8 +180,10 @@ class Engine:
                 llm = SeeingChatModel(chat, await self.vision() if sees else self._vision, eyes)
             yield Models(stt=stt, llm=llm, tts=tts, turn=turn)
         finally:
-            if chat is not None:
-                chat.close()  # waits for a reply still running on its context
+            if chat is not None:  # closing waits for a reply still running on its context
+                await wait_through_cancellation(
+                    asyncio.ensure_future(asyncio.to_thread(chat.close))
+                )
             self.voice_sessions -= 1
             self.metrics.voice_sessions.dec()
             asyncio.get_running_loop().run_in_executor(None, trim_heap)  # its buffers go back

@@ -52,7 +52,7 @@ async def health(request: Request) -> dict[str, Any]:
         "model": engine.name if engine.loaded else None,
         "backend": engine.settings.llm.backend,
         **state,
-        "max_concurrent": engine.max_concurrent,
+        "max_concurrent": engine.admission.max_concurrent,
         "vision_model": engine.loaded_vision.name if engine.loaded_vision else None,
     }
 

@@ -168,7 +168,13 @@ class VadStage(FrameProcessor):
         await self._send(turn, event.audio, event.start, event.end, forced=event.forced)
 
     async def _send(
-        self, turn: int, audio: Pcm16, start: float, end: float, forced: bool = False
+        self,
+        turn: int,
+        audio: Pcm16,
+        start: float,
+        end: float,
+        forced: bool = False,
+        tentative: bool = False,
     ) -> None:
         wall = self.wall_at(end)
         self.bus.publish(
@@ -181,7 +187,7 @@ class VadStage(FrameProcessor):
             start=start,
             end=end,
             speech_end_wall=wall,
-            tentative=self.bus.is_held(turn),
+            tentative=tentative,
         )
         await self.push_frame(frame)
 
@@ -192,7 +198,7 @@ class VadStage(FrameProcessor):
         turn = next(self._turn_ids)
         self.bus.hold(turn)
         self.turns.board.open(turn)
-        await self._send(turn, event.audio, event.start, event.end)
+        await self._send(turn, event.audio, event.start, event.end, tentative=True)
         return _Tentative(turn, event.start)
 
     async def _decide(self, audio: Pcm16) -> None:
