@@ -75,6 +75,7 @@ bench-server: setup
 
 bench-live: setup test-deps
 	$(BIN)/python bench/live.py
+	$(BIN)/python bench/live_turns.py
 
 bench-library: setup
 	$(BIN)/python bench/library.py

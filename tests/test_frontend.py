@@ -146,6 +146,26 @@ def test_echo_path_tells_headphones_from_a_speaker_the_microphone_hears(tts: Pip
     assert not echo_path_verdict(played, talking)
 
 
+def test_echo_path_keeps_its_verdict_for_the_next_reply(tts: PiperTTS) -> None:
+    # A continuation in the first second of a later reply must not wait for a new verdict.
+    played = media.speech(tts, "The weather today is sunny with a light breeze from the west.")
+    path = EchoPath()
+    assert not path.known
+    levels: list[float] = []
+    for i in range(0, len(played) - 160, 160):
+        levels = [*levels[-29:], level_dbfs(played[i : i + 160])]
+        path.observe(max(levels), -70.0, -70.0, -50.0)
+    assert path.absent and path.known
+    path.reset()
+    assert path.absent  # the user talks over the next reply's first words: heard, not echo
+    assert not path.observe(-10.0, -15.0, -40.0, -50.0)
+    speaker = EchoPath()
+    for _ in range(50):  # a speaker the canceller removes: known too, by its echo level
+        speaker.observe(-10.0, -30.0, -60.0, -50.0)
+    speaker.reset()
+    assert speaker.known and not speaker.absent
+
+
 def test_echo_path_learns_how_loud_the_echo_is_and_lets_only_louder_talk_through() -> None:
     path = EchoPath()
     bar = -50.0

@@ -242,3 +242,31 @@ def test_vanished_speaker_that_stays_away_fails_with_one_line(
     errors = [line for line in live.stderr if line.startswith("error:")]
     assert code == 2 and len(errors) == 1, live.stderr
     assert "speaker" in errors[0] and "Traceback" not in "\n".join(live.stderr)
+
+
+def test_a_pause_inside_a_sentence_is_one_turn_live(
+    pulse: PulseServer, chat: Callable[..., LiveChat], tts: PiperTTS, speech_dir: Path
+) -> None:
+    # 0.75 s after an unfinished part, through the real microphone path (end-of-turn model).
+    # The first reply of the session waits out the merge window (the echo path is not known
+    # yet); the second is quick, and the continuation arrives while it plays: it merges.
+    def paused(name: str, first: str, second: str) -> Path:
+        parts = [media.speech(tts, first), media.silence(0.75), media.speech(tts, second)]
+        return media.write_wav(
+            speech_dir / f"{name}.wav", np.concatenate([*parts, media.silence(0.2)])
+        )
+
+    live = chat()
+    turns = []
+    for name, first, second, must in (
+        ("rome", "Tell me about the", "history of Rome.", {"tell", "rome"}),
+        ("paris", "I think that we", "should visit Paris next year.", {"think", "paris"}),
+    ):
+        pulse.play(paused(name, first, second))
+        turn = live.wait_for(is_turn, timeout=90)
+        assert must <= set(words(turn["transcript"])), turn["transcript"]
+        turns.append(turn["turn"])
+    time.sleep(1.0)
+    later = [item["turn"] for item in live.drain() if is_turn(item) and item["turn"] not in turns]
+    assert live.stop() in (0, 130)
+    assert later == [], (turns, later)

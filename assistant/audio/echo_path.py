@@ -10,7 +10,10 @@ follow would be lost. So if, over the last second of loud playback, the raw micr
 under the noise gate's bar nine times out of ten, nothing of the speaker reaches it (`absent`),
 and the front end uses the raw microphone instead of the canceller's output until the reply
 ends. A microphone that hears the speaker is above the bar whenever the speaker is loud, so it
-never qualifies; each reply is judged afresh, so a switch to speakers is noticed. A second in
+never qualifies. Once a reply has been judged so, later replies of the session start out judged
+so: a user who goes on talking in the first second of a reply (continuing the sentence the
+reply was too quick to answer) must be heard, and that second is too short to judge afresh. A
+switch to speakers in mid-session is a new device, and the front end starts over. A second in
 which the canceller was seen removing an echo never qualifies either: a speaker that stutters
 on a loaded machine falls silent for moments while the reference says it played, which looks
 like a quiet microphone but is not headphones.
@@ -50,11 +53,18 @@ class EchoPath:
         self.absent = False
         self.echo_db: float | None = None  # echo level relative to the playback, once measured
 
+    @property
+    def known(self) -> bool:
+        """Whether the microphone was found to hear no speaker, or how loud its echo is.
+
+        Until then a user talking in the first second of a reply cannot be told from its echo.
+        """
+        return self.absent or self.echo_db is not None
+
     def reset(self) -> None:
-        """The reply ended: judge the next one afresh (the echo level is kept)."""
+        """The reply ended: the next one starts from this one's verdict (and echo level)."""
         self._quiet.clear()
         self._cancelled.clear()
-        self.absent = False
 
     def judge(
         self,

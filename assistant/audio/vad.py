@@ -102,6 +102,7 @@ class VadSegmenter:
         self._last: tuple[list[Pcm16], int, int] | None = None  # frames, start, voiced
         self._onset_frames = 0
         self._after: list[Pcm16] = []  # frames since the last utterance, while it can merge
+        self.extra_checkpoint_ms = 0  # one more SpeechPaused at this silence (0 = none)
         self._reset_speech()
 
     def _reset_speech(self) -> None:
@@ -180,6 +181,9 @@ class VadSegmenter:
     def _is_checkpoint(self, silence_ms: int) -> bool:
         cfg = self.config
         if silence_ms == self._speculate_frames * cfg.frame_ms:
+            return True
+        extra = self.extra_checkpoint_ms // cfg.frame_ms * cfg.frame_ms
+        if extra and silence_ms == extra:
             return True
         if not cfg.short_ms or silence_ms < cfg.short_ms:
             return False

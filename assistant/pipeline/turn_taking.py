@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assistant.interfaces import EndOfTurn
@@ -50,6 +51,8 @@ class TurnTaking:
     merge_ms: int = 1000  # speech this soon after a turn's end of speech may continue it...
     merge_heard_ms: int = 1000  # ...while no more than this much of its reply has been heard
     board: TurnBoard = field(default_factory=lambda: TurnBoard())
+    # Whether speech over the first second of a reply would be heard (see VadStage._decide).
+    echo_known: Callable[[], bool] = lambda: True
 
 
 class TurnBoard:

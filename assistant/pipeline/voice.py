@@ -124,10 +124,13 @@ def voice_stages(
     """
     assert models.stt is not None
     front: list[FrameProcessor] = [source]
-    if live:
-        front.append(FrontEndStage(frontend_config(settings), speaker, push_to_talk))
-    barge_in = live and settings.audio.barge_in
     turns = turn_taking(settings, models)
+    if live:
+        frontend = FrontEndStage(frontend_config(settings), speaker, push_to_talk)
+        front.append(frontend)
+        if turns is not None:
+            turns.echo_known = frontend.echo_known
+    barge_in = live and settings.audio.barge_in
     board = turns.board if turns is not None else None
     front += [VadStage(vad_config(settings), barge_in, turns), SttStage(models.stt, board)]
     return front + reply_stages(settings, models, sink, live, board)

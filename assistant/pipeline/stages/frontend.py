@@ -37,8 +37,9 @@ from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
 from assistant.convert.resample import StreamResampler
 from assistant.interfaces import Pcm16
+from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.frames import AudioFrame, DataFrame
-from assistant.pipeline.processor import FrameProcessor
+from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 
 log = logging.getLogger(__name__)
 ECHO_TAIL_S = 0.3
@@ -114,6 +115,22 @@ class FrontEndStage(FrameProcessor):
         self.echo_path = EchoPath()
         self._framer = Framer(self.frame)
         self._pts: float | None = None
+
+    async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
+        """Start serving; a reopened device may be another one, with another echo path."""
+        await super().start(bus, on_error)
+        bus.listen(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind == "audio_status":
+            self.echo_path = EchoPath()
+
+    def echo_known(self) -> bool:
+        """Whether speech over the start of a reply can be told from the reply's echo.
+
+        Always, without a canceller (nothing is learnt); with one, once the echo path is known.
+        """
+        return not self.echo or self.echo_path.known
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Clean and gate audio; forward everything else."""

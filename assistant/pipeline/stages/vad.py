@@ -19,7 +19,12 @@ How a turn ends depends on ``turns``. Without it, after a fixed hangover of sile
   its reply was heard, takes that turn back and continues its utterance: the joined words
   are answered once. The window is about a second from the end of speech (half a second more
   when the transcript did not end with a question mark), so two questions a second apart
-  stay two turns.
+  stay two turns;
+- while the front end cannot yet tell the user's voice over the start of a reply from the
+  reply's echo (the first reply of a session on a microphone and speaker), a finished turn
+  stays tentative until that window has passed: speech within it withdraws the turn instead
+  of merging, and no word of it is lost to the echo gate. Once the echo path is known (one
+  reply later) turns end as soon as they are finished.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ MERGE_EXTRA_MS = 500  # a turn not ending in a question mark may be continued th
 class _Tentative:
     turn: int
     start: float
+    confirm_at_ms: int = 0  # found finished: confirmed once the pause is this long
+    asked: bool = False  # its transcript ended with a question mark
 
 
 class VadStage(FrameProcessor):
@@ -155,6 +162,9 @@ class VadStage(FrameProcessor):
             await self.push_frame(frame)
         elif self._tentative is None:
             self._tentative = await self._open_tentative(event)
+        elif self._tentative.confirm_at_ms:
+            if event.silence_ms >= self._tentative.confirm_at_ms:
+                await self._confirm()
         elif event.silence_ms >= self.segmenter.config.short_ms:
             await self._decide(event.audio)  # the model hears the pause so far too
 
@@ -221,17 +231,24 @@ class VadStage(FrameProcessor):
             return
         # not held with the turn: how a pause was judged is worth knowing either way
         self.bus.publish("end_of_turn", 0, turn=tentative.turn, probability=round(probability, 3))
-        finished = probability >= self.turns.threshold or (text or "").rstrip().endswith("?")
-        if text == "" or (finished and not (text and sounds_unfinished(text))):
+        tentative.asked = (text or "").rstrip().endswith("?")
+        finished = probability >= self.turns.threshold or tentative.asked
+        if not (text == "" or (finished and not (text and sounds_unfinished(text)))):
+            return
+        window = self._merge_window(tentative.asked)
+        if self.turns.echo_known() or self.segmenter.silence_ms >= window:
             await self._confirm()
-            self._confirmed_asked = (text or "").rstrip().endswith("?")
+        else:  # its reply would mask a continuation: wait out the merge window instead
+            tentative.confirm_at_ms = self.segmenter.extra_checkpoint_ms = window
 
     async def _confirm(self) -> None:
         assert self.turns is not None and self._tentative is not None
-        turn, self._tentative = self._tentative.turn, None
+        turn, asked = self._tentative.turn, self._tentative.asked
+        self._tentative = None
+        self.segmenter.extra_checkpoint_ms = 0
         ended = self.segmenter.end_now()  # later speech is a new utterance (or merges with it)
         self._confirmed_end = ended.end if ended is not None else 0.0
-        self._confirmed_asked = False
+        self._confirmed_asked = asked
         self.turns.board.settle(turn)
         self.bus.release(turn)
         self.bus.publish("confirmed", turn)
@@ -245,6 +262,7 @@ class VadStage(FrameProcessor):
         if self.turns is None or self._tentative is None:
             return
         turn, self._tentative = self._tentative.turn, None
+        self.segmenter.extra_checkpoint_ms = 0
         self.turns.board.settle(turn)
         self.bus.drop(turn)
         self.bus.publish("retracted", 0, turn=turn)
@@ -258,8 +276,7 @@ class VadStage(FrameProcessor):
         gap_ms = (event.start - self._confirmed_end) * 1000
         began = self._first_audio.get(turn)
         heard_ms = (self.wall_at(event.start) - began) * 1000 if began is not None else 0.0
-        # A question that sounded finished and was asked as one gets the shorter window.
-        window = self.turns.merge_ms + (0 if self._confirmed_asked else MERGE_EXTRA_MS)
+        window = self._merge_window(self._confirmed_asked)
         if gap_ms > window or heard_ms > self.turns.merge_heard_ms:
             return False
         if self.segmenter.merge_last() is None:
@@ -269,6 +286,14 @@ class VadStage(FrameProcessor):
         self.bus.publish("merged", turn)
         await self.push_frame(RetractFrame(turn_id=turn))
         return True
+
+    def _merge_window(self, asked: bool) -> int:
+        """How long after its end of speech a turn may be continued (ms).
+
+        A question that sounded finished and was asked as one gets the shorter window.
+        """
+        assert self.turns is not None
+        return self.turns.merge_ms + (0 if asked else MERGE_EXTRA_MS)
 
     async def _interrupt(self, event: SpeechStarted) -> None:
         turn = max(self._open_turns)

@@ -1,0 +1,213 @@
+"""Voice to voice through PulseAudio, timed from outside the process: end-of-turn model vs silence.
+
+Run with ``make bench-live`` (or ``python bench/live_turns.py``). A live ``assistant chat`` runs
+on a private PulseAudio (tests/pulse.py). Complete spoken questions (Piper) are played into the
+virtual microphone one after another, each after the previous reply has ended. Two ``parec``
+processes record the microphone's and the speaker's monitors; the time from the last sound of
+a question to the first sound of its reply is read off those two recordings, so it includes
+everything the process does (capture, VAD, the end-of-turn decision, STT, LLM, TTS, playback
+buffers). Once with ``vad.end_of_turn = "model"`` (the default) and once with ``"silence"``
+(the behaviour before), each in its own session. The first reply of a session is listed on its
+own: it waits out the merge window while the echo path is unknown (see pipeline/stages/vad.py).
+Prints a table and JSON (also bench/results/live_turns.json). Target: p50 <= 700 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.voice import PROMPTS, RATE, pct, speak, write_wav  # noqa: E402
+from tests.pulse import PulseServer  # noqa: E402
+
+TARGETS = {"model_v2v_p50_ms": 700.0}
+FRAME = RATE // 100  # 10 ms
+SOUND_DBFS = -45.0  # a 10 ms frame at least this loud is sound
+
+
+class Monitor:
+    """A source recorded raw by ``parec``; each sample's arrival time is estimated.
+
+    The stream runs at a steady rate, so sample n arrived at t0 + n / rate, where t0 is the
+    earliest (least delayed) estimate over all reads: read jitter drops out.
+    """
+
+    def __init__(self, pulse: PulseServer, source: str) -> None:
+        cmd = ["parec", f"--device={source}", "--raw", "--format=s16le", f"--rate={RATE}"]
+        cmd += ["--channels=1", "--latency-msec=10"]
+        self._process = subprocess.Popen(
+            cmd, env={**os.environ, **pulse.env}, stdout=subprocess.PIPE
+        )
+        self._chunks: list[bytes] = []
+        self._t0 = float("inf")
+        self._samples = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        while chunk := self._process.stdout.read1(4096):  # type: ignore[attr-defined]
+            now = time.monotonic()
+            with self._lock:
+                self._chunks.append(chunk)
+                self._samples += len(chunk) // 2
+                self._t0 = min(self._t0, now - self._samples / RATE)
+
+    def levels(self) -> tuple[float, np.ndarray]:
+        """(arrival time of sample 0, level in dBFS of each 10 ms frame so far)."""
+        with self._lock:
+            pcm = np.frombuffer(b"".join(self._chunks), np.int16)
+            t0 = self._t0
+        usable = len(pcm) // FRAME * FRAME
+        frames = pcm[:usable].reshape(-1, FRAME).astype(np.float64)
+        rms = np.sqrt(np.mean(frames**2, axis=1)) + 1e-9
+        return t0, 20 * np.log10(rms / 32768)
+
+    def close(self) -> None:
+        """Stop recording."""
+        self._process.terminate()
+        self._process.wait(5)
+        self._thread.join(5)
+
+
+def _wait_line(process: subprocess.Popen[str], match: Any, stream: str = "stdout") -> str:
+    source = process.stdout if stream == "stdout" else process.stderr
+    assert source is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = source.readline()
+        if not line:
+            raise RuntimeError("assistant chat ended early")
+        if match(line):
+            return line
+    raise TimeoutError("no matching output within 120 s")
+
+
+def _gap_ms(mic: Monitor, speaker: Monitor, after: float) -> float | None:
+    """From the question's last sound (played after ``after``) to the reply's first sound."""
+    mic_t0, mic_db = mic.levels()
+    spk_t0, spk_db = speaker.levels()
+    first = max(0, int((after - mic_t0) * 100))
+    loud = np.flatnonzero(mic_db[first:] > SOUND_DBFS)
+    if not len(loud):
+        return None
+    speech_end = mic_t0 + (first + loud[-1] + 1) / 100
+    start = max(0, int((speech_end - spk_t0) * 100))
+    reply = np.flatnonzero(spk_db[start:] > SOUND_DBFS)
+    if not len(reply):
+        return None
+    return float((spk_t0 + (start + reply[0]) / 100 - speech_end) * 1000)
+
+
+def run_session(
+    pulse: PulseServer, clips: list[Path], mode: str
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """One live chat: the voice-to-voice gap of each question, and its own timings."""
+    env = {**os.environ, **pulse.env}
+    cmd = [sys.executable, "-m", "assistant", "--set", f"vad.end_of_turn={mode}"]
+    cmd += ["chat", "--json", "--max-tokens", "24", "--seed", "7"]
+    chat = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    mic, speaker = Monitor(pulse, "vmic.monitor"), Monitor(pulse, "vspk.monitor")
+    gaps: list[float] = []
+    timings: list[dict[str, Any]] = []
+    try:
+        _wait_line(chat, lambda line: "listening on" in line, stream="stderr")
+        time.sleep(2.0)  # model warm-up and the gate's calibration
+        for clip in clips:
+            before = time.monotonic()
+            pulse.play(clip)
+            turn = json.loads(_wait_line(chat, lambda line: '"turn"' in line))
+            timings.append(turn["timings_ms"])
+            time.sleep(0.5)  # the last of the reply leaves the speaker
+            gap = _gap_ms(mic, speaker, before)
+            if gap is not None:
+                gaps.append(gap)
+    finally:
+        chat.terminate()
+        chat.wait(10)
+        mic.close()
+        speaker.close()
+    return gaps, timings
+
+
+def summary(gaps: list[float], timings: list[dict[str, Any]]) -> dict[str, Any]:
+    """First reply apart; p50/p95 of the rest and of all; the process's own p50s."""
+    rest = gaps[1:]
+    own = {
+        key: pct([t[key] for t in timings[1:] if t.get(key) is not None], 0.5)
+        for key in ("endpoint", "stt", "llm_first_clause", "tts_first_audio", "voice_to_voice")
+        if any(t.get(key) is not None for t in timings[1:])
+    }
+    return {
+        "own_p50_ms": own,
+        "first_ms": gaps[0] if gaps else None,
+        "p50_ms": pct(rest, 0.5) if rest else None,
+        "p95_ms": pct(rest, 0.95) if rest else None,
+        "p50_all_ms": pct(gaps, 0.5) if gaps else None,
+        "replies": len(gaps),
+        "gaps_ms": [round(g) for g in gaps],
+    }
+
+
+def main() -> None:
+    """Both sessions (or those named on the command line); the table and JSON."""
+    modes = sys.argv[1:] or ["model", "silence"]
+    from assistant import config
+    from assistant.loader import load_models
+
+    models = load_models(config.load(), ("tts",))
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = []
+        for i, text in enumerate(PROMPTS[:10]):
+            path = Path(tmp) / f"q{i}.wav"
+            write_wav(path, np.concatenate([speak(models, text), np.zeros(RATE // 5, np.int16)]))
+            clips.append(path)
+        pulse = PulseServer(Path(tmp) / "pulse")
+        pulse.start()
+        try:
+            results: dict[str, Any] = {"targets": TARGETS}
+            for mode in modes:
+                results[mode] = summary(*run_session(pulse, clips, mode))
+        finally:
+            pulse.stop()
+    print_table(results, modes)
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "live_turns.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))
+
+
+def print_table(results: dict[str, Any], modes: list[str]) -> None:
+    """Outside-the-process figures, then what the process measured itself (p50)."""
+    if {"model", "silence"} <= set(modes):
+        model, silence = results["model"], results["silence"]
+        results["p50_model_vs_silence"] = model["p50_ms"] / silence["p50_ms"]
+        results["met"] = {"model_v2v_p50": bool(model["p50_ms"] <= TARGETS["model_v2v_p50_ms"])}
+    print(f"{'endpointing':<12} {'first':>7} {'p50':>7} {'p95':>7} {'p50 all':>8}  own p50s")
+    for mode in modes:
+        r = results[mode]
+        cells = [f"{r[k]:.0f}" for k in ("first_ms", "p50_ms", "p95_ms", "p50_all_ms")]
+        own = ", ".join(f"{k} {v:.0f}" for k, v in r["own_p50_ms"].items())
+        print(f"{mode:<12} {cells[0]:>7} {cells[1]:>7} {cells[2]:>7} {cells[3]:>8}  {own}")
+    if "p50_model_vs_silence" in results:
+        ratio = results["p50_model_vs_silence"]
+        print(f"p50 model / silence: {ratio:.2f}x (target p50 <= 700 ms)")
+
+
+if __name__ == "__main__":
+    main()
