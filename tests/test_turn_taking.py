@@ -119,3 +119,36 @@ def test_telephone_audio_takes_turns_as_well(models: Models, tts: PiperTTS, tmp_
     )
     assert len(reports) == 1, [r.transcript for r in reports]
     assert {"rome", "tell"} <= set(reports[0].transcript.lower().replace(".", "").split())
+
+
+def test_withdrawing_a_turn_leaves_the_reply_before_it_alone(
+    models: Models, tts: PiperTTS, tmp_path: Path
+) -> None:
+    # Without barge-in (a file) the first reply is still being made when the next sentence's
+    # pause opens a turn that is then withdrawn: that withdrawal concerns its own turn only.
+    pcm = _recording(
+        tts,
+        "Tell me a long story about a brave knight and a dragon?",
+        2.0,
+        "Tell me about the",
+        0.8,
+        "history of Rome.",
+        2.0,
+    )
+    path = media.write_wav(tmp_path / "input.wav", pcm)
+    observers = Observers()
+    events: list[Event] = []
+    observers.bus.listen(events.append)
+    settings = config.load()
+    settings = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"max_tokens": 60})}
+    )
+    reports = asyncio.run(
+        chat_file(settings, path, realtime=False, observers=observers, models=models)
+    )
+    assert any(e.kind in ("retracted", "merged") for e in events)  # a turn was withdrawn
+    turns = [r.to_json() for r in reports]
+    assert len(turns) == 2, [t["transcript"] for t in turns]  # the first reply was not lost
+    assert "dragon" in turns[0]["transcript"].lower(), turns[0]["transcript"]
+    assert turns[0]["finish_reason"] != "cancelled" and turns[0]["reply_audio_s"] > 1.0
+    assert "rome" in turns[-1]["transcript"].lower()

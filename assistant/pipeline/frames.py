@@ -132,11 +132,12 @@ class InterruptFrame(ControlFrame):
 
 
 @dataclass(kw_only=True)
-class RetractFrame(InterruptFrame):
-    """A tentative turn is withdrawn (the user went on speaking): nothing of it may remain.
+class RetractFrame(ControlFrame):
+    """The turn ``turn_id`` is withdrawn (the user went on speaking): nothing of it may remain.
 
-    Like an interrupt it cancels the turn's work everywhere, but it leaves no trace: no reply
-    in the history, no ``interrupted`` event, no audio.
+    It cancels that turn's work everywhere, and only that turn's: an earlier reply still being
+    made (no barge-in: a file, half duplex) goes on. It leaves no trace: no reply in the
+    history, no ``interrupted`` event, no audio.
     """
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import ControlFrame, DataFrame, Frame, InterruptFrame, RetractFrame
@@ -16,9 +16,10 @@ class FrameProcessor:
     """A pipeline stage. Subclasses override ``process_frame`` and may override ``on_interrupt``.
 
     Data frames are processed one at a time, in order, by a worker task. A control frame is
-    handled the moment it arrives: an InterruptFrame drops queued data of the cancelled turns,
-    restarts the worker if it was busy with one of them, and is forwarded downstream at once.
-    Frames of cancelled turns are dropped on the way in and on the way out.
+    handled the moment it arrives: an InterruptFrame (every turn up to its own) or a
+    RetractFrame (its turn alone) drops queued data of the cancelled turns, restarts the worker
+    if it was busy with one of them, and is forwarded downstream at once. Frames of cancelled
+    turns are dropped on the way in and on the way out.
     """
 
     def __init__(self, name: str | None = None) -> None:
@@ -29,6 +30,7 @@ class FrameProcessor:
         self._worker: asyncio.Task[None] | None = None
         self._current: DataFrame | None = None
         self._cancelled_upto = 0
+        self._withdrawn: set[int] = set()  # retracted turns above ``_cancelled_upto``
         self._on_error: ErrorHandler | None = None
 
     # --- wiring --------------------------------------------------------------------------
@@ -75,7 +77,11 @@ class FrameProcessor:
 
     def is_stale(self, frame: Frame) -> bool:
         """Whether the frame belongs to a cancelled turn."""
-        return 0 < frame.turn_id <= self._cancelled_upto
+        return 0 < frame.turn_id <= self._cancelled_upto or frame.turn_id in self._withdrawn
+
+    def is_withdrawn(self, turn_id: int) -> bool:
+        """Whether ``turn_id`` was retracted (and not cancelled by an interrupt since)."""
+        return turn_id in self._withdrawn
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Handle one data frame (override); the default forwards it."""
@@ -85,22 +91,26 @@ class FrameProcessor:
         """Stop work on turns up to ``turn_id`` (override, e.g. to stop a model thread)."""
 
     async def on_retract(self, turn_id: int) -> None:
-        """Forget a withdrawn tentative turn; by default stop its work as for an interrupt."""
-        await self.on_interrupt(turn_id)
+        """Forget the withdrawn turn ``turn_id``, and only it (override)."""
 
     # --- internals -----------------------------------------------------------------------
 
     async def _control(self, frame: ControlFrame) -> None:
         if isinstance(frame, InterruptFrame):
             self._cancelled_upto = max(self._cancelled_upto, frame.turn_id)
-            self._drop_stale()
-            if isinstance(frame, RetractFrame):
-                await self.on_retract(frame.turn_id)
-            else:
-                await self.on_interrupt(frame.turn_id)
-            if self._current is not None and self.is_stale(self._current):
-                await self._restart_worker()
+            self._withdrawn = {t for t in self._withdrawn if t > self._cancelled_upto}
+            await self._cancel_work(self.on_interrupt, frame.turn_id)
+        elif isinstance(frame, RetractFrame):
+            self._withdrawn.add(frame.turn_id)
+            await self._cancel_work(self.on_retract, frame.turn_id)
         await self.push_frame(frame)
+
+    async def _cancel_work(self, hook: Callable[[int], Awaitable[None]], turn_id: int) -> None:
+        """Drop queued frames of the cancelled turns, tell the stage, restart a busy worker."""
+        self._drop_stale()
+        await hook(turn_id)
+        if self._current is not None and self.is_stale(self._current):
+            await self._restart_worker()
 
     def _drop_stale(self) -> None:
         assert self._queue is not None

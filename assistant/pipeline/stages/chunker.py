@@ -119,10 +119,12 @@ class ChunkerStage(FrameProcessor):
     def __init__(self, splitter: ClauseSplitter | None = None) -> None:
         super().__init__("chunker")
         self.splitter = splitter or ClauseSplitter()
+        self._turn = 0  # the reply whose text the splitter holds
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Split reply text into clauses."""
         if isinstance(frame, TextFrame):
+            self._turn = frame.turn_id
             for clause in self.splitter.push(frame.text):
                 await self._clause(frame.turn_id, clause)
             return
@@ -135,6 +137,11 @@ class ChunkerStage(FrameProcessor):
     async def on_interrupt(self, turn_id: int) -> None:
         """Forget the text of a cancelled reply."""
         self.splitter.flush()
+
+    async def on_retract(self, turn_id: int) -> None:
+        """Forget the text of the withdrawn reply, if it is the one being split."""
+        if turn_id == self._turn:
+            self.splitter.flush()
 
     async def _clause(self, turn: int, text: str) -> None:
         self.bus.publish("clause", turn, text=text)

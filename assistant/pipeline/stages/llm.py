@@ -28,6 +28,7 @@ from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.threads import (
     StreamResult,
+    TurnWork,
     call_in_thread,
     iterate_in_thread,
     model_executor,
@@ -64,11 +65,9 @@ class LlmStage(FrameProcessor):
         self.priority = priority
         self.history: list[ChatMessage] = []
         self._executor = model_executor("llm")
-        self._cancel = threading.Event()
-        self._turn = 0
+        self._work = TurnWork()
         self._remembered_turn = 0  # the turn whose reply ends the history
         self._before: dict[int, list[ChatMessage]] = {}  # turn -> the history before it
-        self._retracted: set[int] = set()  # withdrawn turns: never remembered
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; meanwhile process the system prompt, so the first reply is faster."""
@@ -85,7 +84,7 @@ class LlmStage(FrameProcessor):
         Whoever owns the model may free it once the pipeline has stopped, and freeing a
         context that a prefill or a reply is still using would crash the process.
         """
-        self._cancel.set()
+        self._work.cancel.set()
         stopped = asyncio.ensure_future(
             asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         )
@@ -103,13 +102,11 @@ class LlmStage(FrameProcessor):
 
     async def on_interrupt(self, turn_id: int) -> None:
         """Stop generating for a cancelled turn."""
-        if self._turn <= turn_id:
-            self._cancel.set()
+        self._work.stop(turn_id)
 
     async def on_retract(self, turn_id: int) -> None:
         """A withdrawn turn leaves the history as it was before it."""
-        self._retracted.add(turn_id)
-        await self.on_interrupt(turn_id)
+        self._work.stop(turn_id, only=True)
         if (before := self._before.pop(turn_id, None)) is not None:
             self.history = before
 
@@ -126,7 +123,7 @@ class LlmStage(FrameProcessor):
 
     async def _answer(self, frame: TranscriptFrame) -> None:
         opts, turn = self.options, frame.turn_id
-        self._turn, self._cancel = turn, threading.Event()
+        cancel = self._work.begin(turn)
         self._before = {t: h for t, h in self._before.items() if t >= turn - 1}
         self._before[turn] = list(self.history)
         self.bus.publish("llm_started", turn)
@@ -134,7 +131,7 @@ class LlmStage(FrameProcessor):
         messages = await call_in_thread(
             self._executor, self.model.fit_history, self._conversation(user), opts.max_tokens
         )
-        cancel, result = self._cancel, StreamResult[str]()
+        result = StreamResult[str]()
         parts: list[str] = []
         try:
             stream = iterate_in_thread(
@@ -147,7 +144,7 @@ class LlmStage(FrameProcessor):
         except asyncio.CancelledError:
             cancel.set()
             self._remember(turn, user, "".join(parts))
-            if turn not in self._retracted:  # a withdrawn turn has no reply, not even cut
+            if not self.is_withdrawn(turn):  # a withdrawn turn has no reply, not even cut
                 self.bus.publish(
                     "reply_done",
                     turn,
@@ -195,7 +192,7 @@ class LlmStage(FrameProcessor):
         return self.priority.yield_to_speech(stream, cancel)
 
     def _remember(self, turn: int, user: ChatMessage, reply: str) -> None:
-        if turn in self._retracted:
+        if self.is_withdrawn(turn):
             return
         self.history = [*self._answered(), user, ChatMessage("assistant", reply)]
         self._remembered_turn = turn

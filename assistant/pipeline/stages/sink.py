@@ -41,8 +41,16 @@ class AudioSink(FrameProcessor):
 
     async def on_interrupt(self, turn_id: int) -> None:
         """A cancelled turn is never done."""
+        for turn in [t for t in self._playing if t <= turn_id]:
+            del self._playing[turn]
         for turn in [t for t in self._done_later if t <= turn_id]:
             self._done_later.pop(turn).cancel()
+
+    async def on_retract(self, turn_id: int) -> None:
+        """Nor is a withdrawn one; the turns before it still are."""
+        self._playing.pop(turn_id, None)
+        if (later := self._done_later.pop(turn_id, None)) is not None:
+            later.cancel()
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Deliver audio; close turns."""

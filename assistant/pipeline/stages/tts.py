@@ -13,7 +13,7 @@ from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
-from assistant.pipeline.threads import iterate_in_thread, model_executor
+from assistant.pipeline.threads import TurnWork, iterate_in_thread, model_executor
 
 WARM_UP_TEXT = "Hello."
 
@@ -29,8 +29,7 @@ class TtsStage(FrameProcessor):
         self.tts = tts
         self.output_rate = output_rate
         self._executor = model_executor("tts")
-        self._cancel = threading.Event()
-        self._turn = 0
+        self._work = TurnWork()
         self._clauses = 0  # clauses of the current turn so far
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
@@ -47,17 +46,19 @@ class TtsStage(FrameProcessor):
 
     async def on_interrupt(self, turn_id: int) -> None:
         """Stop synthesizing for a cancelled turn (at the next sentence)."""
-        if self._turn <= turn_id:
-            self._cancel.set()
+        self._work.stop(turn_id)
+
+    async def on_retract(self, turn_id: int) -> None:
+        """Stop synthesizing for the withdrawn turn alone."""
+        self._work.stop(turn_id, only=True)
 
     async def _speak(self, frame: ClauseFrame) -> None:
-        if frame.turn_id != self._turn:
-            self._turn, self._cancel, self._clauses = frame.turn_id, threading.Event(), 0
+        if frame.turn_id != self._work.turn:
+            self._clauses = 0
+        cancel = self._work.begin(frame.turn_id)
         self._clauses += 1
         index, first = self._clauses, True
-        async for pcm in iterate_in_thread(
-            lambda: self._audio(frame.text, self._cancel), self._executor
-        ):
+        async for pcm in iterate_in_thread(lambda: self._audio(frame.text, cancel), self._executor):
             if first:
                 self.bus.publish(
                     "tts_audio", frame.turn_id, samples=len(pcm), sample_rate=self.output_rate
@@ -91,5 +92,5 @@ class TtsStage(FrameProcessor):
 
     async def cleanup(self) -> None:
         """Release the thread."""
-        self._cancel.set()
+        self._work.cancel.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
