@@ -196,14 +196,14 @@ def measure_barge_in(pulse: PulseServer, clips: dict[str, Path], count: int) -> 
     )
     delays: list[float] = []
     try:
-        _wait_line(chat, lambda line: "listening on" in line, stream="stderr")
+        wait_line(chat, lambda line: "listening on" in line, stream="stderr")
         time.sleep(2.0)
         pulse.play(clips["story"])
         for i in range(count):
-            _wait_line(chat, lambda line: '"speaking"' in line)
+            wait_line(chat, lambda line: '"speaking"' in line)
             time.sleep(2.0)
             pulse.play(clips["another" if i % 2 == 0 else "story"])
-            turn = json.loads(_wait_line(chat, lambda line: '"turn"' in line))
+            turn = json.loads(wait_line(chat, lambda line: '"turn"' in line))
             if turn["interrupted"] and turn["timings_ms"]["barge_in_stop"] is not None:
                 delays.append(turn["timings_ms"]["barge_in_stop"])
     finally:
@@ -217,7 +217,8 @@ def measure_barge_in(pulse: PulseServer, clips: dict[str, Path], count: int) -> 
     }
 
 
-def _wait_line(process: subprocess.Popen[str], match: Any, stream: str = "stdout") -> str:
+def wait_line(process: subprocess.Popen[str], match: Any, stream: str = "stdout") -> str:
+    """The next line of the process's ``stream`` that ``match`` accepts (within 120 s)."""
     source = process.stdout if stream == "stdout" else process.stderr
     assert source is not None
     deadline = time.monotonic() + 120

@@ -29,6 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.live import wait_line  # noqa: E402
 from bench.voice import PROMPTS, RATE, pct, speak, write_wav  # noqa: E402
 from tests.pulse import PulseServer  # noqa: E402
 
@@ -83,19 +84,6 @@ class Monitor:
         self._thread.join(5)
 
 
-def _wait_line(process: subprocess.Popen[str], match: Any, stream: str = "stdout") -> str:
-    source = process.stdout if stream == "stdout" else process.stderr
-    assert source is not None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = source.readline()
-        if not line:
-            raise RuntimeError("assistant chat ended early")
-        if match(line):
-            return line
-    raise TimeoutError("no matching output within 120 s")
-
-
 def _gap_ms(mic: Monitor, speaker: Monitor, after: float) -> float | None:
     """From the question's last sound (played after ``after``) to the reply's first sound."""
     mic_t0, mic_db = mic.levels()
@@ -126,12 +114,12 @@ def run_session(
     gaps: list[float] = []
     timings: list[dict[str, Any]] = []
     try:
-        _wait_line(chat, lambda line: "listening on" in line, stream="stderr")
+        wait_line(chat, lambda line: "listening on" in line, stream="stderr")
         time.sleep(2.0)  # model warm-up and the gate's calibration
         for clip in clips:
             before = time.monotonic()
             pulse.play(clip)
-            turn = json.loads(_wait_line(chat, lambda line: '"turn"' in line))
+            turn = json.loads(wait_line(chat, lambda line: '"turn"' in line))
             timings.append(turn["timings_ms"])
             time.sleep(0.5)  # the last of the reply leaves the speaker
             gap = _gap_ms(mic, speaker, before)

@@ -7,8 +7,9 @@ probability that the turn is complete. Its input is made here: the audio is cut 
 into features by faster-whisper's feature extractor (already a dependency, and equal to the
 reference implementation within 1e-6; a test checks it on real speech).
 
-One decision costs ~150-190 ms of one core on the reference machine, so the model gets one
-thread of its own and is asked as a pause begins, while speech recognition uses the other.
+One decision costs ~95 ms of CPU on the reference machine (bench/turns.py), so the model gets
+a thread of its own and runs while speech recognition uses the other core; the VAD stage asks
+it 120 ms into a pause (``vad.turn_short_ms``).
 """
 
 from __future__ import annotations

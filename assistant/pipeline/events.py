@@ -28,7 +28,7 @@ EVENT_KINDS = (
     "barge_in",  # onset_wall, detected_wall: the user spoke over turn N; it is being cancelled
     "interrupted",  # heard, silent_wall: turn N stopped; ``heard`` is the reply text played
     "merged",  # turn N was taken back: the user went on, and its words open the next turn
-    "audio_status",  # device, message, level (warning | error): overflows, lost/recovered devices
+    "audio_status",  # device, message, level (warning | error), reopened: device news
     "error",  # stage, message
 )
 

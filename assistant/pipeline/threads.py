@@ -144,6 +144,15 @@ async def wait_through_cancellation(future: asyncio.Future[Any]) -> None:
         raise asyncio.CancelledError
 
 
+async def run_to_the_end(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run ``func`` on a thread and wait until it returns, even while being cancelled.
+
+    For the calls that must not be left half-way: freeing a context or stopping a model
+    thread, which a caller cancelled meanwhile would otherwise leave running unseen.
+    """
+    await wait_through_cancellation(asyncio.ensure_future(asyncio.to_thread(func, *args, **kwargs)))
+
+
 async def call_in_thread(executor: ThreadPoolExecutor, func: Callable[..., R], *args: Any) -> R:
     """Run ``func(*args)`` on ``executor`` and await its result."""
     return await asyncio.get_running_loop().run_in_executor(executor, func, *args)

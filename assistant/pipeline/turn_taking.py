@@ -30,8 +30,8 @@ _WORD = re.compile(r"[A-Za-z']+")
 def sounds_unfinished(text: str) -> bool:
     """Whether ``text`` ends where a sentence cannot.
 
-    That is a comma, an ellipsis, or a word like an article, a preposition, a conjunction, an
-    auxiliary or an intensifier.
+    That is a comma, an ellipsis, a dash, or a word like an article, a possessive, a
+    preposition, a conjunction, "very" or a hesitation.
     """
     stripped = text.strip()
     if not stripped or stripped.endswith(("?", "!")):

@@ -22,7 +22,7 @@ from assistant.heap import trim_heap
 from assistant.interfaces import LanguageModel, Pcm16, Transcript
 from assistant.llm.errors import LlmError
 from assistant.loader import Models, load_stt, load_tts, load_turn
-from assistant.pipeline.threads import iterate_in_thread, wait_through_cancellation
+from assistant.pipeline.threads import iterate_in_thread, run_to_the_end
 from assistant.pipeline.turns import TurnReport
 from assistant.server.admission import Admission
 from assistant.server.metrics import Metrics
@@ -181,9 +181,7 @@ class Engine:
             yield Models(stt=stt, llm=llm, tts=tts, turn=turn)
         finally:
             if chat is not None:  # closing waits for a reply still running on its context
-                await wait_through_cancellation(
-                    asyncio.ensure_future(asyncio.to_thread(chat.close))
-                )
+                await run_to_the_end(chat.close)
             self.voice_sessions -= 1
             self.metrics.voice_sessions.dec()
             asyncio.get_running_loop().run_in_executor(None, trim_heap)  # its buffers go back

@@ -191,7 +191,8 @@ class LocalText:
 
     async def detokenize(self, tokens: list[int]) -> str:
         """The model's detokenizer."""
-        return self.model.model.detokenize(tokens)
+        async with self._use():  # the weights may be on their way out
+            return self.model.model.detokenize(tokens)
 
     async def voice_model(self) -> VoiceModel:
         """A chat context of the session's own on the shared weights."""

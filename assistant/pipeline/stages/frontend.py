@@ -122,7 +122,7 @@ class FrontEndStage(FrameProcessor):
         bus.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        if event.kind == "audio_status":
+        if event.kind == "audio_status" and event.data["reopened"]:  # not an overflow
             self.echo_path = EchoPath()
 
     def echo_known(self) -> bool:

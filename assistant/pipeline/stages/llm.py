@@ -32,7 +32,7 @@ from assistant.pipeline.threads import (
     call_in_thread,
     iterate_in_thread,
     model_executor,
-    wait_through_cancellation,
+    run_to_the_end,
 )
 
 
@@ -85,10 +85,7 @@ class LlmStage(FrameProcessor):
         context that a prefill or a reply is still using would crash the process.
         """
         self._work.cancel.set()
-        stopped = asyncio.ensure_future(
-            asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
-        )
-        await wait_through_cancellation(stopped)  # a stop that is itself cancelled still waits
+        await run_to_the_end(self._executor.shutdown, wait=True, cancel_futures=True)
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Answer transcripts; forward everything else."""

@@ -24,10 +24,15 @@ MAX_RETRY_S = 2.0
 OPEN_S = 5.0  # an open that takes longer than this counts as failed
 
 
-def report(bus: EventBus, device: str, message: str, level: str = "warning") -> None:
-    """Log device news and publish it as an ``audio_status`` event."""
+def report(
+    bus: EventBus, device: str, message: str, level: str = "warning", reopened: bool = False
+) -> None:
+    """Log device news and publish it as an ``audio_status`` event.
+
+    ``reopened``: the device was opened again, and may now be another one.
+    """
     getattr(log, level)("%s: %s", device, message)
-    bus.publish("audio_status", 0, device=device, message=message, level=level)
+    bus.publish("audio_status", 0, device=device, message=message, level=level, reopened=reopened)
 
 
 async def reopen(
@@ -40,7 +45,7 @@ async def reopen(
     while True:
         try:
             opened = await _in_daemon_thread(lambda: opener(pick_device(kind, spec)), OPEN_S)
-            report(bus, what, f"{what} is back")
+            report(bus, what, f"{what} is back", reopened=True)
             return opened
         except DeviceError as exc:
             last = str(exc)

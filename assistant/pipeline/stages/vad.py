@@ -66,10 +66,13 @@ MERGE_EXTRA_MS = 500  # a turn not ending in a question mark may be continued th
 
 @dataclass
 class _Tentative:
+    """A turn from its first pause until it is withdrawn, or confirmed and no longer mergeable."""
+
     turn: int
     start: float
     confirm_at_ms: int = 0  # found finished: confirmed once the pause is this long
     asked: bool = False  # its transcript ended with a question mark
+    end: float = 0.0  # once confirmed: stream seconds at which its speech ended
 
 
 class VadStage(FrameProcessor):
@@ -88,9 +91,7 @@ class VadStage(FrameProcessor):
         self._open_turns: set[int] = set()  # answered turns not yet played to the end
         self._frame = config.sample_rate * config.frame_ms // 1000
         self._tentative: _Tentative | None = None
-        self._confirmed = 0  # the last confirmed turn, while it may still be merged
-        self._confirmed_end = 0.0  # stream seconds: the end of its speech
-        self._confirmed_asked = False  # its transcript ended with a question mark
+        self._confirmed: _Tentative | None = None  # the last confirmed turn, while mergeable
         self._first_audio: dict[int, float] = {}  # turn -> wall time its reply began to play
         self._executor = model_executor("end-of-turn") if turns is not None else None
 
@@ -235,7 +236,7 @@ class VadStage(FrameProcessor):
         finished = probability >= self.turns.threshold or tentative.asked
         if not (text == "" or (finished and not (text and sounds_unfinished(text)))):
             return
-        window = self._merge_window(tentative.asked)
+        window = self._merge_window(tentative)
         if self.turns.echo_known() or self.segmenter.silence_ms >= window:
             await self._confirm()
         else:  # its reply would mask a continuation: wait out the merge window instead
@@ -243,17 +244,16 @@ class VadStage(FrameProcessor):
 
     async def _confirm(self) -> None:
         assert self.turns is not None and self._tentative is not None
-        turn, asked = self._tentative.turn, self._tentative.asked
-        self._tentative = None
+        confirmed, self._tentative = self._tentative, None
+        turn = confirmed.turn
         self.segmenter.extra_checkpoint_ms = 0
         ended = self.segmenter.end_now()  # later speech is a new utterance (or merges with it)
-        self._confirmed_end = ended.end if ended is not None else 0.0
-        self._confirmed_asked = asked
+        confirmed.end = ended.end if ended is not None else 0.0
         self.turns.board.settle(turn)
         self.bus.release(turn)
         self.bus.publish("confirmed", turn)
         self._open_turns.add(turn)
-        self._confirmed = turn
+        self._confirmed = confirmed
         self._first_audio = {t: w for t, w in self._first_audio.items() if t >= turn - 1}
         await self.push_frame(ConfirmFrame(turn_id=turn))
 
@@ -270,30 +270,31 @@ class VadStage(FrameProcessor):
 
     async def _merge(self, event: SpeechStarted) -> bool:
         """Speech right after a confirmed turn whose reply was hardly heard continues it."""
-        turn = self._confirmed
-        if self.turns is None or not turn:
+        confirmed = self._confirmed
+        if self.turns is None or confirmed is None:
             return False
-        gap_ms = (event.start - self._confirmed_end) * 1000
+        turn = confirmed.turn
+        gap_ms = (event.start - confirmed.end) * 1000
         began = self._first_audio.get(turn)
         heard_ms = (self.wall_at(event.start) - began) * 1000 if began is not None else 0.0
-        window = self._merge_window(self._confirmed_asked)
+        window = self._merge_window(confirmed)
         if gap_ms > window or heard_ms > self.turns.merge_heard_ms:
             return False
         if self.segmenter.merge_last() is None:
             return False
         self._open_turns.discard(turn)
-        self._confirmed = 0
+        self._confirmed = None
         self.bus.publish("merged", turn)
         await self.push_frame(RetractFrame(turn_id=turn))
         return True
 
-    def _merge_window(self, asked: bool) -> int:
-        """How long after its end of speech a turn may be continued (ms).
+    def _merge_window(self, turn: _Tentative) -> int:
+        """How long after its end of speech ``turn`` may be continued (ms).
 
         A question that sounded finished and was asked as one gets the shorter window.
         """
         assert self.turns is not None
-        return self.turns.merge_ms + (0 if asked else MERGE_EXTRA_MS)
+        return self.turns.merge_ms + (0 if turn.asked else MERGE_EXTRA_MS)
 
     async def _interrupt(self, event: SpeechStarted) -> None:
         turn = max(self._open_turns)
