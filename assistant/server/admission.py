@@ -29,6 +29,9 @@ class Busy(Exception):
 class ShuttingDown(AssistantError):
     """The server is stopping: no new reply starts, and the ones in flight end."""
 
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down; retry once it is back")
+
 
 @dataclass(eq=False)
 class Slot:
@@ -60,7 +63,7 @@ class Admission:
         and goes on in the response's).
         """
         if self.stopping:
-            raise ShuttingDown("the server is shutting down; retry once it is back")
+            raise ShuttingDown
         if self.active >= self.max_concurrent + self.max_queue:
             self.metrics.rejected.inc()
             raise Busy(retry_after=1 + self.active // max(1, self.max_concurrent))

@@ -58,7 +58,7 @@ class Generation:
             task = asyncio.current_task()
             # Cancelled by the engine's shutdown alone: say so where the reply is consumed.
             if self.engine.admission.stopping and task is not None and task.uncancel() == 0:
-                raise ShuttingDown("the server is shutting down; retry once it is back") from None
+                raise ShuttingDown from None
             raise
         finally:  # also when cancelled or timed out: what was generated still counts
             self.ended = time.perf_counter()
