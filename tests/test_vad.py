@@ -45,6 +45,25 @@ def test_one_utterance_with_preroll_and_true_end(hello: np.ndarray) -> None:
     assert len(utt.audio) / media.RATE >= (utt.end - utt.start) + 0.3 + 0.25
 
 
+@pytest.mark.parametrize("noise_dbfs", [-65.0, -55.0])
+def test_in_room_noise_the_pause_begins_where_the_speech_ends(
+    tts: PiperTTS, noise_dbfs: float
+) -> None:
+    # webrtcvad alone calls 60-120 ms of room noise after the last word voiced; the floor
+    # check ends the speech at its last loud frame instead, so pauses are not judged late.
+    moon = media.speech(tts, "How far away is the moon?")
+    clean = np.concatenate([media.silence(1.0), moon, media.silence(1.0)]).astype(np.int32)
+    noisy = clean + media.noise(len(clean) / media.RATE, dbfs=noise_dbfs)[: len(clean)]
+    pcm = np.clip(noisy, -32768, 32767).astype(np.int16)
+    loud_end = 1.0 + last_loud(moon)
+    for over_floor_db, late in ((6.0, 0.05), (0.0, 0.08)):
+        config = VadConfig(hangover_ms=300, over_floor_db=over_floor_db)
+        utt = next(e for e in run(pcm, config) if isinstance(e, Utterance))
+        ends_late = utt.end > loud_end + late
+        assert ends_late == (over_floor_db == 0.0), (over_floor_db, utt.end, loud_end)
+        assert utt.end >= loud_end - 0.03
+
+
 def test_speech_paused_precedes_the_utterance_with_the_same_audio(hello: np.ndarray) -> None:
     pcm = np.concatenate([media.silence(0.5), hello, media.silence(1.0)])
     events = run(pcm, VadConfig(speculate_ms=100))

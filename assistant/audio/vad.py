@@ -5,6 +5,13 @@ reports pauses as they grow (``SpeechPaused`` at ``speculate_ms``, then at ``sho
 ``recheck_ms`` after), speech that resumes after such a pause (``SpeechResumed``), and lets its
 owner end an utterance early (``end_now``, when an end-of-turn model says the speaker is done)
 or take the last one back (``merge_last``, when the speaker went on right after it).
+
+webrtcvad keeps calling frames voiced for 60-120 ms after speech has ended (its own hangover),
+in any room noise. Every pause would begin that much late, and with it every end-of-turn
+decision. So with ``over_floor_db`` (used with the end-of-turn model), within an utterance a
+frame counts as voiced only when it is also that far above the room's noise floor: the median
+level of the last two seconds heard outside speech. Silence endpointing keeps webrtcvad's
+hangover: its 300 ms were tuned with it, and without it a comma's pause would end a turn.
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
+from assistant.audio.gate import level_dbfs
 from assistant.interfaces import Pcm16
 
 ONSET_WINDOW_MS = 100  # speech starts when most frames of this window are voiced
 ONSET_SHARE = 0.6
+FLOOR_S = 2.0  # the noise floor is the median level of this much audio outside speech...
+FLOOR_MIN_S = 0.5  # ...once there is at least this much of it
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,9 @@ class VadConfig:
     short_ms: int = 0  # further SpeechPaused at this silence and every recheck_ms; 0 = none
     recheck_ms: int = 400
     merge_ms: int = 0  # how long after an utterance ``merge_last`` can still take it back
+    # Inside speech a voiced frame must be this far above the noise floor; 0 = off (webrtcvad's
+    # own hangover then lengthens every pause, as it always did with silence endpointing).
+    over_floor_db: float = 0.0
 
 
 class VadSegmenter:
@@ -103,6 +116,8 @@ class VadSegmenter:
         self._onset_frames = 0
         self._after: list[Pcm16] = []  # frames since the last utterance, while it can merge
         self.extra_checkpoint_ms = 0  # one more SpeechPaused at this silence (0 = none)
+        self._idle_levels: deque[float] = deque(maxlen=round(FLOOR_S * 1000 / cfg.frame_ms))
+        self._floor_need = round(FLOOR_MIN_S * 1000 / cfg.frame_ms)
         self._reset_speech()
 
     def _reset_speech(self) -> None:
@@ -153,8 +168,12 @@ class VadSegmenter:
         index = self._frames_seen
         self._frames_seen += 1
         if self._speech is None:
+            self._idle_levels.append(level_dbfs(frame))
             return self._idle(frame, voiced, index)
         self._speech.append(frame)
+        if voiced and self.config.over_floor_db and len(self._idle_levels) >= self._floor_need:
+            floor = float(np.median(self._idle_levels))
+            voiced = level_dbfs(frame) > floor + self.config.over_floor_db
         paused = self._silence_run >= self._speculate_frames
         if voiced:
             self._voiced += 1

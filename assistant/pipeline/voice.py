@@ -23,6 +23,9 @@ from assistant.pipeline.stages.vad import MERGE_EXTRA_MS, VadStage
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 
 
+OVER_FLOOR_DB = 6.0  # with the end-of-turn model: pauses begin at the last sound (see audio/vad)
+
+
 def vad_config(settings: Settings) -> VadConfig:
     """The endpointing parameters of the settings.
 
@@ -43,6 +46,7 @@ def vad_config(settings: Settings) -> VadConfig:
         short_ms=v.turn_short_ms if model else 0,
         recheck_ms=v.turn_recheck_ms,
         merge_ms=v.turn_merge_ms + MERGE_EXTRA_MS if model else 0,
+        over_floor_db=OVER_FLOOR_DB if model else 0.0,
     )
 
 
