@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.concurrency import iterate_in_thread
 from assistant.llm.errors import GenerationError
 from assistant.llm.model import Model
 from assistant.llm.pool import ContextPool
 from assistant.llm.sampling import SamplerParams
-from assistant.pipeline.threads import iterate_in_thread
 
 
 @dataclass

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assistant.llm.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from assistant.config import LlmSettings
-
 
 _CHECKS: dict[str, tuple[type | tuple[type, ...], Any, str]] = {
     "temperature": ((int, float), lambda v: v >= 0, ">= 0"),
@@ -82,11 +79,14 @@ class SamplerParams:
         return factories[name]()
 
     @classmethod
-    def from_settings(cls, llm: LlmSettings) -> SamplerParams:
-        """The preset named in the settings with every explicitly set field applied on top."""
-        base = cls.preset(llm.preset)
+    def from_fields(cls, preset: str, values: Mapping[str, Any]) -> SamplerParams:
+        """The preset ``preset`` with every sampler field of ``values`` that is not None on top.
+
+        ``values`` may hold other keys (a whole settings section): only sampler fields count.
+        """
+        base = cls.preset(preset)
         fields = {f.name for f in dataclasses.fields(cls)}
         changes: dict[str, Any] = {
-            name: value for name in fields if (value := getattr(llm, name)) is not None
+            name: value for name in fields if (value := values.get(name)) is not None
         }
         return dataclasses.replace(base, **changes)

@@ -22,7 +22,6 @@ from assistant.pipeline.stages.tts import TtsStage
 from assistant.pipeline.stages.vad import MERGE_EXTRA_MS, VadStage
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 
-
 OVER_FLOOR_DB = 6.0  # with the end-of-turn model: pauses begin at the last sound (see audio/vad)
 
 
@@ -83,7 +82,10 @@ def reply_options(settings: Settings) -> ReplyOptions:
     """System prompt, sampler parameters, length and stop strings of the settings."""
     llm = settings.llm
     return ReplyOptions(
-        llm.system_prompt, SamplerParams.from_settings(llm), llm.max_tokens, llm.stop
+        llm.system_prompt,
+        SamplerParams.from_fields(llm.preset, llm.model_dump()),
+        llm.max_tokens,
+        llm.stop,
     )
 
 

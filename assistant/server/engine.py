@@ -16,13 +16,13 @@ import numpy as np
 
 from assistant import config
 from assistant.catalog import ModelStore
+from assistant.concurrency import iterate_in_thread, run_to_the_end
 from assistant.config import Settings
 from assistant.errors import ModelError, UserError
 from assistant.heap import trim_heap
 from assistant.interfaces import LanguageModel, Pcm16, Transcript
 from assistant.llm.errors import LlmError
 from assistant.loader import Models, load_stt, load_tts, load_turn
-from assistant.pipeline.threads import iterate_in_thread, run_to_the_end
 from assistant.pipeline.turns import TurnReport
 from assistant.server.admission import Admission
 from assistant.server.metrics import Metrics

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
+from assistant.concurrency import StreamResult, call_in_thread, iterate_in_thread
 from assistant.errors import AssistantError
 from assistant.interfaces import ChatMessage, LanguageModel
 from assistant.llm.sampling import SamplerParams
@@ -25,15 +26,8 @@ from assistant.pipeline.frames import (
     TranscriptFrame,
 )
 from assistant.pipeline.priority import SpeechFirst
-from assistant.pipeline.processor import ErrorHandler, FrameProcessor
-from assistant.pipeline.threads import (
-    StreamResult,
-    TurnWork,
-    call_in_thread,
-    iterate_in_thread,
-    model_executor,
-    run_to_the_end,
-)
+from assistant.pipeline.processor import ErrorHandler
+from assistant.pipeline.stages.model_stage import ModelStage
 
 
 @dataclass
@@ -46,7 +40,7 @@ class ReplyOptions:
     stop: list[str] = field(default_factory=list)
 
 
-class LlmStage(FrameProcessor):
+class LlmStage(ModelStage):
     """Streams a reply per transcript; the history is trimmed to the model's context window."""
 
     def __init__(
@@ -64,8 +58,6 @@ class LlmStage(FrameProcessor):
         self.options = options
         self.priority = priority
         self.history: list[ChatMessage] = []
-        self._executor = model_executor("llm")
-        self._work = TurnWork()
         self._remembered_turn = 0  # the turn whose reply ends the history
         self._before: dict[int, list[ChatMessage]] = {}  # turn -> the history before it
 
@@ -78,15 +70,6 @@ class LlmStage(FrameProcessor):
                 self.model.prefill, [ChatMessage("system", self.options.system_prompt)]
             )
 
-    async def cleanup(self) -> None:
-        """Stop generating and wait for the model's thread to be done with the model.
-
-        Whoever owns the model may free it once the pipeline has stopped, and freeing a
-        context that a prefill or a reply is still using would crash the process.
-        """
-        self._work.cancel.set()
-        await run_to_the_end(self._executor.shutdown, wait=True, cancel_futures=True)
-
     async def process_frame(self, frame: DataFrame) -> None:
         """Answer transcripts; forward everything else."""
         if isinstance(frame, TranscriptFrame):
@@ -97,13 +80,9 @@ class LlmStage(FrameProcessor):
         else:
             await self.push_frame(frame)
 
-    async def on_interrupt(self, turn_id: int) -> None:
-        """Stop generating for a cancelled turn."""
-        self._work.stop(turn_id)
-
     async def on_retract(self, turn_id: int) -> None:
-        """A withdrawn turn leaves the history as it was before it."""
-        self._work.stop(turn_id, only=True)
+        """A withdrawn turn stops, and leaves the history as it was before it."""
+        await super().on_retract(turn_id)
         if (before := self._before.pop(turn_id, None)) is not None:
             self.history = before
 

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from assistant.concurrency import model_executor
 from assistant.interfaces import Pcm16, SpeechToText, Transcript
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import (
@@ -17,7 +18,6 @@ from assistant.pipeline.frames import (
     UtteranceFrame,
 )
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
-from assistant.pipeline.threads import model_executor
 from assistant.pipeline.turn_taking import TurnBoard
 
 _Pending = asyncio.Future[tuple[Transcript, float]]  # a transcription and its compute time (ms)

@@ -7,18 +7,19 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from assistant.concurrency import iterate_in_thread
 from assistant.convert.resample import StreamResampler
 from assistant.interfaces import Pcm16, TextToSpeech
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
 from assistant.pipeline.priority import SpeechFirst
-from assistant.pipeline.processor import ErrorHandler, FrameProcessor
-from assistant.pipeline.threads import TurnWork, iterate_in_thread, model_executor
+from assistant.pipeline.processor import ErrorHandler
+from assistant.pipeline.stages.model_stage import ModelStage
 
 WARM_UP_TEXT = "Hello."
 
 
-class TtsStage(FrameProcessor):
+class TtsStage(ModelStage):
     """Speaks each clause off the event loop, streaming audio out piece by piece."""
 
     def __init__(
@@ -28,8 +29,6 @@ class TtsStage(FrameProcessor):
         self.priority = priority or SpeechFirst()
         self.tts = tts
         self.output_rate = output_rate
-        self._executor = model_executor("tts")
-        self._work = TurnWork()
         self._clauses = 0  # clauses of the current turn so far
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
@@ -43,14 +42,6 @@ class TtsStage(FrameProcessor):
             await self._speak(frame)
         else:
             await self.push_frame(frame)
-
-    async def on_interrupt(self, turn_id: int) -> None:
-        """Stop synthesizing for a cancelled turn (at the next sentence)."""
-        self._work.stop(turn_id)
-
-    async def on_retract(self, turn_id: int) -> None:
-        """Stop synthesizing for the withdrawn turn alone."""
-        self._work.stop(turn_id, only=True)
 
     async def _speak(self, frame: ClauseFrame) -> None:
         if frame.turn_id != self._work.turn:
@@ -89,8 +80,3 @@ class TtsStage(FrameProcessor):
         tail = resampler.process(np.zeros(0, np.int16), last=True)
         if tail.size:
             yield tail
-
-    async def cleanup(self) -> None:
-        """Release the thread."""
-        self._work.cancel.set()
-        self._executor.shutdown(wait=False, cancel_futures=True)

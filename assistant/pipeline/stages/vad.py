@@ -43,6 +43,7 @@ from assistant.audio.vad import (
     VadEvent,
     VadSegmenter,
 )
+from assistant.concurrency import model_executor
 from assistant.interfaces import Pcm16
 from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.frames import (
@@ -56,7 +57,6 @@ from assistant.pipeline.frames import (
     UtteranceFrame,
 )
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
-from assistant.pipeline.threads import model_executor
 from assistant.pipeline.turn_taking import TurnTaking, sounds_unfinished
 
 _WALL_HISTORY = 1000  # audio frames remembered to map stream time to wall-clock time

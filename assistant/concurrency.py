@@ -1,4 +1,7 @@
-"""Running blocking model calls off the event loop, one model call at a time per model."""
+"""Running blocking calls off the event loop: streamed, one at a time per model, or to the end.
+
+Neutral ground: the library (``assistant.llm``), the pipeline and the server all use it.
+"""
 
 from __future__ import annotations
 
@@ -13,25 +16,6 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 _POLL_S = 0.05  # how often a worker blocked on a full buffer looks whether the reader left
-
-
-class TurnWork:
-    """The turn a stage's model thread is working on, and the flag that stops that work."""
-
-    def __init__(self) -> None:
-        self.turn = 0
-        self.cancel = threading.Event()
-
-    def begin(self, turn: int) -> threading.Event:
-        """Work on ``turn`` goes on, or starts with a fresh flag; returns the flag."""
-        if turn != self.turn:
-            self.turn, self.cancel = turn, threading.Event()
-        return self.cancel
-
-    def stop(self, turn_id: int, only: bool = False) -> None:
-        """Stop the work if it is for ``turn_id`` or, unless ``only``, for an earlier turn."""
-        if self.turn == turn_id or (not only and self.turn < turn_id):
-            self.cancel.set()
 
 
 def model_executor(name: str) -> ThreadPoolExecutor:
