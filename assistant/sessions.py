@@ -12,6 +12,7 @@ from assistant.audio.wav import AtomicWavWriter, check_writable
 from assistant.config import Settings
 from assistant.convert.audio_decode import decode_audio
 from assistant.loader import Models, load_models
+from assistant.pipeline import events
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import TranscriptFrame
 from assistant.pipeline.pipeline import Pipeline
@@ -86,7 +87,7 @@ async def ask_text(
     with _output(speak, settings.audio.output_sample_rate) as sink:
         pipeline = Pipeline(reply_stages(settings, models, sink), obs.bus)
         submitted = time.monotonic()
-        obs.bus.publish("transcript", 1, text=text, stt_ms=None)  # typed: no speech to transcribe
+        obs.bus.publish(events.Transcript(turn_id=1, text=text))  # typed: no speech to transcribe
         await pipeline.run([TranscriptFrame(turn_id=1, text=text, speech_end_wall=submitted)])
     return recorder.completed[0]
 
@@ -111,10 +112,10 @@ async def chat_live(
         settings, models, mic, speaker, speaker.player, live=True, push_to_talk=push_to_talk
     )
     obs.bus.publish(
-        "audio_status",
-        0,
-        device="both",
-        message=f"listening on {mic_device.name!r}; speaking on {speaker.player.device.name!r}",
-        level="info",
+        events.AudioStatus(
+            device="both",
+            message=f"listening on {mic_device.name!r}; speaking on {speaker.player.device.name!r}",
+            level="info",
+        )
     )
     await Pipeline(stages, obs.bus).run()

@@ -110,7 +110,7 @@ async def _bare_cpu(seconds: float) -> float:
 async def _ours(seconds: float, echo: bool) -> dict[str, Any]:
     """Capture -> front end -> VAD for ``seconds``; CPU, losses and endpoint delays."""
     from assistant import config
-    from assistant.pipeline.events import Event
+    from assistant.pipeline.events import Event, Utterance
     from assistant.pipeline.pipeline import Pipeline
     from assistant.pipeline.stages.frontend import FrontEndStage
     from assistant.pipeline.stages.live import MicSource, SpeakerSink
@@ -131,8 +131,8 @@ async def _ours(seconds: float, echo: bool) -> dict[str, Any]:
     delays: list[float] = []
 
     def on_event(event: Event) -> None:
-        if event.kind == "utterance":
-            delays.append((event.time - event.data["speech_end_wall"]) * 1000)
+        if isinstance(event, Utterance):
+            delays.append((event.time - event.speech_end_wall) * 1000)
 
     pipeline.bus.listen(on_event)
     start_cpu, started = time.process_time(), time.monotonic()

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from assistant import config
 from assistant.audio.turn_model import SmartTurn
 from assistant.loader import Models, load_models
-from assistant.pipeline.events import Event
+from assistant.pipeline.events import Event, Merged, Retracted
 from assistant.sessions import Observers, chat_file
 from bench.voice import PROMPTS, RATE, pct, speak, write_wav
 
@@ -61,8 +61,8 @@ def run_set(settings: config.Settings, models: Models, clips: list[np.ndarray]) 
                 chat_file(settings, path, realtime=True, observers=observers, models=models)
             )
             cut += len(turns) != 1
-            thrown += sum(e.kind == "retracted" for e in events)
-            merged += sum(e.kind == "merged" for e in events)
+            thrown += sum(isinstance(e, Retracted) for e in events)
+            merged += sum(isinstance(e, Merged) for e in events)
             for turn in turns:
                 timings = turn.timings_ms()
                 if timings["voice_to_voice"] is not None:

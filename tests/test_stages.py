@@ -9,6 +9,7 @@ import pytest
 from assistant.audio.vad import VadConfig
 from assistant.llm.sampling import SamplerParams
 from assistant.loader import Models
+from assistant.pipeline.events import Transcript
 from assistant.pipeline.frames import (
     AudioFrame,
     ClauseFrame,
@@ -89,7 +90,7 @@ def test_vad_and_stt_stages_turn_speech_into_a_transcript(models: Models, tts: o
     assert "capital" in transcripts[0].text.lower()
     kinds = [e.kind for e in events]
     assert kinds.index("speech_started") < kinds.index("utterance") < kinds.index("transcript")
-    assert next(e for e in events if e.kind == "transcript").data["speculative"] is True
+    assert next(e for e in events if isinstance(e, Transcript)).speculative is True
 
 
 def test_tts_stage_speaks_at_the_output_rate(models: Models) -> None:
@@ -155,13 +156,13 @@ def test_same_seed_same_reply(models: Models, preset: str) -> None:
 
 
 def test_event_bus_queue_subscriber_drops_oldest_when_full() -> None:
-    from assistant.pipeline.events import EventBus
+    from assistant.pipeline.events import EventBus, TurnDone
 
     async def scenario() -> list[int]:
         bus = EventBus(queue_size=3)
         queue = bus.subscribe()
         for turn in range(1, 6):
-            bus.publish("turn_done", turn)
+            bus.publish(TurnDone(turn_id=turn))
         return [queue.get_nowait().turn_id for _ in range(queue.qsize())]
 
     assert asyncio.run(scenario()) == [3, 4, 5]

@@ -15,7 +15,7 @@ from assistant.audio.tts import PiperTTS
 from assistant.audio.turn_model import SmartTurn
 from assistant.catalog import ModelStore
 from assistant.loader import Models
-from assistant.pipeline.events import Event
+from assistant.pipeline.events import EndOfTurn, Event
 from assistant.pipeline.turn_taking import sounds_unfinished
 from assistant.sessions import Observers, chat_file
 from tests import media
@@ -103,7 +103,7 @@ def test_two_questions_a_second_apart_are_two_turns_and_noise_is_none(
     long_ms = config.load().vad.turn_long_ms
     for turn in turns:  # each ended by the model's decision, not by the long limit
         assert turn["timings_ms"]["endpoint"] < long_ms
-    answers = [e.data["probability"] for e in events if e.kind == "end_of_turn"]
+    answers = [e.probability for e in events if isinstance(e, EndOfTurn)]
     assert len(answers) >= 2 and max(answers) >= 0.5
 
 

@@ -12,6 +12,7 @@ import json
 
 import click
 
+from assistant.pipeline import events
 from assistant.pipeline.events import Event, EventBus
 from assistant.pipeline.state import StateTracker
 from assistant.pipeline.turns import TurnReport
@@ -39,28 +40,29 @@ class ConsolePrinter:
 
     def _on_json_event(self, event: Event) -> None:
         """JSON mode: device news on stderr (states and turns go to stdout)."""
-        if event.kind == "audio_status":
-            click.echo(f"[{event.data['message']}]", err=True)
+        if isinstance(event, events.AudioStatus):
+            click.echo(f"[{event.message}]", err=True)
 
     def _on_event(self, event: Event) -> None:
-        kind, data = event.kind, event.data
-        if kind == "transcript" and self.show_user:
-            self._line(f"you: {data['text']}")
-        elif kind == "partial_transcript" and self.live:
-            self._line(click.style(f"  (hearing) {data['text']}", dim=True))
-        elif kind == "llm_token":
-            self._token(event.turn_id, data["text"])
-        elif kind == "reply_done":
-            self._end_line()
-        elif kind == "interrupted":
-            heard = data["heard"] or "nothing yet"
-            self._line(click.style(f"  [interrupted; you heard: {heard}]", dim=True))
-        elif kind == "audio_status":
-            self._end_line()
-            click.echo(f"[{data['message']}]", err=True)
-        elif kind == "error":
-            self._end_line()
-            click.echo(f"[{data['stage']} failed: {data['message']}]", err=True)
+        match event:
+            case events.Transcript(text=text) if self.show_user:
+                self._line(f"you: {text}")
+            case events.PartialTranscript(text=text) if self.live:
+                self._line(click.style(f"  (hearing) {text}", dim=True))
+            case events.LlmToken(text=text):
+                self._token(event.turn_id, text)
+            case events.ReplyDone():
+                self._end_line()
+            case events.Interrupted(heard=heard):
+                self._line(
+                    click.style(f"  [interrupted; you heard: {heard or 'nothing yet'}]", dim=True)
+                )
+            case events.AudioStatus(message=message):
+                self._end_line()
+                click.echo(f"[{message}]", err=True)
+            case events.StageFailed(stage=stage, message=message):
+                self._end_line()
+                click.echo(f"[{stage} failed: {message}]", err=True)
 
     def _set_state(self, state: str) -> None:
         if self._line_open:

@@ -18,7 +18,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.kiosk.wake import WakeStage
-from assistant.pipeline.events import Event, EventBus
+from assistant.pipeline.events import Event, EventBus, NoSpeech, StageFailed
 from assistant.pipeline.pipeline import Pipeline
 from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.stt import SttStage
@@ -114,10 +114,10 @@ class Kiosk:
 
     def _on_event(self, event: Event) -> None:
         # Device news is logged where it happens (pipeline.stages.reconnect).
-        if event.kind == "error":
-            log.error("%s failed: %s", event.data["stage"], event.data["message"])
-        elif event.kind == "no_speech" and event.data.get("reason"):
-            log.info("ignored a turn: %s", event.data["reason"])
+        if isinstance(event, StageFailed):
+            log.error("%s failed: %s", event.stage, event.message)
+        elif isinstance(event, NoSpeech) and event.reason:
+            log.info("ignored a turn: %s", event.reason)
 
     def _set(self, state: str, **fields: Any) -> None:
         if state != self.status["state"]:

@@ -10,7 +10,7 @@ import re
 import time
 
 from assistant.errors import UserError
-from assistant.pipeline.events import Event, EventBus
+from assistant.pipeline.events import Event, EventBus, NoSpeech, TurnDone
 from assistant.pipeline.frames import DataFrame, TranscriptFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 
@@ -44,7 +44,7 @@ class WakeStage(FrameProcessor):
         bus.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        if event.kind == "turn_done":
+        if isinstance(event, TurnDone):
             self._open_until = time.monotonic() + self.follow_up_s
 
     def strip(self, text: str) -> str | None:
@@ -69,4 +69,4 @@ class WakeStage(FrameProcessor):
             return
         if rest is not None:  # the phrase alone: listen for the question without it
             self._open_until = time.monotonic() + self.follow_up_s
-        self.bus.publish("no_speech", frame.turn_id, reason="no wake phrase")
+        self.bus.publish(NoSpeech(turn_id=frame.turn_id, reason="no wake phrase"))

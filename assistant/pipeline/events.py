@@ -3,47 +3,206 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-# The kinds of event, in the order a turn produces them.
-EVENT_KINDS = (
-    "speech_started",  # start (stream s)
-    "partial_transcript",  # text: what the user said so far, heard at a pause
-    "utterance",  # start, end (stream s), speech_end_wall (monotonic s)
-    "no_speech",  # stt_ms: an utterance held no words; no turn follows
-    "end_of_turn",  # turn, probability (turn id 0): the end-of-turn model's answer at a pause
-    "retracted",  # turn (turn id 0): a tentative turn withdrawn, the user went on speaking
-    "confirmed",  # the turn's end was decided (end-of-turn model): its reply may be heard
-    "transcript",  # text, stt_ms
-    "llm_started",  # the model was asked for a reply
-    "llm_token",  # text
-    "clause",  # text
-    "tts_audio",  # samples, sample_rate: first piece of audio for a clause
-    "reply_audio",  # samples, sample_rate: reply audio reached the sink
-    "reply_done",  # text, finish_reason, tokens
-    "turn_done",  # emitted by the sink when everything of a turn has been played or written
-    "barge_in",  # onset_wall, detected_wall: the user spoke over turn N; it is being cancelled
-    "interrupted",  # heard, silent_wall: turn N stopped; ``heard`` is the reply text played
-    "merged",  # turn N was taken back: the user went on, and its words open the next turn
-    "audio_status",  # device, message, level (warning | error), reopened: device news
-    "error",  # stage, message
-)
+# One class per kind of event, in the order a turn produces them. Consumers dispatch on the
+# class; ``kind`` is the name the event goes by outside the process (logs, JSON).
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
-    """Something that happened, stamped with the monotonic clock."""
+    """Something that happened in turn ``turn_id`` (0: none), stamped with the monotonic clock."""
 
-    kind: str
-    turn_id: int
-    data: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "event"
+    turn_id: int = 0
     time: float = field(default_factory=time.monotonic)
+
+    def fields(self) -> dict[str, Any]:
+        """What the event says, without its turn and time."""
+        skip = ("turn_id", "time")
+        own = dataclasses.fields(self)
+        return {f.name: getattr(self, f.name) for f in own if f.name not in skip}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechStarted(Event):
+    """The user started speaking at ``start`` (stream seconds)."""
+
+    kind: ClassVar[str] = "speech_started"
+    start: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartialTranscript(Event):
+    """What the user said so far, heard at a pause."""
+
+    kind: ClassVar[str] = "partial_transcript"
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Utterance(Event):
+    """An utterance ended: stream seconds, and the monotonic time its speech ended."""
+
+    kind: ClassVar[str] = "utterance"
+    start: float
+    end: float
+    speech_end_wall: float
+    forced: bool = False  # cut at vad.max_utterance_s
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoSpeech(Event):
+    """The utterance held no words (or, with ``reason``, was ignored): no turn follows."""
+
+    kind: ClassVar[str] = "no_speech"
+    stt_ms: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndOfTurn(Event):
+    """The end-of-turn model's answer at a pause of tentative turn ``turn``."""
+
+    kind: ClassVar[str] = "end_of_turn"
+    turn: int
+    probability: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retracted(Event):
+    """Tentative turn ``turn`` was withdrawn: the user went on speaking."""
+
+    kind: ClassVar[str] = "retracted"
+    turn: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Confirmed(Event):
+    """The turn's end was decided (end-of-turn model): its reply may be heard."""
+
+    kind: ClassVar[str] = "confirmed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transcript(Event):
+    """The words of the turn (``stt_ms`` None: typed)."""
+
+    kind: ClassVar[str] = "transcript"
+    text: str
+    stt_ms: float | None = None
+    speculative: bool = False  # recognised at a pause, before the turn ended
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmStarted(Event):
+    """The model was asked for a reply."""
+
+    kind: ClassVar[str] = "llm_started"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmToken(Event):
+    """A piece of the reply's text."""
+
+    kind: ClassVar[str] = "llm_token"
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clause(Event):
+    """A clause of the reply, handed to speech synthesis."""
+
+    kind: ClassVar[str] = "clause"
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TtsAudio(Event):
+    """The first piece of audio synthesized for a clause."""
+
+    kind: ClassVar[str] = "tts_audio"
+    samples: int
+    sample_rate: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyAudio(Event):
+    """Reply audio reached the sink."""
+
+    kind: ClassVar[str] = "reply_audio"
+    samples: int
+    sample_rate: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyDone(Event):
+    """The reply's whole text, why it ended, and its tokens."""
+
+    kind: ClassVar[str] = "reply_done"
+    text: str
+    finish_reason: str
+    tokens: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnDone(Event):
+    """Everything of the turn has been played or written."""
+
+    kind: ClassVar[str] = "turn_done"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BargeIn(Event):
+    """The user spoke over the turn's reply; it is being cancelled."""
+
+    kind: ClassVar[str] = "barge_in"
+    onset_wall: float
+    detected_wall: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interrupted(Event):
+    """The turn stopped; ``heard`` is the part of the reply that was played."""
+
+    kind: ClassVar[str] = "interrupted"
+    heard: str
+    silent_wall: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Merged(Event):
+    """The turn was taken back: the user went on, and its words open the next turn."""
+
+    kind: ClassVar[str] = "merged"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioStatus(Event):
+    """Device news: ``level`` info, warning or error; ``reopened`` when a device opened again."""
+
+    kind: ClassVar[str] = "audio_status"
+    device: str
+    message: str
+    level: str
+    reopened: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageFailed(Event):
+    """A stage failed with ``message``."""
+
+    kind: ClassVar[str] = "error"
+    stage: str
+    message: str
 
 
 Listener = Callable[[Event], None]
+E = TypeVar("E", bound=Event)
 
 
 class EventBus:
@@ -78,13 +237,10 @@ class EventBus:
         self._queues.append(queue)
         return queue
 
-    def publish(self, kind: str, turn_id: int = 0, **data: Any) -> Event:
-        """Send an event to everyone listening."""
-        if kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind {kind!r}")
-        event = Event(kind, turn_id, data)
-        if turn_id in self._held:
-            self._held[turn_id].append(event)
+    def publish(self, event: E) -> E:
+        """Send an event to everyone listening (or hold it back with its turn)."""
+        if event.turn_id in self._held:
+            self._held[event.turn_id].append(event)
         else:
             self._deliver(event)
         return event

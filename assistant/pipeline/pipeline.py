@@ -7,7 +7,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator
 
-from assistant.pipeline.events import EventBus
+from assistant.pipeline.events import EventBus, StageFailed
 from assistant.pipeline.frames import CancelFrame, EndFrame, Frame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 
@@ -32,7 +32,7 @@ class FrameSource(FrameProcessor):
             async for frame in self.frames():
                 await self.push_frame(frame)
         except Exception as exc:
-            self.bus.publish("error", 0, stage=self.name, message=str(exc))
+            self.bus.publish(StageFailed(stage=self.name, message=str(exc)))
             if self._on_error is not None:
                 self._on_error(self, exc)
             return

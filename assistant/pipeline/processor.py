@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from assistant.pipeline.events import EventBus
+from assistant.pipeline.events import EventBus, StageFailed
 from assistant.pipeline.frames import ControlFrame, DataFrame, Frame, InterruptFrame, RetractFrame
 
 ErrorHandler = Callable[["FrameProcessor", BaseException], None]
@@ -138,7 +138,9 @@ class FrameProcessor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.bus.publish("error", frame.turn_id, stage=self.name, message=str(exc))
+                self.bus.publish(
+                    StageFailed(turn_id=frame.turn_id, stage=self.name, message=str(exc))
+                )
                 if self._on_error is not None:
                     self._on_error(self, exc)
                 return

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from assistant.pipeline import events
 from assistant.pipeline.events import Event, EventBus
 
-# event kind -> the state it puts the assistant in
-STATE_AFTER = {
-    "speech_started": "hearing",
-    "utterance": "thinking",
-    "transcript": "thinking",  # typed words have no utterance
-    "reply_audio": "speaking",
-    "turn_done": "listening",
-    "interrupted": "listening",
-    "no_speech": "listening",
+# kind of event -> the state it puts the assistant in
+STATE_AFTER: dict[type[Event], str] = {
+    events.SpeechStarted: "hearing",
+    events.Utterance: "thinking",
+    events.Transcript: "thinking",  # typed words have no utterance
+    events.ReplyAudio: "speaking",
+    events.TurnDone: "listening",
+    events.Interrupted: "listening",
+    events.NoSpeech: "listening",
 }
 
 
@@ -27,7 +28,7 @@ class StateTracker:
         bus.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        state = STATE_AFTER.get(event.kind)
+        state = STATE_AFTER.get(type(event))
         if state is not None and state != self.state:
             self.state = state
             self._on_change(state)

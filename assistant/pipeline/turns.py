@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.pipeline import events
 from assistant.pipeline.events import Event, EventBus
 
 
@@ -63,21 +64,21 @@ class TurnReport:
         }
 
 
-# event kind -> milestone name; only the first occurrence in a turn counts
-_MILESTONES = {
-    "utterance": "utterance",
-    "confirmed": "confirmed",
-    "transcript": "transcript",
-    "llm_started": "llm_started",
-    "llm_token": "first_token",
-    "clause": "first_clause",
-    "tts_audio": "first_tts",
-    "reply_audio": "first_audio",
-    "reply_done": "reply_done",
-    "turn_done": "turn_done",
-    "interrupted": "interrupted",
+# kind of event -> milestone name; only the first occurrence in a turn counts
+_MILESTONES: dict[type[Event], str] = {
+    events.Utterance: "utterance",
+    events.Confirmed: "confirmed",
+    events.Transcript: "transcript",
+    events.LlmStarted: "llm_started",
+    events.LlmToken: "first_token",
+    events.Clause: "first_clause",
+    events.TtsAudio: "first_tts",
+    events.ReplyAudio: "first_audio",
+    events.ReplyDone: "reply_done",
+    events.TurnDone: "turn_done",
+    events.Interrupted: "interrupted",
 }
-_ENDS = ("turn_done", "interrupted")
+_ENDS = (events.TurnDone, events.Interrupted)
 
 
 class TurnRecorder:
@@ -90,35 +91,34 @@ class TurnRecorder:
         bus.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        if event.kind == "barge_in":
-            self.turns.setdefault(event.turn_id, TurnReport(event.turn_id)).marks[
-                "barge_in_onset"
-            ] = event.data["onset_wall"]
+        if isinstance(event, events.BargeIn):
+            report = self.turns.setdefault(event.turn_id, TurnReport(event.turn_id))
+            report.marks["barge_in_onset"] = event.onset_wall
             return
-        if event.turn_id == 0 or event.kind not in _MILESTONES:
+        milestone = _MILESTONES.get(type(event))
+        if event.turn_id == 0 or milestone is None:
             return
         report = self.turns.setdefault(event.turn_id, TurnReport(event.turn_id))
-        report.marks.setdefault(_MILESTONES[event.kind], event.time)
+        report.marks.setdefault(milestone, event.time)
         self._absorb(report, event)
-        if event.kind in _ENDS and all(r.turn_id != report.turn_id for r in self.completed):
+        if isinstance(event, _ENDS) and all(r.turn_id != report.turn_id for r in self.completed):
             self.completed.append(report)
             if self._on_turn is not None:
                 self._on_turn(report)
 
     @staticmethod
     def _absorb(report: TurnReport, event: Event) -> None:
-        data = event.data
-        if event.kind == "utterance":
-            report.speech_start, report.speech_end = data["start"], data["end"]
-            report.marks["speech_end"] = data["speech_end_wall"]
-        elif event.kind == "transcript":
-            report.transcript, report.stt_ms = data["text"], data["stt_ms"]
-        elif event.kind == "reply_done":
-            report.reply, report.finish_reason = data["text"], data["finish_reason"]
-            report.tokens = data["tokens"]
-        elif event.kind == "interrupted":
-            report.interrupted, report.heard = True, data["heard"]
-            report.marks["silent"] = data["silent_wall"]
-        elif event.kind == "reply_audio":
-            report.reply_samples += data["samples"]
-            report.reply_rate = data["sample_rate"]
+        if isinstance(event, events.Utterance):
+            report.speech_start, report.speech_end = event.start, event.end
+            report.marks["speech_end"] = event.speech_end_wall
+        elif isinstance(event, events.Transcript):
+            report.transcript, report.stt_ms = event.text, event.stt_ms
+        elif isinstance(event, events.ReplyDone):
+            report.reply, report.finish_reason = event.text, event.finish_reason
+            report.tokens = event.tokens
+        elif isinstance(event, events.Interrupted):
+            report.interrupted, report.heard = True, event.heard
+            report.marks["silent"] = event.silent_wall
+        elif isinstance(event, events.ReplyAudio):
+            report.reply_samples += event.samples
+            report.reply_rate = event.sample_rate

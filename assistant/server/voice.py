@@ -41,6 +41,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from assistant.convert.stream import StreamDecoder
 from assistant.errors import AssistantError, InputError, ModelError, UserError
 from assistant.loader import Models
+from assistant.pipeline import events
 from assistant.pipeline.events import Event
 from assistant.pipeline.frames import (
     InterruptFrame,
@@ -93,32 +94,28 @@ class VoiceSession:
                 await self.socket.send_text(json.dumps(message))
 
     def _on_event(self, event: Event) -> None:
-        kind, data, turn = event.kind, event.data, event.turn_id
-        if kind == "utterance":
-            self._turn = turn
-        if kind == "partial_transcript":
-            self._send_later({"type": "transcript", "final": False, "text": data["text"]})
-        elif kind == "transcript":
-            self._send_later(
-                {"type": "transcript", "final": True, "turn_id": turn, "text": data["text"]}
-            )
-        elif kind == "llm_token":
-            self._send_later({"type": "token", "turn_id": turn, "token": data["text"]})
-        elif kind == "reply_done":
-            self._send_later(
-                {
-                    "type": "reply",
-                    "turn_id": turn,
-                    "text": data["text"],
-                    "finish_reason": data["finish_reason"],
-                }
-            )
-        elif kind == "interrupted":
-            self._send_later({"type": "interrupted", "turn_id": turn, "heard": data["heard"]})
-        elif kind == "merged":  # taken back: the user went on, its words open the next turn
-            self._send_later({"type": "merged", "turn_id": turn})
-        elif kind == "error":
-            self._send_later({"type": "error", "code": "PIPELINE_ERROR", "error": data["message"]})
+        turn = event.turn_id
+        match event:
+            case events.Utterance():
+                self._turn = turn
+            case events.PartialTranscript(text=text):
+                self._send_later({"type": "transcript", "final": False, "text": text})
+            case events.Transcript(text=text):
+                self._send_later(
+                    {"type": "transcript", "final": True, "turn_id": turn, "text": text}
+                )
+            case events.LlmToken(text=text):
+                self._send_later({"type": "token", "turn_id": turn, "token": text})
+            case events.ReplyDone(text=text, finish_reason=reason):
+                self._send_later(
+                    {"type": "reply", "turn_id": turn, "text": text, "finish_reason": reason}
+                )
+            case events.Interrupted(heard=heard):
+                self._send_later({"type": "interrupted", "turn_id": turn, "heard": heard})
+            case events.Merged():  # taken back: the user went on, its words open the next turn
+                self._send_later({"type": "merged", "turn_id": turn})
+            case events.StageFailed(message=message):
+                self._send_later({"type": "error", "code": "PIPELINE_ERROR", "error": message})
 
     def _on_turn(self, report: TurnReport) -> None:
         self.engine.record_turn(report)
@@ -134,7 +131,7 @@ class VoiceSession:
         if self.state.state in ("thinking", "speaking"):
             await self.interrupt()
         self._turn = turn = self.vad.open_turn()
-        self.pipeline.bus.publish("transcript", turn, text=text, stt_ms=None, speculative=False)
+        self.pipeline.bus.publish(events.Transcript(turn_id=turn, text=text))
         frame = TranscriptFrame(turn_id=turn, text=text, speech_end_wall=time.monotonic())
         await self.pipeline.queue_frame(frame)
 

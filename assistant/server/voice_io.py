@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import WebSocket
 
 from assistant.interfaces import Pcm16
+from assistant.pipeline.events import Interrupted
 from assistant.pipeline.frames import AudioFrame, Frame, ReplyAudioFrame
 from assistant.pipeline.heard import ReplyLedger
 from assistant.pipeline.pipeline import FrameSource
@@ -98,7 +99,7 @@ class SocketSink(AudioSink):
                 played -= len(chunk.pcm)
         heard = self.ledger.heard(turn_id)
         self._forget(turn_id)
-        self.bus.publish("interrupted", turn_id, heard=heard, silent_wall=time.monotonic())
+        self.bus.publish(Interrupted(turn_id=turn_id, heard=heard, silent_wall=time.monotonic()))
 
     async def on_retract(self, turn_id: int) -> None:
         """A withdrawn turn: forget its audio (the ``merged`` event tells the client)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.pipeline.events import Clause
 from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyEndFrame, TextFrame
 from assistant.pipeline.processor import FrameProcessor
 
@@ -144,5 +145,5 @@ class ChunkerStage(FrameProcessor):
             self.splitter.flush()
 
     async def _clause(self, turn: int, text: str) -> None:
-        self.bus.publish("clause", turn, text=text)
+        self.bus.publish(Clause(turn_id=turn, text=text))
         await self.push_frame(ClauseFrame(turn_id=turn, text=text))

@@ -37,7 +37,7 @@ from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
 from assistant.convert.resample import StreamResampler
 from assistant.interfaces import Pcm16
-from assistant.pipeline.events import Event, EventBus
+from assistant.pipeline.events import AudioStatus, Event, EventBus
 from assistant.pipeline.frames import AudioFrame, DataFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 
@@ -122,7 +122,7 @@ class FrontEndStage(FrameProcessor):
         bus.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        if event.kind == "audio_status" and event.data["reopened"]:  # not an overflow
+        if isinstance(event, AudioStatus) and event.reopened:  # not an overflow
             self.echo_path = EchoPath()
 
     def echo_known(self) -> bool:

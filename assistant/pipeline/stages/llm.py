@@ -17,7 +17,15 @@ from assistant.concurrency import StreamResult, call_in_thread, iterate_in_threa
 from assistant.errors import AssistantError
 from assistant.interfaces import ChatMessage, LanguageModel
 from assistant.llm.sampling import SamplerParams
-from assistant.pipeline.events import Event, EventBus
+from assistant.pipeline.events import (
+    Event,
+    EventBus,
+    Interrupted,
+    LlmStarted,
+    LlmToken,
+    ReplyDone,
+    StageFailed,
+)
 from assistant.pipeline.frames import (
     DataFrame,
     ReplyEndFrame,
@@ -93,8 +101,8 @@ class LlmStage(ModelStage):
             if not self.survive_errors:
                 raise
             turn = frame.turn_id
-            self.bus.publish("error", turn, stage=self.name, message=str(exc))
-            self.bus.publish("reply_done", turn, text="", finish_reason="error", tokens=0)
+            self.bus.publish(StageFailed(turn_id=turn, stage=self.name, message=str(exc)))
+            self.bus.publish(ReplyDone(turn_id=turn, text="", finish_reason="error", tokens=0))
             await self.push_frame(ReplyEndFrame(turn_id=turn, text="", finish_reason="error"))
 
     async def _answer(self, frame: TranscriptFrame) -> None:
@@ -102,7 +110,7 @@ class LlmStage(ModelStage):
         cancel = self._work.begin(turn)
         self._before = {t: h for t, h in self._before.items() if t >= turn - 1}
         self._before[turn] = list(self.history)
-        self.bus.publish("llm_started", turn)
+        self.bus.publish(LlmStarted(turn_id=turn))
         user = self._question(frame.text)
         messages = await call_in_thread(
             self._executor, self.model.fit_history, self._conversation(user), opts.max_tokens
@@ -115,23 +123,26 @@ class LlmStage(ModelStage):
             )
             async for piece in stream:
                 parts.append(piece)
-                self.bus.publish("llm_token", turn, text=piece)
+                self.bus.publish(LlmToken(turn_id=turn, text=piece))
                 await self.push_frame(TextFrame(turn_id=turn, text=piece))
         except asyncio.CancelledError:
             cancel.set()
             self._remember(turn, user, "".join(parts))
             if not self.is_withdrawn(turn):  # a withdrawn turn has no reply, not even cut
                 self.bus.publish(
-                    "reply_done",
-                    turn,
-                    text="".join(parts),
-                    finish_reason="cancelled",
-                    tokens=len(parts),
+                    ReplyDone(
+                        turn_id=turn,
+                        text="".join(parts),
+                        finish_reason="cancelled",
+                        tokens=len(parts),
+                    )
                 )
             raise
         text, reason = "".join(parts), result.value or "stop"
         self._remember(turn, user, text)
-        self.bus.publish("reply_done", turn, text=text, finish_reason=reason, tokens=len(parts))
+        self.bus.publish(
+            ReplyDone(turn_id=turn, text=text, finish_reason=reason, tokens=len(parts))
+        )
         await self.push_frame(ReplyEndFrame(turn_id=turn, text=text, finish_reason=reason))
 
     def _answered(self) -> list[ChatMessage]:
@@ -174,8 +185,8 @@ class LlmStage(ModelStage):
         self._remembered_turn = turn
 
     def _on_event(self, event: Event) -> None:
-        if event.kind == "interrupted" and event.turn_id == self._remembered_turn:
-            self.truncate_reply(event.data["heard"])
+        if isinstance(event, Interrupted) and event.turn_id == self._remembered_turn:
+            self.truncate_reply(event.heard)
 
     def truncate_reply(self, heard: str) -> None:
         """Keep only ``heard`` of the last reply; drop the reply if nothing of it was heard."""

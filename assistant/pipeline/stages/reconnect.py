@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from assistant.audio.devices import Device, Kind, pick_device
 from assistant.errors import DeviceError
-from assistant.pipeline.events import EventBus
+from assistant.pipeline.events import AudioStatus, EventBus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,7 +32,7 @@ def report(
     ``reopened``: the device was opened again, and may now be another one.
     """
     getattr(log, level)("%s: %s", device, message)
-    bus.publish("audio_status", 0, device=device, message=message, level=level, reopened=reopened)
+    bus.publish(AudioStatus(device=device, message=message, level=level, reopened=reopened))
 
 
 async def reopen(

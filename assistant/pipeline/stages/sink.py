@@ -7,6 +7,7 @@ import time
 
 from assistant.audio.wav import AtomicWavWriter
 from assistant.interfaces import Pcm16
+from assistant.pipeline.events import ReplyAudio, TurnDone
 from assistant.pipeline.frames import DataFrame, EndFrame, ReplyAudioFrame, ReplyEndFrame
 from assistant.pipeline.processor import FrameProcessor
 
@@ -30,12 +31,12 @@ class AudioSink(FrameProcessor):
         began, seconds = self._playing.pop(turn, (0.0, 0.0))
         left = began + seconds - time.monotonic()
         if not (self.paced and began and left > 0):
-            self.bus.publish("turn_done", turn)
+            self.bus.publish(TurnDone(turn_id=turn))
             return
 
         def done() -> None:
             self._done_later.pop(turn, None)
-            self.bus.publish("turn_done", turn)
+            self.bus.publish(TurnDone(turn_id=turn))
 
         self._done_later[turn] = asyncio.get_running_loop().call_later(left, done)
 
@@ -56,7 +57,9 @@ class AudioSink(FrameProcessor):
         """Deliver audio; close turns."""
         if isinstance(frame, ReplyAudioFrame):
             self.bus.publish(
-                "reply_audio", frame.turn_id, samples=len(frame.pcm), sample_rate=frame.sample_rate
+                ReplyAudio(
+                    turn_id=frame.turn_id, samples=len(frame.pcm), sample_rate=frame.sample_rate
+                )
             )
             began, seconds = self._playing.get(frame.turn_id, (time.monotonic(), 0.0))
             self._playing[frame.turn_id] = (began, seconds + len(frame.pcm) / frame.sample_rate)
@@ -67,7 +70,7 @@ class AudioSink(FrameProcessor):
         elif isinstance(frame, EndFrame):
             for turn in list(self._done_later):  # the input is over: nothing can follow
                 self._done_later.pop(turn).cancel()
-                self.bus.publish("turn_done", turn)
+                self.bus.publish(TurnDone(turn_id=turn))
         await self.push_frame(frame)
 
     async def deliver(self, frame: ReplyAudioFrame) -> None:

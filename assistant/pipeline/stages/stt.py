@@ -9,7 +9,8 @@ import numpy as np
 
 from assistant.concurrency import model_executor
 from assistant.interfaces import Pcm16, SpeechToText, Transcript
-from assistant.pipeline.events import EventBus
+from assistant.pipeline import events
+from assistant.pipeline.events import EventBus, NoSpeech, PartialTranscript
 from assistant.pipeline.frames import (
     DataFrame,
     SpeculativeTranscriptFrame,
@@ -66,7 +67,7 @@ class SttStage(FrameProcessor):
         if pending.cancelled() or pending.exception() is not None or not pending.result()[0].text:
             return
         frame = SpeculativeTranscriptFrame(text=pending.result()[0].text)
-        self.bus.publish("partial_transcript", 0, text=frame.text)
+        self.bus.publish(PartialTranscript(text=frame.text))
         task = asyncio.ensure_future(self.push_frame(frame))
         self._announcing.add(task)
         task.add_done_callback(self._announcing.discard)
@@ -82,10 +83,12 @@ class SttStage(FrameProcessor):
         if frame.tentative and self.board is not None:
             self.board.heard(frame.turn_id, transcript.text)
         if not transcript.text:
-            self.bus.publish("no_speech", frame.turn_id, stt_ms=stt_ms)
+            self.bus.publish(NoSpeech(turn_id=frame.turn_id, stt_ms=stt_ms))
             return
         self.bus.publish(
-            "transcript", frame.turn_id, text=transcript.text, stt_ms=stt_ms, speculative=reused
+            events.Transcript(
+                turn_id=frame.turn_id, text=transcript.text, stt_ms=stt_ms, speculative=reused
+            )
         )
         await self.push_frame(
             TranscriptFrame(

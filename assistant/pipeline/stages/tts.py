@@ -10,7 +10,7 @@ import numpy as np
 from assistant.concurrency import iterate_in_thread
 from assistant.convert.resample import StreamResampler
 from assistant.interfaces import Pcm16, TextToSpeech
-from assistant.pipeline.events import EventBus
+from assistant.pipeline.events import EventBus, TtsAudio
 from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import ErrorHandler
@@ -52,7 +52,7 @@ class TtsStage(ModelStage):
         async for pcm in iterate_in_thread(lambda: self._audio(frame.text, cancel), self._executor):
             if first:
                 self.bus.publish(
-                    "tts_audio", frame.turn_id, samples=len(pcm), sample_rate=self.output_rate
+                    TtsAudio(turn_id=frame.turn_id, samples=len(pcm), sample_rate=self.output_rate)
                 )
                 first = False
             await self.push_frame(

@@ -45,7 +45,8 @@ from assistant.audio.vad import (
 )
 from assistant.concurrency import model_executor
 from assistant.interfaces import Pcm16
-from assistant.pipeline.events import Event, EventBus
+from assistant.pipeline import events
+from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import (
     AudioFrame,
     ConfirmFrame,
@@ -115,10 +116,10 @@ class VadStage(FrameProcessor):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _on_event(self, event: Event) -> None:
-        if event.kind in ("turn_done", "no_speech", "interrupted"):
+    def _on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.TurnDone, events.NoSpeech, events.Interrupted)):
             self._open_turns.discard(event.turn_id)
-        elif event.kind == "reply_audio":
+        elif isinstance(event, events.ReplyAudio):
             self._first_audio.setdefault(event.turn_id, event.time)
 
     async def process_frame(self, frame: DataFrame) -> None:
@@ -151,7 +152,7 @@ class VadStage(FrameProcessor):
             await self._utterance(event)
 
     async def _speech_started(self, event: SpeechStarted) -> None:
-        self.bus.publish("speech_started", 0, start=event.start)
+        self.bus.publish(events.SpeechStarted(start=event.start))
         if await self._merge(event):
             return
         if self.barge_in and self._open_turns:
@@ -189,7 +190,9 @@ class VadStage(FrameProcessor):
     ) -> None:
         wall = self.wall_at(end)
         self.bus.publish(
-            "utterance", turn, start=start, end=end, speech_end_wall=wall, forced=forced
+            events.Utterance(
+                turn_id=turn, start=start, end=end, speech_end_wall=wall, forced=forced
+            )
         )
         frame = UtteranceFrame(
             turn_id=turn,
@@ -231,7 +234,7 @@ class VadStage(FrameProcessor):
         if self._tentative is not tentative:  # withdrawn meanwhile
             return
         # not held with the turn: how a pause was judged is worth knowing either way
-        self.bus.publish("end_of_turn", 0, turn=tentative.turn, probability=round(probability, 3))
+        self.bus.publish(events.EndOfTurn(turn=tentative.turn, probability=round(probability, 3)))
         tentative.asked = (text or "").rstrip().endswith("?")
         finished = probability >= self.turns.threshold or tentative.asked
         if not (text == "" or (finished and not (text and sounds_unfinished(text)))):
@@ -251,7 +254,7 @@ class VadStage(FrameProcessor):
         confirmed.end = ended.end if ended is not None else 0.0
         self.turns.board.settle(turn)
         self.bus.release(turn)
-        self.bus.publish("confirmed", turn)
+        self.bus.publish(events.Confirmed(turn_id=turn))
         self._open_turns.add(turn)
         self._confirmed = confirmed
         self._first_audio = {t: w for t, w in self._first_audio.items() if t >= turn - 1}
@@ -265,7 +268,7 @@ class VadStage(FrameProcessor):
         self.segmenter.extra_checkpoint_ms = 0
         self.turns.board.settle(turn)
         self.bus.drop(turn)
-        self.bus.publish("retracted", 0, turn=turn)
+        self.bus.publish(events.Retracted(turn=turn))
         await self.push_frame(RetractFrame(turn_id=turn))
 
     async def _merge(self, event: SpeechStarted) -> bool:
@@ -284,7 +287,7 @@ class VadStage(FrameProcessor):
             return False
         self._open_turns.discard(turn)
         self._confirmed = None
-        self.bus.publish("merged", turn)
+        self.bus.publish(events.Merged(turn_id=turn))
         await self.push_frame(RetractFrame(turn_id=turn))
         return True
 
@@ -300,10 +303,11 @@ class VadStage(FrameProcessor):
         turn = max(self._open_turns)
         self._open_turns.clear()
         self.bus.publish(
-            "barge_in",
-            turn,
-            onset_wall=self.wall_at(event.start),
-            detected_wall=self.wall_at(event.detected_at),
+            events.BargeIn(
+                turn_id=turn,
+                onset_wall=self.wall_at(event.start),
+                detected_wall=self.wall_at(event.detected_at),
+            )
         )
         await self.push_frame(InterruptFrame(turn_id=turn))
 
