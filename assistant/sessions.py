@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.audio.wav import AtomicWavWriter, check_writable
 from assistant.config import Settings
 from assistant.convert.audio_decode import decode_audio
 from assistant.loader import Models, load_models
-from assistant.pipeline import events
-from assistant.pipeline.events import EventBus
-from assistant.pipeline.frames import TranscriptFrame
-from assistant.pipeline.pipeline import Pipeline
+from assistant.pipeline.conversation import Conversation, Observers
+from assistant.pipeline.events import AudioStatus
 from assistant.pipeline.stages.sink import AudioSink, WavSink
 from assistant.pipeline.stages.source import PcmSource
-from assistant.pipeline.turns import TurnRecorder, TurnReport
-from assistant.pipeline.voice import reply_stages, voice_stages
+from assistant.pipeline.turns import TurnReport
+from assistant.pipeline.voice import Live
 
 STT_RATE = 16000  # Hertz: what the VAD and Whisper take
-
-
-@dataclass
-class Observers:
-    """Callbacks for a running conversation: every event, and each completed turn."""
-
-    bus: EventBus = field(default_factory=EventBus)
-    on_turn: Callable[[TurnReport], None] | None = None
 
 
 @contextlib.contextmanager
@@ -55,16 +43,15 @@ async def chat_file(
 
     With ``image`` every question is about that picture (load_models explains).
     """
-    obs = observers or Observers()
     pcm = decode_audio(input_path, STT_RATE)  # bad input fails here, before anything is written
     if output is not None:
         check_writable(output)
     models = models or load_models(settings, image=image)
-    recorder = TurnRecorder(obs.bus, obs.on_turn)
     with _output(output, settings.audio.output_sample_rate, realtime) as sink:
         source = PcmSource(pcm, STT_RATE, realtime=realtime)
-        await Pipeline(voice_stages(settings, models, source, sink), obs.bus).run()
-    return recorder.completed
+        conversation = Conversation(settings, models, source, sink, observers=observers)
+        await conversation.run()
+    return conversation.recorder.completed
 
 
 async def ask_text(
@@ -79,17 +66,15 @@ async def ask_text(
 
     With ``image`` the question is about that picture.
     """
-    obs = observers or Observers()
     if speak is not None:
         check_writable(speak)
     models = models or load_models(settings, ("llm", "tts") if speak else ("llm",), image)
-    recorder = TurnRecorder(obs.bus, obs.on_turn)
     with _output(speak, settings.audio.output_sample_rate) as sink:
-        pipeline = Pipeline(reply_stages(settings, models, sink), obs.bus)
-        submitted = time.monotonic()
-        obs.bus.publish(events.Transcript(turn_id=1, text=text))  # typed: no speech to transcribe
-        await pipeline.run([TranscriptFrame(turn_id=1, text=text, speech_end_wall=submitted)])
-    return recorder.completed[0]
+        conversation = Conversation(settings, models, None, sink, observers=observers)
+        await conversation.start()
+        await conversation.say(text)
+        await conversation.finish()
+    return conversation.recorder.completed[0]
 
 
 async def chat_live(
@@ -104,18 +89,10 @@ async def chat_live(
     """
     from assistant.pipeline.stages.live import local_devices
 
-    obs = observers or Observers()
     mic_device, mic, speaker = local_devices(settings.audio, STT_RATE)  # before loading models
     models = load_models(settings, image=image)
-    TurnRecorder(obs.bus, obs.on_turn)
-    stages = voice_stages(
-        settings, models, mic, speaker, speaker.player, live=True, push_to_talk=push_to_talk
-    )
-    obs.bus.publish(
-        events.AudioStatus(
-            device="both",
-            message=f"listening on {mic_device.name!r}; speaking on {speaker.player.device.name!r}",
-            level="info",
-        )
-    )
-    await Pipeline(stages, obs.bus).run()
+    live = Live(speaker.player, push_to_talk)
+    conversation = Conversation(settings, models, mic, speaker, observers=observers, live=live)
+    where = f"listening on {mic_device.name!r}; speaking on {speaker.player.device.name!r}"
+    conversation.bus.publish(AudioStatus(device="both", message=where, level="info"))
+    await conversation.run()

@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from assistant import config
 from assistant.audio.turn_model import SmartTurn
 from assistant.loader import Models, load_models
+from assistant.pipeline.conversation import Observers
 from assistant.pipeline.events import Event, Merged, Retracted
-from assistant.sessions import Observers, chat_file
+from assistant.sessions import chat_file
 from bench.voice import PROMPTS, RATE, pct, speak, write_wav
 
 PAUSED = [

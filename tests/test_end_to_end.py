@@ -13,8 +13,9 @@ from assistant import config
 from assistant.audio.stt import WhisperSTT
 from assistant.audio.tts import PiperTTS
 from assistant.loader import Models
+from assistant.pipeline.conversation import Observers
 from assistant.pipeline.events import Event
-from assistant.sessions import Observers, ask_text
+from assistant.sessions import ask_text
 from tests import media
 from tests.conftest import run_cli
 

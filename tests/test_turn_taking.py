@@ -15,9 +15,10 @@ from assistant.audio.tts import PiperTTS
 from assistant.audio.turn_model import SmartTurn
 from assistant.catalog import ModelStore
 from assistant.loader import Models
+from assistant.pipeline.conversation import Observers
 from assistant.pipeline.events import EndOfTurn, Event
 from assistant.pipeline.turn_taking import sounds_unfinished
-from assistant.sessions import Observers, chat_file
+from assistant.sessions import chat_file
 from tests import media
 
 

@@ -9,7 +9,8 @@ import click
 
 from assistant.cli.common import State, flag_overrides, model_options, run_async
 from assistant.cli.printer import ConsolePrinter
-from assistant.sessions import Observers, ask_text
+from assistant.pipeline.conversation import Observers
+from assistant.sessions import ask_text
 
 
 @click.command()
@@ -39,7 +40,6 @@ def ask(
         )
     settings = state.settings(flag_overrides(flags))
     observers = Observers()
-    printer = ConsolePrinter(observers.bus, as_json, show_user=False)
-    observers.on_turn = printer.turn
+    ConsolePrinter(observers, as_json, show_user=False)
     run_async(ask_text(settings, text, speak, observers, image=image))
     return 0

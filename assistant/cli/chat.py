@@ -13,7 +13,8 @@ from assistant.cli.common import State, flag_overrides, model_options, run_async
 from assistant.cli.printer import ConsolePrinter
 from assistant.cli.ptt import EnterToggle
 from assistant.config import Settings
-from assistant.sessions import Observers, chat_file, chat_live
+from assistant.pipeline.conversation import Observers
+from assistant.sessions import chat_file, chat_live
 
 
 @click.command()
@@ -86,8 +87,7 @@ def chat(
     """Talk with the assistant: each utterance is one turn, answered aloud."""
     settings = state.settings(flag_overrides(flags))
     observers = Observers()
-    printer = ConsolePrinter(observers.bus, as_json, live=input_path is None)
-    observers.on_turn = printer.turn
+    ConsolePrinter(observers, as_json, live=input_path is None)
     if input_path is None:
         if output is not None or no_realtime:
             raise click.UsageError("--output and --no-realtime need --input FILE")

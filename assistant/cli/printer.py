@@ -13,8 +13,8 @@ import json
 import click
 
 from assistant.pipeline import events
-from assistant.pipeline.events import Event, EventBus
-from assistant.pipeline.state import StateTracker
+from assistant.pipeline.conversation import Observers
+from assistant.pipeline.events import Event
 from assistant.pipeline.turns import TurnReport
 
 
@@ -22,8 +22,13 @@ class ConsolePrinter:
     """Human-readable output on stdout; with ``as_json`` one JSON object per turn instead."""
 
     def __init__(
-        self, bus: EventBus, as_json: bool = False, show_user: bool = True, live: bool = False
+        self,
+        observers: Observers,
+        as_json: bool = False,
+        show_user: bool = True,
+        live: bool = False,
     ) -> None:
+        """Print what ``observers`` will see (its turns, and live its states too)."""
         self.as_json = as_json
         self.show_user = show_user
         self.live = live
@@ -31,8 +36,9 @@ class ConsolePrinter:
         self._deferred: str | None = None
         self._replying: set[int] = set()
         if live:
-            StateTracker(bus, self._print_state_json if as_json else self._set_state)
-        bus.listen(self._on_json_event if as_json else self._on_event)
+            observers.on_state = self._print_state_json if as_json else self._set_state
+        observers.on_turn = self.turn
+        observers.bus.listen(self._on_json_event if as_json else self._on_event)
 
     @staticmethod
     def _print_state_json(state: str) -> None:

@@ -18,13 +18,10 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.kiosk.wake import WakeStage
-from assistant.pipeline.events import Event, EventBus, NoSpeech, StageFailed
-from assistant.pipeline.pipeline import Pipeline
-from assistant.pipeline.processor import FrameProcessor
-from assistant.pipeline.stages.stt import SttStage
-from assistant.pipeline.state import StateTracker
-from assistant.pipeline.turns import TurnRecorder, TurnReport
-from assistant.pipeline.voice import voice_stages
+from assistant.pipeline.conversation import Conversation, Observers
+from assistant.pipeline.events import Event, NoSpeech, StageFailed
+from assistant.pipeline.turns import TurnReport
+from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
 from assistant.vision import eyes_for
 
@@ -78,10 +75,18 @@ class Kiosk:
 
         _, mic, speaker = local_devices(self.settings.audio)
         async with self.engine.conversation(eyes_for(self.settings)) as models:
-            stages = voice_stages(self.settings, models, mic, speaker, speaker.player, live=True)
-            pipeline = Pipeline(self._with_wake(stages), self._bus())
-            await pipeline.start()
-            ended = asyncio.ensure_future(pipeline.wait())
+            wake = WakeStage(self.wake_phrase) if self.wake_phrase else None
+            conversation = Conversation(
+                self.settings,
+                models,
+                mic,
+                speaker,
+                observers=self._observers(),
+                live=Live(speaker.player),
+                between=wake,
+            )
+            await conversation.start()
+            ended = asyncio.ensure_future(conversation.wait())
             stopping = asyncio.ensure_future(stop.wait())
             while mic.capture is None and not ended.done():  # listening once the mic is open
                 await asyncio.sleep(0.05)
@@ -90,22 +95,14 @@ class Kiosk:
             await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not ended.done():
                 self._set("stopping")
-                await pipeline.cancel("stopping")
+                await conversation.cancel("stopping")
             stopping.cancel()
             await ended  # a stage's error is raised here
 
-    def _with_wake(self, stages: list[FrameProcessor]) -> list[FrameProcessor]:
-        if not self.wake_phrase:
-            return stages
-        after = next(i for i, stage in enumerate(stages) if isinstance(stage, SttStage)) + 1
-        return [*stages[:after], WakeStage(self.wake_phrase), *stages[after:]]
-
-    def _bus(self) -> EventBus:
-        bus = EventBus()
-        TurnRecorder(bus, self._on_turn)
-        StateTracker(bus, self._set)
-        bus.listen(self._on_event)
-        return bus
+    def _observers(self) -> Observers:
+        observers = Observers(on_turn=self._on_turn, on_state=self._set)
+        observers.bus.listen(self._on_event)
+        return observers
 
     def _on_turn(self, report: TurnReport) -> None:
         self.status["turns"] += 1

@@ -1,7 +1,8 @@
-"""Turn reports: what was heard, what was said, and how long each step took, from the events."""
+"""Turns: their ids and lifecycle (the ledger), and reports of what was heard, said, and when."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,3 +123,47 @@ class TurnRecorder:
         elif isinstance(event, events.ReplyAudio):
             report.reply_samples += event.samples
             report.reply_rate = event.sample_rate
+
+
+class TurnLedger:
+    """Turn ids, and the turns being answered: a reply not yet played to its end.
+
+    Speech over a turn being answered is a barge-in. A turn is answered from the moment its
+    reply may be heard (a spoken turn once its end is decided, a typed one at once) until it
+    has been played, was interrupted, or held no words.
+    """
+
+    def __init__(self, bus: EventBus | None = None) -> None:
+        self._ids = itertools.count(1)
+        self.latest = 0  # the newest turn id
+        self.answering: set[int] = set()
+        if bus is not None:
+            self.follow(bus)
+
+    def follow(self, bus: EventBus) -> None:
+        """Learn from ``bus`` when turns have been played, interrupted or found empty."""
+        bus.listen(self._on_event)
+
+    def new(self) -> int:
+        """The next turn id."""
+        self.latest = next(self._ids)
+        return self.latest
+
+    def answer(self, turn: int) -> int:
+        """``turn`` is being answered now; returns it."""
+        self.answering.add(turn)
+        return turn
+
+    def settle(self, turn: int) -> None:
+        """``turn`` is no longer being answered (withdrawn, merged)."""
+        self.answering.discard(turn)
+
+    def interrupt_all(self) -> int:
+        """Every turn being answered is over; returns the newest of them (one must exist)."""
+        turn = max(self.answering)
+        self.answering.clear()
+        return turn
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, (events.TurnDone, events.NoSpeech, events.Interrupted)):
+            self.answering.discard(event.turn_id)

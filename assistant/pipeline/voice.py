@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from assistant.audio.gate import GateConfig
 from assistant.audio.playback import Player
@@ -21,6 +22,7 @@ from assistant.pipeline.stages.stt import SttStage
 from assistant.pipeline.stages.tts import TtsStage
 from assistant.pipeline.stages.vad import MERGE_EXTRA_MS, VadStage
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
+from assistant.pipeline.turns import TurnLedger
 
 OVER_FLOOR_DB = 6.0  # with the end-of-turn model: pauses begin at the last sound (see audio/vad)
 
@@ -114,29 +116,42 @@ def reply_stages(
     return [*stages, sink]
 
 
+@dataclass
+class Live:
+    """How a live conversation hears: the speaker to cancel echo against, push-to-talk.
+
+    Live audio runs through the front end (echo cancellation, noise gate) and allows barge-in,
+    as a microphone needs; without it, audio goes straight to the VAD (a recorded file). A
+    socket is live with no speaker: its client cancels its own echo.
+    """
+
+    speaker: Player | None = None
+    push_to_talk: Callable[[], bool] | None = None
+
+
 def voice_stages(
     settings: Settings,
     models: Models,
     source: FrameProcessor,
     sink: AudioSink,
-    speaker: Player | None = None,
-    live: bool = False,
-    push_to_talk: Callable[[], bool] | None = None,
+    ledger: TurnLedger | None = None,
+    live: Live | None = None,
+    between: FrameProcessor | None = None,
 ) -> list[FrameProcessor]:
     """Audio in, spoken reply out: source -> VAD -> STT -> LLM -> chunker -> TTS -> sink.
 
-    ``live`` adds the front end (echo cancellation against ``speaker``, noise suppression,
-    noise gate) and barge-in, as a microphone needs; recorded files go straight to the VAD.
+    ``ledger`` numbers the turns (shared with typed turns); ``between`` goes after STT.
     """
     assert models.stt is not None
     front: list[FrameProcessor] = [source]
     turns = turn_taking(settings, models)
-    if live:
-        frontend = FrontEndStage(frontend_config(settings), speaker, push_to_talk)
+    if live is not None:
+        frontend = FrontEndStage(frontend_config(settings), live.speaker, live.push_to_talk)
         front.append(frontend)
         if turns is not None:
             turns.echo_known = frontend.echo_known
-    barge_in = live and settings.audio.barge_in
+    barge_in = live is not None and settings.audio.barge_in
     board = turns.board if turns is not None else None
-    front += [VadStage(vad_config(settings), barge_in, turns), SttStage(models.stt, board)]
-    return front + reply_stages(settings, models, sink, live, board)
+    vad = VadStage(vad_config(settings), barge_in, turns, ledger)
+    front += [vad, SttStage(models.stt, board), *([between] if between is not None else [])]
+    return front + reply_stages(settings, models, sink, live is not None, board)

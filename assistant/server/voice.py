@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from typing import Any
 
 import numpy as np
@@ -42,16 +41,10 @@ from assistant.convert.stream import StreamDecoder
 from assistant.errors import AssistantError, InputError, ModelError, UserError
 from assistant.loader import Models
 from assistant.pipeline import events
+from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import Event
-from assistant.pipeline.frames import (
-    InterruptFrame,
-    TranscriptFrame,
-)
-from assistant.pipeline.pipeline import Pipeline
-from assistant.pipeline.stages.vad import VadStage
-from assistant.pipeline.state import StateTracker
-from assistant.pipeline.turns import TurnRecorder, TurnReport
-from assistant.pipeline.voice import voice_stages
+from assistant.pipeline.turns import TurnReport
+from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine, NoModel
 from assistant.server.pictures import decode_picture
 from assistant.server.voice_io import RATE, SocketSink, SocketSource
@@ -62,25 +55,23 @@ router = APIRouter()
 
 
 class VoiceSession:
-    """One voice connection: its pipeline, and the events it forwards to the client."""
+    """One voice connection: a conversation, and the events it forwards to the client."""
 
     def __init__(self, socket: WebSocket, engine: Engine, models: Models) -> None:
         self.socket, self.engine = socket, engine
         self.send_lock = asyncio.Lock()
         self.source = SocketSource(engine.settings.server.voice_max_lead_s)
         self.sink = SocketSink(socket, self.send_lock)
-        settings = engine.settings
-        stages = voice_stages(settings, models, self.source, self.sink, live=True)
-        self.vad = next(stage for stage in stages if isinstance(stage, VadStage))
         self.seeing = models.llm if isinstance(models.llm, SeeingChatModel) else None
-        self.pipeline = Pipeline(stages)
-        TurnRecorder(self.pipeline.bus, self._on_turn)
-        self.state = StateTracker(
-            self.pipeline.bus, lambda state: self._send_later({"type": "state", "state": state})
+        observers = Observers(
+            on_turn=self._on_turn,
+            on_state=lambda state: self._send_later({"type": "state", "state": state}),
         )
-        self.pipeline.bus.listen(self._on_event)
+        observers.bus.listen(self._on_event)
+        self.conversation = Conversation(
+            engine.settings, models, self.source, self.sink, observers=observers, live=Live()
+        )
         self._pending: set[asyncio.Task[None]] = set()
-        self._turn = 0  # the latest turn
 
     def _send_later(self, message: dict[str, Any]) -> None:
         task = asyncio.ensure_future(self.send(message))
@@ -96,8 +87,6 @@ class VoiceSession:
     def _on_event(self, event: Event) -> None:
         turn = event.turn_id
         match event:
-            case events.Utterance():
-                self._turn = turn
             case events.PartialTranscript(text=text):
                 self._send_later({"type": "transcript", "final": False, "text": text})
             case events.Transcript(text=text):
@@ -120,20 +109,6 @@ class VoiceSession:
     def _on_turn(self, report: TurnReport) -> None:
         self.engine.record_turn(report)
         self._send_later({"type": "turn", **report.to_json()})
-
-    async def interrupt(self) -> None:
-        """Stop the reply being given (a stop button)."""
-        if self._turn:
-            await self.pipeline.queue_frame(InterruptFrame(turn_id=self._turn))
-
-    async def typed(self, text: str) -> None:
-        """Answer typed words as a turn of the conversation (a reply being given stops first)."""
-        if self.state.state in ("thinking", "speaking"):
-            await self.interrupt()
-        self._turn = turn = self.vad.open_turn()
-        self.pipeline.bus.publish(events.Transcript(turn_id=turn, text=text))
-        frame = TranscriptFrame(turn_id=turn, text=text, speech_end_wall=time.monotonic())
-        await self.pipeline.queue_frame(frame)
 
     async def show(self, picture: str | None) -> None:
         """Talk about ``picture`` (base64 or a data URI) from the next turn on; None: stop.
@@ -178,7 +153,7 @@ async def voice(socket: WebSocket) -> None:
         async with engine.conversation(eyes) as models:
             session = VoiceSession(socket, engine, models)
             await session.send(_ready(engine, encoded))
-            await session.pipeline.start()
+            await session.conversation.start()
             await _receive(socket, session, StreamDecoder(RATE) if encoded else None)
     except (AssistantError, NoModel) as exc:  # a model missing or broken, or just unloaded
         await _close_with_error(socket, "MODEL_NOT_FOUND", str(exc))
@@ -230,9 +205,9 @@ async def _finish(
     socket: WebSocket, session: VoiceSession, decoder: StreamDecoder | None, graceful: bool
 ) -> None:
     if not graceful:  # nobody is listening any more: stop at once
-        await session.pipeline.cancel("client gone")
+        await session.conversation.cancel("client gone")
         with contextlib.suppress(Exception):
-            await session.pipeline.wait()
+            await session.conversation.wait()
         return
     if decoder is not None:
         with contextlib.suppress(InputError):
@@ -240,7 +215,7 @@ async def _finish(
                 session.source.feed(pcm)
     session.source.end()
     try:
-        await session.pipeline.wait()
+        await session.conversation.wait()
     except Exception as exc:  # a stage failed; its error event already went to the client
         await session.flush()
         await _close_with_error(socket, "PIPELINE_ERROR", str(exc))
@@ -293,12 +268,12 @@ async def _control(session: VoiceSession, text: str) -> bool:
 
 async def _command(session: VoiceSession, kind: object, message: dict[str, Any]) -> None:
     if kind == "interrupt":
-        await session.interrupt()
+        await session.conversation.interrupt()
     elif kind == "text":
         words = message.get("text")
         if not isinstance(words, str) or not words.strip():
             raise UserError("a text message needs words: {'type': 'text', 'text': '...'}")
-        await session.typed(words.strip())
+        await session.conversation.say(words.strip())
     elif kind == "image":
         picture = message.get("data")
         if picture is not None and not isinstance(picture, str):

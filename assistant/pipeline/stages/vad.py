@@ -30,7 +30,6 @@ How a turn ends depends on ``turns``. Without it, after a fixed hangover of sile
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -59,6 +58,7 @@ from assistant.pipeline.frames import (
 )
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.turn_taking import TurnTaking, sounds_unfinished
+from assistant.pipeline.turns import TurnLedger
 
 _WALL_HISTORY = 1000  # audio frames remembered to map stream time to wall-clock time
 _TRANSCRIPT_WAIT_S = 3.0  # longest wait for a tentative transcript at a decision
@@ -80,35 +80,32 @@ class VadStage(FrameProcessor):
     """Segments the input with webrtcvad; publishes ``speech_started`` and ``utterance``."""
 
     def __init__(
-        self, config: VadConfig, barge_in: bool = False, turns: TurnTaking | None = None
+        self,
+        config: VadConfig,
+        barge_in: bool = False,
+        turns: TurnTaking | None = None,
+        ledger: TurnLedger | None = None,
     ) -> None:
+        """``ledger`` numbers the turns, shared with whoever opens typed ones (default: own)."""
         super().__init__("vad")
         self.segmenter = VadSegmenter(config)
         self.sample_rate = config.sample_rate
         self.barge_in = barge_in
         self.turns = turns
-        self._turn_ids = itertools.count(1)
+        self._own_ledger = ledger is None
+        self.ledger = ledger or TurnLedger()
         self._walls: deque[tuple[float, float]] = deque(maxlen=_WALL_HISTORY)  # (end pts, wall)
-        self._open_turns: set[int] = set()  # answered turns not yet played to the end
         self._frame = config.sample_rate * config.frame_ms // 1000
         self._tentative: _Tentative | None = None
         self._confirmed: _Tentative | None = None  # the last confirmed turn, while mergeable
         self._first_audio: dict[int, float] = {}  # turn -> wall time its reply began to play
         self._executor = model_executor("end-of-turn") if turns is not None else None
 
-    def open_turn(self) -> int:
-        """A new turn id for a turn that did not come from speech (typed words).
-
-        The turn counts as answered until it has been played, so speech meanwhile is a
-        barge-in as with a spoken question.
-        """
-        turn = next(self._turn_ids)
-        self._open_turns.add(turn)
-        return turn
-
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; follow turns to their end to know when speech is a barge-in."""
         await super().start(bus, on_error)
+        if self._own_ledger:
+            self.ledger.follow(bus)
         bus.listen(self._on_event)
 
     async def cleanup(self) -> None:
@@ -117,9 +114,7 @@ class VadStage(FrameProcessor):
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _on_event(self, event: events.Event) -> None:
-        if isinstance(event, (events.TurnDone, events.NoSpeech, events.Interrupted)):
-            self._open_turns.discard(event.turn_id)
-        elif isinstance(event, events.ReplyAudio):
+        if isinstance(event, events.ReplyAudio):
             self._first_audio.setdefault(event.turn_id, event.time)
 
     async def process_frame(self, frame: DataFrame) -> None:
@@ -155,7 +150,7 @@ class VadStage(FrameProcessor):
         self.bus.publish(events.SpeechStarted(start=event.start))
         if await self._merge(event):
             return
-        if self.barge_in and self._open_turns:
+        if self.barge_in and self.ledger.answering:
             await self._interrupt(event)
 
     async def _paused(self, event: SpeechPaused) -> None:
@@ -176,7 +171,7 @@ class VadStage(FrameProcessor):
             await self._confirm()  # the long limit: the turn is over whatever the model said
             return
         await self._retract()
-        turn = self.open_turn()
+        turn = self.ledger.answer(self.ledger.new())
         await self._send(turn, event.audio, event.start, event.end, forced=event.forced)
 
     async def _send(
@@ -209,7 +204,7 @@ class VadStage(FrameProcessor):
 
     async def _open_tentative(self, event: SpeechPaused) -> _Tentative:
         assert self.turns is not None
-        turn = next(self._turn_ids)
+        turn = self.ledger.new()
         self.bus.hold(turn)
         self.turns.board.open(turn)
         await self._send(turn, event.audio, event.start, event.end, tentative=True)
@@ -255,7 +250,7 @@ class VadStage(FrameProcessor):
         self.turns.board.settle(turn)
         self.bus.release(turn)
         self.bus.publish(events.Confirmed(turn_id=turn))
-        self._open_turns.add(turn)
+        self.ledger.answer(turn)
         self._confirmed = confirmed
         self._first_audio = {t: w for t, w in self._first_audio.items() if t >= turn - 1}
         await self.push_frame(ConfirmFrame(turn_id=turn))
@@ -285,7 +280,7 @@ class VadStage(FrameProcessor):
             return False
         if self.segmenter.merge_last() is None:
             return False
-        self._open_turns.discard(turn)
+        self.ledger.settle(turn)
         self._confirmed = None
         self.bus.publish(events.Merged(turn_id=turn))
         await self.push_frame(RetractFrame(turn_id=turn))
@@ -300,8 +295,7 @@ class VadStage(FrameProcessor):
         return self.turns.merge_ms + (0 if turn.asked else MERGE_EXTRA_MS)
 
     async def _interrupt(self, event: SpeechStarted) -> None:
-        turn = max(self._open_turns)
-        self._open_turns.clear()
+        turn = self.ledger.interrupt_all()
         self.bus.publish(
             events.BargeIn(
                 turn_id=turn,

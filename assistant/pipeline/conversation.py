@@ -1,0 +1,113 @@
+"""One conversation: the voice core every front door shares.
+
+A ``Conversation`` owns the stages (built from the settings by ``pipeline/voice.py``), the
+event bus, the turn ledger (turn ids and which turns are still being answered), the turn
+recorder, the state tracker and the history (kept by the LLM stage). Whoever runs a
+conversation chooses only where audio comes from (a file, a microphone, a socket; None for
+typed words only), where the reply goes (a sink) and who listens (``Observers``):
+`assistant chat`, `assistant ask`, ``/ws/voice``, the kiosk and the benches all come here, and
+so will any other protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from assistant.config import Settings
+from assistant.interfaces import ChatMessage
+from assistant.loader import Models
+from assistant.pipeline.events import EventBus, Transcript
+from assistant.pipeline.frames import EndFrame, Frame, InterruptFrame, TranscriptFrame
+from assistant.pipeline.pipeline import Pipeline
+from assistant.pipeline.processor import FrameProcessor
+from assistant.pipeline.stages.llm import LlmStage
+from assistant.pipeline.stages.sink import AudioSink
+from assistant.pipeline.state import StateTracker
+from assistant.pipeline.turns import TurnLedger, TurnRecorder, TurnReport
+from assistant.pipeline.voice import Live, reply_stages, voice_stages
+
+
+@dataclass
+class Observers:
+    """Who listens to a conversation: every event, each completed turn, each state change."""
+
+    bus: EventBus = field(default_factory=EventBus)
+    on_turn: Callable[[TurnReport], None] | None = None
+    on_state: Callable[[str], None] | None = None  # listening, hearing, thinking, speaking
+
+
+class Conversation:
+    """A voice (or typed) conversation from ``source`` to ``sink``, observed by ``observers``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        models: Models,
+        source: FrameProcessor | None,
+        sink: AudioSink,
+        *,
+        observers: Observers | None = None,
+        live: Live | None = None,
+        between: FrameProcessor | None = None,
+    ) -> None:
+        """Assemble the conversation's stages; nothing runs before ``start`` or ``run``.
+
+        ``live``: a microphone or a socket (see ``Live``); a failed reply then ends its turn
+        and the conversation goes on, where otherwise the error ends it. ``between`` is a stage
+        between recognition and reply (the kiosk's wake phrase).
+        """
+        obs = observers or Observers()
+        self.bus = obs.bus
+        self.ledger = TurnLedger(self.bus)
+        self.recorder = TurnRecorder(self.bus, obs.on_turn)
+        self.state = StateTracker(self.bus, obs.on_state or (lambda state: None))
+        if source is None:
+            stages = reply_stages(settings, models, sink, live is not None)
+        else:
+            stages = voice_stages(settings, models, source, sink, self.ledger, live, between)
+        self.llm = next(stage for stage in stages if isinstance(stage, LlmStage))
+        self.pipeline = Pipeline(stages, self.bus)
+
+    @property
+    def history(self) -> list[ChatMessage]:
+        """The conversation so far, as the model will read it."""
+        return self.llm.history
+
+    async def run(self, frames: list[Frame] | None = None) -> None:
+        """Run until the input ends (``frames``, if any, go in first) and every reply is out."""
+        await self.pipeline.run(frames)
+
+    async def start(self) -> None:
+        """Start listening; ``wait`` for the end."""
+        await self.pipeline.start()
+
+    async def wait(self) -> None:
+        """Wait for the end; the first error of a stage is raised here."""
+        await self.pipeline.wait()
+
+    async def finish(self) -> None:
+        """The input is over: wait until every reply is out, then for the end."""
+        await self.pipeline.queue_frame(EndFrame())
+        await self.pipeline.wait()
+
+    async def cancel(self, reason: str = "") -> None:
+        """Stop now, whatever is being said or heard."""
+        await self.pipeline.cancel(reason)
+
+    async def interrupt(self) -> None:
+        """Stop the reply being given (a stop button)."""
+        if self.ledger.latest:
+            await self.pipeline.queue_frame(InterruptFrame(turn_id=self.ledger.latest))
+
+    async def say(self, text: str) -> int:
+        """Typed words: a turn of the conversation (a reply being given stops first)."""
+        if self.state.state in ("thinking", "speaking"):
+            await self.interrupt()
+        turn = self.ledger.answer(self.ledger.new())
+        self.bus.publish(Transcript(turn_id=turn, text=text))
+        await self.pipeline.queue_frame(
+            TranscriptFrame(turn_id=turn, text=text, speech_end_wall=time.monotonic())
+        )
+        return turn
