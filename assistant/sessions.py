@@ -9,7 +9,7 @@ from pathlib import Path
 from assistant.audio.wav import AtomicWavWriter, check_writable
 from assistant.config import Settings
 from assistant.convert.audio_decode import decode_audio
-from assistant.loader import Models, load_models
+from assistant.models.loaders import Models, load_models
 from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import AudioStatus
 from assistant.pipeline.stages.sink import AudioSink, WavSink

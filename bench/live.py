@@ -47,7 +47,7 @@ def pct(values: list[float], q: float) -> float | None:
 def speech_clips(folder: Path) -> dict[str, Path]:
     """The spoken test material, made with Piper."""
     from assistant import config
-    from assistant.loader import load_models
+    from assistant.models.loaders import load_models
 
     tts = load_models(config.load(), ("tts",)).tts
     assert tts is not None

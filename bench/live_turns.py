@@ -156,7 +156,7 @@ def main() -> None:
     """Both sessions (or those named on the command line); the table and JSON."""
     modes = sys.argv[1:] or ["model", "silence"]
     from assistant import config
-    from assistant.loader import load_models
+    from assistant.models.loaders import load_models
 
     models = load_models(config.load(), ("tts",))
     with tempfile.TemporaryDirectory() as tmp:

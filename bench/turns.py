@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant import config
-from assistant.audio.turn_model import SmartTurn
-from assistant.loader import Models, load_models
+from assistant.models.loaders import Models, load_models
+from assistant.models.smart_turn import SmartTurn
 from assistant.pipeline.conversation import Observers
 from assistant.pipeline.events import Event, Merged, Retracted
 from assistant.sessions import chat_file

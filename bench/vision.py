@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant import config
 from assistant.errors import ModelError
-from assistant.vision import load_vision
+from assistant.models.llava import LlamaVisionModel
+from assistant.models.loaders import load_vision
 from assistant.vision.images import prepare_image
-from assistant.vision.model import LlamaVisionModel
 from tests.tiny_vlm import make_tiny_vlm
 
 SIZES = ((1200, 800), (2400, 1600), (4000, 3000), (6000, 4000))  # 1, 4, 12, 24 MP

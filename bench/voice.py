@@ -26,10 +26,10 @@ import numpy as np
 from assistant import config
 from assistant.catalog import ModelStore
 from assistant.convert.resample import StreamResampler
-from assistant.interfaces import ChatMessage, Pcm16
-from assistant.llm.llama import LlamaChatModel
 from assistant.llm.sampling import SamplerParams
-from assistant.loader import Models, load_models
+from assistant.models.interfaces import ChatMessage, Pcm16
+from assistant.models.llama_chat import LlamaChatModel
+from assistant.models.loaders import Models, load_models
 from assistant.sessions import chat_file
 
 PROMPTS = [

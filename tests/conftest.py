@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from assistant import config
-from assistant.audio.stt import WhisperSTT
-from assistant.audio.tts import PiperTTS
-from assistant.loader import Models, load_models
+from assistant.models.loaders import Models, load_models
+from assistant.models.piper import PiperTTS
+from assistant.models.whisper import WhisperSTT
 from tests import media
 from tests.pulse import PulseServer
 

@@ -9,9 +9,9 @@ import av
 import numpy as np
 
 from assistant.audio.gate import level_dbfs as level_dbfs  # RMS level of a whole clip
-from assistant.audio.tts import PiperTTS
 from assistant.convert.resample import StreamResampler
-from assistant.interfaces import Pcm16
+from assistant.models.interfaces import Pcm16
+from assistant.models.piper import PiperTTS
 
 RATE = 16000
 

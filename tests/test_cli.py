@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.audio.tts import PiperTTS
+from assistant.models.piper import PiperTTS
 from tests import media
 from tests.conftest import ASSISTANT, REPO, run_cli
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from assistant import config
-from assistant.audio.stt import WhisperSTT
-from assistant.audio.tts import PiperTTS
-from assistant.loader import Models
+from assistant.models.loaders import Models
+from assistant.models.piper import PiperTTS
+from assistant.models.whisper import WhisperSTT
 from assistant.pipeline.conversation import Observers
 from assistant.pipeline.events import Event
 from assistant.sessions import ask_text

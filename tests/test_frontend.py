@@ -14,9 +14,9 @@ from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Chunk
 from assistant.audio.processing import AudioProcessor
 from assistant.audio.ringbuffer import RingBuffer
-from assistant.audio.tts import PiperTTS
 from assistant.audio.vad import VadConfig
-from assistant.loader import Models
+from assistant.models.loaders import Models
+from assistant.models.piper import PiperTTS
 from assistant.pipeline.frames import AudioFrame, EndFrame, Frame, TranscriptFrame
 from assistant.pipeline.harness import run_stage
 from assistant.pipeline.heard import ClauseAudio, heard_text

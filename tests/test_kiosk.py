@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from assistant.audio.tts import PiperTTS
+from assistant.models.piper import PiperTTS
 from tests import media
 from tests.conftest import ASSISTANT, REPO
 from tests.processes import Json, Lines

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.audio.stt import WhisperSTT
-from assistant.audio.tts import PiperTTS
 from assistant.convert.audio_decode import decode_audio
+from assistant.models.piper import PiperTTS
+from assistant.models.whisper import WhisperSTT
 from tests import media
 from tests.conftest import ASSISTANT, REPO
 from tests.processes import Json, Lines

@@ -8,7 +8,7 @@ import pytest
 
 from assistant.audio.vad import VadConfig
 from assistant.llm.sampling import SamplerParams
-from assistant.loader import Models
+from assistant.models.loaders import Models
 from assistant.pipeline.events import Transcript
 from assistant.pipeline.frames import (
     AudioFrame,
@@ -143,7 +143,7 @@ def test_llm_cancellation_drops_stale_frames_and_the_next_turn_goes_on(models: M
 def test_same_seed_same_reply(models: Models, preset: str) -> None:
     import threading
 
-    from assistant.interfaces import ChatMessage
+    from assistant.models.interfaces import ChatMessage
 
     assert models.llm is not None
     params = SamplerParams.preset(preset)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from assistant import config
-from assistant.audio.tts import PiperTTS
-from assistant.audio.turn_model import SmartTurn
 from assistant.catalog import ModelStore
-from assistant.loader import Models
+from assistant.models.loaders import Models
+from assistant.models.piper import PiperTTS
+from assistant.models.smart_turn import SmartTurn
 from assistant.pipeline.conversation import Observers
 from assistant.pipeline.events import EndOfTurn, Event
 from assistant.pipeline.turn_taking import sounds_unfinished

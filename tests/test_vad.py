@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from assistant.audio.tts import PiperTTS
 from assistant.audio.vad import SpeechPaused, SpeechStarted, Utterance, VadConfig, VadSegmenter
+from assistant.models.piper import PiperTTS
 from tests import media
 
 

@@ -20,13 +20,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from assistant.errors import DeviceError, InputError, ModelError
-from assistant.interfaces import ChatMessage
 from assistant.llm.sampling import SamplerParams
-from assistant.loader import Models
+from assistant.models.interfaces import ChatMessage
+from assistant.models.llava import LlamaVisionModel
+from assistant.models.loaders import Models
+from assistant.models.seeing import Eyes, SeeingChatModel
 from assistant.vision.camera import Camera
 from assistant.vision.images import prepare_image
-from assistant.vision.model import LlamaVisionModel
-from assistant.vision.seeing import Eyes, SeeingChatModel
 from tests import corpus, media
 from tests.conftest import ASSISTANT, REPO
 from tests.tiny_vlm import IMAGE_SIZE, N_IMAGE_TOKENS, make_mismatched_mmproj, make_tiny_vlm

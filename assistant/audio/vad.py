@@ -24,7 +24,7 @@ import numpy as np
 import webrtcvad
 
 from assistant.audio.gate import level_dbfs
-from assistant.interfaces import Pcm16
+from assistant.models.interfaces import Pcm16
 
 ONSET_WINDOW_MS = 100  # speech starts when most frames of this window are voiced
 ONSET_SHARE = 0.6
@@ -96,6 +96,58 @@ class VadConfig:
     over_floor_db: float = 0.0
 
 
+class NoiseFloor:
+    """The room's level outside speech: the median of the last ``FLOOR_S`` seconds heard."""
+
+    def __init__(self, frame_ms: int) -> None:
+        self._levels: deque[float] = deque(maxlen=round(FLOOR_S * 1000 / frame_ms))
+        self._need = round(FLOOR_MIN_S * 1000 / frame_ms)
+
+    def hear(self, frame: Pcm16) -> None:
+        """A frame outside speech."""
+        self._levels.append(level_dbfs(frame))
+
+    def is_over(self, frame: Pcm16, margin_db: float) -> bool:
+        """Whether ``frame`` is ``margin_db`` over the floor (True until the floor is known)."""
+        if len(self._levels) < self._need:
+            return True
+        return level_dbfs(frame) > float(np.median(self._levels)) + margin_db
+
+
+class _PairedFrames:
+    """Cuts two aligned streams (audio, and what speech is decided on) into whole frames."""
+
+    def __init__(self, frame: int) -> None:
+        self._frame = frame
+        self._pending = np.zeros(0, np.int16)
+        self._pending_vad = np.zeros(0, np.int16)
+
+    def split(self, pcm: Pcm16, vad_pcm: Pcm16) -> list[tuple[Pcm16, Pcm16]]:
+        """The whole frames completed by these samples; the rest waits for the next call."""
+        data = np.concatenate([self._pending, pcm]) if self._pending.size else pcm
+        decide = np.concatenate([self._pending_vad, vad_pcm]) if self._pending.size else vad_pcm
+        usable = len(data) - len(data) % self._frame
+        self._pending = data[usable:].copy()
+        self._pending_vad = decide[usable:].copy()
+        step = self._frame
+        return [(data[i : i + step], decide[i : i + step]) for i in range(0, usable, step)]
+
+
+def is_checkpoint(cfg: VadConfig, silence_ms: int, extra_ms: int) -> bool:
+    """Whether a pause of ``silence_ms`` is reported as it grows.
+
+    At ``speculate_ms``, at ``extra_ms`` (0: none), at ``short_ms`` and every ``recheck_ms`` after.
+    """
+    if silence_ms == max(1, round(cfg.speculate_ms / cfg.frame_ms)) * cfg.frame_ms:
+        return True
+    extra = extra_ms // cfg.frame_ms * cfg.frame_ms
+    if extra and silence_ms == extra:
+        return True
+    if not cfg.short_ms or silence_ms < cfg.short_ms:
+        return False
+    return (silence_ms - cfg.short_ms) % cfg.recheck_ms < cfg.frame_ms
+
+
 class VadSegmenter:
     """Feeds on PCM chunks of any size and returns speech events as they are decided."""
 
@@ -109,15 +161,13 @@ class VadSegmenter:
         self._speculate_frames = max(1, round(cfg.speculate_ms / cfg.frame_ms))
         # the onset window is speech already: the pre-roll comes on top of it
         self._preroll: deque[Pcm16] = deque(maxlen=window + cfg.preroll_ms // cfg.frame_ms)
-        self._pending = np.zeros(0, np.int16)
-        self._pending_vad = np.zeros(0, np.int16)
+        self._frames = _PairedFrames(self._frame)
         self._frames_seen = 0
         self._last: tuple[list[Pcm16], int, int] | None = None  # frames, start, voiced
         self._onset_frames = 0
         self._after: list[Pcm16] = []  # frames since the last utterance, while it can merge
         self.extra_checkpoint_ms = 0  # one more SpeechPaused at this silence (0 = none)
-        self._idle_levels: deque[float] = deque(maxlen=round(FLOOR_S * 1000 / cfg.frame_ms))
-        self._floor_need = round(FLOOR_MIN_S * 1000 / cfg.frame_ms)
+        self._floor = NoiseFloor(cfg.frame_ms)
         self._reset_speech()
 
     def _reset_speech(self) -> None:
@@ -137,18 +187,10 @@ class VadSegmenter:
             vad_pcm = pcm
         elif len(vad_pcm) != len(pcm):
             raise ValueError("vad_pcm must have the length of pcm")
-        data = np.concatenate([self._pending, pcm]) if self._pending.size else pcm
-        decide = np.concatenate([self._pending_vad, vad_pcm]) if self._pending.size else vad_pcm
-        usable = len(data) - len(data) % self._frame
-        self._pending = data[usable:].copy()
-        self._pending_vad = decide[usable:].copy()
-        events: list[VadEvent] = []
-        for i in range(0, usable, self._frame):
-            window = slice(i, i + self._frame)
-            event = self._on_frame(data[window], decide[window])
-            if event is not None:
-                events.append(event)
-        return events
+        events = [
+            self._on_frame(frame, decide) for frame, decide in self._frames.split(pcm, vad_pcm)
+        ]
+        return [event for event in events if event is not None]
 
     def flush(self) -> list[VadEvent]:
         """End of stream: close an utterance still open."""
@@ -168,12 +210,11 @@ class VadSegmenter:
         index = self._frames_seen
         self._frames_seen += 1
         if self._speech is None:
-            self._idle_levels.append(level_dbfs(frame))
+            self._floor.hear(frame)
             return self._idle(frame, voiced, index)
         self._speech.append(frame)
-        if voiced and self.config.over_floor_db and len(self._idle_levels) >= self._floor_need:
-            floor = float(np.median(self._idle_levels))
-            voiced = level_dbfs(frame) > floor + self.config.over_floor_db
+        if voiced and self.config.over_floor_db:
+            voiced = self._floor.is_over(frame, self.config.over_floor_db)
         paused = self._silence_run >= self._speculate_frames
         if voiced:
             self._voiced += 1
@@ -186,7 +227,8 @@ class VadSegmenter:
         cfg = self.config
         if self._silence_run * cfg.frame_ms >= cfg.hangover_ms:
             return self._finish()
-        if cfg.speculate_ms and self._is_checkpoint(self._silence_run * cfg.frame_ms):
+        silence_ms = self._silence_run * cfg.frame_ms
+        if cfg.speculate_ms and is_checkpoint(cfg, silence_ms, self.extra_checkpoint_ms):
             return SpeechPaused(
                 np.concatenate(self._speech),
                 self._seconds(self._start_frame),
@@ -196,17 +238,6 @@ class VadSegmenter:
         if self._seconds(len(self._speech)) >= cfg.max_utterance_s:
             return self._finish(forced=True)
         return None
-
-    def _is_checkpoint(self, silence_ms: int) -> bool:
-        cfg = self.config
-        if silence_ms == self._speculate_frames * cfg.frame_ms:
-            return True
-        extra = self.extra_checkpoint_ms // cfg.frame_ms * cfg.frame_ms
-        if extra and silence_ms == extra:
-            return True
-        if not cfg.short_ms or silence_ms < cfg.short_ms:
-            return False
-        return (silence_ms - cfg.short_ms) % cfg.recheck_ms < cfg.frame_ms
 
     @property
     def silence_ms(self) -> int:

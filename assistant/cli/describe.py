@@ -19,7 +19,8 @@ import click
 from assistant.cli.common import State
 from assistant.errors import UserError
 from assistant.llm.errors import ContextOverflowError
-from assistant.vision import LlamaVisionModel, load_vision
+from assistant.models.llava import LlamaVisionModel
+from assistant.models.loaders import load_vision
 from assistant.vision.camera import Camera
 from assistant.vision.images import ImageInput, PreparedImage, check_image
 

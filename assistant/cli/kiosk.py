@@ -83,14 +83,15 @@ def unit_file(wake_phrase: str = "") -> str:
 async def _run(settings: Settings, wake_phrase: str) -> None:
     import uvicorn
 
-    from assistant.kiosk import Kiosk
+    from assistant.kiosk import Kiosk, KioskHooks
     from assistant.server.app import create_app
     from assistant.server.engine import Engine
 
     s = settings.server
     engine = await Engine.load(settings)
-    kiosk = Kiosk(engine, settings, wake_phrase)
-    engine.kiosk = kiosk.status
+    hooks = KioskHooks(engine.record_turn, engine.metrics.kiosk_restarts.inc)
+    kiosk = Kiosk(engine.hub, settings, wake_phrase, hooks)
+    engine.health_hooks["kiosk"] = lambda: kiosk.status
     app = create_app(engine, s.api_key or None)
     config = uvicorn.Config(
         app,

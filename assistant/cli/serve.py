@@ -69,11 +69,11 @@ async def _serve(settings: Settings) -> None:
     engine = await Engine.load(settings)
     app = create_app(engine, s.api_key or None)
     config = server_config(app, s.host, s.port, s.shutdown_grace_s)
-    source = f" from {settings.llm.remote_url()}" if engine.remote else ""
+    source = f" from {settings.llm.remote_url()}" if engine.hub.remote else ""
     local = is_loopback(s.host) or s.host in ("0.0.0.0", "::")
     where = f"http://{'localhost' if local else s.host}:{s.port}"
     key = " (add ?api_key=YOUR_KEY)" if s.api_key else ""
-    click.echo(f"serving {engine.name}{source} (OpenAI API under {where}/v1)", err=True)
+    click.echo(f"serving {engine.hub.name}{source} (OpenAI API under {where}/v1)", err=True)
     click.echo(f"open {where}/ for the voice page{key}", err=True)
     try:
         await GracefulServer(config, engine).serve()

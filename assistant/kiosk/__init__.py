@@ -5,6 +5,6 @@ stops it (a device lost, a model error, a full disk), with backoff; the HTTP ser
 ``assistant serve`` runs beside it for /health, /metrics and the WebSockets.
 """
 
-from assistant.kiosk.supervisor import Kiosk
+from assistant.kiosk.supervisor import Kiosk, KioskHooks
 
-__all__ = ["Kiosk"]
+__all__ = ["Kiosk", "KioskHooks"]

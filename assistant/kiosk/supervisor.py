@@ -14,15 +14,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from assistant.config import Settings
 from assistant.kiosk.wake import WakeStage
+from assistant.models.hub import ModelHub
 from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import Event, NoSpeech, StageFailed
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
-from assistant.server.engine import Engine
 from assistant.vision import eyes_for
 
 log = logging.getLogger("assistant.kiosk")
@@ -31,11 +33,26 @@ MAX_RETRY_S = 30.0
 HEALTHY_RUN_S = 60.0  # a run this long resets the backoff
 
 
+@dataclass
+class KioskHooks:
+    """What the kiosk tells whoever runs it (the server beside it counts these)."""
+
+    on_turn: Callable[[TurnReport], None] = lambda report: None
+    on_restart: Callable[[], None] = lambda: None
+
+
 class Kiosk:
     """The always-on conversation; ``status`` is what /health reports of it."""
 
-    def __init__(self, engine: Engine, settings: Settings, wake_phrase: str = "") -> None:
-        self.engine, self.settings, self.wake_phrase = engine, settings, wake_phrase
+    def __init__(
+        self,
+        hub: ModelHub,
+        settings: Settings,
+        wake_phrase: str = "",
+        hooks: KioskHooks | None = None,
+    ) -> None:
+        self.hub, self.settings, self.wake_phrase = hub, settings, wake_phrase
+        self.hooks = hooks or KioskHooks()
         self.status: dict[str, Any] = {
             "state": "starting",
             "turns": 0,
@@ -66,7 +83,7 @@ class Kiosk:
     def _failed(self, exc: Exception) -> None:
         self.status["restarts"] += 1
         self.status["last_error"] = f"{type(exc).__name__}: {exc}"
-        self.engine.metrics.kiosk_restarts.inc()
+        self.hooks.on_restart()
         log.error("conversation stopped: %s", exc, extra={"fields": {"error": str(exc)}})
 
     async def _conversation(self, stop: asyncio.Event) -> None:
@@ -74,7 +91,7 @@ class Kiosk:
         from assistant.pipeline.stages.live import local_devices
 
         _, mic, speaker = local_devices(self.settings.audio)
-        async with self.engine.conversation(eyes_for(self.settings)) as models:
+        async with self.hub.conversation(eyes_for(self.settings)) as models:
             wake = WakeStage(self.wake_phrase) if self.wake_phrase else None
             conversation = Conversation(
                 self.settings,
@@ -107,7 +124,7 @@ class Kiosk:
     def _on_turn(self, report: TurnReport) -> None:
         self.status["turns"] += 1
         log.info("turn", extra={"fields": {"turn": report.to_json()}})
-        self.engine.record_turn(report)
+        self.hooks.on_turn(report)
 
     def _on_event(self, event: Event) -> None:
         # Device news is logged where it happens (pipeline.stages.reconnect).

@@ -9,8 +9,8 @@ from typing import Any, NoReturn
 import jinja2
 import jinja2.sandbox
 
-from assistant.interfaces import ChatMessage
 from assistant.llm.errors import ConfigurationError, FeatureNotAvailableError
+from assistant.models.interfaces import ChatMessage
 
 Message = ChatMessage | tuple[str, str] | Mapping[str, Any]
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assistant.config import Settings
-from assistant.interfaces import ChatMessage
-from assistant.loader import Models
+from assistant.models.interfaces import ChatMessage
+from assistant.models.loaders import Models
 from assistant.pipeline.events import EventBus, Transcript
 from assistant.pipeline.frames import EndFrame, Frame, InterruptFrame, TranscriptFrame
 from assistant.pipeline.pipeline import Pipeline

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from assistant.interfaces import EndOfTurn
+from assistant.models.interfaces import EndOfTurn
 
 # A sentence whose last word is one of these is not over, whatever it sounded like: articles,
 # possessives, conjunctions, the prepositions that do not end questions or phrasal verbs
@@ -51,7 +51,7 @@ class TurnTaking:
     merge_ms: int = 1000  # speech this soon after a turn's end of speech may continue it...
     merge_heard_ms: int = 1000  # ...while no more than this much of its reply has been heard
     board: TurnBoard = field(default_factory=lambda: TurnBoard())
-    # Whether speech over the first second of a reply would be heard (see VadStage._decide).
+    # Whether speech over the first second of a reply would be heard (see TentativeTurns._decide).
     echo_known: Callable[[], bool] = lambda: True
 
 

@@ -10,7 +10,7 @@ from assistant.audio.playback import Player
 from assistant.audio.vad import VadConfig
 from assistant.config import Settings
 from assistant.llm.sampling import SamplerParams
-from assistant.loader import Models
+from assistant.models.loaders import Models
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.chunker import ChunkerStage, ClauseSplitter
@@ -19,8 +19,9 @@ from assistant.pipeline.stages.hold import HoldStage
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.stages.stt import SttStage
+from assistant.pipeline.stages.tentative import MERGE_EXTRA_MS
 from assistant.pipeline.stages.tts import TtsStage
-from assistant.pipeline.stages.vad import MERGE_EXTRA_MS, VadStage
+from assistant.pipeline.stages.vad import VadStage
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 from assistant.pipeline.turns import TurnLedger
 

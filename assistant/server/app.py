@@ -18,14 +18,15 @@ from assistant import __version__
 from assistant.errors import ModelError, UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
 from assistant.llm.openai_wire import UpstreamError
+from assistant.models.hub import InUse, NoModel
+from assistant.models.remote import relayed_status
+from assistant.models.text import NotAvailable
 from assistant.server import audio, native, openai_api, page, voice, ws
 from assistant.server.admission import Busy, ShuttingDown
-from assistant.server.engine import Engine, InUse, NoModel
+from assistant.server.engine import Engine
 from assistant.server.guard import Guard, bearer_token
 from assistant.server.limits import BodyLimit, RateLimit
 from assistant.server.streaming import RequestTimeout
-from assistant.server.text import NotAvailable
-from assistant.server.upstream import relayed_status
 
 _OPEN_PATHS = {"/", "/health", "/openapi.json", "/docs"}  # and the page's files, /static/
 

@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field
 from assistant.convert.api import convert_audio_bytes, resample
 from assistant.convert.audio_decode import decode
 from assistant.errors import InputError
-from assistant.interfaces import Pcm16
+from assistant.models.interfaces import Pcm16
 from assistant.server.native import engine_of
 from assistant.server.schemas import Body
 
@@ -61,7 +61,7 @@ async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
             "(server.max_audio_s)"
         )
     started = time.perf_counter()
-    transcript = await engine_of(request).transcribe(pcm.astype(np.int16, copy=False))
+    transcript = await engine_of(request).hub.transcribe(pcm.astype(np.int16, copy=False))
     return {
         "text": transcript.text,
         "language": transcript.language,
@@ -71,7 +71,7 @@ async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
 
 
 async def _speech(request: Request, text: str, fmt: str) -> Response:
-    pcm, rate = await engine_of(request).speak(text)
+    pcm, rate = await engine_of(request).hub.speak(text)
     if not pcm.size:
         raise InputError("the text has nothing to speak (no words or numbers)")
     pcm = resample(pcm, rate, SPEECH_RATE).astype(np.int16)

@@ -43,17 +43,17 @@ async def health(request: Request) -> dict[str, Any]:
     """Liveness and what is loaded."""
     engine = engine_of(request)
     state: dict[str, Any] = {"ready": False, "contexts_free": 0}
-    if engine.loaded:
-        state = await engine.text.health()
-    if engine.kiosk is not None:
-        state["kiosk"] = engine.kiosk
+    if engine.hub.loaded:
+        state = await engine.hub.text.health()
+    for name, hook in engine.health_hooks.items():  # what runs beside the server (a kiosk)
+        state[name] = hook()
     return {
         "status": "ok",
-        "model": engine.name if engine.loaded else None,
+        "model": engine.hub.name if engine.hub.loaded else None,
         "backend": engine.settings.llm.backend,
         **state,
         "max_concurrent": engine.admission.max_concurrent,
-        "vision_model": engine.loaded_vision.name if engine.loaded_vision else None,
+        "vision_model": engine.hub.loaded_vision.name if engine.hub.loaded_vision else None,
     }
 
 
@@ -69,9 +69,9 @@ async def metrics(request: Request) -> Response:
 async def models(request: Request) -> dict[str, Any]:
     """The loaded model."""
     engine = engine_of(request)
-    if not engine.loaded:
+    if not engine.hub.loaded:
         return {"models": []}
-    return {"models": [engine.text.info() | {"id": engine.name}]}
+    return {"models": [engine.hub.text.info() | {"id": engine.hub.name}]}
 
 
 @router.post("/api/models/load")
@@ -79,7 +79,7 @@ async def load_model(body: LoadRequest, request: Request) -> dict[str, Any]:
     """Replace the chat model with another (a name from `assistant models list`, or a path)."""
     engine = engine_of(request)
     await engine.swap(body.model)
-    return {"status": "loaded", "model": engine.text.info() | {"id": engine.name}}
+    return {"status": "loaded", "model": engine.hub.text.info() | {"id": engine.hub.name}}
 
 
 @router.post("/api/models/unload")
@@ -116,19 +116,21 @@ async def chat(body: ChatRequest, request: Request) -> Any:
 @router.post("/api/tokenize")
 async def tokenize(body: TokenizeRequest, request: Request) -> dict[str, Any]:
     """Token ids of a text."""
-    tokens = await engine_of(request).text.tokenize(body.text, body.add_bos, body.special)
+    tokens = await engine_of(request).hub.text.tokenize(body.text, body.add_bos, body.special)
     return {"tokens": tokens, "count": len(tokens)}
 
 
 @router.post("/api/detokenize")
 async def detokenize(body: DetokenizeRequest, request: Request) -> dict[str, Any]:
     """Text of token ids."""
-    return {"text": await engine_of(request).text.detokenize(body.tokens)}
+    return {"text": await engine_of(request).hub.text.detokenize(body.tokens)}
 
 
 @router.post("/api/embeddings")
 async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
     """Sentence embeddings (L2-normalised)."""
     engine = engine_of(request)
-    vectors, _ = await engine.text.embed(body.texts(engine.settings.server.max_embedding_inputs))
+    vectors, _ = await engine.hub.text.embed(
+        body.texts(engine.settings.server.max_embedding_inputs)
+    )
     return {"embeddings": vectors, "dimensions": len(vectors[0]) if vectors else 0}

@@ -25,8 +25,8 @@ def _usage(gen: Generation) -> dict[str, dict[str, int]]:
 async def list_models(request: Request) -> dict[str, Any]:
     """The loaded model, OpenAI-style (none while unloaded)."""
     engine = engine_of(request)
-    model = {"id": engine.name, "object": "model", "created": 0, "owned_by": "local"}
-    return {"object": "list", "data": [model] if engine.loaded else []}
+    model = {"id": engine.hub.name, "object": "model", "created": 0, "owned_by": "local"}
+    return {"object": "list", "data": [model] if engine.hub.loaded else []}
 
 
 @router.post("/chat/completions")
@@ -87,7 +87,7 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
     head = {
         "id": f"cmpl-{uuid.uuid4().hex[:24]}",
         "created": int(time.time()),
-        "model": engine.name,
+        "model": engine.hub.name,
         "object": "text_completion",
     }
     if pieces is not None:
@@ -113,10 +113,10 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any
     """Embeddings, OpenAI-style."""
     engine = engine_of(request)
     texts = body.texts(engine.settings.server.max_embedding_inputs)
-    vectors, tokens = await engine.text.embed(texts)
+    vectors, tokens = await engine.hub.text.embed(texts)
     return {
         "object": "list",
-        "model": engine.name,
+        "model": engine.hub.name,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         "data": [
             {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)

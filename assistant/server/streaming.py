@@ -14,10 +14,10 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from assistant.errors import AssistantError
+from assistant.models.text import Usage
 from assistant.server.admission import ShuttingDown
 from assistant.server.engine import Engine
 from assistant.server.schemas import Sampling
-from assistant.server.text import Usage
 
 
 @dataclass
@@ -82,14 +82,14 @@ class Generation:
             temperature = seeing.temperature if req.temperature is None else req.temperature
             return engine.see(self.picture, self.prompt, req.max_tokens, temperature, self.usage)
         if self.messages is not None:
-            return engine.text.chat(self.messages, req, self.usage)
-        return engine.text.complete(self.prompt, req, self.usage)
+            return engine.hub.text.chat(self.messages, req, self.usage)
+        return engine.hub.text.complete(self.prompt, req, self.usage)
 
     @property
     def model_name(self) -> str:
         """The model that answers."""
-        vision = self.engine.loaded_vision
-        return vision.name if self.picture is not None and vision else self.engine.name
+        vision = self.engine.hub.loaded_vision
+        return vision.name if self.picture is not None and vision else self.engine.hub.name
 
     @property
     def prompt_tokens(self) -> int:

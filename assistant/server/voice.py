@@ -39,17 +39,18 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from assistant.convert.stream import StreamDecoder
 from assistant.errors import AssistantError, InputError, ModelError, UserError
-from assistant.loader import Models
+from assistant.models.hub import NoModel
+from assistant.models.loaders import Models
+from assistant.models.seeing import Eyes, SeeingChatModel
 from assistant.pipeline import events
 from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import Event
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
-from assistant.server.engine import Engine, NoModel
+from assistant.server.engine import Engine
 from assistant.server.pictures import decode_picture
 from assistant.server.voice_io import RATE, SocketSink, SocketSource
 from assistant.server.ws import admit
-from assistant.vision.seeing import Eyes, SeeingChatModel
 
 router = APIRouter()
 
@@ -67,10 +68,10 @@ class VoiceSession:
             on_turn=self._on_turn,
             on_state=lambda state: self._send_later({"type": "state", "state": state}),
         )
-        observers.bus.listen(self._on_event)
         self.conversation = Conversation(
             engine.settings, models, self.source, self.sink, observers=observers, live=Live()
         )
+        self.conversation.bus.listen(self._on_event)  # after the state: its message goes first
         self._pending: set[asyncio.Task[None]] = set()
 
     def _send_later(self, message: dict[str, Any]) -> None:
@@ -124,7 +125,7 @@ class VoiceSession:
             return
         limit = self.engine.settings.server.max_image_pixels
         image = await asyncio.to_thread(decode_picture, picture, limit)
-        self.seeing.vision = await self.engine.vision()
+        self.seeing.vision = await self.engine.hub.vision()
         self.seeing.eyes.show(image)
 
     async def flush(self) -> None:
@@ -141,16 +142,16 @@ async def voice(socket: WebSocket) -> None:
     if not await admit(socket):
         return
     await socket.accept()  # then closed with a reason: a refused handshake says nothing
-    if not engine.loaded:
+    if not engine.hub.loaded:
         await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
         return
-    if engine.voice_sessions >= engine.settings.server.max_voice_sessions:
+    if engine.hub.conversations >= engine.settings.server.max_voice_sessions:
         await socket.close(code=1013, reason="too many voice sessions; try again later")
         return
     encoded = socket.query_params.get("format", "pcm16") == "encoded"
     eyes = Eyes() if engine.settings.vision.model else None  # pictures come from the client
     try:
-        async with engine.conversation(eyes) as models:
+        async with engine.hub.conversation(eyes) as models:
             session = VoiceSession(socket, engine, models)
             await session.send(_ready(engine, encoded))
             await session.conversation.start()

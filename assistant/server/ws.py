@@ -24,13 +24,14 @@ from pydantic import ValidationError
 from assistant.errors import ModelError, UserError
 from assistant.llm.errors import LlmError
 from assistant.llm.openai_wire import UpstreamError
+from assistant.models.hub import NoModel
+from assistant.models.remote import relayed_status
 from assistant.server.admission import Busy, ShuttingDown
-from assistant.server.engine import Engine, NoModel
+from assistant.server.engine import Engine
 from assistant.server.guard import bearer_token, origin_allowed
 from assistant.server.native import chat_generation
 from assistant.server.schemas import ChatRequest, GenerateRequest, Sampling
 from assistant.server.streaming import Generation
-from assistant.server.upstream import relayed_status
 
 router = APIRouter()
 
@@ -218,7 +219,7 @@ async def websocket(socket: WebSocket) -> None:
     await session.send(
         {
             "type": "status",
-            "model": engine.name,
+            "model": engine.hub.name,
             "active_sessions": engine.admission.active,
         }
     )

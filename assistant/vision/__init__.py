@@ -1,29 +1,25 @@
-"""Vision: describe images from files, bytes, arrays and cameras with a llava-capable model."""
+"""Vision: images from files, bytes, arrays and cameras, made ready for a llava-capable model.
+
+The model itself is an adapter of the models wing (assistant.models.llava); the chat model
+that hands it turns with a picture is assistant.models.seeing.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.catalog.manifest import repo_models_dir
 from assistant.config import Settings
-from assistant.vision.catalog import resolve_vision
 from assistant.vision.images import check_image
-from assistant.vision.model import LlamaVisionModel
-from assistant.vision.seeing import Eyes, SeeingChatModel
+
+if TYPE_CHECKING:
+    from assistant.models.seeing import Eyes
 
 
 def vision_models_dir(settings: Settings) -> Path:
     """The models folder pulled vision models live under."""
     return Path(settings.models_dir or repo_models_dir())
-
-
-def load_vision(settings: Settings) -> LlamaVisionModel:
-    """The vision model of ``settings.vision`` (ModelError saying how to get one when unset)."""
-    s = settings.vision
-    files = resolve_vision(s, vision_models_dir(settings))
-    return LlamaVisionModel.load(
-        files.model, files.mmproj, s.handler, s.n_ctx, s.threads, s.max_side
-    )
 
 
 def eyes_for(settings: Settings, image: Path | None = None) -> Eyes | None:
@@ -32,6 +28,8 @@ def eyes_for(settings: Settings, image: Path | None = None) -> Eyes | None:
     With ``image`` every turn is about it. Without, when a vision model is configured, turns
     with a trigger phrase (or all, with ``always_attach``) look through ``vision.camera``.
     """
+    from assistant.models.seeing import Eyes  # the models wing builds on this package
+
     s = settings.vision
     if image is not None:
         check_image(image)
@@ -46,4 +44,4 @@ def eyes_for(settings: Settings, image: Path | None = None) -> Eyes | None:
     )
 
 
-__all__ = ["Eyes", "LlamaVisionModel", "SeeingChatModel", "eyes_for", "load_vision"]
+__all__ = ["eyes_for", "vision_models_dir"]

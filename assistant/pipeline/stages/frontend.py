@@ -23,27 +23,23 @@ down.
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from assistant.audio.echo_path import EchoPath
+from assistant.audio.echo_reference import ECHO_TAIL_S, SOUND_DBFS, EchoReference
 from assistant.audio.framing import FRAME_MS, Framer
 from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
-from assistant.convert.resample import StreamResampler
-from assistant.interfaces import Pcm16
+from assistant.models.interfaces import Pcm16
 from assistant.pipeline.events import AudioStatus, Event, EventBus
 from assistant.pipeline.frames import AudioFrame, DataFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 
 log = logging.getLogger(__name__)
-ECHO_TAIL_S = 0.3
-ECHO_SPAN_S = 0.6  # the longest echo delay allowed for (AEC3 handles up to 0.5 s)
 # Sound written to the speaker up to this long before a microphone frame (beyond the latency
 # the device reports) may be echoing in it: on a loaded machine playback lags the device's
 # timestamps and reported latency (measured: echo 0.36 s after the reported end of playback,
@@ -54,17 +50,6 @@ RECENT_FRAMES = int(ECHO_TAIL_S * 1000 / FRAME_MS)  # playback the echo bar foll
 # lets more through: meanwhile only sound within LEARNING_RESIDUAL_DB of the playback counts.
 LEARN_S = 2.0
 LEARNING_RESIDUAL_DB = 10.0
-SOUND_DBFS = -60.0  # the echo path (room, loopback) may lag the speaker by this much
-# The reference for a microphone frame is what the speaker played at the moment the frame was
-# captured (both streams are stamped on PortAudio's clock), taken a little ahead so it always
-# reaches the canceller before its echo. Reads run on contiguously, as the canceller needs:
-# the two devices' clocks drift apart (by up to ~1 % through a sound server), so each read is
-# stretched or shrunk by a few samples towards the stamps' smoothed position (a software
-# phase-locked loop); only an error beyond RESYNC_S makes it jump.
-REFERENCE_LEAD_S = 0.02
-RESYNC_S = 0.1
-SLEW_PER_READ = 4  # samples a read may be stretched or shrunk: ~1 % at 20 ms reads
-ERROR_SMOOTHING = 0.05  # per read: the stamps jitter by a callback period
 
 
 @dataclass(frozen=True)
@@ -104,14 +89,11 @@ class FrontEndStage(FrameProcessor):
             if config.noise_suppression
             else None
         )
-        self._reference = (
-            StreamResampler(speaker.sample_rate, config.sample_rate) if speaker else None
+        self.reference = (
+            EchoReference(speaker, config.sample_rate, self.frame)
+            if self.echo and speaker is not None
+            else None
         )
-        self._reference_due = 0.0
-        self._reference_end: int | None = None  # reference stream position read up to
-        self._drift = 0.0  # smoothed distance (samples) from the stamps' position
-        self._reference_sound_s = 0.0  # how much playback the canceller has heard so far
-        self._reference_levels: deque[float] = deque(maxlen=int(ECHO_SPAN_S * 1000 / FRAME_MS))
         self.echo_path = EchoPath()
         self._framer = Framer(self.frame)
         self._pts: float | None = None
@@ -146,7 +128,7 @@ class FrontEndStage(FrameProcessor):
         end_time = None
         if frame.device_time is not None:  # the processed part ends before what is held back
             end_time = frame.device_time - self._framer.held / frame.sample_rate
-        reference = self._reference_for(usable, end_time)
+        reference = self.reference.read(usable, end_time) if self.reference else None
         clean, echo_only = self._cancel_echo(pcm, reference, frame.wall)
         await self.push_frame(
             AudioFrame(
@@ -169,7 +151,7 @@ class FrontEndStage(FrameProcessor):
         if self.processor is None or self.speaker is None:
             return pcm, []
         clean = self.processor.process(pcm, reference)  # it keeps adapting either way
-        loudest = max(self._reference_levels, default=-100.0)  # echoes of it may still come
+        loudest = max(self._levels(), default=-100.0)  # echoes of it may still come
         judged = self.echo_path.absent
         source = self.speaker.loudest_written(wall - self.speaker.latency - ECHO_WINDOW_S)
         bar = self.gate.threshold_dbfs
@@ -204,15 +186,18 @@ class FrontEndStage(FrameProcessor):
             )
         return gated
 
+    def _levels(self) -> list[float]:
+        return list(self.reference.levels) if self.reference is not None else []
+
     def _echo_bar_db(self) -> float:
         """How far the gate is raised while the assistant speaks (see the module docstring)."""
         if not self.echo:
             return self.config.echo_gate_db
         if self.echo_path.absent:
             return 0.0
-        learning = self._reference_sound_s < LEARN_S
+        learning = self.reference is None or self.reference.sound_s < LEARN_S
         below = LEARNING_RESIDUAL_DB if learning else self.config.residual_db
-        recent = list(self._reference_levels)[-RECENT_FRAMES:]
+        recent = self._levels()[-RECENT_FRAMES:]
         return max(0.0, max(recent, default=-100.0) - below - self.gate.threshold_dbfs)
 
     def _echo_possible(self, wall: float) -> bool:
@@ -231,38 +216,3 @@ class FrontEndStage(FrameProcessor):
             return True
         since = max(wall - speaker.latency - ECHO_WINDOW_S, speaker.stopped_at)
         return speaker.loudest_written(since) > SOUND_DBFS
-
-    def _reference_for(self, samples: int, end_time: float | None) -> Pcm16 | None:
-        """What the speaker played while these microphone samples were captured, resampled."""
-        if not self.echo or self.speaker is None or self.speaker.reference is None:
-            return None
-        player, rate = self.speaker, self.speaker.sample_rate
-        self._reference_due += samples * rate / self.config.sample_rate
-        take = int(self._reference_due)
-        self._reference_due -= take
-        position = None if self._reference_end is None else self._reference_end + take
-        anchor = (
-            None if end_time is None else player.reference_position(end_time + REFERENCE_LEAD_S)
-        )
-        if anchor is not None and position is not None:
-            error = anchor - position
-            self._drift += ERROR_SMOOTHING * (error - self._drift)
-            if abs(error) > RESYNC_S * rate or time.monotonic() > player.sound_until + ECHO_TAIL_S:
-                position, self._drift = anchor, 0.0
-            else:
-                step = max(-SLEW_PER_READ, min(SLEW_PER_READ, round(self._drift)))
-                position, take = position + step, take + step
-                self._drift -= step
-        elif anchor is not None:
-            position = anchor
-        if position is None:
-            return None
-        self._reference_end = position
-        assert self._reference is not None and player.reference is not None
-        reference = self._reference.process(player.reference.peek(position, take))
-        for i in range(0, len(reference) - self.frame + 1, self.frame):
-            level = level_dbfs(reference[i : i + self.frame])
-            self._reference_levels.append(level)
-            if level > SOUND_DBFS:
-                self._reference_sound_s += FRAME_MS / 1000
-        return reference

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from assistant.concurrency import StreamResult, call_in_thread, iterate_in_thread
 from assistant.errors import AssistantError
-from assistant.interfaces import ChatMessage, LanguageModel
 from assistant.llm.sampling import SamplerParams
+from assistant.models.interfaces import ChatMessage, LanguageModel
 from assistant.pipeline.events import (
     Event,
     EventBus,

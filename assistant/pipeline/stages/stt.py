@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from assistant.concurrency import model_executor
-from assistant.interfaces import Pcm16, SpeechToText, Transcript
+from assistant.models.interfaces import Pcm16, SpeechToText, Transcript
 from assistant.pipeline import events
 from assistant.pipeline.events import EventBus, NoSpeech, PartialTranscript
 from assistant.pipeline.frames import (

@@ -9,7 +9,7 @@ import numpy as np
 
 from assistant.concurrency import iterate_in_thread
 from assistant.convert.resample import StreamResampler
-from assistant.interfaces import Pcm16, TextToSpeech
+from assistant.models.interfaces import Pcm16, TextToSpeech
 from assistant.pipeline.events import EventBus, TtsAudio
 from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
 from assistant.pipeline.priority import SpeechFirst

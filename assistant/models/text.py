@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.catalog import ModelStore
 from assistant.config import Settings
-from assistant.interfaces import LanguageModel
 from assistant.llm.aio import AsyncModel
 from assistant.llm.embeddings import EmbeddingGenerator
 from assistant.llm.errors import LlmError
-from assistant.llm.llama import LlamaChatModel
+from assistant.models.interfaces import LanguageModel
+from assistant.models.llama_chat import LlamaChatModel
 from assistant.server.schemas import Sampling
 
 
@@ -119,10 +118,8 @@ class LocalText:
         self._closing = False
 
     @classmethod
-    async def load(cls, settings: Settings, path: Path | None = None) -> LocalText:
-        """Load ``path`` (default: ``llm.model`` resolved) and ``server.pool_size`` contexts."""
-        if path is None:
-            path = ModelStore(settings.models_dir).resolve("llm", settings.llm.model).path
+    async def load(cls, settings: Settings, path: Path) -> LocalText:
+        """Load the GGUF file ``path`` with ``server.pool_size`` contexts."""
         pool = settings.server.pool_size
         return cls(await AsyncModel.load(path, pool_size=pool, n_ctx=settings.llm.n_ctx), settings)
 

@@ -12,11 +12,11 @@ from collections.abc import Generator
 from pathlib import Path
 
 from assistant.errors import ModelError
-from assistant.interfaces import ChatMessage
 from assistant.llm.context import Context
 from assistant.llm.errors import ContextOverflowError, FeatureNotAvailableError, LlmError
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
+from assistant.models.interfaces import ChatMessage
 
 
 class LlamaChatModel:

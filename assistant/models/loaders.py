@@ -1,21 +1,33 @@
-"""Loads the configured models, in parallel threads, behind their interfaces."""
+"""The one place models are loaded from the settings, each role behind its interface.
+
+``load_models`` loads what one command needs, side by side (`assistant chat`, `ask`); the
+hub (models/hub.py) loads the same roles one by one, on first use, for a server or a kiosk.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
-from assistant.audio.stt import WhisperSTT
-from assistant.audio.tts import PiperTTS
-from assistant.audio.turn_model import SmartTurn
 from assistant.catalog import ModelStore
 from assistant.config import Settings
-from assistant.interfaces import EndOfTurn, LanguageModel, SpeechToText, TextToSpeech
-from assistant.llm.llama import LlamaChatModel
-from assistant.llm.remote import RemoteChatModel
-from assistant.vision import SeeingChatModel, eyes_for, load_vision, vision_models_dir
+from assistant.errors import ModelError, UserError
+from assistant.llm.errors import LlmError
+from assistant.models.interfaces import EndOfTurn, LanguageModel, SpeechToText, TextToSpeech
+from assistant.models.llama_chat import LlamaChatModel
+from assistant.models.llava import LlamaVisionModel
+from assistant.models.names import chat_model_path
+from assistant.models.openai_client import OpenAIClient
+from assistant.models.piper import PiperTTS
+from assistant.models.remote import RemoteChatModel, RemoteText
+from assistant.models.seeing import SeeingChatModel
+from assistant.models.smart_turn import SmartTurn
+from assistant.models.text import LocalText, NotAvailable, TextBackend
+from assistant.models.whisper import WhisperSTT
+from assistant.vision import eyes_for, vision_models_dir
 from assistant.vision.catalog import resolve_vision
 
 
@@ -49,7 +61,7 @@ def load_llm(settings: Settings, store: ModelStore) -> LanguageModel:
     """The chat model named by ``llm.model``, or the remote one of ``llm.backend = "openai"``."""
     s = settings.llm
     if s.backend == "openai":
-        return RemoteChatModel(s.remote_url(), s.api_key, s.remote_model, s.n_ctx)
+        return RemoteChatModel(OpenAIClient(s.remote_url(), s.api_key), s.remote_model, s.n_ctx)
     model = store.resolve("llm", s.model)
     return LlamaChatModel.load(model.path, s.n_ctx, s.threads)
 
@@ -75,6 +87,69 @@ def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
         s.threads,
         s.memory_arena,
     )
+
+
+def load_vision(settings: Settings, store: ModelStore | None = None) -> LlamaVisionModel:
+    """The vision model of ``vision.model`` (ModelError saying how to get one when unset).
+
+    Vision models live in their own folders (see vision/catalog.py), not in ``store``.
+    """
+    s = settings.vision
+    files = resolve_vision(s, vision_models_dir(settings))
+    return LlamaVisionModel.load(
+        files.model, files.mmproj, s.handler, s.n_ctx, s.threads, s.max_side
+    )
+
+
+# role -> its loader, for the roles a hub loads on first use
+LOADERS: dict[str, Callable[[Settings, ModelStore], Any]] = {
+    "stt": load_stt,
+    "tts": load_tts,
+    "turn": load_turn,
+    "vision": load_vision,
+}
+
+
+def store(settings: Settings) -> ModelStore:
+    """The model store of the settings (``models_dir``, else the repository's models)."""
+    return ModelStore(settings.models_dir)
+
+
+async def load_text(settings: Settings) -> TextBackend:
+    """The text model a server shares.
+
+    The remote one of ``llm.backend = "openai"`` (reached now), or ``llm.model`` with
+    ``server.pool_size`` contexts.
+    """
+    if settings.llm.backend == "openai":
+        return await RemoteText.connect(settings)
+    return await LocalText.load(settings, store(settings).resolve("llm", settings.llm.model).path)
+
+
+def check_swappable(remote: bool) -> None:
+    """NotAvailable with a remote backend: its server chooses what it serves."""
+    if remote:
+        raise NotAvailable(
+            'models are loaded on the remote server with llm.backend = "openai"; '
+            "choose one with llm.remote_model"
+        )
+
+
+async def load_chat_model(settings: Settings, name: str) -> LocalText:
+    """The chat model ``name`` as a client asked for it (``POST /api/models/load``).
+
+    ModelError for a name that is not offered (models/names.py), UserError for a file that
+    does not load.
+    """
+    path = chat_model_path(settings, name)
+    try:
+        return await LocalText.load(settings, path)
+    except (LlmError, ModelError):
+        # The reason names the file, which a client that gave a name should not learn.
+        raise UserError(
+            "that model could not be loaded (not a GGUF chat model llama.cpp can read); "
+            "the model in use is unchanged"
+        ) from None
 
 
 def load_models(

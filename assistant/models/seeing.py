@@ -16,11 +16,11 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from assistant.errors import DeviceError
-from assistant.interfaces import ChatMessage, LanguageModel
 from assistant.llm.sampling import SamplerParams
+from assistant.models.interfaces import ChatMessage, LanguageModel
+from assistant.models.llava import LlamaVisionModel
 from assistant.vision.camera import Camera
 from assistant.vision.images import ImageInput, PreparedImage
-from assistant.vision.model import LlamaVisionModel
 
 log = logging.getLogger(__name__)
 

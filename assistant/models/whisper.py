@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import ModelError
-from assistant.interfaces import Float32, Transcript
+from assistant.models.interfaces import Float32, Transcript
 
 _NON_SPEECH = re.compile(r"^[\s\W]*$|^\s*[\[(*][^\])*]*[\])*]\s*$")
 _FULL_WINDOW_S = 30

@@ -1,0 +1,188 @@
+"""The sections of the configuration, one model each: what every key means and allows.
+
+``assistant.config`` puts them together into ``Settings`` and loads them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from assistant.errors import ConfigError
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a friendly voice assistant. Answer in one or two short sentences of plain "
+    "spoken English, without lists, markdown or emojis."
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SttSettings(_Section):
+    """Speech to text (faster-whisper)."""
+
+    model: str = ""  # a manifest name or a path to a CTranslate2 folder; "" = default
+    language: str = "en"
+    beam_size: int = Field(1, ge=1, le=16)
+    compute_type: str = "int8"
+    threads: int = Field(0, ge=0)  # 0 = one per core
+    no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    log_prob_threshold: float = Field(-1.0, le=0.0)
+    window_s: float = Field(10.0, ge=1.0, le=30.0)  # shortest encoder window; 30 = always full
+
+
+class LlmSettings(_Section):
+    """The chat model (llama.cpp). Unset sampler fields come from ``preset``."""
+
+    model: str = ""  # a manifest name or a path to a GGUF file; "" = default
+    backend: Literal["local", "openai"] = "local"  # openai: an OpenAI-compatible server
+    base_url: str = ""  # with backend "openai", e.g. http://127.0.0.1:8080/v1
+    api_key: str = ""  # with backend "openai", sent as a Bearer token when set
+    remote_model: str = ""  # with backend "openai": the model to ask for; "" = the first listed
+    n_ctx: int = Field(2048, ge=128)
+    threads: int = Field(0, ge=0)
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    max_tokens: int = Field(128, ge=1)
+    preset: Literal["default", "greedy", "precise", "creative"] = "precise"
+    temperature: float | None = Field(None, ge=0.0)
+    top_k: int | None = Field(None, ge=0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    typical_p: float | None = Field(None, ge=0.0, le=1.0)
+    penalty_repeat: float | None = Field(None, ge=0.0)
+    penalty_freq: float | None = Field(None, ge=-2.0, le=2.0)
+    penalty_present: float | None = Field(None, ge=-2.0, le=2.0)
+    penalty_last_n: int | None = Field(None, ge=-1)
+    seed: int | None = Field(None, ge=0)  # 0 = random
+    stop: list[str] = []
+
+    def remote_url(self) -> str:
+        """``base_url`` for the openai backend (ConfigError, naming the fix, when unset)."""
+        if not self.base_url:
+            raise ConfigError('llm.backend "openai" needs llm.base_url (e.g. http://host:8080/v1)')
+        return self.base_url.rstrip("/")
+
+
+class TtsSettings(_Section):
+    """Text to speech (Piper)."""
+
+    model: str = ""  # a manifest name or a path to a Piper .onnx (its .onnx.json beside it)
+    speaker_id: int | None = Field(None, ge=0)
+    length_scale: float | None = Field(None, gt=0.0)  # < 1 speaks faster
+    noise_scale: float | None = Field(None, ge=0.0)
+    noise_w_scale: float | None = Field(None, ge=0.0)
+    volume: float = Field(1.0, gt=0.0)
+    threads: int = Field(0, ge=0)
+    # onnxruntime's memory arena: ~15 % faster synthesis, but it keeps a block for every
+    # clause length it has seen and grows for hours; off keeps an always-on assistant flat.
+    memory_arena: bool = False
+    # The first chunk of a reply goes to the voice after this many words when no comma or
+    # phrase boundary came sooner, so speech starts early even on a long first sentence.
+    first_chunk_words: int = Field(6, ge=0, le=50)  # 0 = whole first clauses
+
+
+class VadSettings(_Section):
+    """Voice activity detection and endpointing (webrtcvad)."""
+
+    aggressiveness: int = Field(2, ge=0, le=3)
+    frame_ms: Literal[10, 20, 30] = 20
+    preroll_ms: int = Field(300, ge=0, le=2000)
+    hangover_ms: int = Field(300, ge=20, le=5000)  # silence that ends an utterance
+    min_speech_ms: int = Field(200, ge=0)  # shorter bursts are ignored
+    max_utterance_s: float = Field(30.0, gt=1.0)  # forced cut
+    # How a turn ends. "model": the end-of-turn model listens at each pause (hangover_ms is
+    # not used); "silence": a fixed hangover_ms of silence, as before.
+    end_of_turn: Literal["model", "silence"] = "model"
+    turn_model: str = ""  # a name from `assistant models list` or an .onnx path; "" = default
+    turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # P(finished) that ends the turn
+    turn_short_ms: int = Field(120, ge=40, le=2000)  # silence before the model's answer counts
+    turn_recheck_ms: int = Field(400, ge=100, le=5000)  # "not finished": asked again this often
+    turn_long_ms: int = Field(2000, ge=300, le=10000)  # silence that ends a turn whatever it says
+    speculate_ms: int = Field(80, ge=20, le=1000)  # pause at which recognition (and a reply) start
+    turn_merge_ms: int = Field(1000, ge=0, le=5000)  # speech this soon after a turn continues it
+    turn_merge_heard_ms: int = Field(1000, ge=0, le=5000)  # unless this much reply was heard
+
+    @model_validator(mode="after")
+    def _pauses_in_order(self) -> VadSettings:
+        if not self.speculate_ms < self.turn_short_ms < self.turn_long_ms:
+            raise ValueError(
+                "vad.speculate_ms < vad.turn_short_ms < vad.turn_long_ms must hold "
+                f"(got {self.speculate_ms}, {self.turn_short_ms}, {self.turn_long_ms})"
+            )
+        return self
+
+
+class AudioSettings(_Section):
+    """Audio devices, the live front end (noise, echo, barge-in) and the rate of reply audio."""
+
+    input_device: str = ""  # index or name substring; "" = system default
+    output_device: str = ""
+    output_sample_rate: int = Field(24000, ge=8000, le=192000)  # Hertz, files and speaker
+    block_ms: Literal[10, 20, 30, 40] = 20  # capture and playback block
+    buffer_s: float = Field(2.0, ge=0.1, le=60.0)  # capture ring; older audio is overwritten
+    barge_in: bool = True  # speaking over the reply stops it
+    echo_cancellation: bool = True  # WebRTC AEC3 against what the speaker plays
+    noise_suppression: bool = False  # WebRTC noise suppressor on the microphone
+    gate_threshold_dbfs: float = Field(-55.0, ge=-100.0, le=0.0)  # quieter never opens the gate
+    gate_margin_db: float = Field(10.0, ge=0.0, le=60.0)  # above the calibrated noise floor
+    gate_attack_ms: float = Field(5.0, ge=0.0, le=1000.0)
+    gate_release_ms: float = Field(200.0, ge=0.0, le=5000.0)
+    calibrate_ms: int = Field(500, ge=10, le=10000)  # noise floor measured at start
+    echo_gate_db: float = Field(20.0, ge=0.0, le=80.0)  # gate raised while speaking, without AEC
+    residual_db: float = Field(20.0, ge=0.0, le=80.0)  # echo left after AEC, below the playback
+    device_retry_s: float = Field(10.0, ge=0.0, le=600.0)  # how long a lost device is retried
+
+
+class VisionSettings(_Section):
+    """[vision]: the image model, the camera, and when a conversation looks."""
+
+    model: str = ""  # a preset pulled with `assistant models pull`, or a path to a GGUF file
+    mmproj: str = ""  # path to the projector GGUF; "" = the preset's, or beside the model
+    handler: Literal[
+        "auto", "llava15", "llava16", "moondream", "nanollava", "minicpmv26", "qwen25vl", "mtmd"
+    ] = "auto"  # auto = inferred from the GGUF metadata
+    n_ctx: int = Field(4096, ge=512)  # room for the image tokens and the answer
+    threads: int = Field(0, ge=0)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.1, ge=0.0)
+    prompt: str = "Describe this image."  # when the user gives no question
+    max_side: int = Field(0, ge=0)  # downscale images to this many pixels; 0 = the model's size
+    camera: str = ""  # /dev/video0, a device name, or a video file; "" = the system's first
+    camera_warmup_s: float = Field(1.0, ge=0.0, le=30.0)  # frames skipped while exposure settles
+    triggers: list[str] = [
+        "what do you see",
+        "what can you see",
+        "look at this",
+        "what is this",
+        "what am i holding",
+    ]  # phrases that make a conversation turn look through the camera
+    always_attach: bool = False  # every turn looks through the camera (kiosk mode)
+
+
+class ServerSettings(_Section):
+    """The HTTP server (``assistant serve``)."""
+
+    host: str = "127.0.0.1"  # a non-loopback address needs api_key
+    port: int = Field(8765, ge=1, le=65535)
+    api_key: str = ""  # required as "Authorization: Bearer <key>" when set
+    pool_size: int = Field(2, ge=1, le=64)  # generations at once
+    max_queue: int = Field(16, ge=0)  # waiting requests before 429
+    request_timeout_s: float = Field(300.0, gt=0)  # a reply not finished by then is a 504
+    max_voice_sessions: int = Field(2, ge=1, le=64)  # /ws/voice connections at once
+    max_ws_message_bytes: int = Field(1 << 20, ge=1024)  # larger WebSocket messages are refused
+    allowed_origins: list[str] = []  # browser origins allowed besides same origin and localhost
+    cors_origins: list[str] = []  # origins whose pages may call the HTTP API (CORS); "*" = any
+    max_body_bytes: int = Field(25 << 20, ge=1024)  # larger request bodies get 413
+    max_audio_s: float = Field(600.0, gt=0)  # longer uploads are refused (400)
+    max_image_pixels: int = Field(40_000_000, ge=1)  # larger pictures are refused (400)
+    rate_limit_per_minute: int = Field(0, ge=0)  # requests per client address; 0 = no limit
+    # Host header names served besides loopback ones and ``host`` itself (DNS rebinding guard);
+    # "*" serves any name.
+    allowed_hosts: list[str] = []
+    model_dirs: list[str] = []  # folders besides models_dir whose GGUF files /api/models/load takes
+    max_embedding_inputs: int = Field(256, ge=1)  # texts in one embeddings request
+    voice_max_lead_s: float = Field(10.0, gt=0)  # audio a voice client may send ahead of real time
+    shutdown_grace_s: float = Field(3.0, ge=0)  # on SIGTERM, time for replies to wind down

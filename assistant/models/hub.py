@@ -1,0 +1,208 @@
+"""The model hub: every model a long-running process (server, kiosk) serves with, loaded once.
+
+The text model (local, with its pool of contexts, or a remote server) is loaded at start; the
+speech models, the end-of-turn model and the vision model load on first use, once, behind a
+lock each, and their weights are shared by every request and conversation. A conversation gets
+a chat context of its own on the shared weights (``conversation``). The chat model is swapped
+or unloaded only while nothing uses it: no conversation holds a context and the caller's
+``busy`` check (the server's admission: replies running or waiting) says so; otherwise
+``InUse``, which the API answers with 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.concurrency import run_to_the_end
+from assistant.config import Settings
+from assistant.heap import trim_heap
+from assistant.models import loaders
+from assistant.models.interfaces import (
+    EndOfTurn,
+    LanguageModel,
+    Pcm16,
+    SpeechToText,
+    TextToSpeech,
+    Transcript,
+)
+from assistant.models.llava import LlamaVisionModel
+from assistant.models.seeing import Eyes, SeeingChatModel
+from assistant.models.text import TextBackend, VoiceModel
+
+
+class NoModel(Exception):
+    """No chat model is loaded (it was unloaded, or loading another failed)."""
+
+
+class InUse(Exception):
+    """The model cannot be swapped while generations or conversations use it."""
+
+
+class ModelHub:
+    """The process's models, each loaded lazily and once."""
+
+    def __init__(self, settings: Settings, text: TextBackend | None) -> None:
+        self.settings = settings
+        self._text = text
+        self._loaded: dict[str, Any] = {}  # role -> model, for stt, tts, turn and vision
+        self._locks = {role: asyncio.Lock() for role in ("stt", "tts", "turn", "vision")}
+        self.vision_turn = asyncio.Lock()  # the vision model answers one question at a time
+        self.conversations = 0  # open conversations, each holding a chat context
+        self._swap_lock = asyncio.Lock()
+
+    @classmethod
+    async def load(cls, settings: Settings) -> ModelHub:
+        """The hub with the text model of the settings loaded (or its remote server reached)."""
+        return cls(settings, await loaders.load_text(settings))
+
+    @property
+    def text(self) -> TextBackend:
+        """What generates text (NoModel when no model is loaded)."""
+        if self._text is None:
+            raise NoModel("no chat model is loaded; load one with POST /api/models/load")
+        return self._text
+
+    @property
+    def name(self) -> str:
+        """The chat model's name ("" while none is loaded)."""
+        return self._text.name if self._text is not None else ""
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a chat model is loaded."""
+        return self._text is not None
+
+    @property
+    def remote(self) -> bool:
+        """Whether text comes from another server (``llm.backend = "openai"``)."""
+        return self._text is not None and self._text.backend == "openai"
+
+    async def swap(self, name: str | None, busy: Callable[[], bool] = lambda: False) -> None:
+        """Load the chat model ``name`` in place of the current one, or with None unload it.
+
+        The new model loads before the old one is released, so a failed load leaves the old
+        one serving. NotAvailable with a remote backend; InUse while ``busy()`` or a
+        conversation holds a context; the errors of ``loaders.load_chat_model`` otherwise.
+        """
+        loaders.check_swappable(self.remote)
+        async with self._swap_lock:
+            self._check_unused(busy)
+            new = await loaders.load_chat_model(self.settings, name) if name is not None else None
+            try:
+                self._check_unused(busy)  # requests may have started during the load
+            except InUse:
+                if new is not None:
+                    await new.close()
+                raise
+            old, self._text = self._text, new
+            if old is not None:
+                await old.close()
+
+    def _check_unused(self, busy: Callable[[], bool]) -> None:
+        if busy() or self.conversations:
+            raise InUse("the model is in use; retry when its requests and voice sessions end")
+
+    async def _model(self, role: str) -> Any:
+        """The model of ``role`` (stt, tts, turn, vision), loaded on first use."""
+        async with self._locks[role]:
+            if role not in self._loaded:
+                self._loaded[role] = await asyncio.to_thread(
+                    loaders.LOADERS[role], self.settings, loaders.store(self.settings)
+                )
+            return self._loaded[role]
+
+    async def stt(self) -> SpeechToText:
+        """The speech-to-text model."""
+        return await self._model("stt")  # type: ignore[no-any-return]
+
+    async def tts(self) -> TextToSpeech:
+        """The voice."""
+        return await self._model("tts")  # type: ignore[no-any-return]
+
+    async def turn(self) -> EndOfTurn | None:
+        """The end-of-turn model (None with ``vad.end_of_turn = "silence"``)."""
+        return await self._model("turn")  # type: ignore[no-any-return]
+
+    async def vision(self) -> LlamaVisionModel:
+        """The vision model of ``vision.model`` (ModelError when unset)."""
+        return await self._model("vision")  # type: ignore[no-any-return]
+
+    @property
+    def loaded_vision(self) -> LlamaVisionModel | None:
+        """The vision model, when one has been loaded."""
+        return self._loaded.get("vision")
+
+    async def transcribe(self, pcm: Pcm16) -> Transcript:
+        """Speech to text of 16 kHz mono audio (one transcription at a time)."""
+        stt = await self.stt()
+        async with self._locks["stt"]:
+            return await asyncio.to_thread(stt.transcribe, pcm.astype(np.float32) / 32768.0)
+
+    async def speak(self, text: str) -> tuple[Pcm16, int]:
+        """Text to speech: mono int16 samples and their rate (one synthesis at a time)."""
+        tts = await self.tts()
+        async with self._locks["tts"]:
+            pieces = await asyncio.to_thread(lambda: list(tts.synthesize(text)))
+        return (np.concatenate(pieces) if pieces else np.zeros(0, np.int16)), tts.sample_rate
+
+    @contextlib.asynccontextmanager
+    async def conversation(self, eyes: Eyes | None = None) -> AsyncIterator[loaders.Models]:
+        """The models of one conversation, for as long as it lasts.
+
+        A chat context of its own (closed after), the shared speech models and, with
+        ``eyes``, the vision model for turns with a picture: loaded now when ``eyes`` can
+        already see (an image or a camera), else when a picture arrives. While it lasts the
+        chat model is not swapped under it.
+        """
+        self.conversations += 1
+        chat: VoiceModel | None = None
+        try:
+            stt, tts, turn = await self.stt(), await self.tts(), await self.turn()
+            chat = await self.text.voice_model()
+            llm: LanguageModel = chat
+            if eyes is not None:
+                sees = eyes.image is not None or eyes.camera is not None
+                vision = await self.vision() if sees else self.loaded_vision
+                llm = SeeingChatModel(chat, vision, eyes)
+            yield loaders.Models(stt=stt, llm=llm, tts=tts, turn=turn)
+        finally:
+            if chat is not None:  # closing waits for a reply still running on its context
+                await run_to_the_end(chat.close)
+            self.conversations -= 1
+            asyncio.get_running_loop().run_in_executor(None, trim_heap)  # its buffers go back
+
+    def report(self) -> list[dict[str, Any]]:
+        """What is loaded: role, name and the size of its weights on disk."""
+        rows = []
+        if self._text is not None:
+            rows.append({"role": "llm", **_named(self._text.name, self._text.info().get("path"))})
+        for role, model in self._loaded.items():
+            if model is not None:
+                path = getattr(model, "path", None)
+                rows.append({"role": role, **_named(type(model).__name__, path)})
+        return rows
+
+    async def close(self) -> None:
+        """Free the models, each once the calls still running on it have ended."""
+        async with self._swap_lock:
+            if self._text is not None:
+                await self._text.close()
+        vision = self.loaded_vision
+        if vision is not None:
+            async with self.vision_turn:  # an answer still streaming holds it
+                vision.close()
+
+
+def _named(name: str, path: object) -> dict[str, Any]:
+    """Name, path and bytes on disk of a model (a folder counts all its files)."""
+    if not isinstance(path, str | Path) or not Path(path).exists():
+        return {"name": name, "path": None, "bytes": None}
+    where = Path(path)
+    files = [where] if where.is_file() else [f for f in where.rglob("*") if f.is_file()]
+    return {"name": name, "path": str(where), "bytes": sum(f.stat().st_size for f in files)}

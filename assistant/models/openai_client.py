@@ -1,0 +1,96 @@
+"""The one client of an OpenAI-compatible server (llama.cpp server, vLLM, Ollama, assistant).
+
+Both faces of the remote backend use it: the server's text backend (``RemoteText``, async,
+which reads a stream on a worker thread) and each conversation's chat model
+(``RemoteChatModel``, called on the LLM stage's thread). It is a synchronous ``httpx.Client``,
+which is safe to share between threads, so one connection pool serves the whole process.
+Answers that are not what an OpenAI server sends become ``UpstreamError`` (see openai_wire).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import httpx
+
+from assistant.llm.openai_wire import (
+    StreamEvent,
+    auth_headers,
+    first_model,
+    no_server,
+    parse_event,
+    refusal,
+    unreachable,
+)
+
+
+class OpenAIClient:
+    """A connection pool to the server at ``base_url`` (its ``/v1``), with its key."""
+
+    def __init__(
+        self, base_url: str, api_key: str = "", timeout: httpx.Timeout | float = 120.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=auth_headers(api_key), timeout=timeout
+        )
+
+    def first_model(self) -> str:
+        """The first model the server lists (ModelError, naming the setting, if it cannot)."""
+        try:
+            response = self._http.get("/models")
+            response.raise_for_status()
+            return first_model(response.json())
+        except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+            raise no_server(self.base_url, exc) from None
+
+    def ready(self, timeout: float = 2.0) -> bool:
+        """Whether the server answers its model list within ``timeout`` seconds."""
+        try:
+            return self._http.get("/models", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stream(self, path: str, body: dict[str, Any]) -> Generator[StreamEvent, None, None]:
+        """POST a streamed completion to ``path`` and yield its events as they arrive.
+
+        Closing the iterator closes the stream, which an OpenAI-compatible server takes as
+        the end of the request (its slot is free again).
+        """
+        try:
+            with self._http.stream("POST", path, json=body) as response:
+                _check(response, self.base_url)
+                for line in response.iter_lines():
+                    event = parse_event(line, self.base_url)
+                    if event is not None:
+                        yield event
+        except httpx.HTTPError as exc:
+            raise unreachable(self.base_url, exc) from None
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """POST ``body`` and return the JSON answer (UpstreamError for a refusal or no JSON)."""
+        try:
+            response = self._http.post(path, json=body)
+        except httpx.HTTPError as exc:
+            raise unreachable(self.base_url, exc) from None
+        if response.status_code >= 400:
+            raise refusal(self.base_url, response.status_code, response.content)
+        try:
+            return response.json()
+        except ValueError:
+            raise refusal(self.base_url, 502, b"answered without JSON") from None
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+
+def _check(response: httpx.Response, base_url: str) -> None:
+    """Raise UpstreamError unless ``response`` is a stream of server-sent events."""
+    if not response.is_success:
+        raise refusal(base_url, response.status_code, response.read())
+    kind = response.headers.get("content-type", "")
+    if not kind.startswith("text/event-stream"):
+        body = response.read()
+        raise refusal(base_url, 502, b"answered without streaming (" + body[:200] + b")")
