@@ -186,3 +186,9 @@ class ServerSettings(_Section):
     max_embedding_inputs: int = Field(256, ge=1)  # texts in one embeddings request
     voice_max_lead_s: float = Field(10.0, gt=0)  # audio a voice client may send ahead of real time
     shutdown_grace_s: float = Field(3.0, ge=0)  # on SIGTERM, time for replies to wind down
+    # Home Assistant's Wyoming protocol on TCP (server/wyoming.py); 0 = off. Wyoming carries no
+    # key, so an address off loopback needs wyoming_allow_network = true.
+    wyoming_port: int = Field(0, ge=0, le=65535)
+    wyoming_host: str = "127.0.0.1"
+    wyoming_allow_network: bool = False
+    wyoming_max_event_bytes: int = Field(4 << 20, ge=1024)  # larger events close the connection

@@ -20,13 +20,27 @@ from assistant.errors import UserError
     "--api-key", default=None, help="Require 'Authorization: Bearer KEY' (needed off loopback)."
 )
 @click.option("--llm-model", "llm_model", default=None, help="Chat model: a name or a GGUF path.")
+@click.option(
+    "--wyoming-port",
+    "wyoming_port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Also serve Home Assistant's Wyoming protocol on this TCP port.",
+)
 @click.pass_obj
 def serve(
-    state: State, /, host: str | None, port: int | None, api_key: str | None, llm_model: str | None
+    state: State,
+    /,
+    host: str | None,
+    port: int | None,
+    api_key: str | None,
+    llm_model: str | None,
+    wyoming_port: int | None,
 ) -> int:
-    """Serve the assistant over HTTP on this machine."""
+    """Serve the assistant over HTTP on this machine (and Wyoming, with --wyoming-port)."""
     flags: dict[str, dict[str, object]] = {"server": {}, "llm": {}}
-    for key, value in (("host", host), ("port", port), ("api_key", api_key)):
+    given = (("host", host), ("port", port), ("api_key", api_key), ("wyoming_port", wyoming_port))
+    for key, value in given:
         if value is not None:
             flags["server"][key] = value
     if llm_model is not None:
@@ -47,16 +61,28 @@ def check_binding(settings: Settings) -> None:
             f"listening on {s.host} exposes the assistant to the network; give --api-key KEY "
             "(or server.api_key), or keep the default 127.0.0.1"
         )
-    family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+    if s.wyoming_port and not is_loopback(s.wyoming_host) and not s.wyoming_allow_network:
+        raise UserError(
+            f"Wyoming on {s.wyoming_host} would let anyone on the network use the assistant "
+            "(the protocol carries no key); set server.wyoming_allow_network = true to mean it, "
+            "or keep server.wyoming_host = 127.0.0.1"
+        )
+    _check_free(s.host, s.port, "--port")
+    if s.wyoming_port:
+        _check_free(s.wyoming_host, s.wyoming_port, "--wyoming-port")
+
+
+def _check_free(host: str, port: int, flag: str) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         # As uvicorn binds: a server restarted at once finds its old connections in
         # TIME_WAIT, which must not count as the port being busy (a listener still does).
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((s.host, s.port))
+            probe.bind((host, port))
         except OSError as exc:
             raise UserError(
-                f"cannot listen on {s.host}:{s.port} ({exc.strerror}); choose another --port"
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another {flag}"
             ) from None
 
 
@@ -64,6 +90,7 @@ async def _serve(settings: Settings) -> None:
     from assistant.server.app import create_app, is_loopback
     from assistant.server.engine import Engine
     from assistant.server.shutdown import GracefulServer, server_config
+    from assistant.server.wyoming import start_wyoming
 
     s = settings.server
     engine = await Engine.load(settings)
@@ -75,8 +102,13 @@ async def _serve(settings: Settings) -> None:
     key = " (add ?api_key=YOUR_KEY)" if s.api_key else ""
     click.echo(f"serving {engine.hub.name}{source} (OpenAI API under {where}/v1)", err=True)
     click.echo(f"open {where}/ for the voice page{key}", err=True)
+    wyoming = await start_wyoming(engine.hub) if s.wyoming_port else None
+    if wyoming is not None:
+        click.echo(f"Wyoming on tcp://{s.wyoming_host}:{s.wyoming_port}", err=True)
     try:
         await GracefulServer(config, engine).serve()
     finally:
+        if wyoming is not None:
+            wyoming.close()
         with contextlib.suppress(Exception):
             await engine.close()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant.concurrency import run_to_the_end
+from assistant.concurrency import iterate_in_thread, run_to_the_end
 from assistant.config import Settings
 from assistant.heap import trim_heap
 from assistant.models import loaders
@@ -146,10 +147,19 @@ class ModelHub:
 
     async def speak(self, text: str) -> tuple[Pcm16, int]:
         """Text to speech: mono int16 samples and their rate (one synthesis at a time)."""
+        pieces = [pcm async for pcm in self.speak_stream(text)]
+        rate = (await self.tts()).sample_rate
+        return (np.concatenate(pieces) if pieces else np.zeros(0, np.int16)), rate
+
+    async def speak_stream(self, text: str) -> AsyncIterator[Pcm16]:
+        """Text to speech, sentence by sentence as each is ready (one synthesis at a time)."""
         tts = await self.tts()
         async with self._locks["tts"]:
-            pieces = await asyncio.to_thread(lambda: list(tts.synthesize(text)))
-        return (np.concatenate(pieces) if pieces else np.zeros(0, np.int16)), tts.sample_rate
+            cancel = threading.Event()  # a reader that leaves stops it after this sentence
+            pieces = iterate_in_thread(lambda: tts.synthesize(text), cancel=cancel, buffer=2)
+            async with contextlib.aclosing(pieces):
+                async for pcm in pieces:
+                    yield pcm
 
     @contextlib.asynccontextmanager
     async def conversation(self, eyes: Eyes | None = None) -> AsyncIterator[loaders.Models]:
