@@ -26,6 +26,7 @@ from wyoming.tts import (
     SynthesizeStopped,
     SynthesizeVoice,
 )
+from wyoming.wake import Detect, Detection, NotDetected
 
 from assistant.models.piper import PiperTTS
 from tests import media
@@ -69,7 +70,12 @@ def test_describe_names_the_services_and_their_models(wyoming_port: int) -> None
     assert [v.name for v in info.tts[0].voices] == ["piper-en_US-joe-medium"]
     assert info.tts[0].supports_synthesize_streaming
     assert info.handle[0].models[0].name and info.handle[0].supports_handled_streaming
-    assert not info.wake  # no wake word model is served yet
+    assert {m.name for m in info.wake[0].models} == {
+        "okay_nabu",
+        "hey_jarvis",
+        "hey_mycroft",
+        "alexa",
+    }
     pong = asyncio.run(exchange(wyoming_port, [Ping(text="hi").event()], "pong"))
     assert Pong.from_event(pong[-1]).text == "hi"
 
@@ -153,9 +159,40 @@ def test_handle_streams_the_answer_in_a_conversation_per_client(wyoming_port: in
     assert followed and alone and followed != alone
 
 
-def test_detect_is_an_error_until_a_wake_word_model_is_served(wyoming_port: int) -> None:
-    received = asyncio.run(exchange(wyoming_port, [Event(type="detect", data={})], "error"))
-    assert "not served" in Error.from_event(received[-1]).text
+def test_detect_hears_the_wake_word_and_nothing_else(wyoming_port: int, tts: PiperTTS) -> None:
+    pad = media.silence(0.5, 22050)
+    wake = np.concatenate([pad, media.speech(tts, "Hey Jarvis, what time is it?", 22050), pad])
+
+    async def hear(pcm: np.ndarray, names: list[str] | None) -> list[Event]:
+        fmt = {"rate": 22050, "width": 2, "channels": 1}
+        data = pcm.astype("<i2").tobytes()
+        async with AsyncTcpClient("127.0.0.1", wyoming_port) as client:
+            await client.write_event(Detect(names=names).event())
+            await client.write_event(AudioStart(**fmt).event())
+            for i in range(0, len(data), 4410):
+                await client.write_event(AudioChunk(**fmt, audio=data[i : i + 4410]).event())
+            await client.write_event(AudioStop().event())
+            got: list[Event] = []
+            while not got or got[-1].type not in ("not-detected", "error"):
+                event = await asyncio.wait_for(client.read_event(), 5)
+                assert event is not None
+                got.append(event)
+                if event.type == "detection":
+                    break
+            return got
+
+    found = asyncio.run(hear(wake, ["hey_jarvis"]))
+    assert Detection.from_event(found[-1]).name == "hey_jarvis"
+    assert 500 < (Detection.from_event(found[-1]).timestamp or 0) < len(wake) / 22.05
+    others = [
+        media.speech(tts, "What is the capital of France?", 22050),
+        media.noise(3.0, -30.0, 22050),
+        media.silence(3.0, 22050),
+    ]
+    for pcm in others:
+        assert NotDetected.is_type(asyncio.run(hear(pcm, None))[-1].type)
+    refused = asyncio.run(hear(wake, ["ok_google"]))
+    assert "ok_google" in Error.from_event(refused[0]).text
 
 
 def _raw(port: int, data: bytes) -> bytes:

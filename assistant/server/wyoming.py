@@ -17,10 +17,13 @@ text, text to speech) and the conversation core (``handle``). It serves:
   ``handled`` (see wyoming_handle.py);
 - ``ping`` -> ``pong``.
 
-An event of another kind (``detect``: no wake word model is served yet) gets an ``error``
-event naming what is offered. A malformed event, an event over
-``server.wyoming_max_event_bytes`` or audio over ``server.max_audio_s`` ends that connection
-with one log line; a client that vanishes mid-stream ends only its own session.
+- wake: ``detect`` (the names wanted; none: every one) then audio -> a ``detection`` each time
+  a wake word is heard, and ``not-detected`` at ``audio-stop`` if none was (see
+  wyoming_wake.py).
+
+An event of another kind gets an ``error`` event naming what is offered. A malformed event, an
+event over ``server.wyoming_max_event_bytes`` or audio over ``server.max_audio_s`` ends that
+connection with one log line; a client that vanishes mid-stream ends only its own session.
 """
 
 from __future__ import annotations
@@ -42,12 +45,14 @@ from wyoming.tts import (
     SynthesizeStop,
     SynthesizeStopped,
 )
+from wyoming.wake import Detect
 
 from assistant.errors import AssistantError
 from assistant.models.hub import ModelHub
 from assistant.pipeline.stages.chunker import ClauseSplitter
 from assistant.server.wyoming_handle import HandleSession
 from assistant.server.wyoming_info import describe, voice_name
+from assistant.server.wyoming_wake import WakeListener
 from assistant.server.wyoming_wire import AudioIn, WireError, read_event
 
 log = logging.getLogger("assistant.wyoming")
@@ -67,6 +72,7 @@ class WyomingSession:
         self._language: str | None = None
         self._stream: ClauseSplitter | None = None  # a synthesize-start ... -stop in progress
         self._handle = HandleSession(hub)
+        self._wake = WakeListener()  # after ``detect``, audio goes to the wake words instead
 
     async def run(self) -> None:
         """Serve events until the client leaves or sends something it must not."""
@@ -83,6 +89,7 @@ class WyomingSession:
             log.warning("wyoming client %s went away in the middle of an event", self.peer)
         finally:
             await self._handle.close()
+            self._wake.close()
             with contextlib.suppress(Exception):
                 self.writer.close()
                 await self.writer.wait_closed()
@@ -111,11 +118,18 @@ class WyomingSession:
             await self._stream_stop()
         elif Transcript.is_type(kind):
             await self._handle.answer(Transcript.from_event(event).text, self.send)
+        elif Detect.is_type(kind):
+            if (refusal := self._wake.listen_for(Detect.from_event(event).names)) is not None:
+                await self.send(refusal)
         else:
-            offered = "describe, asr (transcribe + audio), tts (synthesize), handle (transcript)"
+            offered = "describe, asr (transcribe + audio), tts (synthesize), handle (transcript), "
+            offered += "wake (detect + audio)"
             await self.send(Error(text=f"{kind!r} is not served; offered: {offered}").event())
 
     async def _audio_event(self, event: Event) -> None:
+        if self._wake.active:
+            await self._wake.audio(event, self.send)
+            return
         max_s = self.settings.server.max_audio_s
         if AudioStart.is_type(event.type):
             start = AudioStart.from_event(event)

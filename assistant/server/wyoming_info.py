@@ -11,15 +11,19 @@ from wyoming.info import (
     Info,
     TtsProgram,
     TtsVoice,
+    WakeModel,
+    WakeProgram,
 )
 
 from assistant import __version__ as VERSION
 from assistant.catalog import ModelStore
 from assistant.config import Settings
+from assistant.models.wake_word import WAKE_WORDS
 
 _HERE = Attribution(name="assistant", url="https://pypi.org/project/assistant/")
 _WHISPER = Attribution(name="faster-whisper", url="https://github.com/SYSTRAN/faster-whisper")
 _PIPER = Attribution(name="Piper", url="https://github.com/OHF-Voice/piper1-gpl")
+_MICRO = Attribution(name="microWakeWord", url="https://github.com/OHF-Voice/pymicro-wakeword")
 _LLAMA = Attribution(name="llama.cpp", url="https://github.com/ggml-org/llama.cpp")
 
 
@@ -35,7 +39,7 @@ def stt_languages(settings: Settings) -> list[str]:
 
 
 def describe(settings: Settings, chat_model: str) -> Info:
-    """The ``info`` answer: asr, tts and handle, with their models and languages."""
+    """The ``info`` answer: asr, tts, handle and wake, with their models and languages."""
     store = ModelStore(settings.models_dir)
     stt = store.resolve("stt", settings.stt.model).name
     voice = voice_name(settings)
@@ -67,7 +71,15 @@ def describe(settings: Settings, chat_model: str) -> Info:
         models=[_handle_model(chat_model, languages)],
         supports_handled_streaming=True,
     )
-    return Info(asr=[asr], tts=[tts], handle=[handle])
+    wake = WakeProgram(
+        name="assistant-wake",
+        attribution=_HERE,
+        installed=True,
+        description="microWakeWord models from the pymicro-wakeword wheel",
+        version=VERSION,
+        models=[_wake_model(name) for name in WAKE_WORDS],
+    )
+    return Info(asr=[asr], tts=[tts], handle=[handle], wake=[wake])
 
 
 def _asr_model(name: str, languages: list[str]) -> AsrModel:
@@ -90,6 +102,18 @@ def _voice(name: str) -> TtsVoice:
         description="Piper voice",
         version=None,
         languages=[language],
+    )
+
+
+def _wake_model(name: str) -> WakeModel:
+    return WakeModel(
+        name=name,
+        attribution=_MICRO,
+        installed=True,
+        description="microWakeWord",
+        version=None,
+        languages=["en"],
+        phrase=name.replace("_", " "),
     )
 
 

@@ -62,38 +62,44 @@ async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | No
 
 
 class AudioIn:
-    """Audio chunks of any rate, width and channel count, collected as 16 kHz mono int16."""
+    """Audio chunks of any rate, width and channel count, turned into 16 kHz mono int16.
 
-    def __init__(self, rate: int, width: int, channels: int, max_s: float) -> None:
-        if rate < 1000 or width not in (1, 2, 4) or channels < 1:
+    With ``max_s`` None (a wake word stream, which may never end) nothing is kept.
+    """
+
+    def __init__(self, rate: int, width: int, channels: int, max_s: float | None) -> None:
+        if rate < 1000 or rate > 384000 or width not in (1, 2, 4) or not 1 <= channels <= 32:
             raise WireError(
                 f"audio of {rate} Hz, {width}-byte samples, {channels} channels cannot be read"
             )
         self.rate, self.width, self.channels, self.max_s = rate, width, channels, max_s
-        self._parts: list[np.ndarray] = []
+        self._resampler = soxr.ResampleStream(rate, 16000, 1, dtype="float32")
+        self._parts: list[Pcm16] = []
         self._frames = 0
         self._rest = b""  # a partial frame carried to the next chunk
 
-    def add(self, payload: bytes) -> None:
-        """Take one chunk (WireError past ``max_s`` seconds)."""
+    def add(self, payload: bytes) -> Pcm16:
+        """Take one chunk; returns its audio at 16 kHz (WireError past ``max_s`` seconds)."""
         frame = self.width * self.channels
         data = self._rest + payload
         usable = len(data) - len(data) % frame
         self._rest = data[usable:]
-        if not usable:
-            return
         samples = _to_float(data[:usable], self.width).reshape(-1, self.channels).mean(axis=1)
-        self._parts.append(samples.astype(np.float32))
         self._frames += len(samples)
-        if self._frames / self.rate > self.max_s:
+        if self.max_s is not None and self._frames / self.rate > self.max_s:
             raise WireError(f"the audio lasts over {self.max_s:g} s (server.max_audio_s)")
+        return self._keep(self._resampler.resample_chunk(samples.astype(np.float32)))
 
     def pcm16k(self) -> Pcm16:
-        """Everything so far, mono at 16 kHz."""
-        audio = np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
-        if self.rate != 16000 and audio.size:
-            audio = soxr.resample(audio, self.rate, 16000)
-        return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+        """Everything, mono at 16 kHz (the resampler's tail included: the stream is over)."""
+        self._keep(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        return np.concatenate(self._parts) if self._parts else np.zeros(0, np.int16)
+
+    def _keep(self, audio: np.ndarray) -> Pcm16:
+        pcm: Pcm16 = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+        if pcm.size and self.max_s is not None:
+            self._parts.append(pcm)
+        return pcm
 
 
 def _to_float(data: bytes, width: int) -> np.ndarray:
