@@ -25,6 +25,7 @@ from pydantic_settings import (
 from assistant.config_sections import (
     DEFAULT_SYSTEM_PROMPT,
     AudioSettings,
+    KioskSettings,
     LlmSettings,
     ServerSettings,
     SttSettings,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
     "ENV_PREFIX",
     "AudioSettings",
+    "KioskSettings",
     "LlmSettings",
     "ServerSettings",
     "Settings",
@@ -71,6 +73,7 @@ class Settings(BaseSettings):
     audio: AudioSettings = AudioSettings()
     server: ServerSettings = ServerSettings()
     vision: VisionSettings = VisionSettings()
+    kiosk: KioskSettings = KioskSettings()
 
     @classmethod
     def settings_customise_sources(

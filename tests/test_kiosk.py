@@ -151,3 +151,36 @@ def test_kiosk_memory_stays_flat_over_five_minutes_of_turns(
     (ARTIFACTS / "kiosk-memory.json").write_text(json.dumps(record))
     assert turns >= 10 and code == 0
     assert growth <= 0.05, f"RSS grew {growth:.1%} over {turns} turns: {samples}"
+
+
+def test_kiosk_wakes_only_on_its_wake_word(
+    pulse: PulseServer, kiosk: Callable[..., Kiosk], tts: PiperTTS, tmp_path: Path
+) -> None:
+    def wav(name: str, *parts: np.ndarray) -> Path:
+        return media.write_wav(
+            tmp_path / f"{name}.wav", np.concatenate([*parts, media.silence(0.3)])
+        )
+
+    ask = media.speech(tts, "What is the capital of France?")
+    wake = media.speech(tts, "Hey Jarvis.")
+    running = kiosk("kiosk.wake_word=hey_jarvis", "kiosk.follow_up_s=3")
+    assert running.health()["kiosk"]["wake_word"] == "hey_jarvis"
+    pulse.play(wav("question", ask))  # asleep: heard, but no turn opens and nothing is transcribed
+    with pytest.raises(AssertionError, match="nothing matched"):
+        running.wait_for(lambda e: e["message"] in ("turn", "wake word"), timeout=8)
+    pulse.play(wav("together", media.speech(tts, "Hey Jarvis, what is the capital of France?")))
+    running.wait_for(lambda e: e["message"] == "wake word" and e["wake_word"] == "hey_jarvis")
+    turn = running.turn()
+    assert "capital" in turn["transcript"].lower() and turn["reply"].strip()
+    time.sleep(4.0)  # the follow-up window closes
+    pulse.play(wav("alone", wake, media.silence(1.2), ask))  # the word alone opens the next turn
+    running.wait_for(lambda e: e["message"] == "wake word")
+    again = running.turn()
+    assert "capital" in again["transcript"].lower() and "jarvis" not in again["transcript"].lower()
+    assert running.health()["kiosk"]["wakes"] == 2
+    metrics = httpx.get(f"{running.url}/metrics").text
+    assert "assistant_kiosk_wakes_total 2.0" in metrics
+    running.log.drain()
+    assert sum(e["message"] == "turn" for e in running.log.seen) == 2  # none while asleep
+    code, _ = running.terminate()
+    assert code == 0 and not running.log.text, running.log.text

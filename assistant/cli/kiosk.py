@@ -36,6 +36,12 @@ log = logging.getLogger("assistant.kiosk")
     metavar="WORDS",
     help="Answer only turns that contain these words (and follow-ups right after a reply).",
 )
+@click.option(
+    "--wake-word",
+    default=None,
+    type=click.Choice(["okay_nabu", "hey_jarvis", "hey_mycroft", "alexa"]),
+    help="Open a turn only after this built-in wake word (kiosk.wake_word).",
+)
 @click.option("--print-unit", is_flag=True, help="Print a systemd unit for this install and exit.")
 @click.pass_obj
 def kiosk(
@@ -45,6 +51,7 @@ def kiosk(
     port: int | None,
     api_key: str | None,
     wake_phrase: str,
+    wake_word: str | None,
     print_unit: bool,
 ) -> int:
     """Run headless and always on: hands-free turns on the local devices, plus the server.
@@ -57,11 +64,17 @@ def kiosk(
     if print_unit:
         click.echo(unit_file(wake_phrase), nl=False)
         return 0
-    flags: dict[str, dict[str, object]] = {"server": {}}
+    flags: dict[str, dict[str, object]] = {"server": {}, "kiosk": {}}
     for key, value in (("host", host), ("port", port), ("api_key", api_key)):
         if value is not None:
             flags["server"][key] = value
+    if wake_word is not None:
+        flags["kiosk"]["wake_word"] = wake_word
     settings = state.settings(flags)
+    if settings.kiosk.wake_word:
+        from assistant.models.wake_word import check_wake_word
+
+        check_wake_word(settings.kiosk.wake_word)
     check_binding(settings)
     from assistant.kiosk.logs import json_logging
 
@@ -89,7 +102,8 @@ async def _run(settings: Settings, wake_phrase: str) -> None:
 
     s = settings.server
     engine = await Engine.load(settings)
-    hooks = KioskHooks(engine.record_turn, engine.metrics.kiosk_restarts.inc)
+    metrics = engine.metrics
+    hooks = KioskHooks(engine.record_turn, metrics.kiosk_restarts.inc, metrics.kiosk_wakes.inc)
     kiosk = Kiosk(engine.hub, settings, wake_phrase, hooks)
     engine.health_hooks["kiosk"] = lambda: kiosk.status
     app = create_app(engine, s.api_key or None)

@@ -20,9 +20,11 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.kiosk.wake import WakeStage
+from assistant.kiosk.wake_word import WakeWordStage
 from assistant.models.hub import ModelHub
+from assistant.models.wake_word import WakeWordDetector
 from assistant.pipeline.conversation import Conversation, Observers
-from assistant.pipeline.events import Event, NoSpeech, StageFailed
+from assistant.pipeline.events import Event, NoSpeech, StageFailed, WakeWordHeard
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
 from assistant.vision import eyes_for
@@ -39,6 +41,7 @@ class KioskHooks:
 
     on_turn: Callable[[TurnReport], None] = lambda report: None
     on_restart: Callable[[], None] = lambda: None
+    on_wake: Callable[[], None] = lambda: None
 
 
 class Kiosk:
@@ -59,6 +62,8 @@ class Kiosk:
             "restarts": 0,
             "last_error": None,
             "wake_phrase": wake_phrase or None,
+            "wake_word": settings.kiosk.wake_word or None,
+            "wakes": 0,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -92,7 +97,7 @@ class Kiosk:
 
         _, mic, speaker = local_devices(self.settings.audio)
         async with self.hub.conversation(eyes_for(self.settings)) as models:
-            wake = WakeStage(self.wake_phrase) if self.wake_phrase else None
+            phrase, word = self._wake_stages()
             conversation = Conversation(
                 self.settings,
                 models,
@@ -100,7 +105,8 @@ class Kiosk:
                 speaker,
                 observers=self._observers(),
                 live=Live(speaker.player),
-                between=wake,
+                between=phrase,
+                gate=word,
             )
             await conversation.start()
             ended = asyncio.ensure_future(conversation.wait())
@@ -115,6 +121,13 @@ class Kiosk:
                 await conversation.cancel("stopping")
             stopping.cancel()
             await ended  # a stage's error is raised here
+
+    def _wake_stages(self) -> tuple[WakeStage | None, WakeWordStage | None]:
+        """The wake phrase (after STT) and the wake word (before the VAD), when set."""
+        k = self.settings.kiosk
+        phrase = WakeStage(self.wake_phrase, k.follow_up_s) if self.wake_phrase else None
+        word = WakeWordStage(WakeWordDetector(k.wake_word), k.follow_up_s) if k.wake_word else None
+        return phrase, word
 
     def _observers(self) -> Observers:
         observers = Observers(on_turn=self._on_turn, on_state=self._set)
@@ -132,6 +145,10 @@ class Kiosk:
             log.error("%s failed: %s", event.stage, event.message)
         elif isinstance(event, NoSpeech) and event.reason:
             log.info("ignored a turn: %s", event.reason)
+        elif isinstance(event, WakeWordHeard):
+            self.status["wakes"] += 1
+            log.info("wake word", extra={"fields": {"wake_word": event.name}})
+            self.hooks.on_wake()
 
     def _set(self, state: str, **fields: Any) -> None:
         if state != self.status["state"]:

@@ -51,12 +51,14 @@ class Conversation:
         observers: Observers | None = None,
         live: Live | None = None,
         between: FrameProcessor | None = None,
+        gate: FrameProcessor | None = None,
     ) -> None:
         """Assemble the conversation's stages; nothing runs before ``start`` or ``run``.
 
         ``live``: a microphone or a socket (see ``Live``); a failed reply then ends its turn
         and the conversation goes on, where otherwise the error ends it. ``between`` is a stage
-        between recognition and reply (the kiosk's wake phrase).
+        between recognition and reply (the kiosk's wake phrase), ``gate`` one in front of the
+        VAD (the kiosk's wake word).
         """
         obs = observers or Observers()
         self.bus = obs.bus
@@ -66,7 +68,7 @@ class Conversation:
         if source is None:
             stages = reply_stages(settings, models, sink, live is not None)
         else:
-            stages = voice_stages(settings, models, source, sink, self.ledger, live, between)
+            stages = voice_stages(settings, models, source, sink, self.ledger, live, between, gate)
         self.llm = next(stage for stage in stages if isinstance(stage, LlmStage))
         self.pipeline = Pipeline(stages, self.bus)
 

@@ -182,6 +182,14 @@ class Merged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WakeWordHeard(Event):
+    """The wake word ``name`` was heard: the next turn may open."""
+
+    kind: ClassVar[str] = "wake_word"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class AudioStatus(Event):
     """Device news: ``level`` info, warning or error; ``reopened`` when a device opened again."""
 

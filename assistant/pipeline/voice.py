@@ -138,10 +138,12 @@ def voice_stages(
     ledger: TurnLedger | None = None,
     live: Live | None = None,
     between: FrameProcessor | None = None,
+    gate: FrameProcessor | None = None,
 ) -> list[FrameProcessor]:
     """Audio in, spoken reply out: source -> VAD -> STT -> LLM -> chunker -> TTS -> sink.
 
-    ``ledger`` numbers the turns (shared with typed turns); ``between`` goes after STT.
+    ``ledger`` numbers the turns (shared with typed turns); ``between`` goes after STT,
+    ``gate`` in front of the VAD (after the front end).
     """
     assert models.stt is not None
     front: list[FrameProcessor] = [source]
@@ -151,6 +153,8 @@ def voice_stages(
         front.append(frontend)
         if turns is not None:
             turns.echo_known = frontend.echo_known
+    if gate is not None:
+        front.append(gate)
     barge_in = live is not None and settings.audio.barge_in
     board = turns.board if turns is not None else None
     vad = VadStage(vad_config(settings), barge_in, turns, ledger)

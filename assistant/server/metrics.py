@@ -22,6 +22,7 @@ class Metrics:
     voice_turns: Counter
     voice_to_voice: Histogram
     kiosk_restarts: Counter
+    kiosk_wakes: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -54,4 +55,5 @@ class Metrics:
                 "Kiosk conversations restarted after a failure",
                 registry=r,
             ),
+            Counter("assistant_kiosk_wakes", "Wake words heard by the kiosk", registry=r),
         )
