@@ -62,7 +62,7 @@ def kiosk(
     if wake_phrase:
         check_phrase(wake_phrase)
     if print_unit:
-        click.echo(unit_file(wake_phrase), nl=False)
+        click.echo(unit_file(wake_phrase, wake_word or ""), nl=False)
         return 0
     flags: dict[str, dict[str, object]] = {"server": {}, "kiosk": {}}
     for key, value in (("host", host), ("port", port), ("api_key", api_key)):
@@ -83,13 +83,14 @@ def kiosk(
     return 0
 
 
-def unit_file(wake_phrase: str = "") -> str:
+def unit_file(wake_phrase: str = "", wake_word: str = "") -> str:
     """The systemd unit shipped with the package, pointed at this install's command."""
     template = files("assistant.kiosk").joinpath("assistant-kiosk.service").read_text()
     command = f"{sys.executable} -m assistant"  # this install's, not another one on PATH
     # systemd unquotes C-style escapes and expands %-specifiers inside quotes
     quoted = wake_phrase.replace("\\", "\\\\").replace("'", "\\x27").replace("%", "%%")
     wake = f" --wake-phrase '{quoted}'" if wake_phrase else ""
+    wake += f" --wake-word {wake_word}" if wake_word else ""  # one of four plain names
     return template.replace("/usr/local/bin/assistant kiosk", f"{command} kiosk{wake}")
 
 
