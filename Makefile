@@ -14,7 +14,7 @@ TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
@@ -65,7 +65,10 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision
+bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake
+
+bench-wake: setup
+	$(BIN)/python bench/wake.py
 
 bench-vision: setup
 	$(BIN)/python bench/vision.py
