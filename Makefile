@@ -14,7 +14,7 @@ TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
@@ -69,6 +69,14 @@ bench: bench-voice bench-convert bench-library bench-live bench-server bench-vis
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
+
+# The Wyoming servers Home Assistant users run today, in their own environment, for comparison.
+.bench-venv/bin/python:
+	python3 -m venv .bench-venv
+	.bench-venv/bin/pip install -q "wyoming-faster-whisper==3.8.1" "wyoming-piper==2.5.2"
+
+bench-wyoming: setup .bench-venv/bin/python
+	$(BIN)/python bench/wyoming_side.py
 
 bench-vision: setup
 	$(BIN)/python bench/vision.py

@@ -8,8 +8,9 @@ text, text to speech) and the conversation core (``handle``). It serves:
 - asr: ``transcribe`` (optional), ``audio-start``, ``audio-chunk``s, ``audio-stop`` ->
   ``transcript-start``, ``transcript-chunk``, ``transcript-stop`` and ``transcript``. Audio of
   any rate, sample width and channel count is mixed down and resampled to 16 kHz;
-- tts: ``synthesize`` -> ``audio-start``, ``audio-chunk``s, ``audio-stop``, spoken clause by
-  clause; the streaming ``synthesize-start``, ``-chunk``s, ``-stop`` speak each clause as soon
+- tts: ``synthesize`` -> ``audio-start``, ``audio-chunk``s, ``audio-stop``, its first clause
+  (cut after ``tts.first_chunk_words`` words) spoken on its own so audio starts sooner; the
+  streaming ``synthesize-start``, ``-chunk``s, ``-stop`` speak each clause as soon
   as its text is complete and end with ``synthesize-stopped`` (a plain ``synthesize`` sent
   alongside a stream, as Home Assistant does for older servers, is not spoken twice). A voice
   other than the loaded one is refused with an ``error`` naming the one there is;
@@ -163,11 +164,13 @@ class WyomingSession:
         if not self._check_voice(request.voice.name if request.voice else None):
             await self._wrong_voice()
             return
-        splitter = ClauseSplitter()
+        # The first clause alone (cut short, as replies are: tts.first_chunk_words), so audio
+        # starts sooner; the rest in one call, which Piper splits into sentences itself.
+        splitter = ClauseSplitter(first_words=self.settings.tts.first_chunk_words)
         clauses = [*splitter.push(request.text + " "), splitter.flush()]
         await self._audio_start()
-        for clause in clauses:
-            await self._say(clause)
+        await self._say(clauses[0])
+        await self._say(" ".join(clauses[1:]))
         await self.send(AudioStop().event())
 
     async def _stream_event(self, event: Event) -> None:
@@ -176,7 +179,7 @@ class WyomingSession:
             if not self._check_voice(start.voice.name if start.voice else None):
                 await self._wrong_voice()
                 return
-            self._stream = ClauseSplitter()
+            self._stream = ClauseSplitter(first_words=self.settings.tts.first_chunk_words)
             await self._audio_start()
             return
         if self._stream is None:
