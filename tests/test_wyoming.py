@@ -8,6 +8,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import pytest
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
@@ -37,15 +38,30 @@ CD_RATE = 22050
 
 
 @pytest.fixture(scope="module")
-def wyoming_port() -> Iterator[int]:
+def wyoming_server() -> Iterator[tuple[int, str]]:
     """A real `assistant serve` with Wyoming on a free port; greedy, so replies repeat exactly."""
     port = free_port()
-    proc, _ = start("--wyoming-port", str(port), env={"ASSISTANT_LLM__PRESET": "greedy"})
+    proc, url = start("--wyoming-port", str(port), env={"ASSISTANT_LLM__PRESET": "greedy"})
     try:
-        yield port
+        yield port, url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def wyoming_port(wyoming_server: tuple[int, str]) -> int:
+    return wyoming_server[0]
+
+
+def test_the_models_wyoming_loaded_are_reported_by_health(
+    wyoming_server: tuple[int, str],
+) -> None:
+    port, url = wyoming_server
+    asyncio.run(exchange(port, [Synthesize(text="Hello there.").event()], "audio-stop"))
+    loaded = {row["role"]: row for row in httpx.get(f"{url}/health").json()["loaded"]}
+    assert loaded["llm"]["name"] and loaded["llm"]["bytes"] > 50_000_000
+    assert loaded["tts"]["name"] == "piper-en_US-joe-medium" and loaded["tts"]["bytes"] > 1_000_000
 
 
 async def exchange(port: int, events: list[Event], until: str, timeout: float = 60) -> list[Event]:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,12 +144,6 @@ class ModelHub:
         async with self._locks["stt"]:
             return await asyncio.to_thread(stt.transcribe, pcm.astype(np.float32) / 32768.0)
 
-    async def speak(self, text: str) -> tuple[Pcm16, int]:
-        """Text to speech: mono int16 samples and their rate (one synthesis at a time)."""
-        pieces = [pcm async for pcm in self.speak_stream(text)]
-        rate = (await self.tts()).sample_rate
-        return (np.concatenate(pieces) if pieces else np.zeros(0, np.int16)), rate
-
     async def speak_stream(self, text: str) -> AsyncIterator[Pcm16]:
         """Text to speech, sentence by sentence as each is ready (one synthesis at a time)."""
         tts = await self.tts()
@@ -187,16 +180,10 @@ class ModelHub:
             self.conversations -= 1
             asyncio.get_running_loop().run_in_executor(None, trim_heap)  # its buffers go back
 
-    def report(self) -> list[dict[str, Any]]:
-        """What is loaded: role, name and the size of its weights on disk."""
-        rows = []
-        if self._text is not None:
-            rows.append({"role": "llm", **_named(self._text.name, self._text.info().get("path"))})
-        for role, model in self._loaded.items():
-            if model is not None:
-                path = getattr(model, "path", None)
-                rows.append({"role": role, **_named(type(model).__name__, path)})
-        return rows
+    @property
+    def loaded_models(self) -> dict[str, Any]:
+        """The models loaded so far besides the text model: role -> model."""
+        return {role: model for role, model in self._loaded.items() if model is not None}
 
     async def close(self) -> None:
         """Free the models, each once the calls still running on it have ended."""
@@ -209,10 +196,21 @@ class ModelHub:
                 vision.close()
 
 
-def _named(name: str, path: object) -> dict[str, Any]:
-    """Name, path and bytes on disk of a model (a folder counts all its files)."""
-    if not isinstance(path, str | Path) or not Path(path).exists():
-        return {"name": name, "path": None, "bytes": None}
-    where = Path(path)
-    files = [where] if where.is_file() else [f for f in where.rglob("*") if f.is_file()]
-    return {"name": name, "path": str(where), "bytes": sum(f.stat().st_size for f in files)}
+_CONFIGURED = {"stt": "stt.model", "tts": "tts.model", "turn": "vad.turn_model"}
+
+
+def report(hub: ModelHub) -> list[dict[str, Any]]:
+    """What ``hub`` has loaded: role, name and bytes of weights on disk (None where unknown)."""
+    rows: list[dict[str, Any]] = []
+    if hub.loaded:
+        info = hub.text.info()
+        rows.append({"role": "llm", "name": hub.name, "bytes": info.get("size")})
+    found = loaders.store(hub.settings)
+    for role, model in hub.loaded_models.items():
+        if role in _CONFIGURED:
+            section, key = _CONFIGURED[role].split(".")
+            entry = found.resolve(role, getattr(getattr(hub.settings, section), key))
+            rows.append({"role": role, "name": entry.name, "bytes": entry.size})
+        else:
+            rows.append({"role": role, "name": getattr(model, "name", role), "bytes": None})
+    return rows

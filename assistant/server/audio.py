@@ -71,7 +71,10 @@ async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
 
 
 async def _speech(request: Request, text: str, fmt: str) -> Response:
-    pcm, rate = await engine_of(request).hub.speak(text)
+    hub = engine_of(request).hub
+    pieces = [pcm async for pcm in hub.speak_stream(text)]
+    pcm = np.concatenate(pieces) if pieces else np.zeros(0, np.int16)
+    rate = (await hub.tts()).sample_rate
     if not pcm.size:
         raise InputError("the text has nothing to speak (no words or numbers)")
     pcm = resample(pcm, rate, SPEECH_RATE).astype(np.int16)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from assistant.models.hub import report
 from assistant.server.engine import Engine
 from assistant.server.schemas import (
     ChatRequest,
@@ -54,6 +55,7 @@ async def health(request: Request) -> dict[str, Any]:
         **state,
         "max_concurrent": engine.admission.max_concurrent,
         "vision_model": engine.hub.loaded_vision.name if engine.hub.loaded_vision else None,
+        "loaded": report(engine.hub),  # every model loaded so far, with its size on disk
     }
 
 
