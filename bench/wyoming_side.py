@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from assistant import config  # noqa: E402
 from assistant.models.loaders import load_tts, store  # noqa: E402
 from bench.voice import PROMPTS  # noqa: E402
 from tests import media  # noqa: E402
+from tests.serving import free_port  # noqa: E402
 
 THEIRS = REPO / ".bench-venv" / "bin" / "python"
 REPLIES = [
@@ -47,12 +47,6 @@ REPLIES = [
     "Boil the water first. Then pour it over the tea, and let it steep for three minutes.",
 ]
 ROUNDS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_servers(

@@ -275,3 +275,28 @@ def test_wyoming_off_loopback_needs_the_explicit_setting() -> None:
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "wyoming_allow_network" in lines[0]
+
+
+def test_handle_without_a_chat_model_is_an_error_and_the_session_goes_on(
+    wyoming_server: tuple[int, str],
+) -> None:
+    port, url = wyoming_server
+    assert httpx.post(f"{url}/api/models/unload", timeout=60).status_code == 200
+    try:
+
+        async def ask_then_describe() -> list[Event]:
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                await client.write_event(Transcript(text="Hello?").event())
+                await client.write_event(Describe().event())
+                got: list[Event] = []
+                while not got or got[-1].type != "info":
+                    event = await asyncio.wait_for(client.read_event(), 30)
+                    assert event is not None, f"connection closed after {got}"
+                    got.append(event)
+                return got
+
+        got = asyncio.run(ask_then_describe())
+        assert "no chat model is loaded" in Error.from_event(got[0]).text
+    finally:
+        loaded = {"model": "smollm2-135m-instruct"}
+        assert httpx.post(f"{url}/api/models/load", json=loaded, timeout=120).status_code == 200

@@ -51,6 +51,7 @@ class ModelHub:
         self.settings = settings
         self._text = text
         self._loaded: dict[str, Any] = {}  # role -> model, for stt, tts, turn and vision
+        self.on_disk: dict[str, tuple[str, int | None]] = {}  # role -> (name, bytes), at load
         self._locks = {role: asyncio.Lock() for role in ("stt", "tts", "turn", "vision")}
         self.vision_turn = asyncio.Lock()  # the vision model answers one question at a time
         self.conversations = 0  # open conversations, each holding a chat context
@@ -115,6 +116,8 @@ class ModelHub:
                 self._loaded[role] = await asyncio.to_thread(
                     loaders.LOADERS[role], self.settings, loaders.store(self.settings)
                 )
+                if self._loaded[role] is not None:  # looked up once: /health asks often
+                    self.on_disk[role] = await asyncio.to_thread(_on_disk, self.settings, role)
             return self._loaded[role]
 
     async def stt(self) -> SpeechToText:
@@ -180,11 +183,6 @@ class ModelHub:
             self.conversations -= 1
             asyncio.get_running_loop().run_in_executor(None, trim_heap)  # its buffers go back
 
-    @property
-    def loaded_models(self) -> dict[str, Any]:
-        """The models loaded so far besides the text model: role -> model."""
-        return {role: model for role, model in self._loaded.items() if model is not None}
-
     async def close(self) -> None:
         """Free the models, each once the calls still running on it have ended."""
         async with self._swap_lock:
@@ -205,12 +203,15 @@ def report(hub: ModelHub) -> list[dict[str, Any]]:
     if hub.loaded:
         info = hub.text.info()
         rows.append({"role": "llm", "name": hub.name, "bytes": info.get("size")})
-    found = loaders.store(hub.settings)
-    for role, model in hub.loaded_models.items():
-        if role in _CONFIGURED:
-            section, key = _CONFIGURED[role].split(".")
-            entry = found.resolve(role, getattr(getattr(hub.settings, section), key))
-            rows.append({"role": role, "name": entry.name, "bytes": entry.size})
-        else:
-            rows.append({"role": role, "name": getattr(model, "name", role), "bytes": None})
+    for role, (name, size) in hub.on_disk.items():
+        rows.append({"role": role, "name": name, "bytes": size})
     return rows
+
+
+def _on_disk(settings: Settings, role: str) -> tuple[str, int | None]:
+    """The name and size on disk of the model of ``role`` (vision models: the name only)."""
+    if role not in _CONFIGURED:
+        return settings.vision.model or role, None
+    section, key = _CONFIGURED[role].split(".")
+    entry = loaders.store(settings).resolve(role, getattr(getattr(settings, section), key))
+    return entry.name, entry.size

@@ -49,10 +49,10 @@ from wyoming.tts import (
 from wyoming.wake import Detect
 
 from assistant.errors import AssistantError
-from assistant.models.hub import ModelHub
+from assistant.models.hub import ModelHub, NoModel
 from assistant.pipeline.stages.chunker import ClauseSplitter
 from assistant.server.wyoming_handle import HandleSession
-from assistant.server.wyoming_info import describe, voice_name
+from assistant.server.wyoming_info import Served, describe
 from assistant.server.wyoming_wake import WakeListener
 from assistant.server.wyoming_wire import AudioIn, WireError, read_event
 
@@ -64,9 +64,13 @@ class WyomingSession:
     """One Wyoming connection."""
 
     def __init__(
-        self, hub: ModelHub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        hub: ModelHub,
+        served: Served,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> None:
-        self.hub, self.settings = hub, hub.settings
+        self.hub, self.settings, self.served = hub, hub.settings, served
         self.reader, self.writer = reader, writer
         self.peer = writer.get_extra_info("peername")
         self._audio: AudioIn | None = None
@@ -82,7 +86,8 @@ class WyomingSession:
             while (event := await read_event(self.reader, limit)) is not None:
                 try:
                     await self.handle(event)
-                except AssistantError as exc:  # a model missing or failing: this request only
+                except (AssistantError, NoModel) as exc:  # a model missing or failing, or
+                    # the chat model unloaded meanwhile: this request fails, the session goes on
                     await self.send(Error(text=str(exc), code=type(exc).__name__).event())
         except WireError as exc:
             log.warning("wyoming client %s: %s; connection closed", self.peer, exc)
@@ -103,7 +108,7 @@ class WyomingSession:
         """Answer one event."""
         kind = event.type
         if Describe.is_type(kind):
-            await self.send(describe(self.settings, self.hub.name).event())
+            await self.send(describe(self.served, self.hub.name).event())
         elif Ping.is_type(kind):
             await self.send(Pong(text=Ping.from_event(event).text).event())
         elif Transcribe.is_type(kind):
@@ -158,7 +163,7 @@ class WyomingSession:
         await self.send(Transcript(text=text, language=language).event())
 
     def _check_voice(self, name: str | None) -> bool:
-        return name is None or name == voice_name(self.settings)
+        return name is None or name == self.served.voice
 
     async def _speak_all(self, request: Synthesize) -> None:
         if not self._check_voice(request.voice.name if request.voice else None):
@@ -209,7 +214,7 @@ class WyomingSession:
             await self.send(AudioChunk(rate=rate, width=2, channels=1, audio=pcm.tobytes()).event())
 
     async def _wrong_voice(self) -> None:
-        there = voice_name(self.settings)
+        there = self.served.voice
         await self.send(Error(text=f"no such voice; this server speaks with {there!r}").event())
 
 
@@ -217,7 +222,9 @@ async def start_wyoming(hub: ModelHub) -> asyncio.Server:
     """Listen for Wyoming clients on ``server.wyoming_host``:``server.wyoming_port``."""
     s = hub.settings.server
 
+    served = await asyncio.to_thread(Served.resolve, hub.settings)
+
     async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await WyomingSession(hub, reader, writer).run()
+        await WyomingSession(hub, served, reader, writer).run()
 
     return await asyncio.start_server(connected, s.wyoming_host, s.wyoming_port, limit=HEADER_LIMIT)

@@ -1,6 +1,13 @@
-"""What the Wyoming endpoint tells a client that asks ``describe``: its services and models."""
+"""What the Wyoming endpoint tells a client that asks ``describe``: its services and models.
+
+The names of the served models are resolved once, when the endpoint opens (``Served``): the
+store checks every file on disk, which is not worth doing again for every request.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from wyoming.info import (
     AsrModel,
@@ -27,102 +34,82 @@ _MICRO = Attribution(name="microWakeWord", url="https://github.com/OHF-Voice/pym
 _LLAMA = Attribution(name="llama.cpp", url="https://github.com/ggml-org/llama.cpp")
 
 
-def voice_name(settings: Settings) -> str:
-    """The name the loaded Piper voice goes by (its manifest name, or its file's stem)."""
-    return ModelStore(settings.models_dir).resolve("tts", settings.tts.model).name
+@dataclass(frozen=True)
+class Served:
+    """The speech models the endpoint serves, by the names clients know them by."""
+
+    stt: str
+    voice: str
+    languages: list[str]
+
+    @classmethod
+    def resolve(cls, settings: Settings) -> Served:
+        """Look the configured models up in the store (file checks: call it off the loop)."""
+        store = ModelStore(settings.models_dir)
+        language = settings.stt.language
+        return cls(
+            stt=store.resolve("stt", settings.stt.model).name,
+            voice=store.resolve("tts", settings.tts.model).name,
+            languages=[language] if language and language != "auto" else ["en"],
+        )
 
 
-def stt_languages(settings: Settings) -> list[str]:
-    """The languages the speech-to-text model is set to hear."""
-    language = settings.stt.language
-    return [language] if language and language != "auto" else ["en"]
+def _about(
+    name: str, attribution: Attribution, description: str, version: str | None
+) -> dict[str, Any]:
+    """The fields every Wyoming artifact (a program or a model) has."""
+    return {
+        "name": name,
+        "attribution": attribution,
+        "installed": True,
+        "description": description,
+        "version": version,
+    }
 
 
-def describe(settings: Settings, chat_model: str) -> Info:
+def describe(served: Served, chat_model: str) -> Info:
     """The ``info`` answer: asr, tts, handle and wake, with their models and languages."""
-    store = ModelStore(settings.models_dir)
-    stt = store.resolve("stt", settings.stt.model).name
-    voice = voice_name(settings)
-    languages = stt_languages(settings)
+    languages = served.languages
+    voice_language = served.voice.split("-")[1] if served.voice.count("-") >= 2 else "en_US"
     asr = AsrProgram(
-        name="assistant-asr",
-        attribution=_HERE,
-        installed=True,
-        description="Speech to text with faster-whisper; any rate, width and channels",
-        version=VERSION,
-        models=[_asr_model(stt, languages)],
+        **_about(
+            "assistant-asr", _HERE, "Speech to text with faster-whisper; any audio format", VERSION
+        ),
+        models=[AsrModel(**_about(served.stt, _WHISPER, "Whisper", None), languages=languages)],
         supports_transcript_streaming=True,
     )
     tts = TtsProgram(
-        name="assistant-tts",
-        attribution=_HERE,
-        installed=True,
-        description="Piper, spoken clause by clause as the text arrives",
-        version=VERSION,
-        voices=[_voice(voice)],
+        **_about(
+            "assistant-tts", _HERE, "Piper, spoken clause by clause as the text arrives", VERSION
+        ),
+        voices=[
+            TtsVoice(
+                **_about(served.voice, _PIPER, "Piper voice", None), languages=[voice_language]
+            )
+        ],
         supports_synthesize_streaming=True,
     )
     handle = HandleProgram(
-        name="assistant-handle",
-        attribution=_HERE,
-        installed=True,
-        description="Answers with the local chat model, in a conversation per connection",
-        version=VERSION,
-        models=[_handle_model(chat_model, languages)],
+        **_about(
+            "assistant-handle",
+            _HERE,
+            "The local chat model, a conversation per connection",
+            VERSION,
+        ),
+        models=[
+            HandleModel(**_about(chat_model, _LLAMA, "Local chat model", None), languages=languages)
+        ],
         supports_handled_streaming=True,
     )
     wake = WakeProgram(
-        name="assistant-wake",
-        attribution=_HERE,
-        installed=True,
-        description="microWakeWord models from the pymicro-wakeword wheel",
-        version=VERSION,
-        models=[_wake_model(name) for name in WAKE_WORDS],
+        **_about("assistant-wake", _HERE, "microWakeWord models from pymicro-wakeword", VERSION),
+        models=[
+            WakeModel(
+                **_about(name, _MICRO, "microWakeWord", None),
+                languages=["en"],
+                phrase=name.replace("_", " "),
+            )
+            for name in WAKE_WORDS
+        ],
     )
     return Info(asr=[asr], tts=[tts], handle=[handle], wake=[wake])
-
-
-def _asr_model(name: str, languages: list[str]) -> AsrModel:
-    return AsrModel(
-        name=name,
-        attribution=_WHISPER,
-        installed=True,
-        description="Whisper",
-        version=None,
-        languages=languages,
-    )
-
-
-def _voice(name: str) -> TtsVoice:
-    language = name.split("-")[1] if name.startswith("piper-") and "-" in name[6:] else "en_US"
-    return TtsVoice(
-        name=name,
-        attribution=_PIPER,
-        installed=True,
-        description="Piper voice",
-        version=None,
-        languages=[language],
-    )
-
-
-def _wake_model(name: str) -> WakeModel:
-    return WakeModel(
-        name=name,
-        attribution=_MICRO,
-        installed=True,
-        description="microWakeWord",
-        version=None,
-        languages=["en"],
-        phrase=name.replace("_", " "),
-    )
-
-
-def _handle_model(name: str, languages: list[str]) -> HandleModel:
-    return HandleModel(
-        name=name,
-        attribution=_LLAMA,
-        installed=True,
-        description="Local chat model",
-        version=None,
-        languages=languages,
-    )
