@@ -9,7 +9,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libportaudio2
 # The live-audio tests and benchmark run a private PulseAudio with virtual devices; the voice
 # page is tested in Debian's Chromium, driven by Playwright (no browser download).
-TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium
+TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium iproute2
 # A portable llama.cpp build (AVX2/FMA/F16C, no -march=native): the cached wheel stays valid
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF

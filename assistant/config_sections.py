@@ -201,3 +201,7 @@ class ServerSettings(_Section):
     wyoming_host: str = "127.0.0.1"
     wyoming_allow_network: bool = False
     wyoming_max_event_bytes: int = Field(4 << 20, ge=1024)  # larger events close the connection
+    # Advertise the endpoint over mDNS (_wyoming._tcp) so Home Assistant discovers it; only
+    # off loopback. The name Home Assistant shows; "" = assistant-HOSTNAME.
+    wyoming_zeroconf: bool = False
+    wyoming_zeroconf_name: str = ""

@@ -5,8 +5,8 @@ their own virtual environment, ``.bench-venv``, from the package registry). All 
 loopback with the same model files (whisper-tiny.en, Piper en_US-joe-medium), and one client
 built on the ``wyoming`` package's classes measures, in the same run, interleaved:
 - transcribe: twelve spoken questions sent at once, from ``audio-stop`` to ``transcript``;
-- synthesize: three replies of one to three sentences, from ``synthesize`` to the first audio
-  chunk and to ``audio-stop``.
+- synthesize: three replies of short sentences and three whose first sentence is long, from
+  ``synthesize`` to the first audio chunk and to ``audio-stop``.
 Prints a table and JSON (also bench/results/wyoming_side.json). Target: no slower, and sooner to
 first audio.
 """
@@ -41,12 +41,25 @@ from tests import media  # noqa: E402
 from tests.serving import free_port  # noqa: E402
 
 THEIRS = REPO / ".bench-venv" / "bin" / "python"
-REPLIES = [
-    "The capital of France is Paris.",
-    "A spider has eight legs. Most of them also have eight eyes.",
-    "Boil the water first. Then pour it over the tea, and let it steep for three minutes.",
-]
-ROUNDS = 3
+# Short sentences, where Piper's own sentence split already starts audio early, and replies
+# whose first sentence is long, as chat models write them: there clause streaming (the first
+# cut at a comma or after tts.first_chunk_words) is what starts the audio sooner.
+REPLIES = {
+    "short": [
+        "The capital of France is Paris.",
+        "A spider has eight legs. Most of them also have eight eyes.",
+        "Boil the water first. Then pour it over the tea, and let it steep for three minutes.",
+    ],
+    "long": [
+        "The capital of France is Paris, which is also its largest city and the home of"
+        " more than two million people.",
+        "Spiders have eight legs and most of them have eight eyes as well, although a few"
+        " cave species have lost their sight altogether.",
+        "To make a good cup of tea you should boil fresh water and pour it over the leaves"
+        " before letting them steep for three to five minutes.",
+    ],
+}
+ROUNDS = 4
 
 
 def start_servers(
@@ -152,45 +165,44 @@ def main() -> None:
     ]
     procs, ports = start_servers(settings)
     stt: dict[str, list[float]] = {"ours": [], "faster-whisper": []}
-    first: dict[str, list[float]] = {"ours": [], "piper": []}
-    total: dict[str, list[float]] = {"ours": [], "piper": []}
+    first = {(kind, name): [] for kind in REPLIES for name in ("ours", "piper")}
+    total: dict[tuple[str, str], list[float]] = {key: [] for key in first}
     try:
         for _ in range(ROUNDS):
             for pcm in questions:
                 for name in stt:
                     stt[name].append(asyncio.run(transcribe(ports[name], pcm))[0])
-            for text in REPLIES:
-                for name in first:
-                    a, b = asyncio.run(synthesize(ports[name], text))
-                    first[name].append(a)
-                    total[name].append(b)
+            for kind, texts in REPLIES.items():
+                for text in texts:
+                    for name in ("ours", "piper"):
+                        a, b = asyncio.run(synthesize(ports[name], text))
+                        first[kind, name].append(a)
+                        total[kind, name].append(b)
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=10)
     med = statistics.median
-    result: dict[str, Any] = {
-        "transcribe_p50_ms": {k: med(v) for k, v in stt.items()},
-        "synthesize_first_audio_p50_ms": {k: med(v) for k, v in first.items()},
-        "synthesize_total_p50_ms": {k: med(v) for k, v in total.items()},
-    }
-    result["ratios_ours_vs_theirs"] = {
-        "transcribe": med(stt["ours"]) / med(stt["faster-whisper"]),
-        "first_audio": med(first["ours"]) / med(first["piper"]),
-        "total": med(total["ours"]) / med(total["piper"]),
-    }
-    r = result["ratios_ours_vs_theirs"]
-    print(f"{'figure (p50)':28s} {'ours':>9s} {'theirs':>9s} {'ratio':>7s}")
-    rows = [
-        ("transcribe", "transcribe_p50_ms", "faster-whisper", "transcribe"),
-        ("synthesize, first audio", "synthesize_first_audio_p50_ms", "piper", "first_audio"),
-        ("synthesize, all audio", "synthesize_total_p50_ms", "piper", "total"),
-    ]
-    for label, key, theirs, ratio in rows:
-        print(
-            f"{label:28s} {result[key]['ours']:7.0f}ms {result[key][theirs]:7.0f}ms "
-            f"{r[ratio]:6.2f}x"
-        )
+    result: dict[str, Any] = {"transcribe_p50_ms": {k: med(v) for k, v in stt.items()}}
+    ratios = {"transcribe": med(stt["ours"]) / med(stt["faster-whisper"])}
+    for kind in REPLIES:
+        for figure, times in (("first_audio", first), ("total", total)):
+            ours, theirs = med(times[kind, "ours"]), med(times[kind, "piper"])
+            result[f"synthesize_{kind}_{figure}_p50_ms"] = {"ours": ours, "piper": theirs}
+            ratios[f"{kind}_{figure}"] = ours / theirs
+    result["ratios_ours_vs_theirs"] = ratios
+    print(f"{'figure (p50)':34s} {'ours':>9s} {'theirs':>9s} {'ratio':>7s}")
+    print(
+        f"{'transcribe':34s} {result['transcribe_p50_ms']['ours']:7.0f}ms "
+        f"{result['transcribe_p50_ms']['faster-whisper']:7.0f}ms {ratios['transcribe']:6.2f}x"
+    )
+    for key, pair in result.items():
+        if key.startswith("synthesize_"):
+            label = key.removeprefix("synthesize_").removesuffix("_p50_ms").replace("_", " ")
+            ours, theirs = pair["ours"], pair["piper"]
+            print(
+                f"{'synthesize, ' + label:34s} {ours:7.0f}ms {theirs:7.0f}ms {ours / theirs:6.2f}x"
+            )
     print(json.dumps(result))
     out = REPO / "bench" / "results" / "wyoming_side.json"
     out.parent.mkdir(exist_ok=True)

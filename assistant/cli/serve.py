@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from typing import TYPE_CHECKING
 
 import click
 
 from assistant.cli.common import State
 from assistant.config import Settings
 from assistant.errors import UserError
+
+if TYPE_CHECKING:
+    from assistant.server.wyoming_zeroconf import WyomingAdvert
 
 
 @click.command()
@@ -27,6 +31,13 @@ from assistant.errors import UserError
     default=None,
     help="Also serve Home Assistant's Wyoming protocol on this TCP port.",
 )
+@click.option(
+    "--wyoming-zeroconf",
+    "wyoming_zeroconf",
+    is_flag=True,
+    default=None,
+    help="Advertise the Wyoming endpoint over mDNS so Home Assistant discovers it.",
+)
 @click.pass_obj
 def serve(
     state: State,
@@ -36,10 +47,17 @@ def serve(
     api_key: str | None,
     llm_model: str | None,
     wyoming_port: int | None,
+    wyoming_zeroconf: bool | None,
 ) -> int:
     """Serve the assistant over HTTP on this machine (and Wyoming, with --wyoming-port)."""
     flags: dict[str, dict[str, object]] = {"server": {}, "llm": {}}
-    given = (("host", host), ("port", port), ("api_key", api_key), ("wyoming_port", wyoming_port))
+    given = (
+        ("host", host),
+        ("port", port),
+        ("api_key", api_key),
+        ("wyoming_port", wyoming_port),
+        ("wyoming_zeroconf", wyoming_zeroconf),
+    )
     for key, value in given:
         if value is not None:
             flags["server"][key] = value
@@ -67,9 +85,34 @@ def check_binding(settings: Settings) -> None:
             "(the protocol carries no key); set server.wyoming_allow_network = true to mean it, "
             "or keep server.wyoming_host = 127.0.0.1"
         )
+    _check_zeroconf(settings)
     _check_free(s.host, s.port, "--port")
     if s.wyoming_port:
         _check_free(s.wyoming_host, s.wyoming_port, "--wyoming-port")
+
+
+def _check_zeroconf(settings: Settings) -> None:
+    from assistant.server.app import is_loopback
+    from assistant.server.wyoming_zeroconf import advertised_address
+
+    s = settings.server
+    if not s.wyoming_zeroconf:
+        return
+    if not s.wyoming_port:
+        raise UserError("--wyoming-zeroconf advertises the Wyoming endpoint; give --wyoming-port")
+    if is_loopback(s.wyoming_host):
+        raise UserError(
+            f"--wyoming-zeroconf would advertise an endpoint only this machine can reach "
+            f"(server.wyoming_host = {s.wyoming_host}); set server.wyoming_host to this "
+            "machine's address or 0.0.0.0 (with server.wyoming_allow_network = true)"
+        )
+    try:
+        advertised_address(s.wyoming_host)
+    except (ValueError, OSError) as exc:
+        raise UserError(
+            f"cannot advertise Wyoming on {s.wyoming_host} ({exc}); zeroconf needs an IPv4 "
+            "server.wyoming_host, or 0.0.0.0 on a machine with a network route"
+        ) from None
 
 
 def _check_free(host: str, port: int, flag: str) -> None:
@@ -105,10 +148,24 @@ async def _serve(settings: Settings) -> None:
     wyoming = await start_wyoming(engine.hub) if s.wyoming_port else None
     if wyoming is not None:
         click.echo(f"Wyoming on tcp://{s.wyoming_host}:{s.wyoming_port}", err=True)
+    advert = await _advertise(settings) if s.wyoming_zeroconf else None
     try:
         await GracefulServer(config, engine).serve()
     finally:
+        if advert is not None:
+            with contextlib.suppress(Exception):
+                await advert.close()
         if wyoming is not None:
             wyoming.close()
         with contextlib.suppress(Exception):
             await engine.close()
+
+
+async def _advertise(settings: Settings) -> WyomingAdvert:
+    from assistant.server.wyoming_zeroconf import WyomingAdvert
+
+    s = settings.server
+    advert = WyomingAdvert(s.wyoming_host, s.wyoming_port, s.wyoming_zeroconf_name)
+    await advert.start()
+    click.echo(f"Wyoming advertised over zeroconf as {advert.name!r} ({advert.address})", err=True)
+    return advert
