@@ -1,9 +1,9 @@
 """Wake word benchmark: the microWakeWord gate against the transcript-phrase mode, same run.
 
 Run with ``make bench-wake`` (or ``python bench/wake.py``). Piper speaks "Hey Jarvis" at the
-start of five requests, at three speeds, clean and with fan noise (30 renditions), and a
-corpus of speech without it (the voice bench's twelve questions at two speeds) plus three
-minutes of noise and silence. Each clip is judged both ways:
+start of five requests, at three speeds, clean and with fan noise (30 renditions), and over an
+hour of audio without it (bench/wake_corpus.py: 40 minutes of talk with near misses, 20 of
+noise and silence; ``WAKE_BENCH_MINUTES`` scales it). Each clip is judged both ways:
 - wake word: the hey_jarvis model over the clip's 16 kHz audio, as the kiosk's gate hears it;
 - phrase: Whisper transcribes the clip and the phrase "hey jarvis" is looked for in the
   words, as `--wake-phrase` does for every utterance.
@@ -14,6 +14,7 @@ core per second of audio. Prints a table and JSON (also bench/results/wake.json)
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ from assistant.models.interfaces import Pcm16  # noqa: E402
 from assistant.models.loaders import load_stt, store  # noqa: E402
 from assistant.models.piper import PiperTTS  # noqa: E402
 from assistant.models.wake_word import WakeWordDetector  # noqa: E402
-from bench.voice import PROMPTS  # noqa: E402
+from bench.wake_corpus import noises, talk  # noqa: E402
 from tests import media  # noqa: E402
 
 WAKE = "hey_jarvis"
@@ -42,6 +43,7 @@ REQUESTS = [
     "Hey Jarvis, what is the weather like today?",
 ]
 SPEEDS = (0.85, 1.0, 1.2)  # Piper length scales: faster, normal, slower
+MINUTES = float(os.environ.get("WAKE_BENCH_MINUTES", "60"))  # of audio without the wake word
 TARGETS = {"detection_rate_min": 0.9, "false_wakes_per_hour_max": 1.0}
 
 
@@ -55,15 +57,14 @@ def clips(settings: config.Settings) -> tuple[list[Pcm16], list[Pcm16]]:
     tts = voices(settings)
     pad = media.silence(0.5)
     wake, other = [], []
-    for scale, voice in tts.items():
+    for voice in tts.values():
         for i, text in enumerate(REQUESTS):
             speech = np.concatenate([pad, media.speech(voice, text), pad])
             wake.append(speech)
             fan = media.fan_noise(len(speech) / media.RATE, -40.0, seed=i)
             wake.append(np.clip(speech.astype(np.int32) + fan, -32768, 32767).astype(np.int16))
-        if scale != 1.0:
-            other += [np.concatenate([pad, media.speech(voice, p), pad]) for p in PROMPTS]
-    other += [media.fan_noise(60.0, -35.0), media.noise(60.0, -40.0), media.silence(60.0)]
+    other += talk([v for scale, v in tts.items() if scale != 1.0], MINUTES * 2 / 3)
+    other += noises(MINUTES / 3)
     return wake, other
 
 

@@ -103,6 +103,18 @@ class Conversation:
         if self.ledger.latest:
             await self.pipeline.queue_frame(InterruptFrame(turn_id=self.ledger.latest))
 
+    def add_user(self, text: str) -> None:
+        """Words for the next reply, without asking for one (``respond`` does)."""
+        self.llm.history.append(ChatMessage("user", text))
+
+    async def respond(self) -> int:
+        """A reply to the conversation as it stands (the words added since the last reply)."""
+        turn = self.ledger.answer(self.ledger.new())
+        await self.pipeline.queue_frame(
+            TranscriptFrame(turn_id=turn, text="", speech_end_wall=time.monotonic())
+        )
+        return turn
+
     async def say(self, text: str) -> int:
         """Typed words: a turn of the conversation (a reply being given stops first)."""
         if self.state.state in ("thinking", "speaking"):

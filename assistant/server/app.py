@@ -21,7 +21,7 @@ from assistant.llm.openai_wire import UpstreamError
 from assistant.models.hub import InUse, NoModel
 from assistant.models.remote import relayed_status
 from assistant.models.text import NotAvailable
-from assistant.server import audio, native, openai_api, page, voice, ws
+from assistant.server import audio, native, openai_api, page, realtime, voice, ws
 from assistant.server.admission import Busy, ShuttingDown
 from assistant.server.engine import Engine
 from assistant.server.guard import Guard, bearer_token
@@ -97,6 +97,7 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app.include_router(openai_api.router)
     app.include_router(ws.router)
     app.include_router(voice.router)
+    app.include_router(realtime.router)
     app.include_router(audio.router)
     page.mount(app)
     app.add_middleware(Measure)

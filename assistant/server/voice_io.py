@@ -62,26 +62,29 @@ class SocketSource(FrameSource):
             self._pts += len(pcm) / RATE
 
 
-class SocketSink(AudioSink):
-    """Sends reply audio as binary messages; the client is taken to play it in real time."""
+class PlayedSink(AudioSink):
+    """Reply audio for a remote client, taken to play it in real time from its first piece.
 
-    def __init__(self, socket: WebSocket, send_lock: asyncio.Lock) -> None:
-        super().__init__("socket-sink")
-        self.socket, self.send_lock = socket, send_lock
-        self._sequence = 0
+    What was played, and so heard, at a barge-in follows from that clock; subclasses say how
+    a piece is sent (``send_audio``).
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
         self.ledger = ReplyLedger()
         self._started: dict[int, float] = {}  # turn -> monotonic time its first audio went out
         self._rate = 0  # Hertz of the reply audio
 
+    async def send_audio(self, frame: ReplyAudioFrame) -> None:
+        """Send one piece of reply audio to the client."""
+        raise NotImplementedError
+
     async def deliver(self, frame: ReplyAudioFrame) -> None:
-        """Send one piece of reply audio with its header."""
+        """Note when the turn's audio began, then send the piece."""
         self._started.setdefault(frame.turn_id, time.monotonic())
         self._rate = frame.sample_rate
         self.ledger.add(frame)
-        self._sequence += 1
-        payload = HEADER.pack(frame.turn_id, self._sequence) + frame.pcm.astype("<i2").tobytes()
-        async with self.send_lock:
-            await self.socket.send_bytes(payload)
+        await self.send_audio(frame)
 
     async def end_of_turn(self, turn_id: int) -> None:
         """Wait until the client has played the turn (so speech meanwhile is a barge-in)."""
@@ -109,3 +112,19 @@ class SocketSink(AudioSink):
         self.ledger.forget(turn_id)
         for turn in [t for t in self._started if t <= turn_id]:
             del self._started[turn]
+
+
+class SocketSink(PlayedSink):
+    """Sends reply audio as binary messages: a header (turn id, sequence), then the PCM."""
+
+    def __init__(self, socket: WebSocket, send_lock: asyncio.Lock) -> None:
+        super().__init__("socket-sink")
+        self.socket, self.send_lock = socket, send_lock
+        self._sequence = 0
+
+    async def send_audio(self, frame: ReplyAudioFrame) -> None:
+        """Send one piece of reply audio with its header."""
+        self._sequence += 1
+        payload = HEADER.pack(frame.turn_id, self._sequence) + frame.pcm.astype("<i2").tobytes()
+        async with self.send_lock:
+            await self.socket.send_bytes(payload)

@@ -153,7 +153,8 @@ class LlmStage(ModelStage):
     def _question(self, user_text: str) -> ChatMessage:
         """The user's message, joined to the question it continues if that went unanswered."""
         pending = self.history[len(self._answered()) :]
-        return ChatMessage("user", " ".join([*(m.content for m in pending), user_text]))
+        words = [*(m.content for m in pending), user_text]
+        return ChatMessage("user", " ".join(w for w in words if w))
 
     def _conversation(self, user: ChatMessage) -> list[ChatMessage]:
         """System prompt, the answered history and the new user message."""

@@ -1,0 +1,279 @@
+"""The OpenAI Realtime API at ``/v1/realtime``: a thin adapter over the voice conversation.
+
+The same ``Conversation`` as ``/ws/voice`` and `assistant chat` runs behind it: client events
+become audio, typed words and commands for it, and its events become server events
+(realtime_events.py). The session's settings (realtime_config.py) choose how it is built:
+with turn detection, audio goes through the VAD and the end-of-turn model and every turn is
+answered; without (``turn_detection: null``), the client commits the audio buffer, which is
+transcribed into a user item, and asks for each reply with ``response.create``. A change of
+the session's turn taking, modalities or prompt rebuilds the conversation between replies,
+keeping its history. Every bad client event gets an ``error`` event; the session goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from assistant.errors import AssistantError, UserError
+from assistant.models.hub import NoModel
+from assistant.models.loaders import Models
+from assistant.pipeline.conversation import Conversation, Observers
+from assistant.pipeline.frames import ReplyAudioFrame
+from assistant.pipeline.voice import Live
+from assistant.server.engine import Engine
+from assistant.server.realtime_audio import PIPELINE_RATE, AudioIn, AudioOut
+from assistant.server.realtime_config import RealtimeConfig
+from assistant.server.realtime_events import Emitter, new_id, user_item
+from assistant.server.voice_io import PlayedSink, SocketSource
+from assistant.server.ws import admit
+
+router = APIRouter()
+
+
+class RealtimeSink(PlayedSink):
+    """Reply audio as ``response.output_audio.delta`` events."""
+
+    def __init__(self, emitter: Emitter, audio_out: AudioOut) -> None:
+        super().__init__("realtime-sink")
+        self.emitter, self.audio_out = emitter, audio_out
+
+    async def send_audio(self, frame: ReplyAudioFrame) -> None:
+        """Encode the piece in the session's format and queue it."""
+        self.emitter.audio_delta(frame.turn_id, self.audio_out.encode(frame.pcm))
+
+
+class RealtimeSession:
+    """One Realtime connection: its settings, its conversation and the events between."""
+
+    def __init__(self, socket: WebSocket, engine: Engine, models: Models) -> None:
+        self.socket, self.engine, self.models = socket, engine, models
+        self.names = {role: name for role, (name, _) in engine.hub.on_disk.items()}
+        prompt = engine.settings.llm.system_prompt
+        self.config = RealtimeConfig(instructions=prompt, voice=self.names.get("tts", "default"))
+        self.emitter = Emitter(self._send, audio=True)
+        self.conversation: Conversation | None = None
+        self.source: SocketSource | None = None
+        self.audio_in = AudioIn(self.config.input_format)
+        self.buffer: list[np.ndarray] = []  # manual turns: audio not yet committed
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # the client has gone
+            await self.socket.send_text(json.dumps(message))
+
+    def describe(self) -> dict[str, Any]:
+        """The session as the client sees it."""
+        return self.config.to_json(self.engine.hub.name, self.names.get("stt", "whisper"))
+
+    async def build(self) -> None:
+        """(Re)build the conversation for the session as configured, keeping the history."""
+        old = self.conversation
+        if old is not None:
+            await old.cancel("session updated")
+            with contextlib.suppress(Exception):
+                await old.wait()
+        settings = self.config.settings(self.engine.settings)
+        audio = self.config.modalities == ["audio"]
+        models = self.models if audio else dataclasses.replace(self.models, tts=None)
+        self.emitter.audio = audio
+        sink = RealtimeSink(self.emitter, AudioOut(self.config.output_format, _out_rate(settings)))
+        manual = self.config.turn_detection is None
+        self.source = None if manual else SocketSource(settings.server.voice_max_lead_s)
+        self.audio_in = AudioIn(self.config.input_format)
+        observers = Observers(on_turn=self.engine.record_turn)
+        self.conversation = Conversation(
+            settings, models, self.source, sink, observers=observers, live=Live()
+        )
+        if old is not None:
+            self.conversation.llm.history = old.llm.history
+        self.conversation.bus.listen(self.emitter.on_event)
+        await self.conversation.start()
+
+    async def close(self) -> None:
+        """Stop at once (the client has gone)."""
+        if self.conversation is not None:
+            await self.conversation.cancel("client gone")
+            with contextlib.suppress(Exception):
+                await self.conversation.wait()
+        await self.emitter.close()
+
+    def error(self, message: str, code: str = "invalid_value", event_id: Any = None) -> None:
+        """An ``error`` event about a client event."""
+        self.emitter.emit("error", error={"type": "invalid_request_error", "code": code,
+                                          "message": message, "param": None,
+                                          "event_id": event_id})  # fmt: skip
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        """One client event."""
+        kind = event.get("type")
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            self.error(f"unknown or unsupported event type {kind!r}", "invalid_event",
+                       event.get("event_id"))  # fmt: skip
+            return
+        try:
+            await handler(self, event)
+        except UserError as exc:
+            self.error(str(exc), event_id=event.get("event_id"))
+
+    async def session_update(self, event: dict[str, Any]) -> None:
+        """``session.update``: check, apply, rebuild, ``session.updated``."""
+        if self.emitter.active() is not None:
+            raise UserError("the session cannot change while a response is in progress")
+        self.config.update(event.get("session"))
+        await self.build()
+        self.emitter.emit("session.updated", session=self.describe())
+
+    async def append(self, event: dict[str, Any]) -> None:
+        """``input_audio_buffer.append``: to the VAD, or to the buffer of a manual turn."""
+        pcm = self.audio_in.decode(_field(event, "audio", str))
+        if self.source is not None:
+            self.source.feed(pcm)
+            await self.source.pace()
+            return
+        limit = self.engine.settings.server.max_audio_s
+        if (sum(map(len, self.buffer)) + len(pcm)) / PIPELINE_RATE > limit:
+            raise UserError(f"the audio buffer holds at most {limit:g} s; commit or clear it")
+        self.buffer.append(pcm)
+
+    async def commit(self, event: dict[str, Any]) -> None:
+        """``input_audio_buffer.commit`` (manual turns): the buffer becomes a user item."""
+        if self.source is not None:
+            raise UserError("with turn detection on, turns are committed when speech ends")
+        if not self.buffer:
+            raise UserError(
+                "the audio buffer is empty",
+            )
+        pcm, self.buffer = np.concatenate(self.buffer), []
+        item_id = new_id("item")
+        self.emitter.commit(item_id)
+        heard = await self.engine.hub.transcribe(pcm)
+        self.emitter.transcribed(item_id, heard.text)
+        self._conversation().add_user(heard.text)
+
+    async def clear(self, event: dict[str, Any]) -> None:
+        """``input_audio_buffer.clear`` (manual turns)."""
+        if self.source is not None:
+            raise UserError(
+                "with turn detection on, the buffer is the live input: it cannot be cleared"
+            )
+        self.buffer = []
+        self.emitter.emit("input_audio_buffer.cleared")
+
+    async def create_item(self, event: dict[str, Any]) -> None:
+        """``conversation.item.create``: a user message for the next response."""
+        item = _field(event, "item", dict)
+        content = item.get("content")
+        if item.get("type", "message") != "message" or item.get("role") != "user":
+            raise UserError(
+                "items created here are user messages ({'type': 'message', 'role': 'user'})"
+            )
+        if not isinstance(content, list) or not content:
+            raise UserError("a message needs 'content': a list of parts")
+        texts = [p.get("text") for p in content if isinstance(p, dict)]
+        if any(p.get("type") != "input_text" for p in content) or not all(
+            isinstance(t, str) for t in texts
+        ):
+            raise UserError("message parts are {'type': 'input_text', 'text': ...} here")
+        text = " ".join(str(t) for t in texts)
+        stored = user_item(
+            str(item.get("id") or new_id("item")), [{"type": "input_text", "text": text}]
+        )
+        self.emitter.add_item(stored)
+        self.emitter.emit("conversation.item.done", previous_item_id=None, item=stored)
+        self._conversation().add_user(text)
+
+    async def create_response(self, event: dict[str, Any]) -> None:
+        """``response.create``: a reply to the conversation as it stands."""
+        if self.emitter.active() is not None:
+            raise UserError("a response is already in progress; cancel it first")
+        if event.get("response") not in (None, {}):
+            raise UserError("per-response options are not supported yet; use session.update")
+        await self._conversation().respond()
+
+    async def cancel(self, event: dict[str, Any]) -> None:
+        """``response.cancel``: stop the reply being given."""
+        if self.emitter.active() is None:
+            raise UserError("no response is in progress")
+        await self._conversation().interrupt()
+
+    def _conversation(self) -> Conversation:
+        assert self.conversation is not None
+        return self.conversation
+
+
+_HANDLERS = {
+    "session.update": RealtimeSession.session_update,
+    "input_audio_buffer.append": RealtimeSession.append,
+    "input_audio_buffer.commit": RealtimeSession.commit,
+    "input_audio_buffer.clear": RealtimeSession.clear,
+    "conversation.item.create": RealtimeSession.create_item,
+    "response.create": RealtimeSession.create_response,
+    "response.cancel": RealtimeSession.cancel,
+}
+
+
+def _field(event: dict[str, Any], name: str, kind: type) -> Any:
+    value = event.get(name)
+    if not isinstance(value, kind):
+        raise UserError(f"'{name}' must be {'a string' if kind is str else 'an object'}")
+    return value
+
+
+def _out_rate(settings: Any) -> int:
+    return int(settings.audio.output_sample_rate)
+
+
+@router.websocket("/v1/realtime")
+async def realtime(socket: WebSocket) -> None:
+    """Serve one Realtime API session."""
+    engine: Engine = socket.app.state.engine
+    if not await admit(socket):
+        return
+    await socket.accept()
+    if not engine.hub.loaded:
+        await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
+        return
+    if engine.hub.conversations >= engine.settings.server.max_voice_sessions:
+        await socket.close(code=1013, reason="too many voice sessions; try again later")
+        return
+    try:
+        async with engine.hub.conversation() as models:
+            session = RealtimeSession(socket, engine, models)
+            await session.build()
+            session.emitter.emit("session.created", session=session.describe())
+            try:
+                await _receive(socket, session)
+            finally:
+                await session.close()
+    except (AssistantError, NoModel) as exc:
+        with contextlib.suppress(Exception):
+            await socket.close(code=1011, reason=str(exc)[:120])
+
+
+async def _receive(socket: WebSocket, session: RealtimeSession) -> None:
+    limit = session.engine.settings.server.max_ws_message_bytes
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                session.error("events are JSON text messages", "invalid_event")
+            elif len(text) > limit:
+                session.error(f"events are limited to {limit} bytes", "message_too_large")
+            else:
+                try:
+                    event = json.loads(text)
+                except ValueError:
+                    event = None
+                if isinstance(event, dict):
+                    await session.handle(event)
+                else:
+                    session.error("an event is a JSON object with a 'type'", "invalid_json")

@@ -1,0 +1,203 @@
+"""A Realtime API session's configuration: ``session.update`` checked, applied, described.
+
+An update is checked whole before any of it applies: a field that cannot be honoured is named
+in the error, and the session stays as it was (never a field dropped in silence). The session
+maps onto the assistant's settings:
+- ``turn_detection`` ``semantic_vad`` -> ``vad.end_of_turn = "model"``; its ``eagerness`` sets
+  the end-of-turn threshold (low 0.7, medium and auto the configured one, high 0.3);
+- ``server_vad`` -> ``vad.end_of_turn = "silence"``: ``silence_duration_ms`` is the hangover,
+  ``prefix_padding_ms`` the pre-roll, ``threshold`` the webrtcvad aggressiveness (below 0.25:
+  0, below 0.5: 1, below 0.75: 2, else 3);
+- ``null``: manual turns (``input_audio_buffer.commit`` then ``response.create``);
+- ``interrupt_response`` -> barge-in; ``instructions`` -> the system prompt;
+  ``max_output_tokens`` and ``temperature`` -> the reply's length and sampling.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.config import Settings
+from assistant.errors import UserError
+from assistant.server.realtime_audio import audio_format, format_json
+
+EAGERNESS = {"low": 0.7, "high": 0.3}  # medium and auto keep vad.turn_threshold
+OPENAI_VOICES = {
+    "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx",
+    "sage", "shimmer", "verse",
+}  # fmt: skip
+_IGNORABLE = {"type", "model", "object", "id", "expires_at"}  # what the session's own JSON holds
+
+
+def _default_detection() -> dict[str, Any]:
+    return {"type": "semantic_vad", "eagerness": "auto", "create_response": True,
+            "interrupt_response": True}  # fmt: skip
+
+
+@dataclass
+class RealtimeConfig:
+    """What a session does; ``update`` changes it, ``to_json`` describes it."""
+
+    instructions: str
+    voice: str
+    modalities: list[str] = field(default_factory=lambda: ["audio"])
+    input_format: str = "audio/pcm"
+    output_format: str = "audio/pcm"
+    transcription: dict[str, Any] | None = None
+    turn_detection: dict[str, Any] | None = field(default_factory=_default_detection)
+    max_output_tokens: int | None = None  # None: llm.max_tokens
+    temperature: float | None = None
+
+    def update(self, session: Any) -> None:
+        """Apply a ``session.update``'s ``session``; UserError naming every field refused."""
+        if not isinstance(session, dict):
+            raise UserError("'session' must be an object")
+        draft, problems = copy.deepcopy(self), []
+        for key, value in session.items():
+            try:
+                draft._apply(key, value)
+            except UserError as exc:
+                problems.append(f"{key}: {exc}")
+        if problems:
+            raise UserError("; ".join(problems))
+        self.__dict__.update(draft.__dict__)
+
+    def _apply(self, key: str, value: Any) -> None:
+        if key == "type" and value not in ("realtime", None):
+            raise UserError("only 'realtime' sessions are served (no transcription-only ones)")
+        if key in _IGNORABLE:
+            return
+        if key == "instructions":
+            self.instructions = _text(value)
+        elif key == "output_modalities":
+            if value not in (["audio"], ["text"]):
+                raise UserError("either ['audio'] or ['text']")
+            self.modalities = list(value)
+        elif key == "max_output_tokens":
+            self.max_output_tokens = _tokens(value)
+        elif key == "temperature":
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise UserError("a number >= 0")
+            self.temperature = float(value)
+        elif key == "audio":
+            self._audio(value)
+        elif key in ("tools", "tool_choice") and value in ([], "auto", "none", None):
+            return
+        else:
+            raise UserError("not supported by this server")
+
+    def _audio(self, value: Any) -> None:
+        if not isinstance(value, dict):
+            raise UserError("must be an object with 'input' and/or 'output'")
+        for side, fields in value.items():
+            if side not in ("input", "output") or not isinstance(fields, dict):
+                raise UserError(f"'{side}' is not 'input' or 'output' with an object")
+            for key, item in fields.items():
+                self._audio_field(side, key, item)
+
+    def _audio_field(self, side: str, key: str, value: Any) -> None:
+        if key == "format":
+            kind = audio_format(value)
+            if side == "input":
+                self.input_format = kind
+            else:
+                self.output_format = kind
+        elif side == "input" and key == "transcription":
+            if value is not None and not isinstance(value, dict):
+                raise UserError("transcription is an object or null")
+            self.transcription = value
+        elif side == "input" and key == "turn_detection":
+            self.turn_detection = _detection(value, self.turn_detection)
+        elif side == "input" and key == "noise_reduction" and value is None:
+            return
+        elif side == "output" and key == "voice":
+            if not isinstance(value, str) or not (value == self.voice or value in OPENAI_VOICES):
+                raise UserError(f"the voice here is {self.voice!r} (OpenAI's names map to it)")
+        elif side == "output" and key == "speed" and value in (1, 1.0):
+            return
+        else:
+            raise UserError(f"audio.{side}.{key} is not supported by this server")
+
+    def settings(self, base: Settings) -> Settings:
+        """``base`` with this session's turn taking, prompt and sampling."""
+        vad, llm = base.vad.model_copy(), base.llm.model_copy()
+        audio = base.audio.model_copy()
+        llm.system_prompt = self.instructions
+        if self.max_output_tokens is not None:
+            llm.max_tokens = self.max_output_tokens
+        if self.temperature is not None:
+            llm.temperature = self.temperature
+        detection = self.turn_detection or {}
+        audio.barge_in = bool(detection.get("interrupt_response", True))
+        if detection.get("type") == "semantic_vad":
+            vad.end_of_turn = "model"
+            vad.turn_threshold = EAGERNESS.get(
+                detection.get("eagerness", "auto"), vad.turn_threshold
+            )
+        elif detection.get("type") == "server_vad":
+            vad.end_of_turn = "silence"
+            vad.hangover_ms = int(detection.get("silence_duration_ms", vad.hangover_ms))
+            vad.preroll_ms = int(detection.get("prefix_padding_ms", vad.preroll_ms))
+            vad.aggressiveness = min(3, int(float(detection.get("threshold", 0.5)) * 4))
+        return base.model_copy(update={"vad": vad, "llm": llm, "audio": audio})
+
+    def to_json(self, model: str, stt: str) -> dict[str, Any]:
+        """The session as ``session.created`` and ``session.updated`` describe it."""
+        transcription = self.transcription and {**self.transcription, "model": stt}
+        return {
+            "type": "realtime",
+            "object": "realtime.session",
+            "model": model,
+            "instructions": self.instructions,
+            "output_modalities": self.modalities,
+            "max_output_tokens": self.max_output_tokens or "inf",
+            "tools": [],
+            "tool_choice": "auto",
+            "audio": {
+                "input": {
+                    "format": format_json(self.input_format),
+                    "transcription": transcription,
+                    "turn_detection": self.turn_detection,
+                    "noise_reduction": None,
+                },
+                "output": {"format": format_json(self.output_format), "voice": self.voice,
+                           "speed": 1.0},
+            },
+        }  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise UserError("must be a string")
+    return value
+
+
+def _tokens(value: Any) -> int | None:
+    if value == "inf":
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
+        raise UserError("an integer from 1 to 4096, or 'inf'")
+    return value
+
+
+def _detection(value: Any, current: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") not in ("server_vad", "semantic_vad"):
+        raise UserError("turn_detection is null, {'type': 'server_vad'} or 'semantic_vad'")
+    merged = {**(current if current and current["type"] == value["type"] else {}), **value}
+    merged.setdefault("create_response", True)
+    merged.setdefault("interrupt_response", True)
+    if merged["create_response"] is not True:
+        raise UserError("create_response: false is not supported yet (commit manually instead)")
+    known = {"type", "create_response", "interrupt_response", "idle_timeout_ms"}
+    known |= {"eagerness"} if value["type"] == "semantic_vad" else {
+        "threshold", "prefix_padding_ms", "silence_duration_ms"}  # fmt: skip
+    unknown = sorted(set(merged) - known)
+    if unknown or merged.get("idle_timeout_ms") is not None:
+        raise UserError(f"turn_detection does not take {unknown or ['idle_timeout_ms']}")
+    if merged.get("eagerness", "auto") not in ("low", "medium", "high", "auto"):
+        raise UserError("eagerness is low, medium, high or auto")
+    return merged

@@ -1,0 +1,238 @@
+"""The conversation's events, told as Realtime API server events, in order, through one outbox.
+
+A turn's user speech becomes a user item (``input_audio_buffer.speech_started``,
+``speech_stopped``, ``committed``, ``conversation.item.added``, its transcription and
+``conversation.item.done``); its reply becomes a response with one assistant message item
+(``response.created``, ``output_item.added``, ``content_part.added``, the deltas, then the
+``.done`` events and ``response.done``). A reply is finished when all its audio has been played
+(``completed``, ``incomplete`` at the token limit), or when it was stopped (``cancelled``,
+keeping only the words that were heard).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.pipeline import events
+from assistant.pipeline.events import Event
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    """A server-made id, e.g. ``item_12``."""
+    return f"{prefix}_{next(_ids)}"
+
+
+@dataclass
+class Response:
+    """The reply of one turn, as one response with one assistant message."""
+
+    id: str
+    item_id: str
+    turn: int
+    audio: bool
+    text: str = ""
+    tokens: int = 0
+    finish_reason: str = "stop"
+    done: bool = False
+
+
+class Emitter:
+    """Queues server events and sends them one after another."""
+
+    def __init__(self, send: Send, audio: bool) -> None:
+        self._send = send
+        self.audio = audio  # output modality: audio (with its transcript) or text
+        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._writer = asyncio.ensure_future(self._write())
+        self.responses: dict[int, Response] = {}
+        self.user_items: dict[int, str] = {}  # turn -> item id
+        self._speech_item: str | None = None  # the item of speech not yet a turn
+        self.last_item: str | None = None
+        self.items: dict[str, dict[str, Any]] = {}  # every item of the conversation, by id
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Queue one server event."""
+        self._outbox.put_nowait({"type": kind, "event_id": new_id("event"), **fields})
+
+    async def _write(self) -> None:
+        while (message := await self._outbox.get()) is not None:
+            await self._send(message)
+
+    async def close(self) -> None:
+        """Send what is queued, then stop."""
+        self._outbox.put_nowait(None)
+        await self._writer
+
+    def active(self) -> Response | None:
+        """The response being given, if any."""
+        return next((r for r in self.responses.values() if not r.done), None)
+
+    def add_item(self, item: dict[str, Any]) -> None:
+        """A new item at the end of the conversation (``conversation.item.added``)."""
+        self.items[item["id"]] = item
+        self.emit("conversation.item.added", previous_item_id=self.last_item, item=item)
+        self.last_item = item["id"]
+
+    def on_event(self, event: Event) -> None:
+        """A conversation event (the bus holds back those of turns not yet confirmed)."""
+        turn = event.turn_id
+        match event:
+            case events.SpeechStarted(start=start):
+                self._speech_item = self._speech_item or new_id("item")
+                self.emit("input_audio_buffer.speech_started", audio_start_ms=int(start * 1000),
+                          item_id=self._speech_item)  # fmt: skip
+            case events.Utterance(end=end):
+                self._user_audio(turn, int(end * 1000))
+            case events.Transcript(text=text, stt_ms=stt_ms) if stt_ms is not None:
+                self._transcribed(turn, text)
+            case events.LlmStarted():
+                self._respond(turn)
+            case events.LlmToken(text=text):
+                self._delta(turn, text)
+            case events.ReplyDone(text=text, finish_reason=reason, tokens=tokens):
+                if (response := self.responses.get(turn)) is not None:
+                    response.text, response.finish_reason, response.tokens = text, reason, tokens
+            case events.TurnDone():
+                self.finish(turn)
+            case events.Interrupted(heard=heard):
+                self.finish(turn, cancelled=True, heard=heard)
+            case events.Merged():  # the user went on: nothing of the reply counts
+                self.finish(turn, cancelled=True, heard="")
+            case events.StageFailed(message=message):
+                self.emit("error", error={"type": "server_error", "code": "pipeline_error",
+                                          "message": message, "event_id": None})  # fmt: skip
+
+    def _user_audio(self, turn: int, end_ms: int) -> None:
+        item_id, self._speech_item = self._speech_item or new_id("item"), None
+        self.user_items[turn] = item_id
+        self.emit("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
+        self.commit(item_id)
+
+    def commit(self, item_id: str) -> None:
+        """The user's audio became item ``item_id``, its words still to come."""
+        self.emit("input_audio_buffer.committed", previous_item_id=self.last_item, item_id=item_id)
+        self.add_item(user_item(item_id, [{"type": "input_audio", "transcript": None}]))
+
+    def _transcribed(self, turn: int, text: str) -> None:
+        if (item_id := self.user_items.get(turn)) is not None:
+            self.transcribed(item_id, text)
+
+    def transcribed(self, item_id: str, text: str) -> None:
+        """The words of audio item ``item_id``."""
+        common = {"item_id": item_id, "content_index": 0}
+        self.emit("conversation.item.input_audio_transcription.delta", **common, delta=text)
+        self.emit("conversation.item.input_audio_transcription.completed", **common,
+                  transcript=text, usage={"type": "duration", "seconds": 0})  # fmt: skip
+        item = self.items[item_id]
+        item["content"][0]["transcript"] = text
+        item["status"] = "completed"
+        self.emit("conversation.item.done", previous_item_id=None, item=item)
+
+    def _respond(self, turn: int) -> None:
+        response = Response(new_id("resp"), new_id("item"), turn, self.audio)
+        self.responses = {t: r for t, r in self.responses.items() if not r.done}
+        self.responses[turn] = response
+        self.emit("response.created", response=response_json(response, "in_progress", []))
+        item = assistant_item(response, "in_progress", "")
+        self.emit("response.output_item.added", response_id=response.id, output_index=0,
+                  item=item)  # fmt: skip
+        self.add_item(item)
+        self.emit("response.content_part.added", **_part_ids(response),
+                  part=_part(response, ""))  # fmt: skip
+
+    def _delta(self, turn: int, text: str) -> None:
+        if (response := self.responses.get(turn)) is None or response.done:
+            return
+        kind = (
+            "response.output_audio_transcript.delta"
+            if response.audio
+            else "response.output_text.delta"
+        )
+        self.emit(kind, **_part_ids(response), delta=text)
+
+    def audio_delta(self, turn: int, data: str) -> None:
+        """A piece of the reply's audio (base64, in the session's output format)."""
+        response = self.responses.get(turn)
+        if response is not None and not response.done:
+            self.emit("response.output_audio.delta", **_part_ids(response), delta=data)
+
+    def finish(self, turn: int, cancelled: bool = False, heard: str | None = None) -> None:
+        """The reply of ``turn`` is over: its ``.done`` events and ``response.done``."""
+        response = self.responses.get(turn)
+        if response is None or response.done:
+            return
+        response.done = True
+        text = response.text if heard is None else heard
+        ids = _part_ids(response)
+        if response.audio:
+            self.emit("response.output_audio.done", **ids)
+            self.emit("response.output_audio_transcript.done", **ids, transcript=text)
+        else:
+            self.emit("response.output_text.done", **ids, text=text)
+        self.emit("response.content_part.done", **ids, part=_part(response, text))
+        item = assistant_item(response, "incomplete" if cancelled else "completed", text)
+        self.items[item["id"]] = item
+        self.emit("response.output_item.done", response_id=response.id, output_index=0, item=item)
+        self.emit("conversation.item.done", previous_item_id=None, item=item)
+        status = _status(response, cancelled)
+        self.emit("response.done", response=response_json(response, status, [item]))
+
+
+def _status(response: Response, cancelled: bool) -> str:
+    if cancelled or response.finish_reason == "cancelled":
+        return "cancelled"
+    if response.finish_reason == "error":
+        return "failed"
+    return "incomplete" if response.finish_reason == "length" else "completed"
+
+
+def _part_ids(response: Response) -> dict[str, Any]:
+    return {"response_id": response.id, "item_id": response.item_id, "output_index": 0,
+            "content_index": 0}  # fmt: skip
+
+
+def _part(response: Response, text: str) -> dict[str, Any]:
+    if response.audio:
+        return {"type": "audio", "transcript": text}
+    return {"type": "text", "text": text}
+
+
+def user_item(item_id: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    """A user message item."""
+    return {"id": item_id, "type": "message", "object": "realtime.item", "status": "completed",
+            "role": "user", "content": content}  # fmt: skip
+
+
+def assistant_item(response: Response, status: str, text: str) -> dict[str, Any]:
+    """The assistant message item of ``response``."""
+    part = {"type": "output_audio", "transcript": text} if response.audio else {
+        "type": "output_text", "text": text}  # fmt: skip
+    return {"id": response.item_id, "type": "message", "object": "realtime.item",
+            "status": status, "role": "assistant", "content": [part]}  # fmt: skip
+
+
+def response_json(response: Response, status: str, output: list[Any]) -> dict[str, Any]:
+    """A response object, with its usage once it is over (output tokens: input is not counted)."""
+    usage = None
+    if status != "in_progress":
+        tokens = response.tokens
+        details = {"text_tokens": tokens, "audio_tokens": 0}
+        usage = {"output_tokens": tokens, "output_token_details": details}
+    return {
+        "id": response.id,
+        "object": "realtime.response",
+        "status": status,
+        "status_details": {"type": status, "reason": "turn_detected"}
+        if status == "cancelled"
+        else None,
+        "output": output,
+        "output_modalities": ["audio" if response.audio else "text"],
+        "usage": usage,
+    }

@@ -1,0 +1,248 @@
+"""The Realtime API at /v1/realtime, driven by the official `openai` SDK against a real server."""
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from openai import AsyncOpenAI, OpenAI
+
+from assistant.models.piper import PiperTTS
+from assistant.models.whisper import WhisperSTT
+from tests import media
+from tests.serving import start
+
+RT_RATE = 24000
+CHUNK_S = 0.1
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    """A real server, greedy so replies repeat exactly, with the default end-of-turn model."""
+    proc, url = start(env={"ASSISTANT_LLM__PRESET": "greedy"})
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _client(url: str) -> OpenAI:
+    return OpenAI(base_url=f"{url}/v1", api_key="unused")
+
+
+def _until(connection: Any, kind: str, timeout: float = 90) -> list[Any]:
+    """Server events up to and including the first of type ``kind``."""
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = connection.recv()
+        got.append(event)
+        if event.type == kind:
+            return got
+        assert event.type != "error", event
+    raise AssertionError(f"no {kind} in {[e.type for e in got]}")
+
+
+def _ask(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def test_a_typed_turn_in_text_mode(server_url: str) -> None:
+    with _client(server_url).realtime.connect(model="local") as connection:
+        created = connection.recv()
+        assert created.type == "session.created"
+        connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+        updated = _until(connection, "session.updated")[-1]
+        assert updated.session.output_modalities == ["text"]
+        connection.conversation.item.create(item=_ask("What is the capital of France?"))
+        connection.response.create()
+        got = _until(connection, "response.done")
+        kinds = [e.type for e in got]
+        assert kinds.index("response.created") < kinds.index("response.output_text.delta")
+        assert "response.output_audio.delta" not in kinds
+        text = "".join(e.delta for e in got if e.type == "response.output_text.delta")
+        done = next(e for e in got if e.type == "response.output_text.done")
+        assert text.strip() and done.text == text
+        response = got[-1].response
+        assert response.status == "completed"
+        assert response.usage.output_tokens > 0
+        assert response.output[0].content[0].text == text
+
+
+def _speak(tts: PiperTTS, text: str, rate: int = RT_RATE) -> np.ndarray:
+    speech = media.speech(tts, text, rate)
+    return np.concatenate([media.silence(0.4, rate), speech, media.silence(1.6, rate)])
+
+
+async def _stream(connection: Any, pcm: np.ndarray, rate: int, encode: Any = None) -> None:
+    """Send ``pcm`` at real-time pace, as a microphone would."""
+    step = int(rate * CHUNK_S)
+    began = time.monotonic()
+    for i, at in enumerate(range(0, len(pcm), step)):
+        piece = pcm[at : at + step]
+        data = encode(piece) if encode else piece.astype("<i2").tobytes()
+        await connection.input_audio_buffer.append(audio=base64.b64encode(data).decode())
+        await asyncio.sleep(max(0.0, began + (i + 1) * CHUNK_S - time.monotonic()))
+
+
+async def _events_until(connection: Any, kind: str, timeout: float = 90) -> list[Any]:
+    got: list[Any] = []
+    async with asyncio.timeout(timeout):
+        async for event in connection:
+            got.append(event)
+            assert event.type != "error", event
+            if event.type == kind:
+                return got
+    raise AssertionError(f"no {kind}")
+
+
+def test_a_spoken_question_is_heard_transcribed_and_answered_aloud(
+    server_url: str, tts: PiperTTS, stt: WhisperSTT
+) -> None:
+    async def talk() -> list[Any]:
+        client = AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused")
+        async with client.realtime.connect(model="local") as connection:
+            sender = asyncio.ensure_future(
+                _stream(connection, _speak(tts, "What is the capital of France?"), RT_RATE)
+            )
+            got = await _events_until(connection, "response.done")
+            await sender
+            return got
+
+    got = asyncio.run(talk())
+    kinds = [e.type for e in got]
+    for kind in (
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+        "conversation.item.input_audio_transcription.completed",
+        "response.created",
+        "response.output_audio.delta",
+        "response.output_audio_transcript.done",
+    ):
+        assert kind in kinds, kinds
+    heard = next(e for e in got if e.type.endswith("input_audio_transcription.completed"))
+    assert "capital" in heard.transcript.lower() and "france" in heard.transcript.lower()
+    reply = next(e for e in got if e.type == "response.output_audio_transcript.done").transcript
+    audio = b"".join(
+        base64.b64decode(e.delta) for e in got if e.type == "response.output_audio.delta"
+    )
+    pcm = media.speech_to_16k(np.frombuffer(audio, "<i2").astype(np.int16), RT_RATE)
+    back = stt.transcribe(pcm.astype(np.float32) / 32768).text.lower()
+    words = [w.strip(".,!?") for w in reply.lower().split()]
+    assert sum(w in back for w in words) >= 0.6 * len(words), (reply, back)
+    assert got[-1].response.status == "completed" and got[-1].response.usage.output_tokens > 0
+
+
+def _mulaw(pcm16: np.ndarray) -> bytes:
+    codec: Any = av.CodecContext.create("pcm_mulaw", "w")
+    codec.sample_rate, codec.layout, codec.format = 8000, "mono", "s16"
+    frame = av.AudioFrame.from_ndarray(pcm16.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = 8000
+    return b"".join(bytes(p) for p in codec.encode(frame))
+
+
+def test_manual_turns_with_mulaw_at_8khz(server_url: str, tts: PiperTTS) -> None:
+    async def talk() -> tuple[list[Any], list[Any]]:
+        client = AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused")
+        async with client.realtime.connect(model="local") as connection:
+            await connection.session.update(
+                session={
+                    "type": "realtime",
+                    "output_modalities": ["text"],
+                    "audio": {"input": {"format": {"type": "audio/pcmu"}, "turn_detection": None}},
+                }
+            )
+            await _events_until(connection, "session.updated")
+            pcm = _speak(tts, "How many legs does a spider have?", 8000)
+            await _stream(connection, pcm[: len(pcm) // 2], 8000, _mulaw)
+            await _stream(connection, pcm[len(pcm) // 2 :], 8000, _mulaw)
+            await connection.input_audio_buffer.commit()
+            heard = await _events_until(connection, "conversation.item.done")
+            await connection.response.create()
+            return heard, await _events_until(connection, "response.done")
+
+    heard, answer = asyncio.run(talk())
+    assert "input_audio_buffer.speech_started" not in [e.type for e in heard]
+    words = next(e for e in heard if e.type.endswith("transcription.completed")).transcript
+    assert "spider" in words.lower() and "legs" in words.lower()
+    assert answer[-1].response.status == "completed"
+    assert "".join(e.delta for e in answer if e.type == "response.output_text.delta").strip()
+
+
+def test_response_cancel_stops_the_reply(server_url: str) -> None:
+    with _client(server_url).realtime.connect(model="local") as connection:
+        _until(connection, "session.created")
+        connection.session.update(session={"type": "realtime", "max_output_tokens": 200})
+        _until(connection, "session.updated")
+        connection.conversation.item.create(item=_ask("Tell me a long story about a dragon."))
+        connection.response.create()
+        got = _until(connection, "response.output_audio.delta")
+        connection.response.cancel()
+        got += _until(connection, "response.done")
+        response = got[-1].response
+        assert response.status == "cancelled"
+        said = "".join(e.delta for e in got if e.type == "response.output_audio_transcript.delta")
+        heard = response.output[0].content[0].transcript
+        assert said.startswith(heard) and len(heard) < len(said), (heard, said)
+        # the session goes on: the next reply is a reply of its own, not the rest of this one
+        connection.conversation.item.create(item=_ask("What is the capital of France?"))
+        connection.response.create()
+        after = _until(connection, "response.done")[-1].response
+        assert after.status in ("completed", "incomplete") and after.id != response.id
+
+
+def _raw(url: str, events: list[dict[str, Any] | str | bytes]) -> list[dict[str, Any]]:
+    from websockets.sync.client import connect
+
+    replies: list[dict[str, Any]] = []
+    with connect(url.replace("http", "ws") + "/v1/realtime?model=x") as socket:
+        assert json.loads(socket.recv(timeout=30))["type"] == "session.created"
+        for event in events:
+            socket.send(event if isinstance(event, str | bytes) else json.dumps(event))
+            replies.append(json.loads(socket.recv(timeout=30)))
+    return replies
+
+
+@pytest.mark.parametrize(
+    ("event", "words"),
+    [
+        ({"type": "no.such.event"}, "no.such.event"),
+        ("{not json", "JSON"),
+        (b"\x00\x01", "JSON text"),
+        ({"type": "input_audio_buffer.append", "audio": "%%%"}, "base64"),
+        ({"type": "input_audio_buffer.append", "audio": 5}, "'audio'"),
+        ({"type": "session.update", "session": {"tracing": "auto"}}, "tracing"),
+        (
+            {
+                "type": "session.update",
+                "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}},
+            },
+            "24000",
+        ),
+        (
+            {"type": "session.update", "session": {"output_modalities": ["video"]}},
+            "output_modalities",
+        ),
+        ({"type": "response.cancel"}, "no response"),
+        (
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": [{"type": "input_text"}]},
+            },
+            "input_text",
+        ),
+    ],
+)
+def test_each_bad_event_gets_an_error_and_the_session_lives_on(
+    server_url: str, event: Any, words: str
+) -> None:
+    error, after = _raw(server_url, [event, {"type": "session.update", "session": {}}])
+    assert error["type"] == "error" and words in error["error"]["message"], error
+    assert after["type"] == "session.updated"
