@@ -36,12 +36,18 @@ def _client(url: str) -> OpenAI:
     return OpenAI(base_url=f"{url}/v1", api_key="unused")
 
 
+def _recv(connection: Any, timeout: float = 60) -> Any:
+    """The next server event, parsed by the SDK (its own recv() would wait for ever)."""
+    raw = connection._connection.recv(timeout=timeout, decode=False)
+    return connection.parse_event(raw)
+
+
 def _until(connection: Any, kind: str, timeout: float = 90) -> list[Any]:
     """Server events up to and including the first of type ``kind``."""
     got: list[Any] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        event = connection.recv()
+        event = _recv(connection, max(0.1, deadline - time.monotonic()))
         got.append(event)
         if event.type == kind:
             return got
@@ -55,7 +61,7 @@ def _ask(text: str) -> dict[str, Any]:
 
 def test_a_typed_turn_in_text_mode(server_url: str) -> None:
     with _client(server_url).realtime.connect(model="local") as connection:
-        created = connection.recv()
+        created = _recv(connection)
         assert created.type == "session.created"
         connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
         updated = _until(connection, "session.updated")[-1]
@@ -246,3 +252,57 @@ def test_each_bad_event_gets_an_error_and_the_session_lives_on(
     error, after = _raw(server_url, [event, {"type": "session.update", "session": {}}])
     assert error["type"] == "error" and words in error["error"]["message"], error
     assert after["type"] == "session.updated"
+
+
+def _reply(connection: Any, **options: Any) -> Any:
+    connection.response.create(**({"response": options} if options else {}))
+    return _until(connection, "response.done")[-1].response
+
+
+def test_per_response_instructions_and_deleted_items_shape_the_next_reply(server_url: str) -> None:
+    pirate = "You are a pirate. Answer like a pirate, with pirate words."
+    with _client(server_url).realtime.connect(model="local") as connection:
+        _until(connection, "session.created")
+        connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+        _until(connection, "session.updated")
+        connection.conversation.item.create(item=_ask("Where do you keep your gold?"))
+        first = _reply(connection, instructions=pirate)
+        connection.conversation.item.delete(item_id=first.output[0].id)
+        assert _until(connection, "conversation.item.deleted")[-1].item_id == first.output[0].id
+        plain = _reply(connection)
+        connection.conversation.item.delete(item_id=plain.output[0].id)
+        _until(connection, "conversation.item.deleted")
+        again = _reply(connection, instructions=pirate)
+        text = [r.output[0].content[0].text for r in (first, plain, again)]
+        assert text[0] == text[2] != text[1], text  # greedy: the same history, the same reply
+        short = _reply(connection, max_output_tokens=3)
+        assert short.status == "incomplete" and short.usage.output_tokens == 3
+        connection.conversation.item.retrieve(item_id=first.output[0].id)
+        error = _recv(connection)
+        assert error.type == "error" and "no item" in error.error.message
+
+
+def test_truncate_keeps_the_words_that_were_heard(server_url: str) -> None:
+    with _client(server_url).realtime.connect(model="local") as connection:
+        _until(connection, "session.created")
+        connection.conversation.item.create(item=_ask("Tell me about the moon."))
+        connection.response.create()
+        got = _until(connection, "response.done")
+        item_id = got[-1].response.output[0].id
+        said = got[-1].response.output[0].content[0].transcript
+        audio = sum(
+            len(base64.b64decode(e.delta)) for e in got if e.type == "response.output_audio.delta"
+        )
+        total_ms = audio // 2 * 1000 // RT_RATE
+        connection.conversation.item.truncate(
+            item_id=item_id, content_index=0, audio_end_ms=total_ms + 500
+        )
+        error = _recv(connection)
+        assert error.type == "error" and "past the item" in error.error.message
+        connection.conversation.item.truncate(
+            item_id=item_id, content_index=0, audio_end_ms=total_ms // 3
+        )
+        assert _until(connection, "conversation.item.truncated")[-1].audio_end_ms == total_ms // 3
+        connection.conversation.item.retrieve(item_id=item_id)
+        heard = _until(connection, "conversation.item.retrieved")[-1].item.content[0].transcript
+        assert heard and said.startswith(heard) and len(heard) < len(said), (heard, said)

@@ -107,12 +107,20 @@ class Conversation:
         """Words for the next reply, without asking for one (``respond`` does)."""
         self.llm.history.append(ChatMessage("user", text))
 
-    async def respond(self) -> int:
-        """A reply to the conversation as it stands (the words added since the last reply)."""
+    async def respond(self, instructions: str | None = None, max_tokens: int | None = None) -> int:
+        """A reply to the conversation as it stands (the words added since the last reply).
+
+        ``instructions`` and ``max_tokens`` replace the settings' for this reply only.
+        """
         turn = self.ledger.answer(self.ledger.new())
-        await self.pipeline.queue_frame(
-            TranscriptFrame(turn_id=turn, text="", speech_end_wall=time.monotonic())
+        frame = TranscriptFrame(
+            turn_id=turn,
+            text="",
+            speech_end_wall=time.monotonic(),
+            instructions=instructions,
+            max_tokens=max_tokens,
         )
+        await self.pipeline.queue_frame(frame)
         return turn
 
     async def say(self, text: str) -> int:

@@ -77,6 +77,8 @@ class TranscriptFrame(DataFrame):
 
     text: str
     speech_end_wall: float  # monotonic time the user stopped (or submitted the text)
+    instructions: str | None = None  # this reply's own system prompt (None: the settings')
+    max_tokens: int | None = None  # this reply's own length limit
 
 
 @dataclass(kw_only=True)

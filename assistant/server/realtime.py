@@ -28,8 +28,9 @@ from assistant.pipeline.frames import ReplyAudioFrame
 from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
 from assistant.server.realtime_audio import PIPELINE_RATE, AudioIn, AudioOut
-from assistant.server.realtime_config import RealtimeConfig
+from assistant.server.realtime_config import RealtimeConfig, response_options
 from assistant.server.realtime_events import Emitter, new_id, user_item
+from assistant.server.realtime_items import SpokenReplies, delete, retrieve, truncate
 from assistant.server.voice_io import PlayedSink, SocketSource
 from assistant.server.ws import admit
 
@@ -39,12 +40,13 @@ router = APIRouter()
 class RealtimeSink(PlayedSink):
     """Reply audio as ``response.output_audio.delta`` events."""
 
-    def __init__(self, emitter: Emitter, audio_out: AudioOut) -> None:
+    def __init__(self, emitter: Emitter, audio_out: AudioOut, spoken: SpokenReplies) -> None:
         super().__init__("realtime-sink")
-        self.emitter, self.audio_out = emitter, audio_out
+        self.emitter, self.audio_out, self.spoken = emitter, audio_out, spoken
 
     async def send_audio(self, frame: ReplyAudioFrame) -> None:
         """Encode the piece in the session's format and queue it."""
+        self.spoken.add(frame)
         self.emitter.audio_delta(frame.turn_id, self.audio_out.encode(frame.pcm))
 
 
@@ -61,6 +63,7 @@ class RealtimeSession:
         self.source: SocketSource | None = None
         self.audio_in = AudioIn(self.config.input_format)
         self.buffer: list[np.ndarray] = []  # manual turns: audio not yet committed
+        self.spoken = SpokenReplies()
 
     async def _send(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(Exception):  # the client has gone
@@ -81,7 +84,8 @@ class RealtimeSession:
         audio = self.config.modalities == ["audio"]
         models = self.models if audio else dataclasses.replace(self.models, tts=None)
         self.emitter.audio = audio
-        sink = RealtimeSink(self.emitter, AudioOut(self.config.output_format, _out_rate(settings)))
+        audio_out = AudioOut(self.config.output_format, _out_rate(settings))
+        sink = RealtimeSink(self.emitter, audio_out, self.spoken)
         manual = self.config.turn_detection is None
         self.source = None if manual else SocketSource(settings.server.voice_max_lead_s)
         self.audio_in = AudioIn(self.config.input_format)
@@ -154,7 +158,7 @@ class RealtimeSession:
         self.emitter.commit(item_id)
         heard = await self.engine.hub.transcribe(pcm)
         self.emitter.transcribed(item_id, heard.text)
-        self._conversation().add_user(heard.text)
+        self.conversation_now().add_user(heard.text)
 
     async def clear(self, event: dict[str, Any]) -> None:
         """``input_audio_buffer.clear`` (manual turns)."""
@@ -186,23 +190,26 @@ class RealtimeSession:
         )
         self.emitter.add_item(stored)
         self.emitter.emit("conversation.item.done", previous_item_id=None, item=stored)
-        self._conversation().add_user(text)
+        self.conversation_now().add_user(text)
 
     async def create_response(self, event: dict[str, Any]) -> None:
         """``response.create``: a reply to the conversation as it stands."""
         if self.emitter.active() is not None:
             raise UserError("a response is already in progress; cancel it first")
-        if event.get("response") not in (None, {}):
-            raise UserError("per-response options are not supported yet; use session.update")
-        await self._conversation().respond()
+        options = event.get("response") or {}
+        if not isinstance(options, dict):
+            raise UserError("'response' must be an object")
+        instructions, max_tokens = response_options(options, self.config)
+        await self.conversation_now().respond(instructions, max_tokens)
 
     async def cancel(self, event: dict[str, Any]) -> None:
         """``response.cancel``: stop the reply being given."""
         if self.emitter.active() is None:
             raise UserError("no response is in progress")
-        await self._conversation().interrupt()
+        await self.conversation_now().interrupt()
 
-    def _conversation(self) -> Conversation:
+    def conversation_now(self) -> Conversation:
+        """The conversation as the session is now configured."""
         assert self.conversation is not None
         return self.conversation
 
@@ -215,6 +222,9 @@ _HANDLERS = {
     "conversation.item.create": RealtimeSession.create_item,
     "response.create": RealtimeSession.create_response,
     "response.cancel": RealtimeSession.cancel,
+    "conversation.item.retrieve": retrieve,
+    "conversation.item.delete": delete,
+    "conversation.item.truncate": truncate,
 }
 
 

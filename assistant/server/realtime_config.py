@@ -201,3 +201,37 @@ def _detection(value: Any, current: dict[str, Any] | None) -> dict[str, Any] | N
     if merged.get("eagerness", "auto") not in ("low", "medium", "high", "auto"):
         raise UserError("eagerness is low, medium, high or auto")
     return merged
+
+
+def response_options(
+    options: dict[str, Any], config: RealtimeConfig
+) -> tuple[str | None, int | None]:
+    """A ``response.create``'s own instructions and token limit; UserError naming the rest.
+
+    Its ``output_modalities`` may only repeat the session's (the conversation's stages are
+    built for them), and ``conversation`` must be ``auto``: out-of-band replies are not served.
+    """
+    problems = []
+    for key, value in options.items():
+        if key == "output_modalities" and value != config.modalities:
+            problems.append(
+                f"output_modalities: the session's are {config.modalities} "
+                "(change them with session.update)"
+            )
+        elif key == "conversation" and value != "auto":
+            problems.append("conversation: only 'auto' (out-of-band responses are not served)")
+        elif key not in (
+            "instructions",
+            "max_output_tokens",
+            "output_modalities",
+            "conversation",
+            "metadata",
+        ):
+            problems.append(f"{key}: not supported by this server")
+    if problems:
+        raise UserError("; ".join(problems))
+    instructions = options.get("instructions")
+    if instructions is not None:
+        instructions = _text(instructions)
+    tokens = options.get("max_output_tokens")
+    return instructions, (_tokens(tokens) if tokens is not None else None)

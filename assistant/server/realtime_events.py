@@ -55,7 +55,8 @@ class Emitter:
         self.user_items: dict[int, str] = {}  # turn -> item id
         self._speech_item: str | None = None  # the item of speech not yet a turn
         self.last_item: str | None = None
-        self.items: dict[str, dict[str, Any]] = {}  # every item of the conversation, by id
+        self.items: dict[str, dict[str, Any]] = {}  # every item of the conversation, in order
+        self.turns_of_items: dict[str, int] = {}  # assistant item id -> its turn
 
     def emit(self, kind: str, **fields: Any) -> None:
         """Queue one server event."""
@@ -139,6 +140,7 @@ class Emitter:
         response = Response(new_id("resp"), new_id("item"), turn, self.audio)
         self.responses = {t: r for t, r in self.responses.items() if not r.done}
         self.responses[turn] = response
+        self.turns_of_items[response.item_id] = turn
         self.emit("response.created", response=response_json(response, "in_progress", []))
         item = assistant_item(response, "in_progress", "")
         self.emit("response.output_item.added", response_id=response.id, output_index=0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -106,20 +107,20 @@ class LlmStage(ModelStage):
             await self.push_frame(ReplyEndFrame(turn_id=turn, text="", finish_reason="error"))
 
     async def _answer(self, frame: TranscriptFrame) -> None:
-        opts, turn = self.options, frame.turn_id
+        opts, turn = self._options_for(frame), frame.turn_id
         cancel = self._work.begin(turn)
         self._before = {t: h for t, h in self._before.items() if t >= turn - 1}
         self._before[turn] = list(self.history)
         self.bus.publish(LlmStarted(turn_id=turn))
         user = self._question(frame.text)
         messages = await call_in_thread(
-            self._executor, self.model.fit_history, self._conversation(user), opts.max_tokens
+            self._executor, self.model.fit_history, self._conversation(user, opts), opts.max_tokens
         )
         result = StreamResult[str]()
         parts: list[str] = []
         try:
             stream = iterate_in_thread(
-                lambda: self._generate(messages, cancel), self._executor, result
+                lambda: self._generate(messages, cancel, opts), self._executor, result
             )
             async for piece in stream:
                 parts.append(piece)
@@ -156,9 +157,20 @@ class LlmStage(ModelStage):
         words = [*(m.content for m in pending), user_text]
         return ChatMessage("user", " ".join(w for w in words if w))
 
-    def _conversation(self, user: ChatMessage) -> list[ChatMessage]:
+    def _options_for(self, frame: TranscriptFrame) -> ReplyOptions:
+        """The settings' reply options, with what this turn asks for itself."""
+        opts = self.options
+        if frame.instructions is not None:
+            opts = dataclasses.replace(opts, system_prompt=frame.instructions)
+        if frame.max_tokens is not None:
+            opts = dataclasses.replace(opts, max_tokens=frame.max_tokens)
+        return opts
+
+    def _conversation(
+        self, user: ChatMessage, opts: ReplyOptions | None = None
+    ) -> list[ChatMessage]:
         """System prompt, the answered history and the new user message."""
-        prompt = self.options.system_prompt
+        prompt = (opts or self.options).system_prompt
         system = [ChatMessage("system", prompt)] if prompt else []
         return [*system, *self._answered(), user]
 
@@ -170,10 +182,9 @@ class LlmStage(ModelStage):
             self.model.prefill(self.model.fit_history(conversation, self.options.max_tokens))
 
     def _generate(
-        self, messages: list[ChatMessage], cancel: threading.Event
+        self, messages: list[ChatMessage], cancel: threading.Event, opts: ReplyOptions
     ) -> Generator[str, None, str]:
         """Runs on the model thread: the reply stream, pausing while speech is synthesized."""
-        opts = self.options
         stream = self.model.stream_chat(messages, opts.params, opts.max_tokens, opts.stop, cancel)
         if self.priority is None:
             return stream

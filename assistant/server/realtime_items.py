@@ -1,0 +1,113 @@
+"""Conversation items of a Realtime session: retrieve, delete and truncate them.
+
+The items the client sees are the conversation; after a delete or a truncate the model's
+history is rebuilt from them, so the next reply reads exactly what the client holds.
+Truncating an assistant item to ``audio_end_ms`` keeps the words spoken in that much of its
+audio, as a barge-in does (the reply's clauses and their audio are kept for that).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import UserError
+from assistant.models.interfaces import ChatMessage
+from assistant.pipeline.frames import ReplyAudioFrame
+from assistant.pipeline.heard import ReplyLedger
+
+if TYPE_CHECKING:
+    from assistant.server.realtime import RealtimeSession
+
+KEPT_REPLIES = 8  # the latest replies whose audio can still be truncated
+
+
+class SpokenReplies:
+    """The audio of the latest replies, by turn, for truncating them afterwards."""
+
+    def __init__(self) -> None:
+        self.ledger = ReplyLedger()
+        self.rates: dict[int, int] = {}
+
+    def add(self, frame: ReplyAudioFrame) -> None:
+        """Keep one piece of a reply's audio."""
+        self.ledger.add(frame)
+        self.rates[frame.turn_id] = frame.sample_rate
+        if len(self.rates) > KEPT_REPLIES:
+            oldest = min(self.rates)
+            self.ledger.forget(oldest)
+            del self.rates[oldest]
+
+    def heard(self, turn: int, audio_end_ms: int) -> str:
+        """The words in the first ``audio_end_ms`` of turn ``turn``'s audio."""
+        chunks = self.ledger.chunks(turn)
+        rate = self.rates.get(turn, 0)
+        total_ms = sum(len(c.pcm) for c in chunks) * 1000 // rate if rate else 0
+        if audio_end_ms > total_ms:
+            raise UserError(f"audio_end_ms {audio_end_ms} is past the item's {total_ms} ms")
+        played = audio_end_ms * rate // 1000
+        for chunk in chunks:
+            chunk.played = min(len(chunk.pcm), max(0, played))
+            played -= len(chunk.pcm)
+        return self.ledger.heard(turn)
+
+
+def item_text(item: dict[str, Any]) -> str:
+    """The words of a message item, whichever kind of content holds them."""
+    words = [part.get("text") or part.get("transcript") or "" for part in item["content"]]
+    return " ".join(w for w in words if w)
+
+
+def history(items: dict[str, dict[str, Any]]) -> list[ChatMessage]:
+    """The model's history as the client's items say it."""
+    messages = [ChatMessage(item["role"], item_text(item)) for item in items.values()]
+    return [m for m in messages if m.content]
+
+
+def _item(session: RealtimeSession, event: dict[str, Any]) -> dict[str, Any]:
+    item_id = event.get("item_id")
+    item = session.emitter.items.get(item_id) if isinstance(item_id, str) else None
+    if item is None:
+        raise UserError(f"no item {item_id!r} in this conversation")
+    return item
+
+
+async def retrieve(session: RealtimeSession, event: dict[str, Any]) -> None:
+    """``conversation.item.retrieve``."""
+    session.emitter.emit("conversation.item.retrieved", item=_item(session, event))
+
+
+async def delete(session: RealtimeSession, event: dict[str, Any]) -> None:
+    """``conversation.item.delete``: gone from the items and from the model's history."""
+    item = _item(session, event)
+    _idle(session)
+    items = session.emitter.items
+    del items[item["id"]]
+    session.emitter.last_item = next(reversed(items), None)
+    session.conversation_now().llm.history = history(items)
+    session.emitter.emit("conversation.item.deleted", item_id=item["id"])
+
+
+async def truncate(session: RealtimeSession, event: dict[str, Any]) -> None:
+    """``conversation.item.truncate``: an assistant reply cut to what the user heard."""
+    item = _item(session, event)
+    _idle(session)
+    end_ms = event.get("audio_end_ms")
+    if item["role"] != "assistant" or item["content"][0]["type"] != "output_audio":
+        raise UserError("only an assistant's audio can be truncated")
+    if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
+        raise UserError("'audio_end_ms' must be an integer >= 0")
+    if event.get("content_index", 0) != 0:
+        raise UserError("an assistant item has one content part: content_index 0")
+    turn = session.emitter.turns_of_items.get(item["id"])
+    if turn is None:
+        raise UserError("that reply's audio is no longer kept; only the latest can be truncated")
+    heard = session.spoken.heard(turn, end_ms)
+    item["content"][0]["transcript"] = heard
+    session.conversation_now().llm.history = history(session.emitter.items)
+    session.emitter.emit("conversation.item.truncated", item_id=item["id"], content_index=0,
+                         audio_end_ms=end_ms)  # fmt: skip
+
+
+def _idle(session: RealtimeSession) -> None:
+    if session.emitter.active() is not None:
+        raise UserError("items cannot change while a response is in progress; cancel it first")
