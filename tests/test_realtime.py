@@ -306,3 +306,110 @@ def test_truncate_keeps_the_words_that_were_heard(server_url: str) -> None:
         connection.conversation.item.retrieve(item_id=item_id)
         heard = _until(connection, "conversation.item.retrieved")[-1].item.content[0].transcript
         assert heard and said.startswith(heard) and len(heard) < len(said), (heard, said)
+
+
+def _refusal(url: str, **options: Any) -> Any:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(url, **options) as socket, pytest.raises(ConnectionClosed) as closed:
+        while True:
+            socket.recv(timeout=30)
+    return closed.value.rcvd
+
+
+def test_a_foreign_origin_and_a_full_server_are_refused(server_url: str) -> None:
+    from websockets.sync.client import connect
+
+    url = server_url.replace("http", "ws") + "/v1/realtime?model=x"
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as foreign:  # refused at the handshake
+        connect(url, origin="http://evil.example")  # type: ignore[arg-type]
+    assert foreign.value.response.status_code == 403
+    with connect(url) as first, connect(url) as second:  # server.max_voice_sessions = 2
+        for socket in (first, second):
+            assert json.loads(socket.recv(timeout=30))["type"] == "session.created"
+        full = _refusal(url)
+        assert full.code == 1013 and "too many voice sessions" in full.reason
+
+
+def test_the_key_comes_as_the_sdk_sends_it_or_in_the_query() -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    proc, url = start("--api-key", "sesame")
+    try:
+        right = OpenAI(base_url=f"{url}/v1", api_key="sesame")
+        with right.realtime.connect(model="x") as connection:
+            assert _recv(connection).type == "session.created"
+        raw = url.replace("http", "ws") + "/v1/realtime?model=x"
+        with connect(raw + "&api_key=sesame") as socket:
+            assert json.loads(socket.recv(timeout=30))["type"] == "session.created"
+        for refused in (raw, raw + "&api_key=wrong"):  # refused at the handshake
+            with pytest.raises(InvalidStatus) as closed:
+                connect(refused)
+            assert closed.value.response.status_code == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class _Microphone:
+    """Streams what it is given at real-time pace, and silence in between, as a live mic."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection, self.queue = connection, np.zeros(0, np.int16)
+        self.running = True
+
+    def say(self, pcm: np.ndarray) -> None:
+        self.queue = np.concatenate([self.queue, pcm])
+
+    async def run(self) -> None:
+        step, began, sent = int(RT_RATE * CHUNK_S), time.monotonic(), 0
+        while self.running:
+            piece, self.queue = self.queue[:step], self.queue[step:]
+            piece = np.concatenate([piece, np.zeros(step - len(piece), np.int16)])
+            data = base64.b64encode(piece.astype("<i2").tobytes()).decode()
+            await self.connection.input_audio_buffer.append(audio=data)
+            sent += 1
+            await asyncio.sleep(max(0.0, began + sent * CHUNK_S - time.monotonic()))
+
+
+def test_speaking_over_the_reply_interrupts_it(server_url: str, tts: PiperTTS) -> None:
+    async def talk() -> tuple[list[Any], list[Any]]:
+        client = AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused")
+        async with client.realtime.connect(model="local") as connection:
+            await connection.session.update(
+                session={
+                    "type": "realtime",
+                    "max_output_tokens": 200,
+                    "audio": {
+                        "input": {
+                            "turn_detection": {"type": "semantic_vad", "interrupt_response": True}
+                        }
+                    },
+                }
+            )
+            await _events_until(connection, "session.updated")
+            mic = _Microphone(connection)
+            sending = asyncio.ensure_future(mic.run())
+            mic.say(_speak(tts, "Tell me a long story about a dragon."))
+            first = await _events_until(connection, "response.output_audio.delta")
+            await asyncio.sleep(2.0)  # well into the reply: a barge-in, not a continuation
+            mic.say(_speak(tts, "Stop. What is the capital of France?"))
+            first += await _events_until(connection, "response.done")
+            second = await _events_until(connection, "response.done")
+            mic.running = False
+            await sending
+            return first, second
+
+    first, second = asyncio.run(talk())
+    cut = first[-1].response
+    assert cut.status == "cancelled"
+    said = "".join(e.delta for e in first if e.type == "response.output_audio_transcript.delta")
+    heard = cut.output[0].content[0].transcript
+    assert heard and said.startswith(heard) and len(heard) < len(said), (heard, said)
+    words = next(e for e in second if e.type.endswith("transcription.completed")).transcript
+    assert "capital" in words.lower(), words
+    assert second[-1].response.status in ("completed", "incomplete")
