@@ -413,3 +413,46 @@ def test_speaking_over_the_reply_interrupts_it(server_url: str, tts: PiperTTS) -
     words = next(e for e in second if e.type.endswith("transcription.completed")).transcript
     assert "capital" in words.lower(), words
     assert second[-1].response.status in ("completed", "incomplete")
+
+
+def test_audio_and_picture_parts_of_an_item(
+    server_url: str, tts: PiperTTS, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import httpx
+
+    from tests.test_server import picture_uri
+    from tests.tiny_vlm import make_tiny_vlm
+
+    spoken = _speak(tts, "What is the capital of France?").astype("<i2").tobytes()
+    audio = {"type": "input_audio", "audio": base64.b64encode(spoken).decode()}
+    with _client(server_url).realtime.connect(model="local") as connection:
+        _until(connection, "session.created")
+        item = {"type": "message", "role": "user", "content": [audio]}
+        connection.conversation.item.create(item=item)  # type: ignore[arg-type]
+        done = _until(connection, "conversation.item.done")[-1].item
+        assert "capital" in done.content[0].transcript.lower()
+        picture = {"type": "input_image", "image_url": picture_uri()}
+        connection.conversation.item.create(item={**item, "content": [picture]})  # type: ignore[arg-type]
+        error = _recv(connection)
+        assert error.type == "error" and "vision.model" in error.error.message
+    model, _ = make_tiny_vlm(tmp_path_factory.mktemp("vlm"))
+    env = {"ASSISTANT_VISION__MODEL": str(model), "ASSISTANT_VISION__N_CTX": "512"}
+    proc, url = start(env=env)
+    try:
+        with _client(url).realtime.connect(model="local") as connection:
+            _until(connection, "session.created")
+            connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+            _until(connection, "session.updated")
+            asked = {"type": "input_text", "text": "What is in the picture?"}
+            content = [asked, picture]
+            connection.conversation.item.create(item={**item, "content": content})  # type: ignore[arg-type]
+            assert (
+                _until(connection, "conversation.item.done")[-1].item.content[1].type
+                == "input_image"
+            )
+            reply = _reply(connection, max_output_tokens=8)
+            assert reply.status in ("completed", "incomplete") and reply.usage.output_tokens > 0
+        assert httpx.get(f"{url}/health").json()["vision_model"] == "tiny-llava-text"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -6,13 +6,19 @@ is refused for the price of a few bytes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
+from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
-from assistant.errors import InputError
+from assistant.errors import InputError, UserError
+
+if TYPE_CHECKING:
+    from assistant.models.seeing import SeeingChatModel
+    from assistant.server.engine import Engine
 
 
 def decode_picture(ref: str, max_pixels: int) -> bytes:
@@ -47,3 +53,22 @@ def _check_size(data: bytes, max_pixels: int) -> None:
             f"an image has {width * height / 1e6:.1f} megapixels; the limit is "
             f"{max_pixels / 1e6:g} (server.max_image_pixels)"
         )
+
+
+async def show_picture(engine: Engine, seeing: SeeingChatModel | None, picture: str | None) -> None:
+    """Let a voice conversation's next turns be about ``picture`` (base64 or a data URI).
+
+    None stops showing one. UserError without a vision model, or for a picture that cannot be
+    used (the vision model is loaded on the first picture).
+    """
+    if seeing is None:
+        raise UserError(
+            "pictures need a vision model: set vision.model (see `assistant models pull`)"
+        )
+    if picture is None:
+        seeing.eyes.show(None)
+        return
+    limit = engine.settings.server.max_image_pixels
+    image = await asyncio.to_thread(decode_picture, picture, limit)
+    seeing.vision = await engine.hub.vision()
+    seeing.eyes.show(image)

@@ -23,14 +23,23 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from assistant.errors import AssistantError, UserError
 from assistant.models.hub import NoModel
 from assistant.models.loaders import Models
+from assistant.models.seeing import Eyes, SeeingChatModel
 from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.frames import ReplyAudioFrame
 from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
+from assistant.server.pictures import show_picture
 from assistant.server.realtime_audio import PIPELINE_RATE, AudioIn, AudioOut
 from assistant.server.realtime_config import RealtimeConfig, response_options
 from assistant.server.realtime_events import Emitter, new_id, user_item
-from assistant.server.realtime_items import SpokenReplies, delete, retrieve, truncate
+from assistant.server.realtime_items import (
+    SpokenReplies,
+    delete,
+    item_text,
+    retrieve,
+    truncate,
+    user_parts,
+)
 from assistant.server.voice_io import PlayedSink, SocketSource
 from assistant.server.ws import admit
 
@@ -64,6 +73,7 @@ class RealtimeSession:
         self.audio_in = AudioIn(self.config.input_format)
         self.buffer: list[np.ndarray] = []  # manual turns: audio not yet committed
         self.spoken = SpokenReplies()
+        self.seeing = models.llm if isinstance(models.llm, SeeingChatModel) else None
 
     async def _send(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(Exception):  # the client has gone
@@ -170,27 +180,23 @@ class RealtimeSession:
         self.emitter.emit("input_audio_buffer.cleared")
 
     async def create_item(self, event: dict[str, Any]) -> None:
-        """``conversation.item.create``: a user message for the next response."""
+        """``conversation.item.create``: a user message for the next response.
+
+        Its audio is transcribed; a picture is what the following replies look at.
+        """
         item = _field(event, "item", dict)
-        content = item.get("content")
-        if item.get("type", "message") != "message" or item.get("role") != "user":
-            raise UserError(
-                "items created here are user messages ({'type': 'message', 'role': 'user'})"
-            )
-        if not isinstance(content, list) or not content:
-            raise UserError("a message needs 'content': a list of parts")
-        texts = [p.get("text") for p in content if isinstance(p, dict)]
-        if any(p.get("type") != "input_text" for p in content) or not all(
-            isinstance(t, str) for t in texts
-        ):
-            raise UserError("message parts are {'type': 'input_text', 'text': ...} here")
-        text = " ".join(str(t) for t in texts)
-        stored = user_item(
-            str(item.get("id") or new_id("item")), [{"type": "input_text", "text": text}]
-        )
+        parts = user_parts(item)
+        for part in parts:
+            if part["type"] == "input_image":
+                await show_picture(self.engine, self.seeing, part["image_url"])
+            elif part["type"] == "input_audio":
+                pcm = AudioIn(self.config.input_format).decode(part.pop("audio"))
+                part["transcript"] = (await self.engine.hub.transcribe(pcm)).text
+        stored = user_item(str(item.get("id") or new_id("item")), parts)
         self.emitter.add_item(stored)
         self.emitter.emit("conversation.item.done", previous_item_id=None, item=stored)
-        self.conversation_now().add_user(text)
+        if text := item_text(stored):
+            self.conversation_now().add_user(text)
 
     async def create_response(self, event: dict[str, Any]) -> None:
         """``response.create``: a reply to the conversation as it stands."""
@@ -253,7 +259,8 @@ async def realtime(socket: WebSocket) -> None:
         await socket.close(code=1013, reason="too many voice sessions; try again later")
         return
     try:
-        async with engine.hub.conversation() as models:
+        eyes = Eyes() if engine.settings.vision.model else None  # pictures come in items
+        async with engine.hub.conversation(eyes) as models:
             session = RealtimeSession(socket, engine, models)
             await session.build()
             session.emitter.emit("session.created", session=session.describe())

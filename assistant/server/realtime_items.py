@@ -51,6 +51,32 @@ class SpokenReplies:
         return self.ledger.heard(turn)
 
 
+def user_parts(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checked content parts of a user message from ``conversation.item.create``."""
+    if item.get("type", "message") != "message" or item.get("role") != "user":
+        raise UserError(
+            "items created here are user messages ({'type': 'message', 'role': 'user'})"
+        )
+    content = item.get("content")
+    if not isinstance(content, list) or not content:
+        raise UserError("a message needs 'content': a list of parts")
+    parts = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        field = _PART_FIELDS.get(kind) if isinstance(kind, str) else None
+        if field is None or not isinstance(part.get(field), str):
+            raise UserError(
+                "message parts are input_text (with 'text'), input_audio (with 'audio', "
+                "base64 in the session's input format) or input_image (with 'image_url', "
+                "a data: URI)"
+            )
+        parts.append({"type": kind, field: part[field]})
+    return parts
+
+
+_PART_FIELDS = {"input_text": "text", "input_audio": "audio", "input_image": "image_url"}
+
+
 def item_text(item: dict[str, Any]) -> str:
     """The words of a message item, whichever kind of content holds them."""
     words = [part.get("text") or part.get("transcript") or "" for part in item["content"]]

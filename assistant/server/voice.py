@@ -48,7 +48,7 @@ from assistant.pipeline.events import Event
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
-from assistant.server.pictures import decode_picture
+from assistant.server.pictures import show_picture
 from assistant.server.voice_io import RATE, SocketSink, SocketSource
 from assistant.server.ws import admit
 
@@ -112,21 +112,8 @@ class VoiceSession:
         self._send_later({"type": "turn", **report.to_json()})
 
     async def show(self, picture: str | None) -> None:
-        """Talk about ``picture`` (base64 or a data URI) from the next turn on; None: stop.
-
-        UserError without a vision model, or for a picture that cannot be used.
-        """
-        if self.seeing is None:
-            raise UserError(
-                "pictures need a vision model: set vision.model (see `assistant models pull`)"
-            )
-        if picture is None:
-            self.seeing.eyes.show(None)
-            return
-        limit = self.engine.settings.server.max_image_pixels
-        image = await asyncio.to_thread(decode_picture, picture, limit)
-        self.seeing.vision = await self.engine.hub.vision()
-        self.seeing.eyes.show(image)
+        """Talk about ``picture`` from the next turn on (None: stop); see ``show_picture``."""
+        await show_picture(self.engine, self.seeing, picture)
 
     async def flush(self) -> None:
         """Wait until queued messages went out."""
