@@ -6,8 +6,10 @@ time to first token p50/p95, aggregate tokens/s and its ratio to one client (tar
 0 errors). Then the same request one at a time over HTTP and through the in-process
 ``AsyncModel`` API, interleaved: the ratio of their best times is the HTTP overhead (best,
 not median: on a shared two-core machine other work only ever adds time).
-Last, a second server with ``llm.backend = "openai"`` relaying to the first: the same request
+Then a second server with ``llm.backend = "openai"`` relaying to the first: the same request
 through the relay and straight to the first, interleaved, gives the remote backend's cost.
+Last, first reply audio after the end of speech through /ws/voice and /v1/realtime, alternating
+(bench/voice_sockets.py).
 Prints a table and JSON (also bench/results/server.json).
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 from assistant.catalog import ModelStore
 from assistant.llm.aio import AsyncModel
 from assistant.llm.sampling import SamplerParams
+from bench.voice_sockets import first_audio
 
 REPO = Path(__file__).resolve().parents[1]
 TOKENS = 48
@@ -171,12 +174,13 @@ def main() -> None:
             overhead |= asyncio.run(relay_vs_direct(url, relay_url))
         finally:
             stop(relay)
+        voice = first_audio(url)
     finally:
         stop(server)
     base = runs[0]["tokens_per_second"]
     for run in runs:
         run["ratio_to_one"] = run["tokens_per_second"] / base
-    results: dict[str, Any] = {"targets": TARGETS, "concurrency": runs, **overhead}
+    results: dict[str, Any] = {"targets": TARGETS, "concurrency": runs, **overhead, **voice}
     print(f"{'clients':>8}{'TTFT p50':>12}{'TTFT p95':>12}{'tokens/s':>11}{'vs 1':>7}{'errors':>8}")
     for r in runs:
         print(
@@ -190,6 +194,11 @@ def main() -> None:
     print(
         f"through a relaying server (llm.backend openai) {overhead['relay_ms']:.0f} ms, "
         f"straight {overhead['direct_ms']:.0f} ms ({overhead['relay_overhead']:.3f}x)"
+    )
+    p50 = voice["first_audio_p50_ms"]
+    print(
+        f"first reply audio after the end of speech: /ws/voice {p50['ws_voice']:.0f} ms, "
+        f"/v1/realtime {p50['realtime']:.0f} ms ({voice['realtime_vs_ws_voice']:.3f}x)"
     )
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
