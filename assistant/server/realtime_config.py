@@ -225,7 +225,6 @@ def response_options(
             "max_output_tokens",
             "output_modalities",
             "conversation",
-            "metadata",
         ):
             problems.append(f"{key}: not supported by this server")
     if problems:
