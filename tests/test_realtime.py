@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -456,3 +457,39 @@ def test_audio_and_picture_parts_of_an_item(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_with_create_response_false_a_heard_turn_waits_for_response_create(
+    server_url: str, tts: PiperTTS
+) -> None:
+    async def talk() -> tuple[list[Any], list[Any], list[Any]]:
+        client = AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused")
+        async with client.realtime.connect(model="local") as connection:
+            detection = {"type": "server_vad", "create_response": False, "silence_duration_ms": 400}
+            session = {
+                "output_modalities": ["text"],
+                "audio": {"input": {"turn_detection": detection}},
+            }
+            await connection.session.update(session={"type": "realtime", **session})  # type: ignore[arg-type]
+            await _events_until(connection, "session.updated")
+            mic = _Microphone(connection)
+            sending = asyncio.ensure_future(mic.run())
+            mic.say(_speak(tts, "How many legs does a spider have?"))
+            heard = await _events_until(connection, "conversation.item.done")
+            quiet: list[Any] = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3):
+                    async for event in connection:
+                        quiet.append(event)
+            await connection.response.create()
+            answer = await _events_until(connection, "response.done")
+            mic.running = False
+            await sending
+            return heard, quiet, answer
+
+    heard, quiet, answer = asyncio.run(talk())
+    words = next(e for e in heard if e.type.endswith("transcription.completed")).transcript
+    assert "spider" in words.lower(), words
+    assert not [e for e in quiet if e.type.startswith("response.")], [e.type for e in quiet]
+    assert answer[-1].response.status in ("completed", "incomplete")
+    assert "".join(e.delta for e in answer if e.type == "response.output_text.delta").strip()

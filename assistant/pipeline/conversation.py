@@ -119,6 +119,7 @@ class Conversation:
             speech_end_wall=time.monotonic(),
             instructions=instructions,
             max_tokens=max_tokens,
+            requested=True,
         )
         await self.pipeline.queue_frame(frame)
         return turn

@@ -79,6 +79,7 @@ class TranscriptFrame(DataFrame):
     speech_end_wall: float  # monotonic time the user stopped (or submitted the text)
     instructions: str | None = None  # this reply's own system prompt (None: the settings')
     max_tokens: int | None = None  # this reply's own length limit
+    requested: bool = False  # a reply asked for (Conversation.respond), not words of the user
 
 
 @dataclass(kw_only=True)

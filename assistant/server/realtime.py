@@ -32,6 +32,7 @@ from assistant.server.pictures import show_picture
 from assistant.server.realtime_audio import PIPELINE_RATE, AudioIn, AudioOut
 from assistant.server.realtime_config import RealtimeConfig, response_options
 from assistant.server.realtime_events import Emitter, new_id, user_item
+from assistant.server.realtime_hold import HeldTurns
 from assistant.server.realtime_items import (
     SpokenReplies,
     delete,
@@ -100,8 +101,12 @@ class RealtimeSession:
         self.source = None if manual else SocketSource(settings.server.voice_max_lead_s)
         self.audio_in = AudioIn(self.config.input_format)
         observers = Observers(on_turn=self.engine.record_turn)
+        detection = self.config.turn_detection or {}
+        held = None
+        if detection and detection.get("create_response") is False:
+            held = HeldTurns(lambda text: self.conversation_now().add_user(text))
         self.conversation = Conversation(
-            settings, models, self.source, sink, observers=observers, live=Live()
+            settings, models, self.source, sink, observers=observers, live=Live(), between=held
         )
         if old is not None:
             self.conversation.llm.history = old.llm.history

@@ -9,6 +9,8 @@ maps onto the assistant's settings:
   ``prefix_padding_ms`` the pre-roll, ``threshold`` the webrtcvad aggressiveness (below 0.25:
   0, below 0.5: 1, below 0.75: 2, else 3);
 - ``null``: manual turns (``input_audio_buffer.commit`` then ``response.create``);
+- ``create_response: false``: turns are heard and transcribed, and wait for
+  ``response.create`` (realtime_hold.py);
 - ``interrupt_response`` -> barge-in; ``instructions`` -> the system prompt;
   ``max_output_tokens`` and ``temperature`` -> the reply's length and sampling.
 """
@@ -190,8 +192,8 @@ def _detection(value: Any, current: dict[str, Any] | None) -> dict[str, Any] | N
     merged = {**(current if current and current["type"] == value["type"] else {}), **value}
     merged.setdefault("create_response", True)
     merged.setdefault("interrupt_response", True)
-    if merged["create_response"] is not True:
-        raise UserError("create_response: false is not supported yet (commit manually instead)")
+    if not all(isinstance(merged[k], bool) for k in ("create_response", "interrupt_response")):
+        raise UserError("create_response and interrupt_response are true or false")
     known = {"type", "create_response", "interrupt_response", "idle_timeout_ms"}
     known |= {"eagerness"} if value["type"] == "semantic_vad" else {
         "threshold", "prefix_padding_ms", "silence_duration_ms"}  # fmt: skip
