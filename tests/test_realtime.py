@@ -221,6 +221,7 @@ def _raw(url: str, events: list[dict[str, Any] | str | bytes]) -> list[dict[str,
     ("event", "words"),
     [
         ({"type": "no.such.event"}, "no.such.event"),
+        (json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (1 << 20)}), "bytes"),
         ("{not json", "JSON"),
         (b"\x00\x01", "JSON text"),
         ({"type": "input_audio_buffer.append", "audio": "%%%"}, "base64"),
@@ -339,11 +340,19 @@ def test_the_key_comes_as_the_sdk_sends_it_or_in_the_query() -> None:
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
 
-    proc, url = start("--api-key", "sesame")
+    proc, url = start("--api-key", "sesame", env={"ASSISTANT_SERVER__MAX_AUDIO_S": "1"})
     try:
         right = OpenAI(base_url=f"{url}/v1", api_key="sesame")
         with right.realtime.connect(model="x") as connection:
             assert _recv(connection).type == "session.created"
+            manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+            connection.session.update(session=manual)  # type: ignore[arg-type]
+            _until(connection, "session.updated")
+            second = base64.b64encode(bytes(2 * RT_RATE)).decode()
+            connection.input_audio_buffer.append(audio=second)
+            connection.input_audio_buffer.append(audio=second)  # over server.max_audio_s
+            error = _recv(connection)
+            assert error.type == "error" and "at most 1 s" in error.error.message
         raw = url.replace("http", "ws") + "/v1/realtime?model=x"
         with connect(raw + "&api_key=sesame") as socket:
             assert json.loads(socket.recv(timeout=30))["type"] == "session.created"
