@@ -502,3 +502,26 @@ def test_with_create_response_false_a_heard_turn_waits_for_response_create(
     assert not [e for e in quiet if e.type.startswith("response.")], [e.type for e in quiet]
     assert answer[-1].response.status in ("completed", "incomplete")
     assert "".join(e.delta for e in answer if e.type == "response.output_text.delta").strip()
+
+
+def test_a_response_may_be_text_only_or_out_of_band(server_url: str) -> None:
+    with _client(server_url).realtime.connect(model="local") as connection:
+        _until(connection, "session.created")  # an audio session
+        connection.conversation.item.create(item=_ask("What is the capital of France?"))
+        connection.response.create(response={"output_modalities": ["text"], "conversation": "none"})
+        aside = _until(connection, "response.done")
+        kinds = [e.type for e in aside]
+        assert "response.output_text.delta" in kinds and "response.output_audio.delta" not in kinds
+        after = kinds[kinds.index("response.created") :]
+        assert "conversation.item.added" not in after  # out of band: not in the conversation
+        connection.response.create(response={"output_modalities": ["text"]})
+        kept = _until(connection, "response.done")
+        assert "conversation.item.added" in [e.type for e in kept]
+        texts = [r[-1].response.output[0].content[0].text for r in (aside, kept)]
+        assert texts[0] == texts[1], texts  # greedy: the aside left the history as it was
+        connection.conversation.item.retrieve(item_id=aside[-1].response.output[0].id)
+        assert "no item" in _recv(connection).error.message
+        connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+        _until(connection, "session.updated")
+        connection.response.create(response={"output_modalities": ["audio"]})
+        assert "output_modalities" in _recv(connection).error.message

@@ -19,7 +19,13 @@ from assistant.config import Settings
 from assistant.models.interfaces import ChatMessage
 from assistant.models.loaders import Models
 from assistant.pipeline.events import EventBus, Transcript
-from assistant.pipeline.frames import EndFrame, Frame, InterruptFrame, TranscriptFrame
+from assistant.pipeline.frames import (
+    EndFrame,
+    Frame,
+    InterruptFrame,
+    ReplyRequest,
+    TranscriptFrame,
+)
 from assistant.pipeline.pipeline import Pipeline
 from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.llm import LlmStage
@@ -107,19 +113,14 @@ class Conversation:
         """Words for the next reply, without asking for one (``respond`` does)."""
         self.llm.history.append(ChatMessage("user", text))
 
-    async def respond(self, instructions: str | None = None, max_tokens: int | None = None) -> int:
-        """A reply to the conversation as it stands (the words added since the last reply).
-
-        ``instructions`` and ``max_tokens`` replace the settings' for this reply only.
-        """
+    async def respond(self, request: ReplyRequest | None = None) -> int:
+        """A reply to the conversation as it stands (the words added since the last reply)."""
         turn = self.ledger.answer(self.ledger.new())
         frame = TranscriptFrame(
             turn_id=turn,
             text="",
             speech_end_wall=time.monotonic(),
-            instructions=instructions,
-            max_tokens=max_tokens,
-            requested=True,
+            request=request or ReplyRequest(),
         )
         await self.pipeline.queue_frame(frame)
         return turn

@@ -100,9 +100,15 @@ class Transcript(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class LlmStarted(Event):
-    """The model was asked for a reply."""
+    """The model was asked for a reply.
+
+    ``spoken``: it goes to the voice; ``kept``: to the history (both, unless requested
+    otherwise).
+    """
 
     kind: ClassVar[str] = "llm_started"
+    spoken: bool = True
+    kept: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

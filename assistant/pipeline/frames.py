@@ -71,15 +71,23 @@ class UtteranceFrame(DataFrame):
     tentative: bool = False
 
 
+@dataclass(frozen=True)
+class ReplyRequest:
+    """A reply asked for explicitly (``Conversation.respond``), and how it differs."""
+
+    instructions: str | None = None  # its own system prompt (None: the settings')
+    max_tokens: int | None = None  # its own length limit
+    speak: bool = True  # False: text only, nothing goes to the voice
+    remember: bool = True  # False: out of band, the history does not keep it
+
+
 @dataclass(kw_only=True)
 class TranscriptFrame(DataFrame):
-    """The user's words for a turn (from speech, or typed)."""
+    """The user's words for a turn (from speech, or typed), or a request for a reply."""
 
     text: str
     speech_end_wall: float  # monotonic time the user stopped (or submitted the text)
-    instructions: str | None = None  # this reply's own system prompt (None: the settings')
-    max_tokens: int | None = None  # this reply's own length limit
-    requested: bool = False  # a reply asked for (Conversation.respond), not words of the user
+    request: ReplyRequest | None = None  # set for a reply asked for, not words of the user
 
 
 @dataclass(kw_only=True)

@@ -210,8 +210,7 @@ class RealtimeSession:
         options = event.get("response") or {}
         if not isinstance(options, dict):
             raise UserError("'response' must be an object")
-        instructions, max_tokens = response_options(options, self.config)
-        await self.conversation_now().respond(instructions, max_tokens)
+        await self.conversation_now().respond(response_options(options, self.config))
 
     async def cancel(self, event: dict[str, Any]) -> None:
         """``response.cancel``: stop the reply being given."""

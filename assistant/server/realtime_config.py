@@ -23,6 +23,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import UserError
+from assistant.pipeline.frames import ReplyRequest
 from assistant.server.realtime_audio import audio_format, format_json
 
 EAGERNESS = {"low": 0.7, "high": 0.3}  # medium and auto keep vad.turn_threshold
@@ -205,34 +206,29 @@ def _detection(value: Any, current: dict[str, Any] | None) -> dict[str, Any] | N
     return merged
 
 
-def response_options(
-    options: dict[str, Any], config: RealtimeConfig
-) -> tuple[str | None, int | None]:
-    """A ``response.create``'s own instructions and token limit; UserError naming the rest.
+def response_options(options: dict[str, Any], config: RealtimeConfig) -> ReplyRequest:
+    """What a ``response.create`` asks of its reply; UserError naming what cannot be done.
 
-    Its ``output_modalities`` may only repeat the session's (the conversation's stages are
-    built for them), and ``conversation`` must be ``auto``: out-of-band replies are not served.
+    ``output_modalities`` ``["text"]`` in an audio session gives a reply that is not spoken;
+    ``["audio"]`` in a text session cannot be (the session has no voice stage: change the
+    session). ``conversation: "none"`` gives an out-of-band reply that the conversation does
+    not keep; its context is the conversation (``input`` items are not taken).
     """
     problems = []
     for key, value in options.items():
-        if key == "output_modalities" and value != config.modalities:
-            problems.append(
-                f"output_modalities: the session's are {config.modalities} "
-                "(change them with session.update)"
-            )
-        elif key == "conversation" and value != "auto":
-            problems.append("conversation: only 'auto' (out-of-band responses are not served)")
-        elif key not in (
-            "instructions",
-            "max_output_tokens",
-            "output_modalities",
-            "conversation",
-        ):
+        if key == "output_modalities" and value not in (["text"], config.modalities):
+            problems.append("output_modalities: ['text'], or ['audio'] in an audio session")
+        elif key == "conversation" and value not in ("auto", "none"):
+            problems.append("conversation: 'auto' or 'none'")
+        elif key not in ("instructions", "max_output_tokens", "output_modalities", "conversation"):
             problems.append(f"{key}: not supported by this server")
     if problems:
         raise UserError("; ".join(problems))
     instructions = options.get("instructions")
-    if instructions is not None:
-        instructions = _text(instructions)
     tokens = options.get("max_output_tokens")
-    return instructions, (_tokens(tokens) if tokens is not None else None)
+    return ReplyRequest(
+        instructions=_text(instructions) if instructions is not None else None,
+        max_tokens=_tokens(tokens) if tokens is not None else None,
+        speak=options.get("output_modalities", config.modalities) == ["audio"],
+        remember=options.get("conversation", "auto") == "auto",
+    )

@@ -37,6 +37,7 @@ class Response:
     item_id: str
     turn: int
     audio: bool
+    kept: bool = True  # False: out of band, not an item of the conversation
     text: str = ""
     tokens: int = 0
     finish_reason: str = "stop"
@@ -93,8 +94,8 @@ class Emitter:
                 self._user_audio(turn, int(end * 1000))
             case events.Transcript(text=text, stt_ms=stt_ms) if stt_ms is not None:
                 self._transcribed(turn, text)
-            case events.LlmStarted():
-                self._respond(turn)
+            case events.LlmStarted(spoken=spoken, kept=kept):
+                self._respond(turn, self.audio and spoken, kept)
             case events.LlmToken(text=text):
                 self._delta(turn, text)
             case events.ReplyDone(text=text, finish_reason=reason, tokens=tokens):
@@ -136,8 +137,8 @@ class Emitter:
         item["status"] = "completed"
         self.emit("conversation.item.done", previous_item_id=None, item=item)
 
-    def _respond(self, turn: int) -> None:
-        response = Response(new_id("resp"), new_id("item"), turn, self.audio)
+    def _respond(self, turn: int, audio: bool, kept: bool) -> None:
+        response = Response(new_id("resp"), new_id("item"), turn, audio, kept)
         self.responses = {t: r for t, r in self.responses.items() if not r.done}
         self.responses[turn] = response
         self.turns_of_items[response.item_id] = turn
@@ -145,7 +146,8 @@ class Emitter:
         item = assistant_item(response, "in_progress", "")
         self.emit("response.output_item.added", response_id=response.id, output_index=0,
                   item=item)  # fmt: skip
-        self.add_item(item)
+        if kept:
+            self.add_item(item)
         self.emit("response.content_part.added", **_part_ids(response),
                   part=_part(response, ""))  # fmt: skip
 
@@ -180,9 +182,10 @@ class Emitter:
             self.emit("response.output_text.done", **ids, text=text)
         self.emit("response.content_part.done", **ids, part=_part(response, text))
         item = assistant_item(response, "incomplete" if cancelled else "completed", text)
-        self.items[item["id"]] = item
         self.emit("response.output_item.done", response_id=response.id, output_index=0, item=item)
-        self.emit("conversation.item.done", previous_item_id=None, item=item)
+        if response.kept:
+            self.items[item["id"]] = item
+            self.emit("conversation.item.done", previous_item_id=None, item=item)
         status = _status(response, cancelled)
         self.emit("response.done", response=response_json(response, status, [item]))
 
@@ -236,5 +239,6 @@ def response_json(response: Response, status: str, output: list[Any]) -> dict[st
         else None,
         "output": output,
         "output_modalities": ["audio" if response.audio else "text"],
+        "conversation_id": "auto" if response.kept else None,
         "usage": usage,
     }

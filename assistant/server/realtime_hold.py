@@ -24,7 +24,7 @@ class HeldTurns(FrameProcessor):
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Keep heard transcripts; pass everything else on (requested replies too)."""
-        if not isinstance(frame, TranscriptFrame) or frame.requested:
+        if not isinstance(frame, TranscriptFrame) or frame.request is not None:
             await self.push_frame(frame)
             return
         if frame.text.strip():

@@ -108,10 +108,12 @@ class LlmStage(ModelStage):
 
     async def _answer(self, frame: TranscriptFrame) -> None:
         opts, turn = self._options_for(frame), frame.turn_id
+        speak = frame.request is None or frame.request.speak
+        remember = frame.request is None or frame.request.remember
         cancel = self._work.begin(turn)
         self._before = {t: h for t, h in self._before.items() if t >= turn - 1}
         self._before[turn] = list(self.history)
-        self.bus.publish(LlmStarted(turn_id=turn))
+        self.bus.publish(LlmStarted(turn_id=turn, spoken=speak, kept=remember))
         user = self._question(frame.text)
         messages = await call_in_thread(
             self._executor, self.model.fit_history, self._conversation(user, opts), opts.max_tokens
@@ -125,10 +127,12 @@ class LlmStage(ModelStage):
             async for piece in stream:
                 parts.append(piece)
                 self.bus.publish(LlmToken(turn_id=turn, text=piece))
-                await self.push_frame(TextFrame(turn_id=turn, text=piece))
+                if speak:
+                    await self.push_frame(TextFrame(turn_id=turn, text=piece))
         except asyncio.CancelledError:
             cancel.set()
-            self._remember(turn, user, "".join(parts))
+            if remember:
+                self._remember(turn, user, "".join(parts))
             if not self.is_withdrawn(turn):  # a withdrawn turn has no reply, not even cut
                 self.bus.publish(
                     ReplyDone(
@@ -140,7 +144,8 @@ class LlmStage(ModelStage):
                 )
             raise
         text, reason = "".join(parts), result.value or "stop"
-        self._remember(turn, user, text)
+        if remember:
+            self._remember(turn, user, text)
         self.bus.publish(
             ReplyDone(turn_id=turn, text=text, finish_reason=reason, tokens=len(parts))
         )
@@ -159,11 +164,11 @@ class LlmStage(ModelStage):
 
     def _options_for(self, frame: TranscriptFrame) -> ReplyOptions:
         """The settings' reply options, with what this turn asks for itself."""
-        opts = self.options
-        if frame.instructions is not None:
-            opts = dataclasses.replace(opts, system_prompt=frame.instructions)
-        if frame.max_tokens is not None:
-            opts = dataclasses.replace(opts, max_tokens=frame.max_tokens)
+        opts, request = self.options, frame.request
+        if request is not None and request.instructions is not None:
+            opts = dataclasses.replace(opts, system_prompt=request.instructions)
+        if request is not None and request.max_tokens is not None:
+            opts = dataclasses.replace(opts, max_tokens=request.max_tokens)
         return opts
 
     def _conversation(
