@@ -1,10 +1,10 @@
 """Audio without the wake word for bench/wake.py: an hour of talk, near misses and noise.
 
 False wakes per hour mean little on a few minutes, so the corpus is long: household talk
-built from templates (seeded, so every run hears the same words), near misses that sound
-like "hey Jarvis" without being it, spoken by Piper at two speeds and joined into minute-long
-stretches with pauses (half of them under fan noise), then fan noise, white noise and
-silence.
+built from templates (seeded, so every run hears the same words) spoken by Piper at two
+speeds and joined into minute-long stretches with pauses (half of them under fan noise), then
+fan noise, white noise and silence. Near misses, phrases that sound like "hey Jarvis"
+without being it, are kept apart: each is its own clip, so the bench can say which wake it.
 """
 
 from __future__ import annotations
@@ -54,14 +54,23 @@ def sentences(count: int, seed: int = 7) -> list[str]:
     out: list[str] = []
     while len(out) < count:
         pick = int(rng.integers(10))
-        if pick == 0:
-            out.append(NEAR_MISSES[len(out) % len(NEAR_MISSES)])
-        elif pick < 3:
+        if pick < 3:
             out.append(str(rng.choice(_ASK)))
         else:
             parts = (rng.choice(_WHO), rng.choice(_DID), rng.choice(_WHAT), rng.choice(_WHEN))
             out.append(" ".join(str(p) for p in parts) + ".")
     return out
+
+
+def near_misses(voices: list[PiperTTS], renditions: int = 3) -> list[tuple[str, Pcm16]]:
+    """Each near miss, ``renditions`` times per voice, with silence around it."""
+    pad = media.silence(0.5)
+    return [
+        (text, np.concatenate([pad, media.speech(voice, text), pad]))
+        for text in NEAR_MISSES
+        for voice in voices
+        for _ in range(renditions)
+    ]
 
 
 def talk(voices: list[PiperTTS], minutes: float, seed: int = 7) -> list[Pcm16]:
