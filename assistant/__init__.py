@@ -30,6 +30,7 @@ from assistant.llm.errors import (
     ModelLoadError,
     TokenizationError,
 )
+from assistant.llm.grammar import Grammar
 from assistant.llm.model import Model
 from assistant.llm.pool import ContextPool
 from assistant.llm.quantize import quantize
@@ -49,6 +50,7 @@ __all__ = [
     "FeatureNotAvailableError",
     "GenerationError",
     "GenerationResult",
+    "Grammar",
     "LlmError",
     "Model",
     "ModelLoadError",

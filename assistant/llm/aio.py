@@ -21,6 +21,7 @@ from typing import Any
 
 from assistant.concurrency import iterate_in_thread
 from assistant.llm.errors import GenerationError
+from assistant.llm.grammar import Grammar
 from assistant.llm.model import Model
 from assistant.llm.pool import ContextPool
 from assistant.llm.sampling import SamplerParams
@@ -117,13 +118,14 @@ class AsyncModel:
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
         timeout: float | None = None,
+        *,
+        grammar: Grammar | None = None,
     ) -> str:
         """The whole reply; ``timeout`` (seconds) raises TimeoutError and stops generation."""
 
         async def collect() -> str:
-            return "".join(
-                [p async for p in self.generate_stream(prompt, max_tokens, params, stop)]
-            )
+            stream = self.generate_stream(prompt, max_tokens, params, stop, grammar=grammar)
+            return "".join([p async for p in stream])
 
         return await asyncio.wait_for(collect(), timeout)
 
@@ -134,12 +136,19 @@ class AsyncModel:
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
         buffer: int = 8,
+        *,
+        grammar: Grammar | None = None,
     ) -> AsyncGenerator[str, None]:
-        """Yield reply pieces as they are generated (at most ``buffer`` ahead of the reader)."""
+        """Yield reply pieces as they are generated (at most ``buffer`` ahead of the reader).
+
+        With ``grammar`` the reply follows it (see ``Context.generate_stream``).
+        """
         cancel = threading.Event()
         async with self.pool.acquire() as ctx:  # back in the pool once its thread is done
             stream = iterate_in_thread(
-                lambda: ctx.generate_stream(prompt, max_tokens, params, stop, cancel),
+                lambda: ctx.generate_stream(
+                    prompt, max_tokens, params, stop, cancel, grammar=grammar
+                ),
                 cancel=cancel,
                 buffer=buffer,
             )

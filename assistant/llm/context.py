@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from assistant.llm.backend import quiet_logs
 from assistant.llm.errors import ContextError, ContextOverflowError, GenerationError
+from assistant.llm.grammar import Grammar
 from assistant.llm.model import Model
 from assistant.llm.sampler import build_sampler
 from assistant.llm.sampling import SamplerParams
@@ -168,9 +169,11 @@ class Context:
         max_tokens: int = 100,
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
+        *,
+        grammar: Grammar | None = None,
     ) -> str:
-        """The whole continuation of ``prompt``."""
-        return "".join(self.generate_stream(prompt, max_tokens, params, stop))
+        """The whole continuation of ``prompt`` (following ``grammar``, if given)."""
+        return "".join(self.generate_stream(prompt, max_tokens, params, stop, grammar=grammar))
 
     def generate_stream(
         self,
@@ -179,14 +182,18 @@ class Context:
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
         cancel: threading.Event | None = None,
+        *,
+        grammar: Grammar | None = None,
     ) -> Iterator[str]:
         """Yield the continuation piece by piece; a piece never ends inside a UTF-8 character.
 
         Setting ``cancel`` (from any thread) ends the stream after the current token. The
         context is held from the first piece asked for until the stream ends or is closed.
+        With ``grammar`` the output follows it (ConfigurationError, before any piece, for a
+        grammar llama.cpp cannot parse).
         """
         with self._in_use():
-            yield from self._stream(prompt, max_tokens, params, stop, cancel)
+            yield from self._stream(prompt, max_tokens, params, stop, cancel, grammar)
 
     def _stream(
         self,
@@ -195,6 +202,7 @@ class Context:
         params: SamplerParams | None,
         stop: list[str] | None,
         cancel: threading.Event | None,
+        grammar: Grammar | None = None,
     ) -> Iterator[str]:
         tokens = (
             self.model.tokenize(prompt, add_bos=True, special=True)
@@ -208,8 +216,10 @@ class Context:
                 f"the prompt has {len(tokens)} tokens but the context window holds {self.n_ctx}; "
                 "shorten it or create the Context with a larger n_ctx"
             )
+        sampler = build_sampler(
+            params or SamplerParams(), self.model.n_vocab, self.n_ctx, grammar, self.model.vocab
+        )
         self._prefill(tokens)
-        sampler = build_sampler(params or SamplerParams(), self.model.n_vocab, self.n_ctx)
         text = TextAssembler(stop)
         self.finish_reason = "length"
         for _ in range(min(max_tokens, self.n_ctx - len(self._tokens))):

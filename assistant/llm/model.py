@@ -152,6 +152,11 @@ class Model:
         return int(self._handle.n_embd())
 
     @property
+    def vocab(self) -> Any:
+        """llama.cpp's vocabulary handle (for samplers such as a grammar's)."""
+        return self._handle.vocab
+
+    @property
     def n_vocab(self) -> int:
         """Vocabulary size."""
         return int(self._handle.n_vocab())

@@ -5,18 +5,33 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
 
 
-def build_sampler(params: SamplerParams, n_vocab: int, n_ctx: int) -> Any:
-    """The chain: penalties, top-k, typical, top-p, min-p, temperature, draw (greedy at 0)."""
+def build_sampler(
+    params: SamplerParams,
+    n_vocab: int,
+    n_ctx: int,
+    grammar: Grammar | None = None,
+    vocab: Any = None,
+) -> Any:
+    """The sampler chain for ``params``.
+
+    Penalties, the grammar (if any; over the model's ``vocab``), top-k, typical, top-p,
+    min-p, temperature, and the draw (greedy at 0).
+    """
+    import llama_cpp
     from llama_cpp._internals import LlamaSampler
 
+    constraint = grammar.sampler(vocab) if grammar is not None else None
     sampler = LlamaSampler()
     last_n = n_ctx if params.penalty_last_n < 0 else params.penalty_last_n
     sampler.add_penalties(
         n_vocab, last_n, params.penalty_repeat, params.penalty_freq, params.penalty_present
     )
+    if constraint is not None:  # before the cut-offs, so they choose among allowed tokens
+        llama_cpp.llama_sampler_chain_add(sampler.sampler, constraint)
     if params.temperature == 0:
         sampler.add_greedy()
         return sampler
