@@ -64,7 +64,7 @@ def clips(
         for i, text in enumerate(REQUESTS):
             speech = np.concatenate([pad, media.speech(voice, text), pad])
             wake.append(speech)
-            fan = media.fan_noise(len(speech) / media.RATE, -40.0, seed=i)
+            fan = media.fan_noise(len(speech) / media.RATE + 0.01, -40.0, seed=i)[: len(speech)]
             wake.append(np.clip(speech.astype(np.int32) + fan, -32768, 32767).astype(np.int16))
     two = [v for scale, v in tts.items() if scale != 1.0]
     other += talk(two, MINUTES * 2 / 3)

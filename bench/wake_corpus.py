@@ -85,7 +85,8 @@ def talk(voices: list[PiperTTS], minutes: float, seed: int = 7) -> list[Pcm16]:
             parts += [media.speech(voice, next(texts)), media.silence(float(rng.uniform(0.2, 1.2)))]
         pcm = np.concatenate(parts)
         if len(stretches) % 2:
-            fan = media.fan_noise(len(pcm) / media.RATE, -40.0, seed=len(stretches))
+            fan = media.fan_noise(len(pcm) / media.RATE + 0.01, -40.0, seed=len(stretches))
+            fan = fan[: len(pcm)]  # seconds to samples may round one short
             pcm = np.clip(pcm.astype(np.int32) + fan, -32768, 32767).astype(np.int16)
         stretches.append(pcm)
     return stretches
