@@ -42,7 +42,7 @@ class Grammar:
         try:
             text = schema if isinstance(schema, str) else json.dumps(schema)
             json.loads(text)
-            return cls(json_schema_to_gbnf(text))
+            return cls(_strict_strings(json_schema_to_gbnf(text)))
         except (AssertionError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise ConfigurationError(f"the JSON schema cannot be used: {exc}") from None
 
@@ -63,3 +63,15 @@ class Grammar:
         if not pointer:
             raise ConfigurationError("the grammar does not parse (see llama.cpp's GBNF guide)")
         return pointer
+
+
+_LOOSE_CHAR = 'char ::= [^"\\\\]'  # the converter's string character: any but " and \\
+
+
+def _strict_strings(gbnf: str) -> str:
+    """``gbnf`` with no raw control characters inside strings.
+
+    The converter lets them in, which JSON forbids: a model writes a newline there and the
+    output no longer parses. llama.cpp's own JSON grammar keeps them out the same way.
+    """
+    return gbnf.replace(_LOOSE_CHAR, 'char ::= [^"\\\\\\x7F\\x00-\\x1F]')

@@ -130,6 +130,8 @@ class RemoteText:
         sampling = req.model_dump(include=_SAMPLER_FIELDS, exclude_none=True)
         if not sampling.get("seed"):  # 0 means a random seed here, a fixed one elsewhere
             sampling.pop("seed", None)
+        if (structured := req.relayed_format()) is not None:
+            payload = {**payload, "response_format": structured}
         body = streaming_body(self.name, req.max_tokens, req.stops(), sampling, True, **payload)
         pieces = 0
         async with self._slots:

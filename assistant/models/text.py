@@ -148,7 +148,10 @@ class LocalText:
     async def complete(self, prompt: str, req: Sampling, usage: Usage) -> AsyncGenerator[str, None]:
         """Stream from a free pooled context; counts come from the model's tokenizer."""
         text = ""
-        stream = self.model.generate_stream(prompt, req.max_tokens, req.params(), req.stops())
+        grammar = req.grammar()
+        stream = self.model.generate_stream(
+            prompt, req.max_tokens, req.params(), req.stops(), grammar=grammar
+        )
         try:
             async with self._use(), contextlib.aclosing(stream):
                 async for piece in stream:

@@ -29,6 +29,7 @@ def engine_of(request: Request) -> Engine:
 
 def chat_generation(engine: Engine, body: ChatRequest) -> Generation:
     """The reply to a conversation: by the vision model when it carries a picture."""
+    body.check_tools()
     picture = body.picture()
     if picture is None:
         return Generation(engine, body, messages=[(m.role, m.text()) for m in body.messages])

@@ -7,7 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.errors import InputError
+from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
+from assistant.server.formats import ResponseFormat, grammar_for, relayed_format
 
 SEED_MAX = 2**32 - 1  # llama.cpp's seeds are 32-bit
 
@@ -61,6 +63,16 @@ class Sampling(Body):
     stop: str | list[str] | None = None
     max_tokens: int = Field(100, ge=1, le=8192)
     stream: bool = False
+    response_format: ResponseFormat | None = None  # OpenAI's structured output
+    format: str | dict[str, Any] | None = None  # Ollama's: "json" or a JSON schema
+
+    def grammar(self) -> Grammar | None:
+        """The grammar the reply must follow, if any (InputError naming a bad field)."""
+        return grammar_for(self.response_format, self.format)
+
+    def relayed_format(self) -> dict[str, Any] | None:
+        """The structured output asked for, as a remote OpenAI-compatible server takes it."""
+        return relayed_format(self.response_format, self.format)
 
     def params(self) -> SamplerParams:
         """These fields as SamplerParams."""
@@ -140,6 +152,16 @@ class ChatRequest(OpenAIStreaming):
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    def check_tools(self) -> None:
+        """InputError for tool calls, which are not served yet (never silently ignored)."""
+        if self.tools or self.tool_choice not in (None, "none", "auto"):
+            raise InputError(
+                "tools: tool calls are not supported by this server yet; "
+                "send the request without 'tools' and 'tool_choice'"
+            )
 
     def picture(self) -> tuple[str, str] | None:
         """The last picture of the conversation and the last user words ("" for none), if any.

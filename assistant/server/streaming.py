@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, InputError
 from assistant.models.text import Usage
 from assistant.server.admission import ShuttingDown
 from assistant.server.engine import Engine
@@ -74,6 +74,11 @@ class Generation:
             return await first_then_rest(self.pieces(request))
         await drain(self.pieces(), self.engine.settings.server.request_timeout_s, request)
         return None
+
+    def __post_init__(self) -> None:
+        self.req.grammar()  # a structured output that cannot be had is a 400, before anything
+        if self.picture is not None and self.req.relayed_format() is not None:
+            raise InputError("structured output (response_format, format) takes no pictures")
 
     def _source(self) -> AsyncGenerator[str, None]:
         req, engine = self.req, self.engine
