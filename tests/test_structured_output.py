@@ -119,8 +119,10 @@ def test_a_relaying_server_passes_the_format_on(server: str) -> None:
         jsonschema.validate(json.loads(answer.json()["text"]), PLACE)
 
 
-def test_tools_are_refused_by_name_not_ignored(server: str) -> None:
+def test_tools_through_a_relay_are_refused_by_name_not_ignored(server: str) -> None:
+    remote = {"ASSISTANT_LLM__BACKEND": "openai", "ASSISTANT_LLM__BASE_URL": f"{server}/v1"}
     tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
     body = {"messages": [{"role": "user", "content": "What time is it?"}], "tools": [tool]}
-    answer = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+    with serving(env=remote) as relay:
+        answer = httpx.post(f"{relay}/v1/chat/completions", json=body, timeout=60)
     assert answer.status_code == 400 and "tools" in answer.json()["error"]["message"]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from assistant.errors import InputError
 from assistant.models.hub import report
 from assistant.server.engine import Engine
 from assistant.server.schemas import (
@@ -19,6 +20,7 @@ from assistant.server.schemas import (
     TokenizeRequest,
 )
 from assistant.server.streaming import Generation, sse
+from assistant.server.tools import prompt_messages
 
 
 def engine_of(request: Request) -> Engine:
@@ -28,11 +30,20 @@ def engine_of(request: Request) -> Engine:
 
 
 def chat_generation(engine: Engine, body: ChatRequest) -> Generation:
-    """The reply to a conversation: by the vision model when it carries a picture."""
-    body.check_tools()
+    """The reply to a conversation: by the vision model when it carries a picture.
+
+    With tools, the reply may be (or must be) a call held to their schemas.
+    """
+    use = body.tool_use()
+    if use is not None:
+        if engine.hub.remote:
+            raise InputError("tools: tool calls are not relayed to a remote backend yet")
+        body.hold_to(use.grammar())
     picture = body.picture()
     if picture is None:
-        return Generation(engine, body, messages=[(m.role, m.text()) for m in body.messages])
+        return Generation(engine, body, messages=prompt_messages(body.messages, use))
+    if use is not None:
+        raise InputError("tools: a reply about a picture cannot call tools")
     image, question = picture
     return Generation(engine, body, question or engine.settings.vision.prompt, picture=image)
 

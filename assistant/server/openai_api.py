@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Request
 from assistant.server.native import chat_generation, engine_of
 from assistant.server.schemas import ChatRequest, CompletionRequest, EmbeddingsRequest
 from assistant.server.streaming import Generation, sse
+from assistant.server.tools import parse_call
 
 router = APIRouter(prefix="/v1")
 
@@ -33,49 +35,64 @@ async def list_models(request: Request) -> dict[str, Any]:
 async def chat_completions(body: ChatRequest, request: Request) -> Any:
     """Chat completions (``chat.completion.chunk`` events with ``stream: true``).
 
-    ``image_url`` parts (``data:`` URIs) go to the vision model.
+    ``image_url`` parts (``data:`` URIs) go to the vision model; with ``tools`` a reply may be
+    a call (``message.tool_calls``, ``finish_reason: "tool_calls"``).
     """
     engine = engine_of(request)
     gen = chat_generation(engine, body)
+    use = body.tool_use()
     pieces = await gen.started_or_done(body.stream, request)
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     head = {"id": ident, "created": created, "model": gen.model_name}
     if pieces is not None:
-
-        async def chunks() -> Any:
-            yield {
-                **head,
-                "object": "chat.completion.chunk",
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": {"role": "assistant", "content": ""},
-                        "finish_reason": None,
-                    }
-                ],
-            }
-            async for piece in pieces:
-                yield {
-                    **head,
-                    "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
-                }
-            yield {
-                **head,
-                "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": {}, "finish_reason": gen.finish_reason}],
-            }
-            if body.include_usage:
-                yield {**head, "object": "chat.completion.chunk", "choices": [], **_usage(gen)}
-
-        return sse(chunks())
-    message = {"role": "assistant", "content": gen.text}
+        return sse(_chunks(head, gen, pieces, use is not None, body.include_usage))
+    call = parse_call(gen.text) if use is not None else None
+    message: dict[str, Any] = {"role": "assistant", "content": gen.text}
+    reason = gen.finish_reason
+    if call is not None:
+        message, reason = {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
     return {
         **head,
         "object": "chat.completion",
         **_usage(gen),
-        "choices": [{"index": 0, "message": message, "finish_reason": gen.finish_reason}],
+        "choices": [{"index": 0, "message": message, "finish_reason": reason}],
     }
+
+
+def _chunk(head: dict[str, Any], delta: dict[str, Any], reason: str | None = None) -> Any:
+    choice = {"index": 0, "delta": delta, "finish_reason": reason}
+    return {**head, "object": "chat.completion.chunk", "choices": [choice]}
+
+
+async def _chunks(
+    head: dict[str, Any], gen: Generation, pieces: AsyncIterator[str], tools: bool, usage: bool
+) -> Any:
+    """The stream: content deltas, or a call's deltas once the reply turns out to be one.
+
+    A call opens with ``{`` (the grammar lets words open with anything else), and is held
+    until it is whole: its arguments are sent complete.
+    """
+    yield _chunk(head, {"role": "assistant", "content": ""})
+    held: str | None = None  # the call so far, when the reply is one
+    async for piece in pieces:
+        if held is None and tools and not gen.text[: -len(piece) or None] and piece[:1] == "{":
+            held = ""
+        if held is None:
+            yield _chunk(head, {"content": piece})
+        else:
+            held += piece
+    call = parse_call(held) if held is not None else None
+    if held is not None and call is None:  # cut short by max_tokens: send what there is
+        yield _chunk(head, {"content": held})
+    if call is not None:
+        function = call["function"]
+        opening = {"index": 0, "id": call["id"], "type": "function"}
+        yield _chunk(head, {"tool_calls": [{**opening, "function": {"name": function["name"]}}]})
+        arguments = {"index": 0, "function": {"arguments": function["arguments"]}}
+        yield _chunk(head, {"tool_calls": [arguments]})
+    yield _chunk(head, {}, "tool_calls" if call is not None else gen.finish_reason)
+    if usage:
+        yield {**head, "object": "chat.completion.chunk", "choices": [], **_usage(gen)}
 
 
 @router.post("/completions")

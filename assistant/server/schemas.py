@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from assistant.errors import InputError
 from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
 from assistant.server.formats import ResponseFormat, grammar_for, relayed_format
+from assistant.server.tools import ToolUse, tool_use
 
 SEED_MAX = 2**32 - 1  # llama.cpp's seeds are 32-bit
 
@@ -66,9 +67,17 @@ class Sampling(Body):
     response_format: ResponseFormat | None = None  # OpenAI's structured output
     format: str | dict[str, Any] | None = None  # Ollama's: "json" or a JSON schema
 
+    _tool_grammar: Grammar | None = PrivateAttr(None)
+
+    def hold_to(self, grammar: Grammar) -> None:
+        """Make the reply follow ``grammar`` (a tool call's); InputError beside a format."""
+        if self.response_format is not None or self.format is not None:
+            raise InputError("give tools or a response format (response_format, format), not both")
+        self._tool_grammar = grammar
+
     def grammar(self) -> Grammar | None:
         """The grammar the reply must follow, if any (InputError naming a bad field)."""
-        return grammar_for(self.response_format, self.format)
+        return self._tool_grammar or grammar_for(self.response_format, self.format)
 
     def relayed_format(self) -> dict[str, Any] | None:
         """The structured output asked for, as a remote OpenAI-compatible server takes it."""
@@ -154,14 +163,11 @@ class ChatRequest(OpenAIStreaming):
     messages: list[Message] = Field(min_length=1)
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None  # one call per reply either way
 
-    def check_tools(self) -> None:
-        """InputError for tool calls, which are not served yet (never silently ignored)."""
-        if self.tools or self.tool_choice not in (None, "none", "auto"):
-            raise InputError(
-                "tools: tool calls are not supported by this server yet; "
-                "send the request without 'tools' and 'tool_choice'"
-            )
+    def tool_use(self) -> ToolUse | None:
+        """The tools the reply may call, checked (InputError naming the field)."""
+        return tool_use(self.tools, self.tool_choice)
 
     def picture(self) -> tuple[str, str] | None:
         """The last picture of the conversation and the last user words ("" for none), if any.
