@@ -144,3 +144,12 @@ def test_bad_tool_requests_are_400s_naming_the_field(
     answer = httpx.post(f"{client.base_url}chat/completions", json=body, timeout=60)
     assert answer.status_code == 400, answer.text
     assert field in answer.json()["error"]["message"], answer.text
+
+
+def test_native_chat_takes_tools_and_answers_ollama_style(client: openai.OpenAI) -> None:
+    url = str(client.base_url).removesuffix("/v1/")
+    body = {"messages": ASK, "tools": TOOLS, "tool_choice": "required", "max_tokens": 120}
+    answer = httpx.post(f"{url}/api/chat", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    call = answer.json()["tool_calls"][0]["function"]
+    _check(call["name"], json.dumps(call["arguments"]))

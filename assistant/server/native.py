@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -20,7 +21,7 @@ from assistant.server.schemas import (
     TokenizeRequest,
 )
 from assistant.server.streaming import Generation, sse
-from assistant.server.tools import prompt_messages
+from assistant.server.tools import parse_call, prompt_messages
 
 
 def engine_of(request: Request) -> Engine:
@@ -105,14 +106,24 @@ async def unload_model(request: Request) -> dict[str, Any]:
 
 async def _run(request: Request, gen: Generation, body: GenerateRequest | ChatRequest) -> Any:
     pieces = await gen.started_or_done(body.stream, request)
+    tools = isinstance(body, ChatRequest) and body.tool_use() is not None
+
+    def calls() -> dict[str, Any]:  # Ollama's shape: arguments as an object
+        call = parse_call(gen.text) if tools else None
+        if call is None:
+            return {}
+        function = call["function"]
+        arguments = json.loads(function["arguments"])
+        return {"tool_calls": [{"function": {"name": function["name"], "arguments": arguments}}]}
+
     if pieces is None:
-        return {"text": gen.text, "model": gen.model_name, **gen.stats()}
+        return {"text": gen.text, "model": gen.model_name, **gen.stats(), **calls()}
 
     async def events() -> Any:
         async for piece in pieces:
             yield {"token": piece}
 
-    return sse(events(), lambda: {"done": True, "text": gen.text, **gen.stats()})
+    return sse(events(), lambda: {"done": True, "text": gen.text, **gen.stats(), **calls()})
 
 
 @router.post("/api/generate")
