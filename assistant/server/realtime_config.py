@@ -88,6 +88,10 @@ class RealtimeConfig:
             self._audio(value)
         elif key in ("tools", "tool_choice") and value in ([], "auto", "none", None):
             return
+        elif key in ("tools", "tool_choice"):
+            raise UserError(
+                "tool calls are served by /v1/chat/completions, not in voice sessions yet"
+            )
         else:
             raise UserError("not supported by this server")
 
