@@ -14,7 +14,7 @@ TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium ipr
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
@@ -65,7 +65,7 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake
+bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
@@ -87,6 +87,9 @@ bench-server: setup
 bench-live: setup test-deps
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/live_turns.py
+
+bench-grammar: setup
+	$(BIN)/python bench/grammar.py
 
 bench-library: setup
 	$(BIN)/python bench/library.py
