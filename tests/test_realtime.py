@@ -326,8 +326,20 @@ def _refusal(url: str, **options: Any) -> Any:
     return closed.value.rcvd
 
 
+def _sessions_closed(url: str, timeout: float = 30) -> None:
+    """Wait until the sessions of earlier tests are gone (a session ends after its client)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while "assistant_voice_sessions 0.0" not in httpx.get(f"{url}/metrics").text:
+        assert time.monotonic() < deadline, "voice sessions of earlier tests never ended"
+        time.sleep(0.1)
+
+
 def test_a_foreign_origin_and_a_full_server_are_refused(server_url: str) -> None:
     from websockets.sync.client import connect
+
+    _sessions_closed(server_url)
 
     url = server_url.replace("http", "ws") + "/v1/realtime?model=x"
     from websockets.exceptions import InvalidStatus
