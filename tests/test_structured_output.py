@@ -15,7 +15,7 @@ PLACE = {
     "properties": {
         "city": {"type": "string", "maxLength": 30},
         "country": {"type": "string", "maxLength": 30},
-        "population_millions": {"type": "number", "minimum": 0},
+        "population_millions": {"type": "number"},
     },
     "required": ["city", "country", "population_millions"],
     "additionalProperties": False,

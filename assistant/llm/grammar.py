@@ -41,7 +41,7 @@ class Grammar:
 
         try:
             text = schema if isinstance(schema, str) else json.dumps(schema)
-            json.loads(text)
+            _refuse_unenforced(json.loads(text))
             return cls(_strict_strings(json_schema_to_gbnf(text)))
         except (AssertionError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise ConfigurationError(f"the JSON schema cannot be used: {exc}") from None
@@ -75,3 +75,23 @@ def _strict_strings(gbnf: str) -> str:
     output no longer parses. llama.cpp's own JSON grammar keeps them out the same way.
     """
     return gbnf.replace(_LOOSE_CHAR, 'char ::= [^"\\\\\\x7F\\x00-\\x1F]')
+
+
+# Keywords the converter accepts but does not turn into grammar: output would break them.
+_UNENFORCED = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+
+
+def _refuse_unenforced(schema: Any) -> None:
+    """ValueError naming a keyword the grammar would silently not enforce."""
+    if isinstance(schema, dict):
+        found = [k for k in _UNENFORCED if k in schema and not isinstance(schema[k], dict)]
+        if found:
+            raise ValueError(
+                f"{', '.join(found)} cannot be enforced by the grammar; "
+                "drop it and check the value after generation"
+            )
+        for value in schema.values():
+            _refuse_unenforced(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _refuse_unenforced(value)
