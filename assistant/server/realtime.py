@@ -42,7 +42,7 @@ from assistant.server.realtime_items import (
     user_parts,
 )
 from assistant.server.voice_io import PlayedSink, SocketSource
-from assistant.server.ws import admit
+from assistant.server.ws import open_voice_session
 
 router = APIRouter()
 
@@ -253,14 +253,7 @@ def _out_rate(settings: Any) -> int:
 async def realtime(socket: WebSocket) -> None:
     """Serve one Realtime API session."""
     engine: Engine = socket.app.state.engine
-    if not await admit(socket):
-        return
-    await socket.accept()
-    if not engine.hub.loaded:
-        await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
-        return
-    if engine.hub.conversations >= engine.settings.server.max_voice_sessions:
-        await socket.close(code=1013, reason="too many voice sessions; try again later")
+    if not await open_voice_session(socket):
         return
     try:
         eyes = Eyes() if engine.settings.vision.model else None  # pictures come in items

@@ -50,7 +50,7 @@ from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
 from assistant.server.pictures import show_picture
 from assistant.server.voice_io import RATE, SocketSink, SocketSource
-from assistant.server.ws import admit
+from assistant.server.ws import open_voice_session
 
 router = APIRouter()
 
@@ -126,14 +126,7 @@ async def voice(socket: WebSocket) -> None:
     """Serve one voice conversation."""
     app = socket.app
     engine: Engine = app.state.engine
-    if not await admit(socket):
-        return
-    await socket.accept()  # then closed with a reason: a refused handshake says nothing
-    if not engine.hub.loaded:
-        await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
-        return
-    if engine.hub.conversations >= engine.settings.server.max_voice_sessions:
-        await socket.close(code=1013, reason="too many voice sessions; try again later")
+    if not await open_voice_session(socket):
         return
     encoded = socket.query_params.get("format", "pcm16") == "encoded"
     eyes = Eyes() if engine.settings.vision.model else None  # pictures come from the client

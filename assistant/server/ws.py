@@ -208,6 +208,25 @@ async def admit(socket: WebSocket) -> bool:
     return True
 
 
+async def open_voice_session(socket: WebSocket) -> bool:
+    """Admit, accept, and check a voice session can start; else close it with the reason.
+
+    A voice session (``/ws/voice``, ``/v1/realtime``) needs a chat model and a free place
+    among ``server.max_voice_sessions``.
+    """
+    engine = socket.app.state.engine
+    if not await admit(socket):
+        return False
+    await socket.accept()  # then closed with a reason: a refused handshake says nothing
+    if not engine.hub.loaded:
+        await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
+        return False
+    if engine.hub.conversations >= engine.settings.server.max_voice_sessions:
+        await socket.close(code=1013, reason="too many voice sessions; try again later")
+        return False
+    return True
+
+
 @router.websocket("/ws")
 async def websocket(socket: WebSocket) -> None:
     """Serve one WebSocket connection."""
