@@ -140,3 +140,15 @@ async def run_to_the_end(func: Callable[..., Any], *args: Any, **kwargs: Any) ->
 async def call_in_thread(executor: ThreadPoolExecutor, func: Callable[..., R], *args: Any) -> R:
     """Run ``func(*args)`` on ``executor`` and await its result."""
     return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
+
+
+class LinkedCancel(threading.Event):
+    """A cancel flag that also counts as set once ``parent`` is (a step within a turn)."""
+
+    def __init__(self, parent: threading.Event) -> None:
+        super().__init__()
+        self.parent = parent
+
+    def is_set(self) -> bool:
+        """Set itself, or its parent is."""
+        return super().is_set() or self.parent.is_set()

@@ -29,6 +29,7 @@ from assistant.config_sections import (
     LlmSettings,
     ServerSettings,
     SttSettings,
+    ToolsSettings,
     TtsSettings,
     VadSettings,
     VisionSettings,
@@ -45,6 +46,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SttSettings",
+    "ToolsSettings",
     "TtsSettings",
     "VadSettings",
     "VisionSettings",
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     vision: VisionSettings = VisionSettings()
     kiosk: KioskSettings = KioskSettings()
+    tools: ToolsSettings = ToolsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -162,6 +162,38 @@ class VisionSettings(_Section):
     always_attach: bool = False  # every turn looks through the camera (kiosk mode)
 
 
+class McpServerSettings(_Section):
+    """One [[tools.mcp]] entry: an MCP server started over stdio, and the tools it may offer."""
+
+    name: str = Field(min_length=1)  # for the log
+    command: str = Field(min_length=1)  # the program, found on PATH
+    args: list[str] = []
+    env: dict[str, str] = {}  # added to a minimal environment (PATH, HOME...)
+    allowed: list[str] = []  # tools it may offer; empty = all of them
+    timeout_s: float = Field(10.0, gt=0, le=600)  # to start, and per call
+
+
+BuiltinTool = Literal["clock", "timers", "calculator", "units", "look"]
+BUILTIN_TOOLS: tuple[BuiltinTool, ...] = ("clock", "timers", "calculator", "units", "look")
+
+
+class ToolsSettings(_Section):
+    """[tools]: what a spoken turn may do besides answering (see the README's "Tools")."""
+
+    enabled: bool = True
+    builtin: list[BuiltinTool] = list(BUILTIN_TOOLS)
+    # What the model is allowed: "none" (tools only through the pre-check), "auto" (it may
+    # call one), "required" (every turn calls one), or a tool's name (every turn calls it).
+    choice: str = Field("none", min_length=1)
+    precheck: bool = True  # common requests (time, timers, sums, units, camera) skip the model
+    # "auto": a built-in tool's result, a sentence made to be heard, is spoken as it is;
+    # "model": the model always words the answer from the result.
+    answer: Literal["auto", "model"] = "auto"
+    max_steps: int = Field(3, ge=1, le=10)  # tool calls in one turn
+    timeout_s: float = Field(10.0, gt=0, le=600)  # per call of a built-in tool
+    mcp: list[McpServerSettings] = []
+
+
 class KioskSettings(_Section):
     """The always-on kiosk (``assistant kiosk``)."""
 

@@ -30,11 +30,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No ASSISTANT_* variable or assistant.toml of the developer's leaks into a test."""
+    """No ASSISTANT_* variable, assistant.toml or timer of the developer's leaks into a test."""
     for var in list(os.environ):
         if var.upper().startswith("ASSISTANT_"):
             monkeypatch.delenv(var)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 Live, it also shows the assistant's state (listening, hearing, thinking, speaking) as dim
 marker lines; a marker that comes while the reply is being printed waits for the line to end.
 In JSON mode each turn is one object per line, and live each state change is one too
-(``{"state": "speaking"}``).
+(``{"state": "speaking"}``). Tool calls and their results are one object each, as they
+happen (``{"event": "tool_call", ...}``, ``{"event": "tool_result", ...}``).
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ class ConsolePrinter:
         click.echo(json.dumps({"state": state}))
 
     def _on_json_event(self, event: Event) -> None:
-        """JSON mode: device news on stderr (states and turns go to stdout)."""
+        """JSON mode: device news on stderr (states, tools and turns go to stdout)."""
         if isinstance(event, events.AudioStatus):
             click.echo(f"[{event.message}]", err=True)
+        elif isinstance(event, events.ToolCalled | events.ToolResult):
+            line = {"event": event.kind, "turn": event.turn_id, **event.fields()}
+            click.echo(json.dumps(line, ensure_ascii=False))
 
     def _on_event(self, event: Event) -> None:
         match event:
@@ -59,6 +63,10 @@ class ConsolePrinter:
                 self._token(event.turn_id, text)
             case events.ReplyDone():
                 self._end_line()
+            case events.ToolCalled(name=name, arguments=arguments):
+                self._line(click.style(f"  [tool {name} {json.dumps(arguments)}]", dim=True))
+            case events.ToolResult(result=result, duration_ms=ms):
+                self._line(click.style(f"  [tool result ({ms:.0f} ms): {result}]", dim=True))
             case events.Interrupted(heard=heard):
                 self._line(
                     click.style(f"  [interrupted; you heard: {heard or 'nothing yet'}]", dim=True)
@@ -116,5 +124,6 @@ _TIMING_LABELS = (
     ("stt", "stt"),
     ("llm_first_token", "llm first token"),
     ("tts_first_audio", "tts first audio"),
+    ("tools", "tools"),
     ("barge_in_stop", "barge-in stop"),
 )

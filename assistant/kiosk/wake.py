@@ -56,8 +56,11 @@ class WakeStage(FrameProcessor):
         return None
 
     async def process_frame(self, frame: DataFrame) -> None:
-        """Forward woken transcripts; end the others as turns with nothing to answer."""
-        if not isinstance(frame, TranscriptFrame):
+        """Forward woken transcripts; end the others as turns with nothing to answer.
+
+        A reply asked for (a timer's announcement) needs no wake phrase.
+        """
+        if not isinstance(frame, TranscriptFrame) or frame.request is not None:
             await self.push_frame(frame)
             return
         rest = self.strip(frame.text)

@@ -22,6 +22,7 @@ class Grammar:
 
     gbnf: str
     root: str = "root"
+    schema: str | None = None  # the JSON schema it was made from, if any (for remote servers)
 
     @classmethod
     def from_gbnf(cls, text: str) -> Grammar:
@@ -42,7 +43,7 @@ class Grammar:
         try:
             text = schema if isinstance(schema, str) else json.dumps(schema)
             _refuse_unenforced(json.loads(text))
-            return cls(_strict_strings(json_schema_to_gbnf(text)))
+            return cls(_strict_strings(json_schema_to_gbnf(text)), schema=text)
         except (AssertionError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise ConfigurationError(f"the JSON schema cannot be used: {exc}") from None
 

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
+    from assistant.llm.grammar import Grammar
     from assistant.llm.sampling import SamplerParams
 
 Pcm16 = npt.NDArray[np.int16]  # mono 16-bit samples
@@ -55,10 +56,12 @@ class LanguageModel(Protocol):
         max_tokens: int,
         stop: list[str],
         cancel: threading.Event,
+        grammar: Grammar | None = None,
     ) -> Generator[str, None, str]:
         """Yield reply text pieces; return why it ended: stop, length or cancelled.
 
-        Generation stops within one token once ``cancel`` is set.
+        Generation stops within one token once ``cancel`` is set. With ``grammar`` the reply
+        follows it (a model that cannot hold it raises ModelError before any piece).
         """
         ...
 

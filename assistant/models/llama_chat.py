@@ -14,6 +14,7 @@ from pathlib import Path
 from assistant.errors import ModelError
 from assistant.llm.context import Context
 from assistant.llm.errors import ContextOverflowError, FeatureNotAvailableError, LlmError
+from assistant.llm.grammar import Grammar
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
 from assistant.models.interfaces import ChatMessage
@@ -21,6 +22,8 @@ from assistant.models.interfaces import ChatMessage
 
 class LlamaChatModel:
     """A GGUF chat model; implements the LanguageModel interface."""
+
+    free_grammar = True  # any GBNF grammar holds (see RemoteChatModel)
 
     def __init__(self, model: Model, n_ctx: int = 2048, threads: int = 0) -> None:
         """A chat model with its own context (KV cache) on ``model``'s (shareable) weights."""
@@ -82,10 +85,11 @@ class LlamaChatModel:
         max_tokens: int,
         stop: list[str],
         cancel: threading.Event,
+        grammar: Grammar | None = None,
     ) -> Generator[str, None, str]:
         """Yield the reply piece by piece and return the finish reason (stop/length/cancelled)."""
         prompt = self.prompt_tokens(messages)
-        return (yield from self.stream_tokens(prompt, params, max_tokens, stop, cancel))
+        return (yield from self.stream_tokens(prompt, params, max_tokens, stop, cancel, grammar))
 
     def stream_tokens(
         self,
@@ -94,7 +98,10 @@ class LlamaChatModel:
         max_tokens: int,
         stop: list[str],
         cancel: threading.Event,
+        grammar: Grammar | None = None,
     ) -> Generator[str, None, str]:
         """Yield the continuation of a tokenised prompt (a cached shared prefix is reused)."""
-        yield from self.context.generate_stream(prompt, max_tokens, params, stop, cancel)
+        yield from self.context.generate_stream(
+            prompt, max_tokens, params, stop, cancel, grammar=grammar
+        )
         return "cancelled" if cancel.is_set() else self.context.finish_reason

@@ -19,6 +19,7 @@ cache, so prefilling is left to it. Both use one ``OpenAIClient``.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncGenerator, Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,9 @@ import httpx
 
 from assistant.concurrency import iterate_in_thread
 from assistant.config import Settings
+from assistant.errors import ModelError
 from assistant.llm.errors import ContextOverflowError
+from assistant.llm.grammar import Grammar
 from assistant.llm.openai_wire import (
     UpstreamError,
     estimate_tokens,
@@ -206,6 +209,9 @@ def relayed_status(exc: UpstreamError) -> int:
 class RemoteChatModel:
     """A LanguageModel served over HTTP by an OpenAI-compatible server."""
 
+    # OpenAI-compatible servers take a JSON schema (response_format), not any GBNF grammar.
+    free_grammar = False
+
     def __init__(
         self, client: OpenAIClient, name: str = "", n_ctx: int = 2048, owns_client: bool = True
     ) -> None:
@@ -238,11 +244,18 @@ class RemoteChatModel:
         max_tokens: int,
         stop: list[str],
         cancel: threading.Event,
+        grammar: Grammar | None = None,
     ) -> Generator[str, None, str]:
-        """Yield the reply piece by piece; return stop, length or cancelled."""
+        """Yield the reply piece by piece; return stop, length or cancelled.
+
+        A ``grammar`` made from a JSON schema goes to the server as a ``json_schema`` response
+        format; any other is a ModelError.
+        """
         sampling: dict[str, Any] = {"temperature": params.temperature, "top_p": params.top_p}
         if params.seed:
             sampling["seed"] = params.seed
+        if grammar is not None:
+            sampling["response_format"] = _schema_format(grammar)
         pairs = [(m.role, m.content) for m in messages]
         body = streaming_body(self.name, max_tokens, stop, sampling, messages=plain_messages(pairs))
         reason = "stop"
@@ -262,6 +275,13 @@ class RemoteChatModel:
         """Close the client, when it is this model's own."""
         if self._owns_client:
             self.client.close()
+
+
+def _schema_format(grammar: Grammar) -> dict[str, Any]:
+    if grammar.schema is None:
+        raise ModelError("a remote chat model follows JSON schemas only, not other grammars")
+    schema = json.loads(grammar.schema)
+    return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
 
 
 def _estimate(messages: list[ChatMessage]) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from assistant.errors import DeviceError
+from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
 from assistant.models.interfaces import ChatMessage, LanguageModel
 from assistant.models.llava import LlamaVisionModel
@@ -78,18 +79,28 @@ class SeeingChatModel:
         max_tokens: int,
         stop: list[str],
         cancel: threading.Event,
+        grammar: Grammar | None = None,
     ) -> Generator[str, None, str]:
-        """Yield the reply; return why it ended (stop, length or cancelled)."""
+        """Yield the reply; return why it ended (stop, length or cancelled).
+
+        A reply held to ``grammar`` (a tool call) is the chat model's, picture or not.
+        """
         question = messages[-1].content if messages and messages[-1].role == "user" else ""
-        vision = self.vision
+        vision = self.vision if grammar is None else None
         picture = self.eyes.picture_for(question, vision) if vision is not None else None
         if vision is None or picture is None:
-            return (yield from self.llm.stream_chat(messages, params, max_tokens, stop, cancel))
+            stream = self.llm.stream_chat(messages, params, max_tokens, stop, cancel, grammar)
+            return (yield from stream)
         log.debug("turn answered by the vision model (%dx%d)", picture.width, picture.height)
         yield from vision.answer(picture, question, max_tokens, params.temperature, cancel)
         if cancel.is_set():
             return "cancelled"
         return "length" if vision.stats.completion_tokens >= max_tokens else "stop"
+
+    @property
+    def free_grammar(self) -> bool:
+        """Whether the chat model holds any grammar."""
+        return bool(getattr(self.llm, "free_grammar", False))
 
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Warm the chat model's cache (the vision model starts afresh per picture)."""

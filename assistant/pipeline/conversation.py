@@ -33,6 +33,7 @@ from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.state import StateTracker
 from assistant.pipeline.turns import TurnLedger, TurnRecorder, TurnReport
 from assistant.pipeline.voice import Live, reply_stages, voice_stages
+from assistant.tools.session import SessionTools
 
 
 @dataclass
@@ -58,23 +59,32 @@ class Conversation:
         live: Live | None = None,
         between: FrameProcessor | None = None,
         gate: FrameProcessor | None = None,
+        use_tools: bool = True,
     ) -> None:
         """Assemble the conversation's stages; nothing runs before ``start`` or ``run``.
 
         ``live``: a microphone or a socket (see ``Live``); a failed reply then ends its turn
         and the conversation goes on, where otherwise the error ends it. ``between`` is a stage
         between recognition and reply (the kiosk's wake phrase), ``gate`` one in front of the
-        VAD (the kiosk's wake word).
+        VAD (the kiosk's wake word). ``use_tools`` False: no tools (``[tools]`` otherwise);
+        a conversation that hears (``source``) also announces timers as they go off.
         """
         obs = observers or Observers()
         self.bus = obs.bus
         self.ledger = TurnLedger(self.bus)
         self.recorder = TurnRecorder(self.bus, obs.on_turn)
         self.state = StateTracker(self.bus, obs.on_state or (lambda state: None))
+        self.tools = (
+            SessionTools(settings, models.llm) if use_tools and settings.tools.enabled else None
+        )
+        policy = self.tools.policy if self.tools is not None else None
+        self._hears = source is not None
         if source is None:
-            stages = reply_stages(settings, models, sink, live is not None)
+            stages = reply_stages(settings, models, sink, live is not None, tools=policy)
         else:
-            stages = voice_stages(settings, models, source, sink, self.ledger, live, between, gate)
+            stages = voice_stages(
+                settings, models, source, sink, self.ledger, live, between, gate, policy
+            )
         self.llm = next(stage for stage in stages if isinstance(stage, LlmStage))
         self.pipeline = Pipeline(stages, self.bus)
 
@@ -85,24 +95,54 @@ class Conversation:
 
     async def run(self, frames: list[Frame] | None = None) -> None:
         """Run until the input ends (``frames``, if any, go in first) and every reply is out."""
-        await self.pipeline.run(frames)
+        await self.start()
+        if frames is not None:
+            for frame in [*frames, EndFrame()]:
+                await self.pipeline.queue_frame(frame)
+        await self.wait()
 
     async def start(self) -> None:
         """Start listening; ``wait`` for the end."""
-        await self.pipeline.start()
+        if self.tools is not None:
+            await self.tools.start()
+        try:
+            await self.pipeline.start()
+        except BaseException:
+            await self._stop_tools()
+            raise
+        if self.tools is not None and self._hears:
+            self.tools.watch(self.announce)
 
     async def wait(self) -> None:
         """Wait for the end; the first error of a stage is raised here."""
-        await self.pipeline.wait()
+        try:
+            await self.pipeline.wait()
+        finally:
+            await self._stop_tools()
+
+    async def announce(self, text: str) -> int:
+        """Say ``text`` as a turn of its own (a timer going off); the history does not keep it."""
+        turn = self.ledger.answer(self.ledger.new())
+        request = ReplyRequest(say=text, remember=False)
+        frame = TranscriptFrame(
+            turn_id=turn, text="", speech_end_wall=time.monotonic(), request=request
+        )
+        await self.pipeline.queue_frame(frame)
+        return turn
+
+    async def _stop_tools(self) -> None:
+        if self.tools is not None:
+            await self.tools.stop()
 
     async def finish(self) -> None:
         """The input is over: wait until every reply is out, then for the end."""
         await self.pipeline.queue_frame(EndFrame())
-        await self.pipeline.wait()
+        await self.wait()
 
     async def cancel(self, reason: str = "") -> None:
         """Stop now, whatever is being said or heard."""
         await self.pipeline.cancel(reason)
+        await self._stop_tools()
 
     async def interrupt(self) -> None:
         """Stop the reply being given (a stop button)."""

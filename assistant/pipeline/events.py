@@ -120,6 +120,29 @@ class LlmToken(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ToolCalled(Event):
+    """A tool is being called (``by``: "precheck" or "model"), with its arguments."""
+
+    kind: ClassVar[str] = "tool_call"
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolResult(Event):
+    """A tool's result (``ok`` False: the error the model reads), and how long it ran."""
+
+    kind: ClassVar[str] = "tool_result"
+    call_id: str
+    name: str
+    result: str
+    ok: bool
+    duration_ms: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Clause(Event):
     """A clause of the reply, handed to speech synthesis."""
 

@@ -79,6 +79,7 @@ class ReplyRequest:
     max_tokens: int | None = None  # its own length limit
     speak: bool = True  # False: text only, nothing goes to the voice
     remember: bool = True  # False: out of band, the history does not keep it
+    say: str | None = None  # these words, as they are, instead of the model's (an announcement)
 
 
 @dataclass(kw_only=True)

@@ -28,6 +28,8 @@ class TurnReport:
     interrupted: bool = False  # the user spoke over the reply (barge-in)
     heard: str | None = None  # after a barge-in: the part of the reply that was played
     marks: dict[str, float] = field(default_factory=dict)  # milestone -> monotonic seconds
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # name, arguments, result
+    tools_ms: float | None = None  # time spent in tools, within llm_total
 
     def timings_ms(self) -> dict[str, float | None]:
         """Per-stage and end-to-end latencies in milliseconds (None where a step did not happen)."""
@@ -46,6 +48,7 @@ class TurnReport:
             "tts_first_audio": span("first_clause", "first_tts"),
             "voice_to_voice": span("speech_end", "first_audio"),
             "barge_in_stop": span("barge_in_onset", "silent"),
+            "tools": None if self.tools_ms is None else round(self.tools_ms, 1),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -62,6 +65,7 @@ class TurnReport:
             "interrupted": self.interrupted,
             "heard": self.heard,
             "timings_ms": self.timings_ms(),
+            **({"tool_calls": self.tool_calls} if self.tool_calls else {}),
         }
 
 
@@ -75,6 +79,8 @@ _MILESTONES: dict[type[Event], str] = {
     events.Clause: "first_clause",
     events.TtsAudio: "first_tts",
     events.ReplyAudio: "first_audio",
+    events.ToolCalled: "tool_call",
+    events.ToolResult: "tool_result",
     events.ReplyDone: "reply_done",
     events.TurnDone: "turn_done",
     events.Interrupted: "interrupted",
@@ -120,6 +126,14 @@ class TurnRecorder:
         elif isinstance(event, events.Interrupted):
             report.interrupted, report.heard = True, event.heard
             report.marks["silent"] = event.silent_wall
+        elif isinstance(event, events.ToolCalled):
+            call: dict[str, Any] = {"id": event.call_id, "name": event.name}
+            report.tool_calls.append({**call, "arguments": event.arguments, "by": event.by})
+        elif isinstance(event, events.ToolResult):
+            report.tools_ms = (report.tools_ms or 0.0) + event.duration_ms
+            for call in report.tool_calls:
+                if call["id"] == event.call_id:
+                    call.update(result=event.result, ok=event.ok)
         elif isinstance(event, events.ReplyAudio):
             report.reply_samples += event.samples
             report.reply_rate = event.sample_rate

@@ -22,6 +22,7 @@ from assistant.pipeline.stages.stt import SttStage
 from assistant.pipeline.stages.tentative import MERGE_EXTRA_MS
 from assistant.pipeline.stages.tts import TtsStage
 from assistant.pipeline.stages.vad import VadStage
+from assistant.pipeline.tool_loop import ToolPolicy
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 from assistant.pipeline.turns import TurnLedger
 
@@ -98,15 +99,18 @@ def reply_stages(
     sink: AudioSink,
     live: bool = False,
     board: TurnBoard | None = None,
+    tools: ToolPolicy | None = None,
 ) -> list[FrameProcessor]:
     """Transcript in, spoken reply out: LLM -> clause chunker -> TTS (if loaded) -> sink.
 
     ``live``: a failed reply ends its turn and the conversation goes on. With ``board`` the
-    replies of tentative turns wait in a hold stage before the sink.
+    replies of tentative turns wait in a hold stage before the sink. ``tools``: what turns
+    may call.
     """
     assert models.llm is not None
     priority = SpeechFirst()
-    llm = LlmStage(models.llm, reply_options(settings), priority, survive_errors=live)
+    options = reply_options(settings)
+    llm = LlmStage(models.llm, options, priority, survive_errors=live, tools=tools)
     stages: list[FrameProcessor] = [llm]
     if models.tts is not None:
         rate = settings.audio.output_sample_rate
@@ -139,6 +143,7 @@ def voice_stages(
     live: Live | None = None,
     between: FrameProcessor | None = None,
     gate: FrameProcessor | None = None,
+    tools: ToolPolicy | None = None,
 ) -> list[FrameProcessor]:
     """Audio in, spoken reply out: source -> VAD -> STT -> LLM -> chunker -> TTS -> sink.
 
@@ -159,4 +164,4 @@ def voice_stages(
     board = turns.board if turns is not None else None
     vad = VadStage(vad_config(settings), barge_in, turns, ledger)
     front += [vad, SttStage(models.stt, board), *([between] if between is not None else [])]
-    return front + reply_stages(settings, models, sink, live is not None, board)
+    return front + reply_stages(settings, models, sink, live is not None, board, tools)

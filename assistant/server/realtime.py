@@ -106,7 +106,14 @@ class RealtimeSession:
         if detection and detection.get("create_response") is False:
             held = HeldTurns(lambda text: self.conversation_now().add_user(text))
         self.conversation = Conversation(
-            settings, models, self.source, sink, observers=observers, live=Live(), between=held
+            settings,
+            models,
+            self.source,
+            sink,
+            observers=observers,
+            live=Live(),
+            between=held,
+            use_tools=False,  # Realtime clients declare and run their own tools
         )
         if old is not None:
             self.conversation.llm.history = old.llm.history

@@ -1,11 +1,9 @@
 """Tool calls in the chat APIs: OpenAI's ``tools`` and ``tool_choice``, Ollama's ``tools``.
 
-A call is JSON held to a grammar: ``{"name": ..., "arguments": {...}}`` where the name is one of
-the tools (or the one named by ``tool_choice``) and the arguments follow that tool's
-``parameters`` schema, so a call always parses and validates. ``required`` and a named choice
-constrain the whole reply to a call; ``auto`` lets the model answer in words or call, and a
-reply that opens with ``{`` is held to the call grammar from there. ``none`` (or no tools)
-leaves replies free. One call per reply (as ``parallel_tool_calls: false``).
+A call is JSON held to a grammar (``llm/toolcall.py``): the name is one of the tools (or the one
+named by ``tool_choice``) and the arguments follow that tool's ``parameters`` schema.
+``none`` (or no tools) leaves replies free. One call per reply (as
+``parallel_tool_calls: false``).
 
 The tools reach the model as a system message that lists them and says how to call one
 (the default SmolLM2's template has no tool syntax; a template's own tool syntax is not used
@@ -18,60 +16,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from assistant.errors import InputError
 from assistant.llm.errors import ConfigurationError
 from assistant.llm.grammar import Grammar
+from assistant.llm.toolcall import ToolSpec, ToolUse, read_call, result_text
 
-
-@dataclass(frozen=True)
-class Tool:
-    """A function the model may call."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ToolUse:
-    """The tools of one request and how the model may use them."""
-
-    tools: list[Tool]
-    choice: str  # auto | required | a tool's name
-
-    def grammar(self) -> Grammar:
-        """Output held to a call (``auto``: a call or words not opening with ``{``)."""
-        allowed = [t for t in self.tools if self.choice in ("auto", "required", t.name)]
-        calls = [
-            {
-                "type": "object",
-                "properties": {"name": {"const": t.name}, "arguments": t.parameters},
-                "required": ["name", "arguments"],
-                "additionalProperties": False,
-            }
-            for t in allowed
-        ]
-        call = Grammar.from_json_schema(calls[0] if len(calls) == 1 else {"oneOf": calls})
-        if self.choice != "auto":
-            return call
-        # either the call, or words whose first character is not "{"
-        words = "\nroot ::= call | words\nwords ::= [^{ \\t\\n] [^\\x00]*\n"
-        return Grammar(call.gbnf.replace("root ::=", "call ::=", 1) + words)
-
-    def system_prompt(self) -> str:
-        """How the tools are described to a model whose template has no tool syntax."""
-        listed = "\n".join(
-            f"- {t.name}: {t.description or 'no description'}; arguments (JSON schema): "
-            f"{json.dumps(t.parameters)}"
-            for t in self.tools
-        )
-        how = 'To call a tool, reply with only {"name": TOOL, "arguments": {...}}.'
-        if self.choice == "auto":
-            how += " Otherwise answer in words."
-        return f"You can call these tools:\n{listed}\n{how}"
+__all__ = ["ToolUse", "parse_call", "prompt_messages", "tool_use"]
 
 
 def tool_use(tools: list[dict[str, Any]] | None, choice: Any) -> ToolUse | None:
@@ -88,7 +40,7 @@ def tool_use(tools: list[dict[str, Any]] | None, choice: Any) -> ToolUse | None:
     return None if wanted == "none" else ToolUse(parsed, wanted)
 
 
-def _tool(index: int, entry: Any) -> Tool:
+def _tool(index: int, entry: Any) -> ToolSpec:
     where = f"tools[{index}]"
     function = entry.get("function", entry) if isinstance(entry, dict) else None
     if not isinstance(function, dict) or entry.get("type", "function") != "function":
@@ -103,7 +55,7 @@ def _tool(index: int, entry: Any) -> Tool:
         Grammar.from_json_schema(parameters)
     except ConfigurationError as exc:
         raise InputError(f"{where}.function.parameters: {exc}") from None
-    return Tool(name, str(function.get("description") or ""), parameters)
+    return ToolSpec(name, str(function.get("description") or ""), parameters)
 
 
 def _choice(choice: Any, names: list[str]) -> str:
@@ -119,17 +71,13 @@ def _choice(choice: Any, names: list[str]) -> str:
 
 def parse_call(text: str) -> dict[str, Any] | None:
     """The OpenAI ``tool_calls`` entry for a reply that is a call; None for words."""
-    if not text.lstrip().startswith("{"):
+    call = read_call(text)  # None too for a call cut short by max_tokens: nobody can run it
+    if call is None:
         return None
-    try:
-        call = json.loads(text)
-    except ValueError:  # cut short by max_tokens: not a call anyone can run
-        return None
-    arguments = json.dumps(call.get("arguments", {}))
     return {
         "id": f"call_{uuid.uuid4().hex[:24]}",
         "type": "function",
-        "function": {"name": call.get("name", ""), "arguments": arguments},
+        "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
     }
 
 
@@ -146,7 +94,7 @@ def prompt_messages(messages: list[Any], use: ToolUse | None) -> list[tuple[str,
             ident = getattr(m, "tool_call_id", None)
             if not isinstance(ident, str):
                 raise InputError(f"messages[{index}].tool_call_id: a tool message answers a call")
-            out.append(("user", f"Result of {names.get(ident, 'the tool')}: {m.text()}"))
+            out.append(("user", result_text(names.get(ident, "the tool"), m.text())))
         else:
             out.append((m.role, m.text()))
     if use is not None and out and out[0][0] == "system":

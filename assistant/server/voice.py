@@ -102,6 +102,8 @@ class VoiceSession:
                 )
             case events.Interrupted(heard=heard):
                 self._send_later({"type": "interrupted", "turn_id": turn, "heard": heard})
+            case events.ToolCalled() | events.ToolResult():
+                self._send_later({"type": event.kind, "turn_id": turn, **event.fields()})
             case events.Merged():  # taken back: the user went on, its words open the next turn
                 self._send_later({"type": "merged", "turn_id": turn})
             case events.StageFailed(message=message):

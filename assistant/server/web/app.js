@@ -14,6 +14,7 @@ const stats = (window.assistantStats = {
   micFrames: 0,
   transcripts: [],
   replies: [],
+  tools: [],
 });
 
 let socket = null;
@@ -92,6 +93,12 @@ function onMessage(m) {
       silence(m.turn_id);
       markCut(m.turn_id, m.heard);
       break;
+    case "tool_call":
+      showToolCall(m);
+      break;
+    case "tool_result":
+      showToolResult(m);
+      break;
     case "merged": // the user went on: this turn's words open the next one
       silence(m.turn_id);
       dropTurn(m.turn_id);
@@ -148,6 +155,28 @@ function appendReply(turn, text) {
 function finishReply(turn, text) {
   bubble("assistant", turn).querySelector(".text").textContent = text;
   stats.replies.push(text);
+}
+
+function showToolCall(m) {
+  const li = document.createElement("li");
+  li.className = "tool";
+  li.id = `tool-${m.call_id}`;
+  const args = Object.keys(m.arguments || {}).length ? ` ${JSON.stringify(m.arguments)}` : "";
+  li.innerHTML = '<span class="text"></span><span class="meta"></span>';
+  li.querySelector(".text").textContent = `Tool: ${m.name}${args}`;
+  const reply = bubbles.get(`${connection}:assistant:${m.turn_id}`);
+  if (reply) reply.before(li);
+  else $("log").append(li);
+  stats.tools.push({ name: m.name, arguments: m.arguments });
+  scrollDown();
+}
+
+function showToolResult(m) {
+  const li = document.getElementById(`tool-${m.call_id}`);
+  if (!li) return;
+  li.querySelector(".meta").textContent = `${m.ok ? "" : "failed: "}${m.result} (${Math.round(m.duration_ms)} ms)`;
+  const call = stats.tools.find((t) => t.name === m.name && t.result === undefined);
+  if (call) call.result = m.result;
 }
 
 function dropTurn(turn) {

@@ -1,0 +1,101 @@
+"""Tools in a spoken turn: which calls a turn makes, and how each step's reply is held.
+
+A turn first goes through the deterministic pre-check (``tools/router.py``): a request it
+recognises calls its tool without asking the model. Otherwise, when ``tools.choice`` offers
+the model tools, each step of the turn is in one of three modes:
+
+- ``call`` (``required`` or a named tool, first step only): the reply is held to a call;
+- ``auto``: the model answers in words or calls a tool. It runs free, at full speed, and only
+  when its reply opens with ``{`` is that reply thrown away and made again held to the call
+  grammar, so a call always parses and validates while words cost nothing extra;
+- ``words``: after the step limit (or a forced call), the reply may not be a call.
+
+A built-in tool's result is a sentence made to be heard; with ``tools.answer = "auto"`` it is
+spoken as it is, otherwise the model words the answer from the result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from assistant.llm.grammar import Grammar
+from assistant.llm.toolcall import Call, ToolUse, call_text, result_text
+from assistant.models.interfaces import ChatMessage
+from assistant.pipeline.events import EventBus, ToolCalled, ToolResult
+from assistant.tools.router import route
+from assistant.tools.toolbox import Outcome, Toolbox
+
+WORDS = Grammar("root ::= [^{ \\t\\n] [^\\x00]*\n")  # any reply that is not a call
+
+
+@dataclass
+class ToolPolicy:
+    """How a conversation uses its tools (from ``[tools]``)."""
+
+    toolbox: Toolbox
+    choice: str = "none"  # none | auto | required | a tool's name: what the model may do
+    precheck: bool = True
+    answer: str = "auto"  # auto | model
+    max_steps: int = 3
+    spoken: frozenset[str] = frozenset()  # tools whose results are sentences to be heard
+
+    @property
+    def offered(self) -> bool:
+        """Whether the model is told about the tools (and may call them)."""
+        return self.choice != "none" and bool(self.toolbox)
+
+    def system_prompt(self, base: str) -> str:
+        """``base``, followed by the tools when the model is offered them."""
+        if not self.offered:
+            return base
+        listing = ToolUse(self.toolbox.specs, "auto").system_prompt()
+        return f"{base}\n\n{listing}" if base else listing
+
+    def mode(self, step: int) -> str:
+        """call, auto or words for the ``step``-th model reply of a turn (0 = the first)."""
+        if not self.offered:
+            return "free"
+        if step >= self.max_steps or (step > 0 and self.choice != "auto"):
+            return "words"
+        return "auto" if self.choice == "auto" else "call"
+
+    def call_grammar(self) -> Grammar:
+        """A call to one of the tools the choice allows."""
+        choice = self.choice if self.choice not in ("auto", "none") else "required"
+        return ToolUse(self.toolbox.specs, choice).grammar()
+
+    def routed(self, words: str) -> Call | None:
+        """The call the pre-check makes for ``words``, if any."""
+        return route(words, self.toolbox) if self.precheck and words else None
+
+    def speaks(self, name: str, outcome: Outcome) -> bool:
+        """Whether ``outcome`` is spoken as it is, without the model."""
+        return self.answer == "auto" and outcome.ok and name in self.spoken
+
+    async def run(self, bus: EventBus, turn: int, call: Call, by: str) -> Outcome:
+        """Run ``call``, reporting it and its result on ``bus``."""
+        ident = f"call_{uuid.uuid4().hex[:12]}"
+        bus.publish(
+            ToolCalled(turn_id=turn, call_id=ident, name=call.name, arguments=call.arguments, by=by)
+        )
+        outcome = await self.toolbox.call(call.name, call.arguments)
+        bus.publish(
+            ToolResult(
+                turn_id=turn,
+                call_id=ident,
+                name=call.name,
+                result=outcome.text,
+                ok=outcome.ok,
+                duration_ms=round(outcome.duration_ms, 1),
+            )
+        )
+        return outcome
+
+
+def exchange(call: Call, outcome: Outcome) -> list[ChatMessage]:
+    """A call and its result as the model reads them in the conversation."""
+    return [
+        ChatMessage("assistant", call_text(call)),
+        ChatMessage("user", result_text(call.name, outcome.text)),
+    ]
