@@ -14,7 +14,7 @@ TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium ipr
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools clean
 
 setup: system-deps $(VENV)/.installed models/.linked
 
@@ -65,7 +65,7 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar
+bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
@@ -90,6 +90,9 @@ bench-live: setup test-deps
 
 bench-grammar: setup
 	$(BIN)/python bench/grammar.py
+
+bench-tools: setup
+	$(BIN)/python bench/tool_choice.py
 
 bench-library: setup
 	$(BIN)/python bench/library.py

@@ -147,3 +147,19 @@ def test_text_box_and_reconnecting_after_a_server_restart(browser: Any) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_page_shows_a_tool_call_and_its_result(browser: Any, server: str) -> None:
+    page, errors = open_page(browser, server, microphone=False)
+    page.get_by_label("Type a question").fill("What is 12 times 7?")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.assistantStats.replies.length > 0", timeout=60_000)
+    tools = stats(page)["tools"]
+    assert tools == [
+        {"name": "calculate", "arguments": {"expression": "12 * 7"}, "result": "12 * 7 = 84"}
+    ]
+    shown = page.locator("#log li.tool").inner_text()
+    assert "calculate" in shown and "12 * 7 = 84" in shown
+    assert page.locator("#log li.assistant").last.inner_text().startswith("12 * 7 = 84")
+    assert not errors, errors
+    page.context.close()

@@ -167,3 +167,17 @@ def test_the_precheck_on_the_spoken_request_sets(name: str, expected: tuple[int,
 def test_the_precheck_leaves_out_tools_that_are_not_there() -> None:
     assert route("What do you see?", ALL_TOOLS - {"look"}) is None
     assert route("What time is it?", set()) is None
+
+
+def test_a_reply_cut_before_a_word_was_heard_takes_its_tool_calls_with_it() -> None:
+    from assistant.models.interfaces import ChatMessage
+    from assistant.pipeline.history import History
+
+    log = History()
+    log.begin(1)
+    calls = [ChatMessage("assistant", '{"name": "get_time"}'), ChatMessage("user", "Result...")]
+    log.remember(1, ChatMessage("user", "What time is it?"), calls, "It is noon.")
+    assert [m.role for m in log.messages] == ["user", "assistant", "user", "assistant"]
+    log.interrupted(1, "")
+    assert log.messages == [ChatMessage("user", "What time is it?")]  # unanswered, no calls
+    assert log.question("Sorry, go on.").content == "What time is it? Sorry, go on."

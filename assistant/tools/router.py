@@ -149,9 +149,11 @@ _NOT_LABELS = {
 
 def _label(text: str) -> str:
     """The word that names a timer: "the pasta timer", "a timer for the pasta" -> "pasta"."""
-    found: list[str] = re.findall(r"\b([a-z]+) (?:timer|alarm)s?\b", text) + re.findall(
-        r"\b(?:timer|alarm) (?:for|called|named) (?:the |my )?([a-z]+)\b(?! \d)", text
-    ) + re.findall(r"\b(?:for|called|named) (?:the|my) ([a-z]+)\s*$", text)
+    found: list[str] = (
+        re.findall(r"\b([a-z]+) (?:timer|alarm)s?\b", text)
+        + re.findall(r"\b(?:timer|alarm) (?:for|called|named) (?:the |my )?([a-z]+)\b(?! \d)", text)
+        + re.findall(r"\b(?:for|called|named) (?:the|my) ([a-z]+)\s*$", text)
+    )
     for word in found:
         unit = word[:-1] if word.endswith("s") else word
         if word not in _NOT_LABELS and unit not in _UNITS_S:

@@ -1,0 +1,144 @@
+"""How the LLM stage makes one reply: the model's steps, held or streamed (see ``tool_loop``).
+
+A step in ``call`` mode is held to the call grammar and stays silent; in ``auto`` and ``words``
+mode the reply runs free and its pieces wait for the first character: a reply opening with
+``{`` stops there and is made again held to a grammar (the call's, or WORDS), anything else is
+streamed on as it comes (``LlmToken`` events, and ``TextFrame`` to the voice).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+from assistant.concurrency import LinkedCancel, StreamResult, iterate_in_thread
+from assistant.llm.grammar import Grammar
+from assistant.llm.sampling import SamplerParams
+from assistant.models.interfaces import ChatMessage, LanguageModel
+from assistant.pipeline.events import LlmToken
+from assistant.pipeline.frames import TextFrame
+from assistant.pipeline.priority import SpeechFirst
+from assistant.pipeline.stages.model_stage import ModelStage
+from assistant.pipeline.tool_loop import WORDS, ToolPolicy
+
+
+@dataclass
+class ReplyOptions:
+    """How replies are generated."""
+
+    system_prompt: str
+    params: SamplerParams = field(default_factory=SamplerParams)
+    max_tokens: int = 128
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Reply:
+    """A turn's reply as it is made: its pieces, and the tool calls that led to it."""
+
+    turn: int
+    speak: bool
+    parts: list[str] = field(default_factory=list)
+    added: list[ChatMessage] = field(default_factory=list)  # calls and results, in order
+
+    @property
+    def text(self) -> str:
+        """The reply so far."""
+        return "".join(self.parts)
+
+    @property
+    def tokens(self) -> int:
+        """Pieces of the reply (one per token, from a local model)."""
+        return len(self.parts)
+
+
+class ReplySteps(ModelStage):
+    """The base of the LLM stage: how it makes one step of a reply, on its model's thread."""
+
+    model: LanguageModel
+    tools: ToolPolicy | None
+    priority: SpeechFirst | None
+
+    async def _step(
+        self,
+        reply: _Reply,
+        messages: list[ChatMessage],
+        cancel: threading.Event,
+        opts: ReplyOptions,
+        mode: str,
+    ) -> tuple[str, str]:
+        """One reply of the model in ``mode`` (see ``tool_loop``): its text and finish reason."""
+        if mode == "call":
+            assert self.tools is not None
+            return await self._generate_step(
+                reply, messages, cancel, opts, self.tools.call_grammar()
+            )
+        probe = mode in ("auto", "words")
+        text, reason = await self._generate_step(reply, messages, cancel, opts, None, probe)
+        if not (probe and text.lstrip().startswith("{")):
+            return text, reason
+        assert self.tools is not None  # it opened a call: made again, held to the grammar
+        if mode == "auto":
+            return await self._generate_step(
+                reply, messages, cancel, opts, self.tools.call_grammar()
+            )
+        return await self._generate_step(reply, messages, cancel, opts, WORDS, probe=False)
+
+    async def _generate_step(
+        self,
+        reply: _Reply,
+        messages: list[ChatMessage],
+        cancel: threading.Event,
+        opts: ReplyOptions,
+        grammar: Grammar | None,
+        probe: bool = False,
+    ) -> tuple[str, str]:
+        """Stream one reply; its text and finish reason.
+
+        A call (``grammar`` set, not WORDS) stays silent; with ``probe`` the pieces wait for
+        the first character, and a reply opening with ``{`` stops there.
+        """
+        silent = grammar is not None and grammar is not WORDS
+        result, step_cancel = StreamResult[str](), LinkedCancel(cancel)
+        held: list[str] = []
+        stream = iterate_in_thread(
+            lambda: self._generate(messages, step_cancel, opts, grammar),
+            self._executor,
+            result,
+            cancel=step_cancel,
+        )
+        async for piece in stream:
+            held.append(piece)
+            opening = "".join(held).lstrip()
+            if silent or (probe and not opening):
+                continue
+            if probe and opening.startswith("{"):
+                await stream.aclose()
+                return opening, "stop"
+            probe = False
+            for part in held:
+                await self._publish(reply, part)
+            held.clear()
+        return "".join(reply.parts if not silent else held), result.value or "stop"
+
+    async def _publish(self, reply: _Reply, piece: str) -> None:
+        reply.parts.append(piece)
+        self.bus.publish(LlmToken(turn_id=reply.turn, text=piece))
+        if reply.speak:
+            await self.push_frame(TextFrame(turn_id=reply.turn, text=piece))
+
+    def _generate(
+        self,
+        messages: list[ChatMessage],
+        cancel: threading.Event,
+        opts: ReplyOptions,
+        grammar: Grammar | None = None,
+    ) -> Generator[str, None, str]:
+        """Runs on the model thread: the reply stream, pausing while speech is synthesized."""
+        stream = self.model.stream_chat(
+            messages, opts.params, opts.max_tokens, opts.stop, cancel, grammar
+        )
+        if self.priority is None:
+            return stream
+        return self.priority.yield_to_speech(stream, cancel)
