@@ -119,10 +119,74 @@ def test_a_relaying_server_passes_the_format_on(server: str) -> None:
         jsonschema.validate(json.loads(answer.json()["text"]), PLACE)
 
 
-def test_tools_through_a_relay_are_refused_by_name_not_ignored(server: str) -> None:
+def test_tools_go_through_a_relay_and_come_back_as_calls(server: str) -> None:
     remote = {"ASSISTANT_LLM__BACKEND": "openai", "ASSISTANT_LLM__BASE_URL": f"{server}/v1"}
-    tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
-    body = {"messages": [{"role": "user", "content": "What time is it?"}], "tools": [tool]}
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "The weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "maxLength": 30}},
+                "required": ["city"],
+            },
+        },
+    }
+    ask = [{"role": "user", "content": "What is the weather in Oslo?"}]
     with serving(env=remote) as relay:
-        answer = httpx.post(f"{relay}/v1/chat/completions", json=body, timeout=60)
-    assert answer.status_code == 400 and "tools" in answer.json()["error"]["message"]
+        client = _client(relay)
+        forced = client.chat.completions.create(
+            model="any", messages=ask, tools=[weather], tool_choice="required", max_tokens=60
+        )
+        (call,) = forced.choices[0].message.tool_calls or []
+        assert forced.choices[0].finish_reason == "tool_calls"
+        assert call.function.name == "weather"
+        assert isinstance(json.loads(call.function.arguments)["city"], str)
+        answer = client.chat.completions.create(
+            model="any",
+            messages=[
+                *ask,
+                forced.choices[0].message.model_dump(exclude_none=True),
+                {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 21 degrees."},
+            ],
+            tools=[weather],
+            tool_choice="none",
+            max_tokens=40,
+        )
+        assert answer.choices[0].message.content and not answer.choices[0].message.tool_calls
+        native = httpx.post(
+            f"{relay}/api/chat",
+            json={"messages": ask, "tools": [weather], "tool_choice": "required", "max_tokens": 60},
+            timeout=120,
+        )
+        assert native.status_code == 200, native.text
+        (ollama_call,) = native.json()["tool_calls"]
+        assert ollama_call["function"]["name"] == "weather"
+        assert isinstance(ollama_call["function"]["arguments"]["city"], str)
+
+
+def test_logit_bias_is_honoured_locally_and_checked(server: str) -> None:
+    ask = [{"role": "user", "content": "Say the word yes."}]
+    free = httpx.post(
+        f"{server}/v1/chat/completions",
+        json={"messages": ask, "max_tokens": 1, "temperature": 0},
+        timeout=60,
+    ).json()
+    first = free["choices"][0]["message"]["content"]
+    token = httpx.post(f"{server}/api/tokenize", json={"text": first, "add_bos": False}).json()
+    banned = {str(token["tokens"][0]): -100}
+    biased = httpx.post(
+        f"{server}/v1/chat/completions",
+        json={"messages": ask, "max_tokens": 1, "temperature": 0, "logit_bias": banned},
+        timeout=60,
+    ).json()
+    assert biased["choices"][0]["message"]["content"] != first
+    for bad in ({"abc": 1}, {"5": 500}, {"99999999": 5}):
+        answer = httpx.post(
+            f"{server}/v1/chat/completions",
+            json={"messages": ask, "max_tokens": 1, "logit_bias": bad},
+            timeout=60,
+        )
+        assert answer.status_code in (400, 422), answer.text
+        assert "logit_bias" in answer.text, answer.text

@@ -107,6 +107,7 @@ class StreamEvent:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()  # pieces of calls (delta.tool_calls)
 
 
 def parse_event(line: str, base_url: str) -> StreamEvent | None:
@@ -131,12 +132,41 @@ def parse_event(line: str, base_url: str) -> StreamEvent | None:
     text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
     reason = choice.get("finish_reason")
     usage = event.get("usage")
+    calls = delta.get("tool_calls") if isinstance(delta, dict) else None
     return StreamEvent(
         text if isinstance(text, str) else "",
         reason if isinstance(reason, str) else None,
         _count(usage, "prompt_tokens"),
         _count(usage, "completion_tokens"),
+        tuple(c for c in calls if isinstance(c, dict)) if isinstance(calls, list) else (),
     )
+
+
+class CallPieces:
+    """A streamed tool call put together from its ``delta.tool_calls`` pieces (the first call)."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.arguments = ""
+        self.seen = False
+
+    def add(self, pieces: tuple[dict[str, Any], ...]) -> None:
+        """Take the pieces of one event; those of calls after the first are left out."""
+        for piece in pieces:
+            if piece.get("index", 0) != 0:
+                continue
+            self.seen = True
+            function = piece.get("function") or {}
+            self.name += str(function.get("name") or "")
+            self.arguments += str(function.get("arguments") or "")
+
+    def text(self) -> str:
+        """The call as a model writes it here: ``{"name": ..., "arguments": {...}}``."""
+        try:
+            arguments = json.loads(self.arguments or "{}")
+        except ValueError:
+            arguments = {}
+        return json.dumps({"name": self.name, "arguments": arguments})
 
 
 def _count(usage: object, key: str) -> int | None:

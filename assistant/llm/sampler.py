@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from assistant.llm.errors import ConfigurationError
 from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
 
@@ -18,14 +19,22 @@ def build_sampler(
 ) -> Any:
     """The sampler chain for ``params``.
 
-    Penalties, the grammar (if any; over the model's ``vocab``), top-k, typical, top-p,
-    min-p, temperature, and the draw (greedy at 0).
+    The logit bias, penalties, the grammar (if any; over the model's ``vocab``), top-k,
+    typical, top-p, min-p, temperature, and the draw (greedy at 0). ConfigurationError for a
+    biased token id outside the vocabulary.
     """
     import llama_cpp
     from llama_cpp._internals import LlamaSampler
 
     constraint = grammar.sampler(vocab) if grammar is not None else None
     sampler = LlamaSampler()
+    if params.logit_bias:
+        if max(params.logit_bias) >= n_vocab:
+            raise ConfigurationError(
+                f"logit_bias: token {max(params.logit_bias)} is not in the vocabulary "
+                f"(0..{n_vocab - 1})"
+            )
+        sampler.add_logit_bias(n_vocab, params.logit_bias)
     last_n = n_ctx if params.penalty_last_n < 0 else params.penalty_last_n
     sampler.add_penalties(
         n_vocab, last_n, params.penalty_repeat, params.penalty_freq, params.penalty_present

@@ -23,6 +23,15 @@ _CHECKS: dict[str, tuple[type | tuple[type, ...], Any, str]] = {
 }
 
 
+def _check_bias(value: Any) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in value
+    ):
+        raise ConfigurationError("SamplerParams.logit_bias maps token ids (ints >= 0) to biases")
+    if not all(isinstance(v, int | float) and -100 <= v <= 100 for v in value.values()):
+        raise ConfigurationError("SamplerParams.logit_bias: each bias is a number in -100..100")
+
+
 @dataclass
 class SamplerParams:
     """How the next token is chosen. ``seed`` 0 picks a fresh random seed per call."""
@@ -37,10 +46,14 @@ class SamplerParams:
     penalty_present: float = 0.0
     penalty_last_n: int = 64  # tokens the penalties look back over; -1 = whole context
     seed: int = 0
+    # token id -> added to its logit (OpenAI's logit_bias: -100 bans it, 100 all but forces it)
+    logit_bias: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Every assignment is checked, at construction and later."""
-        if name in _CHECKS:
+        if name == "logit_bias":
+            _check_bias(value)
+        elif name in _CHECKS:
             kind, ok, rule = _CHECKS[name]
             if isinstance(value, bool) or not isinstance(value, kind):
                 raise ConfigurationError(

@@ -33,6 +33,7 @@ from assistant.errors import ModelError
 from assistant.llm.errors import ContextOverflowError
 from assistant.llm.grammar import Grammar
 from assistant.llm.openai_wire import (
+    CallPieces,
     UpstreamError,
     estimate_tokens,
     plain_messages,
@@ -43,11 +44,13 @@ from assistant.llm.sampling import SamplerParams
 from assistant.models.interfaces import ChatMessage
 from assistant.models.openai_client import OpenAIClient
 from assistant.models.text import NotAvailable, Usage, VoiceModel
-from assistant.server.schemas import Sampling
+from assistant.server.schemas import ChatRequest, Sampling
+from assistant.server.tools import relayed_tools
 
 MESSAGE_OVERHEAD = 8  # tokens a chat template spends around each message
 
 _SAMPLER_FIELDS = {
+    "logit_bias",
     "temperature",
     "top_k",
     "top_p",
@@ -124,7 +127,9 @@ class RemoteText:
     ) -> AsyncGenerator[str, None]:
         """Relay to ``/chat/completions``."""
         guess = estimate_tokens((text for _, text in messages), MESSAGE_OVERHEAD)
-        payload = {"messages": plain_messages(messages)}
+        payload: dict[str, Any] = {"messages": plain_messages(messages)}
+        if isinstance(req, ChatRequest) and req.tools:  # relayed as they came, calls and all
+            payload = relayed_tools(req)
         return self._relay("/chat/completions", payload, req, usage, guess)
 
     async def _relay(
@@ -136,7 +141,7 @@ class RemoteText:
         if (structured := req.relayed_format()) is not None:
             payload = {**payload, "response_format": structured}
         body = streaming_body(self.name, req.max_tokens, req.stops(), sampling, True, **payload)
-        pieces = 0
+        pieces, call = 0, CallPieces()
         async with self._slots:
             self._running += 1
             stream = iterate_in_thread(
@@ -150,9 +155,12 @@ class RemoteText:
                     if event.text:
                         pieces += 1
                         yield event.text
+                    call.add(event.tool_calls)
                     usage.finish_reason = event.finish_reason or usage.finish_reason
                     usage.prompt_tokens = event.prompt_tokens or usage.prompt_tokens
                     usage.completion_tokens = event.completion_tokens or usage.completion_tokens
+                if call.seen:  # the remote's call, written as the local model writes one
+                    yield call.text()
             finally:
                 await stream.aclose()
                 self._running -= 1

@@ -36,10 +36,8 @@ def chat_generation(engine: Engine, body: ChatRequest) -> Generation:
     With tools, the reply may be (or must be) a call held to their schemas.
     """
     use = body.tool_use()
-    if use is not None:
-        if engine.hub.remote:
-            raise InputError("tools: tool calls are not relayed to a remote backend yet")
-        body.hold_to(use.grammar())
+    if use is not None:  # a remote server holds its own calls to their schemas
+        body.hold_to(None if engine.hub.remote else use.grammar())
     picture = body.picture()
     if picture is None:
         return Generation(engine, body, messages=prompt_messages(body.messages, use))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from assistant.errors import InputError
 from assistant.llm.grammar import Grammar
@@ -62,6 +62,8 @@ class Sampling(Body):
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
     stop: str | list[str] | None = None
+    # OpenAI's: token id (as a string) -> -100..100 added to its logit
+    logit_bias: dict[str, float] | None = None
     max_tokens: int = Field(100, ge=1, le=8192)
     stream: bool = False
     response_format: ResponseFormat | None = None  # OpenAI's structured output
@@ -69,7 +71,7 @@ class Sampling(Body):
 
     _tool_grammar: Grammar | None = PrivateAttr(None)
 
-    def hold_to(self, grammar: Grammar) -> None:
+    def hold_to(self, grammar: Grammar | None) -> None:
         """Make the reply follow ``grammar`` (a tool call's); InputError beside a format."""
         if self.response_format is not None or self.format is not None:
             raise InputError("give tools or a response format (response_format, format), not both")
@@ -78,6 +80,16 @@ class Sampling(Body):
     def grammar(self) -> Grammar | None:
         """The grammar the reply must follow, if any (InputError naming a bad field)."""
         return self._tool_grammar or grammar_for(self.response_format, self.format)
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_biases(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for token, bias in (value or {}).items():
+            if not token.isdigit():
+                raise ValueError(f"keys are token ids, not {token!r}")
+            if not -100 <= bias <= 100:
+                raise ValueError(f"the bias of token {token} is {bias}, outside -100..100")
+        return value
 
     def relayed_format(self) -> dict[str, Any] | None:
         """The structured output asked for, as a remote OpenAI-compatible server takes it."""
@@ -95,6 +107,7 @@ class Sampling(Body):
             value = getattr(self, field)
             if value is not None:
                 setattr(p, names.get(field, field), value)
+        p.logit_bias = {int(token): bias for token, bias in (self.logit_bias or {}).items()}
         return p
 
     def stops(self) -> list[str]:

@@ -115,3 +115,33 @@ def _call_text(index: int, call: Any) -> str:
             f"messages[{index}].tool_calls: each is {{'function': {{'name', 'arguments': JSON}}}}"
         ) from None
     return json.dumps({"name": function["name"], "arguments": arguments})
+
+
+def relayed_tools(req: Any) -> dict[str, Any]:
+    """A chat request with tools as an OpenAI-compatible server takes it.
+
+    The messages go as they came (calls, results and their ids), with Ollama's shapes made
+    OpenAI's: a call's ``arguments`` object becomes JSON text, and a tool message without
+    ``tool_call_id`` answers the call before it. One call per reply, as here.
+    """
+    messages, last_call = [], ""
+    for message in req.messages:
+        entry = message.model_dump(exclude_none=True, exclude={"images"})
+        calls = entry.get("tool_calls") or []
+        for index, call in enumerate(calls):
+            function = call.get("function", {}) if isinstance(call, dict) else {}
+            if not isinstance(function.get("arguments", ""), str):
+                function["arguments"] = json.dumps(function["arguments"])
+            call.setdefault("id", f"call_{index}_{uuid.uuid4().hex[:12]}")
+            call.setdefault("type", "function")
+            last_call = call["id"]
+        if entry["role"] == "tool":
+            entry.setdefault("tool_call_id", last_call)
+        messages.append(entry)
+    choice = req.tool_choice if req.tool_choice is not None else "auto"
+    return {
+        "messages": messages,
+        "tools": req.tools,
+        "tool_choice": choice,
+        "parallel_tool_calls": False,
+    }

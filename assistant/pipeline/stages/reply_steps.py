@@ -83,6 +83,8 @@ class ReplySteps(ModelStage):
             return await self._generate_step(
                 reply, messages, cancel, opts, self.tools.call_grammar()
             )
+        if not getattr(self.model, "free_grammar", False):  # a remote server: JSON schemas only
+            return await self._generate_step(reply, messages, cancel, opts, None)
         return await self._generate_step(reply, messages, cancel, opts, WORDS, probe=False)
 
     async def _generate_step(
