@@ -8,8 +8,10 @@ from importlib import metadata
 from pathlib import Path
 
 from assistant.catalog.manifest import ROLES, ManifestEntry, load_manifest, repo_models_dir
+from assistant.catalog.presets import ROLE_KEYS, ROLE_OF_SECTION, Preset, find
 from assistant.errors import ModelError
 
+_FORMATS = {"stt": "ctranslate2", "llm": "gguf", "tts": "piper", "turn": "onnx", "vision": "gguf"}
 _SETUP_FIX = "run `make setup` (or `assistant models link`) to install the default models"
 
 
@@ -43,13 +45,36 @@ class ModelStore:
         return None
 
     def resolve(self, role: str, configured: str = "") -> ResolvedModel:
-        """The model for a role: ``configured`` is a manifest name or a path; empty = default."""
+        """The model for a role; empty ``configured`` = the default.
+
+        ``configured`` is a manifest name, a catalog preset pulled with `assistant models pull`
+        (by name or alias), or a path.
+        """
         if configured and self.entry(configured) is None:
+            preset = find(configured, ROLE_OF_SECTION.get(role, role))
+            if preset is not None:
+                return self._resolve_pulled(preset)
             return _resolve_path(role, Path(configured).expanduser())
         entry = self.entry(configured or role)
         if entry is None:
             raise ModelError(f"no default {role} model in the manifest; set {role}.model to a path")
         return self._resolve_entry(entry)
+
+    def _resolve_pulled(self, preset: Preset) -> ResolvedModel:
+        if not preset.pulled(self.models_dir):
+            raise ModelError(
+                f"model {preset.name} is not pulled yet; run `assistant models pull {preset.name}`"
+            )
+        path = preset.entry_path(self.models_dir)
+        return ResolvedModel(
+            name=preset.name,
+            kind=ROLE_KEYS[preset.role],
+            format=_FORMATS.get(ROLE_KEYS[preset.role], ""),
+            path=path,
+            source=f"pulled {preset.repo}",
+            size=file_size(preset.folder(self.models_dir)),
+            license=preset.license,
+        )
 
     def _resolve_entry(self, entry: ManifestEntry) -> ResolvedModel:
         linked = self.models_dir / entry.name
@@ -128,7 +153,7 @@ def _resolve_path(role: str, path: Path) -> ResolvedModel:
             f"{role} model {path} not found; fix {role}.model (a path or one of the names in "
             "`assistant models list`)"
         )
-    fmt = {"stt": "ctranslate2", "llm": "gguf", "tts": "piper", "turn": "onnx"}.get(role, "")
+    fmt = _FORMATS.get(role, "")
     return ResolvedModel(path.name, role, fmt, path.resolve(), "path", file_size(path))
 
 

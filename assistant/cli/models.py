@@ -9,12 +9,12 @@ import click
 
 from assistant.catalog import ModelStore, ResolvedModel
 from assistant.catalog.manifest import ROLES, configured_model
+from assistant.catalog.presets import presets
 from assistant.cli.common import State
+from assistant.cli.models_catalog import in_use, pull_model, remove_model, show_model, use_model
 from assistant.config import Settings
 from assistant.errors import ModelError
-from assistant.vision import vision_models_dir
 from assistant.vision.catalog import VisionFiles, pulled_models, resolve_vision
-from assistant.vision.pull import preset_for, pull
 
 
 @click.group()
@@ -28,16 +28,24 @@ def _in_use(state: State) -> tuple[Settings, ModelStore, dict[str, str]]:
     return settings, ModelStore(settings.models_dir), configured
 
 
+for command in (pull_model, show_model, remove_model, use_model):
+    models.add_command(command)
+
+
 @models.command("list")
+@click.option("--available", is_flag=True, help="The catalog: every model `pull` knows.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def list_models(state: State, as_json: bool) -> int:
+def list_models(state: State, available: bool, as_json: bool) -> int:
     """Show the installed models: name, kind, size, path, source, and which role uses them."""
     settings, store, configured = _in_use(state)
+    if available:
+        return _list_available(settings, store.models_dir, as_json)
     rows: list[dict[str, object]] = []
     for role in ROLES:
-        for model, in_use, error in _candidates(store, role, configured[role]):
-            rows.append(_row(model, role, in_use, error))
+        for model, used, error in _candidates(store, role, configured[role]):
+            rows.append(_row(model, role, used, error))
+    rows.extend(_pulled_rows(settings, store))
     rows.extend(_vision_rows(settings, store.models_dir))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -79,12 +87,57 @@ def _candidates(
                     str(exc),
                 )
             )
-    if configured and store.entry(configured) is None:
+    if configured and store.entry(configured) is None and not _is_preset(configured, role):
         try:
             out.append((store.resolve(role, configured), True, ""))
         except ModelError as exc:
             out.append((None, True, str(exc)))
     return out
+
+
+def _is_preset(name: str, role: str) -> bool:
+    from assistant.catalog.presets import ROLE_OF_SECTION, find
+
+    return find(name, ROLE_OF_SECTION.get(role, role)) is not None
+
+
+def _pulled_rows(settings: Settings, store: ModelStore) -> list[dict[str, object]]:
+    """Catalog models pulled for chat, speech and voices (vision ones are listed apart)."""
+    rows = []
+    for preset in presets():
+        if preset.role == "vision" or not preset.pulled(store.models_dir):
+            continue
+        section = {"chat": "llm"}.get(preset.role, preset.role)
+        model = store.resolve(section, preset.name)
+        rows.append(_row(model, section, in_use(preset, settings), ""))
+    return rows
+
+
+def _list_available(settings: Settings, models_dir: Path, as_json: bool) -> int:
+    rows = [
+        {
+            "name": p.name,
+            "role": p.role,
+            "aliases": list(p.aliases),
+            "size_mb": p.size_mb,
+            "ram_gb": p.ram_gb,
+            "license": p.license,
+            "good_for": p.good_for,
+            "installed": p.pulled(models_dir),
+            "in_use": in_use(p, settings),
+        }
+        for p in presets()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        mark = "in use" if r["in_use"] else "installed" if r["installed"] else ""
+        click.echo(
+            f"{r['name']:<28} {r['role']:<6} {r['size_mb']:>6} MB {r['ram_gb']:>4} GB RAM  "
+            f"{mark:<9}  {r['good_for']}"
+        )
+    return 0
 
 
 def _row(model: ResolvedModel | None, role: str, in_use: bool, error: str) -> dict[str, object]:
@@ -126,21 +179,6 @@ def _vision_row(
     size = files.model.stat().st_size + files.mmproj.stat().st_size
     model = ResolvedModel(files.name, "vision", "gguf", files.model, files.source, size, "")
     return _row(model, "vision", in_use, error) | {"mmproj": str(files.mmproj)}
-
-
-@models.command("pull")
-@click.argument("name_or_repo")
-@click.argument("files", nargs=-1)
-@click.pass_obj
-def pull_model(state: State, name_or_repo: str, files: tuple[str, ...]) -> int:
-    """Download a vision model: a preset NAME, or OWNER/REPO MODEL.gguf MMPROJ.gguf (online)."""
-    settings = state.settings()
-    preset = preset_for(name_or_repo, files)
-    click.echo(f"pulling {preset.name}: {preset.about}")
-    folder = pull(preset, vision_models_dir(settings))
-    click.echo(f"pulled {preset.name} -> {folder}")
-    click.echo(f"use it with: --set vision.model={preset.name} (or vision.model in assistant.toml)")
-    return 0
 
 
 @models.command("path")

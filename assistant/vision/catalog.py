@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.catalog.presets import presets
 from assistant.config import VisionSettings
 from assistant.errors import ModelError
 
@@ -31,45 +32,10 @@ class Preset:
 
 
 PRESETS = {
-    p.name: p
-    for p in (
-        Preset(
-            "smolvlm-256m",
-            "ggml-org/SmolVLM-256M-Instruct-GGUF",
-            "SmolVLM-256M-Instruct-Q8_0.gguf",
-            "mmproj-SmolVLM-256M-Instruct-Q8_0.gguf",
-            "SmolVLM 256M, the smallest: quick captions (~280 MB)",
-        ),
-        Preset(
-            "smolvlm-500m",
-            "ggml-org/SmolVLM-500M-Instruct-GGUF",
-            "SmolVLM-500M-Instruct-Q8_0.gguf",
-            "mmproj-SmolVLM-500M-Instruct-Q8_0.gguf",
-            "SmolVLM 500M: better descriptions (~550 MB)",
-        ),
-        Preset(
-            "moondream2",
-            "vikhyatk/moondream2",
-            "moondream2-text-model-f16.gguf",
-            "moondream2-mmproj-f16.gguf",
-            "moondream2 (~3.7 GB)",
-        ),
-        Preset(
-            "nanollava",
-            "abetlen/nanollava-gguf",
-            "nanollava-text-model-f16.gguf",
-            "nanollava-mmproj-f16.gguf",
-            "nanoLLaVA 1B (~2 GB)",
-        ),
-        Preset(
-            "qwen2.5-vl-3b",
-            "ggml-org/Qwen2.5-VL-3B-Instruct-GGUF",
-            "Qwen2.5-VL-3B-Instruct-Q4_K_M.gguf",
-            "mmproj-Qwen2.5-VL-3B-Instruct-Q8_0.gguf",
-            "Qwen2.5-VL 3B: detailed answers, reads text (~3 GB)",
-        ),
-    )
-}
+    p.name: Preset(p.name, p.repo, p.files[0], p.files[1], f"{p.good_for} (~{p.size_mb} MB)")
+    for p in presets()
+    if p.role == "vision"
+}  # from the catalog (catalog/presets.toml)
 
 
 @dataclass(frozen=True)
