@@ -227,6 +227,9 @@ class ServerSettings(_Section):
     max_embedding_inputs: int = Field(256, ge=1)  # texts in one embeddings request
     voice_max_lead_s: float = Field(10.0, gt=0)  # audio a voice client may send ahead of real time
     shutdown_grace_s: float = Field(3.0, ge=0)  # on SIGTERM, time for replies to wind down
+    # Unload the chat model after this many seconds unused (-1: never; 0: after each request);
+    # the next request loads it again, as Ollama's keep_alive.
+    keep_alive: float = Field(-1.0, ge=-1.0)
     # Home Assistant's Wyoming protocol on TCP (server/wyoming.py); 0 = off. Wyoming carries no
     # key, so an address off loopback needs wyoming_allow_network = true.
     wyoming_port: int = Field(0, ge=0, le=65535)

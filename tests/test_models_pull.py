@@ -117,3 +117,34 @@ def test_the_catalog_lists_every_role(tmp_path: Path) -> None:
     voices = {lang for p in map(find, names) if p and p.role == "tts" for lang in p.languages}
     assert {"de", "fr", "es", "it", "nl", "pt", "zh", "en"} <= voices
     assert not any(r["installed"] or r["in_use"] for r in rows)
+
+
+def test_serving_offers_pulled_models_and_keeps_them_alive(hub: Hub, tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    from tests.serving import serving
+
+    assert cli(hub, tmp_path, "models", "pull", "qwen2.5:0.5b").returncode == 0
+    env = {"ASSISTANT_MODELS_DIR": str(tmp_path / "models"), "ASSISTANT_SERVER__KEEP_ALIVE": "1.5"}
+    with serving(env=env) as url:
+        ids = [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]
+        assert {"smollm2-135m-instruct", "qwen2.5-0.5b"} <= set(ids), ids
+        missing = httpx.post(f"{url}/api/models/load", json={"model": "llama3.2:1b"}, timeout=60)
+        assert missing.status_code == 404
+        assert "assistant models pull llama3.2-1b" in missing.json()["error"]["message"]
+        loaded = httpx.post(f"{url}/api/models/load", json={"model": "qwen2.5:0.5b"}, timeout=60)
+        assert loaded.status_code == 200, loaded.text
+        name = loaded.json()["model"]["id"]
+        ps = httpx.get(f"{url}/api/ps").json()
+        (chat,) = [m for m in ps["models"] if m["role"] == "llm"]
+        assert chat["name"] == name and chat["size"] > 50e6 and 0 < chat["expires_in_s"] <= 1.5
+        assert not ps["asleep"] and ps["rss_bytes"] > 0
+        time.sleep(3.0)  # unused for longer than keep_alive: unloaded
+        ps = httpx.get(f"{url}/api/ps").json()
+        assert ps["asleep"] and not [m for m in ps["models"] if m["role"] == "llm"]
+        ask = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
+        again = httpx.post(f"{url}/v1/chat/completions", json=ask, timeout=120)
+        assert again.status_code == 200 and again.json()["model"] == name  # loaded again
+        assert not httpx.get(f"{url}/api/ps").json()["asleep"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -56,6 +57,10 @@ class ModelHub:
         self.vision_turn = asyncio.Lock()  # the vision model answers one question at a time
         self.conversations = 0  # open conversations, each holding a chat context
         self._swap_lock = asyncio.Lock()
+        self._loaded_as: str | None = None  # the name it was swapped to (None: the settings')
+        self.asleep = False  # unloaded by keep_alive: the next request loads it again
+        self.last_used = time.monotonic()  # when a request or conversation last ended
+        self.users = 0  # requests between waking the model and their end
 
     @classmethod
     async def load(cls, settings: Settings) -> ModelHub:
@@ -102,8 +107,42 @@ class ModelHub:
                     await new.close()
                 raise
             old, self._text = self._text, new
+            self._loaded_as, self.asleep = name, False
             if old is not None:
                 await old.close()
+
+    async def sleep(self, busy: Callable[[], bool]) -> None:
+        """Unload the chat model (``server.keep_alive``); ``awake`` loads it again."""
+        async with self._swap_lock:
+            if self._text is None or busy() or self.conversations or self.users:
+                return
+            old, self._text, self.asleep = self._text, None, True
+            await old.close()
+
+    @contextlib.asynccontextmanager
+    async def using(self) -> AsyncIterator[None]:
+        """Hold the chat model for one request: loaded again if asleep, not unloaded meanwhile."""
+        self.users += 1
+        try:
+            await self.awake()
+            yield
+        finally:
+            self.users -= 1
+            self.last_used = time.monotonic()
+
+    async def awake(self) -> None:
+        """Load the chat model again if keep_alive unloaded it (at once otherwise)."""
+        if not self.asleep:
+            return
+        async with self._swap_lock:
+            if self.asleep:
+                name = self._loaded_as
+                load = (
+                    loaders.load_text(self.settings)
+                    if name is None
+                    else (loaders.load_chat_model(self.settings, name))
+                )
+                self._text, self.asleep = await load, False
 
     def _check_unused(self, busy: Callable[[], bool]) -> None:
         if busy() or self.conversations:
@@ -166,6 +205,7 @@ class ModelHub:
         already see (an image or a camera), else when a picture arrives. While it lasts the
         chat model is not swapped under it.
         """
+        await self.awake()
         self.conversations += 1
         chat: VoiceModel | None = None
         try:
@@ -181,6 +221,7 @@ class ModelHub:
             if chat is not None:  # closing waits for a reply still running on its context
                 await run_to_the_end(chat.close)
             self.conversations -= 1
+            self.last_used = time.monotonic()
             asyncio.get_running_loop().run_in_executor(None, trim_heap)  # its buffers go back
 
     async def close(self) -> None:

@@ -1,5 +1,7 @@
 """Which chat models a client may load: catalog names and GGUF files inside the models folders.
 
+A catalog name that is not pulled yet is a 404 that says how to pull it.
+
 ``POST /api/models/load`` is reachable by every local program, so it must not become a way to
 open arbitrary files: a name from the manifest, the configured ``llm.model``, or a ``.gguf``
 file inside the models folder (``models_dir``) or a folder of ``server.model_dirs`` is loaded;
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from assistant.catalog import ModelStore
 from assistant.catalog.manifest import repo_models_dir
+from assistant.catalog.presets import find, presets
 from assistant.config import Settings
 from assistant.errors import ModelError
 
@@ -22,6 +25,16 @@ NOT_OFFERED = (
     "no chat model by that name; load a name from `assistant models list`, or a .gguf file "
     "inside the models folder (server.model_dirs adds folders)"
 )
+
+
+def offered_chat_models(settings: Settings) -> list[str]:
+    """The chat models a client may load by name: the default ones and the pulled ones."""
+    store = ModelStore(settings.models_dir)
+    names = [e.name for e in store.entries if e.kind == "llm"]
+    names += [p.name for p in presets() if p.role == "chat" and p.pulled(store.models_dir)]
+    if settings.llm.model and settings.llm.model not in names:
+        names.append(settings.llm.model)
+    return names
 
 
 def model_folders(settings: Settings) -> list[Path]:
@@ -36,6 +49,14 @@ def chat_model_path(settings: Settings, name: str) -> Path:
     entry = store.entry(name)
     if entry is not None and entry.kind == "llm":
         return store.resolve("llm", name).path
+    preset = find(name, "chat")
+    if preset is not None:  # a catalog name: pulled, or how to pull it
+        if not preset.pulled(store.models_dir):
+            raise ModelError(
+                f"chat model {preset.name} is not pulled; pull it with "
+                f"`assistant models pull {preset.name}`"
+            )
+        return preset.entry_path(store.models_dir)
     if name == settings.llm.model and name:  # the operator's own choice
         return store.resolve("llm", name).path
     folders = model_folders(settings)

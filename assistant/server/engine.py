@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -40,6 +41,18 @@ class Engine:
     async def load(cls, settings: Settings) -> Engine:
         """The engine on a hub with the settings' text model loaded."""
         return cls(await ModelHub.load(settings), settings.server.max_queue)
+
+    async def keep_alive(self, seconds: float) -> None:
+        """Unload the chat model once unused for ``seconds`` (Ollama's keep_alive).
+
+        Runs until cancelled; the next request loads the model again (``ModelHub.awake``).
+        """
+        hub = self.hub
+        while True:
+            idle = time.monotonic() - hub.last_used
+            if hub.loaded and not hub.remote and idle >= seconds:
+                await hub.sleep(lambda: bool(self.admission.active))
+            await asyncio.sleep(min(1.0, max(0.05, seconds - idle)))
 
     async def swap(self, name: str | None) -> None:
         """Swap the chat model (see ``ModelHub.swap``) while no reply runs or waits."""

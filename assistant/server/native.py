@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,6 +11,7 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from assistant.errors import InputError
+from assistant.heap import resident_bytes
 from assistant.models.hub import report
 from assistant.server.engine import Engine
 from assistant.server.schemas import (
@@ -87,6 +89,26 @@ async def models(request: Request) -> dict[str, Any]:
     return {"models": [engine.hub.text.info() | {"id": engine.hub.name}]}
 
 
+@router.get("/api/ps")
+async def running(request: Request) -> dict[str, Any]:
+    """The loaded models (as Ollama's /api/ps), their weights' size, and the process's memory.
+
+    Weights are memory-mapped, so a model's ``size`` is what it can occupy; ``rss_bytes`` is
+    what the whole process holds now (weights touched, caches, buffers).
+    """
+    engine = engine_of(request)
+    keep = engine.settings.server.keep_alive
+    models = [
+        {"name": row["name"], "role": row["role"], "size": row["bytes"]}
+        for row in report(engine.hub)
+    ]
+    for model in models:
+        if model["role"] == "llm" and keep >= 0:  # when keep_alive unloads it, if still unused
+            left = engine.hub.last_used + keep - time.monotonic()
+            model["expires_in_s"] = round(max(0.0, left), 1)
+    return {"models": models, "asleep": engine.hub.asleep, "rss_bytes": resident_bytes()}
+
+
 @router.post("/api/models/load")
 async def load_model(body: LoadRequest, request: Request) -> dict[str, Any]:
     """Replace the chat model with another (a name from `assistant models list`, or a path)."""
@@ -139,20 +161,25 @@ async def chat(body: ChatRequest, request: Request) -> Any:
 @router.post("/api/tokenize")
 async def tokenize(body: TokenizeRequest, request: Request) -> dict[str, Any]:
     """Token ids of a text."""
-    tokens = await engine_of(request).hub.text.tokenize(body.text, body.add_bos, body.special)
+    hub = engine_of(request).hub
+    await hub.awake()
+    tokens = await hub.text.tokenize(body.text, body.add_bos, body.special)
     return {"tokens": tokens, "count": len(tokens)}
 
 
 @router.post("/api/detokenize")
 async def detokenize(body: DetokenizeRequest, request: Request) -> dict[str, Any]:
     """Text of token ids."""
-    return {"text": await engine_of(request).hub.text.detokenize(body.tokens)}
+    hub = engine_of(request).hub
+    await hub.awake()
+    return {"text": await hub.text.detokenize(body.tokens)}
 
 
 @router.post("/api/embeddings")
 async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any]:
     """Sentence embeddings (L2-normalised)."""
     engine = engine_of(request)
+    await engine.hub.awake()
     vectors, _ = await engine.hub.text.embed(
         body.texts(engine.settings.server.max_embedding_inputs)
     )

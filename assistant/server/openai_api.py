@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from assistant.models.names import offered_chat_models
 from assistant.server.native import chat_generation, engine_of
 from assistant.server.schemas import ChatRequest, CompletionRequest, EmbeddingsRequest
 from assistant.server.streaming import Generation, sse
@@ -25,10 +26,13 @@ def _usage(gen: Generation) -> dict[str, dict[str, int]]:
 
 @router.get("/models")
 async def list_models(request: Request) -> dict[str, Any]:
-    """The loaded model, OpenAI-style (none while unloaded)."""
+    """The loaded model first, then every chat model that may be loaded by name, OpenAI-style."""
     engine = engine_of(request)
-    model = {"id": engine.hub.name, "object": "model", "created": 0, "owned_by": "local"}
-    return {"object": "list", "data": [model] if engine.hub.loaded else []}
+    names = [engine.hub.name] if engine.hub.loaded else []
+    if not engine.hub.remote:
+        names += [n for n in offered_chat_models(engine.settings) if n not in names]
+    data = [{"id": n, "object": "model", "created": 0, "owned_by": "local"} for n in names]
+    return {"object": "list", "data": data}
 
 
 @router.post("/chat/completions")
@@ -130,6 +134,7 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any
     """Embeddings, OpenAI-style."""
     engine = engine_of(request)
     texts = body.texts(engine.settings.server.max_embedding_inputs)
+    await engine.hub.awake()
     vectors, tokens = await engine.hub.text.embed(texts)
     return {
         "object": "list",

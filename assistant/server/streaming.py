@@ -45,7 +45,7 @@ class Generation:
         consuming task stops it instead.
         """
         try:
-            async with self.engine.admission.enter() as slot:
+            async with self.engine.hub.using(), self.engine.admission.enter() as slot:
                 stream = self._source()
                 async with contextlib.aclosing(stream):
                     async for piece in stream:
