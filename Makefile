@@ -13,10 +13,26 @@ TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium ipr
 # A portable llama.cpp build (AVX2/FMA/F16C, no -march=native): the cached wheel stays valid
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# llama.cpp's back-end: cpu (default, portable), cuda or metal. A GPU build compiles
+# llama-cpp-python again with that back-end (not from pip's cached CPU wheel).
+LLAMA_BACKEND ?= cpu
+LLAMA_VERSION := 0.3.36
+ifeq ($(LLAMA_BACKEND),cuda)
+GPU_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CUDA=on
+else ifeq ($(LLAMA_BACKEND),metal)
+GPU_CMAKE_ARGS := -DGGML_METAL=on
+else ifneq ($(LLAMA_BACKEND),cpu)
+$(error LLAMA_BACKEND must be cpu, cuda or metal, not $(LLAMA_BACKEND))
+endif
 
 .PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools clean
 
-setup: system-deps $(VENV)/.installed models/.linked
+setup: system-deps $(VENV)/.installed models/.linked $(if $(GPU_CMAKE_ARGS),$(VENV)/.llama-$(LLAMA_BACKEND))
+
+$(VENV)/.llama-$(LLAMA_BACKEND): $(VENV)/.installed
+	CMAKE_ARGS="$(GPU_CMAKE_ARGS)" $(PIP) install --force-reinstall --no-deps --no-cache-dir \
+	  'llama-cpp-python==$(LLAMA_VERSION)'
+	@touch $@
 
 system-deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"

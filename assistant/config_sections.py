@@ -27,7 +27,12 @@ class SttSettings(_Section):
     model: str = ""  # a manifest name or a path to a CTranslate2 folder; "" = default
     language: str = "en"
     beam_size: int = Field(1, ge=1, le=16)
-    compute_type: str = "int8"
+    # CTranslate2's: int8 (CPU), int8_float16 / float16 (CUDA), float32, auto, ...
+    compute_type: Literal[
+        "auto", "default", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+        "float16", "bfloat16", "float32",
+    ] = "int8"  # fmt: skip
+    device: Literal["cpu", "cuda", "auto"] = "cpu"  # auto: CUDA when CTranslate2 sees a device
     threads: int = Field(0, ge=0)  # 0 = one per core
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
     log_prob_threshold: float = Field(-1.0, le=0.0)
@@ -44,6 +49,7 @@ class LlmSettings(_Section):
     remote_model: str = ""  # with backend "openai": the model to ask for; "" = the first listed
     n_ctx: int = Field(2048, ge=128)
     threads: int = Field(0, ge=0)
+    gpu_layers: int = Field(0, ge=-1)  # layers offloaded to the GPU (GPU builds); -1 = all
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     max_tokens: int = Field(128, ge=1)
     preset: Literal["default", "greedy", "precise", "creative"] = "precise"
@@ -146,6 +152,7 @@ class VisionSettings(_Section):
     ] = "auto"  # auto = inferred from the GGUF metadata
     n_ctx: int = Field(4096, ge=512)  # room for the image tokens and the answer
     threads: int = Field(0, ge=0)
+    gpu_layers: int = Field(0, ge=-1)  # layers offloaded to the GPU (GPU builds); -1 = all
     max_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.1, ge=0.0)
     prompt: str = "Describe this image."  # when the user gives no question

@@ -17,6 +17,7 @@ from assistant.cli.config_cmd import config
 from assistant.cli.convert import convert
 from assistant.cli.describe import describe
 from assistant.cli.devices import devices
+from assistant.cli.doctor import doctor
 from assistant.cli.kiosk import kiosk
 from assistant.cli.models import models
 from assistant.cli.serve import serve
@@ -55,6 +56,7 @@ cli.add_command(describe)
 cli.add_command(devices)
 cli.add_command(serve)
 cli.add_command(kiosk)
+cli.add_command(doctor)
 
 
 def main(argv: list[str] | None = None) -> None:

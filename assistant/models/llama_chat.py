@@ -34,10 +34,15 @@ class LlamaChatModel:
         self.name = model.name or model.path.stem
 
     @classmethod
-    def load(cls, path: Path, n_ctx: int = 2048, threads: int = 0) -> LlamaChatModel:
-        """Load a GGUF chat model (ModelError naming the fix when it cannot be used)."""
+    def load(
+        cls, path: Path, n_ctx: int = 2048, threads: int = 0, gpu_layers: int = 0
+    ) -> LlamaChatModel:
+        """Load a GGUF chat model (ModelError naming the fix when it cannot be used).
+
+        ``gpu_layers``: layers offloaded to a GPU (-1: all), with a GPU build of llama.cpp.
+        """
         try:
-            model = Model.load(path)
+            model = Model.load(path, n_gpu_layers=gpu_layers)
             model.apply_chat_template([("user", "")])  # fails now if there is no template
             return cls(model, n_ctx, threads)
         except FeatureNotAvailableError as exc:

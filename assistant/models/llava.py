@@ -67,11 +67,12 @@ class LlamaVisionModel:
         n_ctx: int = 4096,
         threads: int = 0,
         max_side: int = 0,
+        gpu_layers: int = 0,
     ) -> LlamaVisionModel:
         """Check the pair, pick its handler and load it (ModelError when it does not fit)."""
         projector = read_projector(mmproj)
         with SILENCER_LOCK:
-            llama = _load_text_model(model, n_ctx, threads)
+            llama = _load_text_model(model, n_ctx, threads, gpu_layers)
             text = text_model_info(llama, model)
             try:
                 check_pair(model, text, mmproj, projector)
@@ -159,13 +160,19 @@ class LlamaVisionModel:
             )
 
 
-def _load_text_model(model: Path, n_ctx: int, threads: int) -> Any:
+def _load_text_model(model: Path, n_ctx: int, threads: int, gpu_layers: int = 0) -> Any:
     from llama_cpp import Llama
 
     quiet_logs()
     _quiet_mtmd()
     try:
-        return Llama(model_path=str(model), n_ctx=n_ctx, n_threads=threads or None, verbose=False)
+        return Llama(
+            model_path=str(model),
+            n_ctx=n_ctx,
+            n_threads=threads or None,
+            n_gpu_layers=gpu_layers,
+            verbose=False,
+        )
     except ValueError as exc:
         if is_projector(model):
             raise ModelError(

@@ -15,6 +15,7 @@ from typing import Any, cast
 from assistant.catalog import ModelStore
 from assistant.config import Settings
 from assistant.errors import ModelError, UserError
+from assistant.hardware import gpu_layers, stt_device
 from assistant.llm.errors import LlmError
 from assistant.models.interfaces import EndOfTurn, LanguageModel, SpeechToText, TextToSpeech
 from assistant.models.llama_chat import LlamaChatModel
@@ -54,6 +55,7 @@ def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
         s.no_speech_threshold,
         s.log_prob_threshold,
         s.window_s,
+        stt_device(s.device),
     )
 
 
@@ -63,7 +65,7 @@ def load_llm(settings: Settings, store: ModelStore) -> LanguageModel:
     if s.backend == "openai":
         return RemoteChatModel(OpenAIClient(s.remote_url(), s.api_key), s.remote_model, s.n_ctx)
     model = store.resolve("llm", s.model)
-    return LlamaChatModel.load(model.path, s.n_ctx, s.threads)
+    return LlamaChatModel.load(model.path, s.n_ctx, s.threads, gpu_layers("llm", s.gpu_layers))
 
 
 def load_turn(settings: Settings, store: ModelStore) -> SmartTurn | None:
@@ -97,7 +99,13 @@ def load_vision(settings: Settings, store: ModelStore | None = None) -> LlamaVis
     s = settings.vision
     files = resolve_vision(s, vision_models_dir(settings))
     return LlamaVisionModel.load(
-        files.model, files.mmproj, s.handler, s.n_ctx, s.threads, s.max_side
+        files.model,
+        files.mmproj,
+        s.handler,
+        s.n_ctx,
+        s.threads,
+        s.max_side,
+        gpu_layers("vision", s.gpu_layers),
     )
 
 

@@ -120,8 +120,12 @@ class LocalText:
     @classmethod
     async def load(cls, settings: Settings, path: Path) -> LocalText:
         """Load the GGUF file ``path`` with ``server.pool_size`` contexts."""
-        pool = settings.server.pool_size
-        return cls(await AsyncModel.load(path, pool_size=pool, n_ctx=settings.llm.n_ctx), settings)
+        from assistant.hardware import gpu_layers
+
+        pool, n_ctx = settings.server.pool_size, settings.llm.n_ctx
+        layers = gpu_layers("llm", settings.llm.gpu_layers)
+        model = await AsyncModel.load(path, pool_size=pool, n_ctx=n_ctx, n_gpu_layers=layers)
+        return cls(model, settings)
 
     def info(self) -> dict[str, Any]:
         """The model's facts and its pool."""

@@ -49,6 +49,7 @@ class WhisperSTT:
         no_speech_threshold: float = 0.6,
         log_prob_threshold: float = -1.0,
         window_s: float = 10.0,
+        device: str = "cpu",
     ) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
@@ -57,7 +58,7 @@ class WhisperSTT:
         try:
             self._model = WhisperModel(
                 str(path),
-                device="cpu",
+                device=device,
                 compute_type=compute_type,
                 cpu_threads=threads or os.cpu_count() or 1,
                 local_files_only=True,
