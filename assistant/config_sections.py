@@ -88,6 +88,9 @@ class TtsSettings(_Section):
     # The first chunk of a reply goes to the voice after this many words when no comma or
     # phrase boundary came sooner, so speech starts early even on a long first sentence.
     first_chunk_words: int = Field(6, ge=0, le=50)  # 0 = whole first clauses
+    # Language code -> voice (a name from `assistant models list`, or an .onnx path) for
+    # replies in that language (stt.language = "auto"); others use tts.model.
+    voices: dict[str, str] = {}
 
 
 class VadSettings(_Section):

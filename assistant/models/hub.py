@@ -53,7 +53,7 @@ class ModelHub:
         self._text = text
         self._loaded: dict[str, Any] = {}  # role -> model, for stt, tts, turn and vision
         self.on_disk: dict[str, tuple[str, int | None]] = {}  # role -> (name, bytes), at load
-        self._locks = {role: asyncio.Lock() for role in ("stt", "tts", "turn", "vision")}
+        self._locks = {role: asyncio.Lock() for role in ("stt", "tts", "turn", "vision", "voices")}
         self.vision_turn = asyncio.Lock()  # the vision model answers one question at a time
         self.conversations = 0  # open conversations, each holding a chat context
         self._swap_lock = asyncio.Lock()
@@ -149,13 +149,13 @@ class ModelHub:
             raise InUse("the model is in use; retry when its requests and voice sessions end")
 
     async def _model(self, role: str) -> Any:
-        """The model of ``role`` (stt, tts, turn, vision), loaded on first use."""
+        """The model of ``role`` (stt, tts, turn, vision, voices), loaded on first use."""
         async with self._locks[role]:
             if role not in self._loaded:
                 self._loaded[role] = await asyncio.to_thread(
                     loaders.LOADERS[role], self.settings, loaders.store(self.settings)
                 )
-                if self._loaded[role] is not None:  # looked up once: /health asks often
+                if self._loaded[role] is not None and role != "voices":  # for /health, once
                     self.on_disk[role] = await asyncio.to_thread(_on_disk, self.settings, role)
             return self._loaded[role]
 
@@ -216,7 +216,8 @@ class ModelHub:
                 sees = eyes.image is not None or eyes.camera is not None
                 vision = await self.vision() if sees else self.loaded_vision
                 llm = SeeingChatModel(chat, vision, eyes)
-            yield loaders.Models(stt=stt, llm=llm, tts=tts, turn=turn)
+            voices = await self._model("voices")
+            yield loaders.Models(stt=stt, llm=llm, tts=tts, turn=turn, voices=voices)
         finally:
             if chat is not None:  # closing waits for a reply still running on its context
                 await run_to_the_end(chat.close)

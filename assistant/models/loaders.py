@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,6 +40,7 @@ class Models:
     llm: LanguageModel | None = None
     tts: TextToSpeech | None = None
     turn: EndOfTurn | None = None  # the end-of-turn model (with vad.end_of_turn = "model")
+    voices: dict[str, TextToSpeech] = field(default_factory=dict)  # language -> voice
 
 
 def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
@@ -91,6 +92,19 @@ def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
     )
 
 
+def load_voices(settings: Settings, store: ModelStore) -> dict[str, TextToSpeech]:
+    """The voices of ``tts.voices``, by language code."""
+    s = settings.tts
+    voices: dict[str, TextToSpeech] = {}
+    for language, name in s.voices.items():
+        model = store.resolve("tts", name)
+        voices[language] = PiperTTS(
+            model.path, None, s.length_scale, s.noise_scale, s.noise_w_scale, s.volume,
+            s.threads, s.memory_arena,
+        )  # fmt: skip
+    return voices
+
+
 def load_vision(settings: Settings, store: ModelStore | None = None) -> LlamaVisionModel:
     """The vision model of ``vision.model`` (ModelError saying how to get one when unset).
 
@@ -115,6 +129,7 @@ LOADERS: dict[str, Callable[[Settings, ModelStore], Any]] = {
     "tts": load_tts,
     "turn": load_turn,
     "vision": load_vision,
+    "voices": load_voices,
 }
 
 
@@ -192,4 +207,5 @@ def load_models(
         llm=llm,
         tts=cast(TextToSpeech | None, loaded.get("tts")),
         turn=turn.result() if turn is not None else None,
+        voices=load_voices(settings, store) if "tts" in roles else {},
     )

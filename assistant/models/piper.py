@@ -59,6 +59,7 @@ class PiperTTS:
             volume=volume,
         )
         self.sample_rate: int = config.sample_rate
+        self.language = config.espeak_voice.split("-")[0].split("_")[0]  # "en-us" -> "en"
 
     def synthesize(self, text: str) -> Iterator[Pcm16]:
         """Yield mono int16 audio, one piece per sentence Piper finds in ``text``."""

@@ -96,6 +96,7 @@ class Transcript(Event):
     text: str
     stt_ms: float | None = None
     speculative: bool = False  # recognised at a pause, before the turn ended
+    language: str = ""  # the language recognition heard ("" = typed, or not known)
 
 
 @dataclass(frozen=True, kw_only=True)

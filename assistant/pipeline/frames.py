@@ -89,6 +89,7 @@ class TranscriptFrame(DataFrame):
     text: str
     speech_end_wall: float  # monotonic time the user stopped (or submitted the text)
     request: ReplyRequest | None = None  # set for a reply asked for, not words of the user
+    language: str = ""  # detected by speech recognition ("" = not known)
 
 
 @dataclass(kw_only=True)
@@ -103,6 +104,7 @@ class TextFrame(DataFrame):
     """A piece of the assistant's reply as the model streams it."""
 
     text: str
+    language: str = ""  # the reply's language, when it is not the default one
 
 
 @dataclass(kw_only=True)
@@ -110,6 +112,7 @@ class ClauseFrame(DataFrame):
     """A clause of the reply, ready to be spoken."""
 
     text: str
+    language: str = ""  # the voice for it (see TextFrame)
 
 
 @dataclass(kw_only=True)

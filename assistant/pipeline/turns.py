@@ -17,6 +17,7 @@ class TurnReport:
 
     turn_id: int
     transcript: str = ""
+    language: str = ""  # what recognition heard ("" = typed)
     reply: str = ""
     finish_reason: str = ""
     tokens: int = 0
@@ -57,6 +58,7 @@ class TurnReport:
         return {
             "turn": self.turn_id,
             "transcript": self.transcript,
+            **({"language": self.language} if self.language else {}),
             "reply": self.reply,
             "finish_reason": self.finish_reason,
             "tokens": self.tokens,
@@ -120,6 +122,7 @@ class TurnRecorder:
             report.marks["speech_end"] = event.speech_end_wall
         elif isinstance(event, events.Transcript):
             report.transcript, report.stt_ms = event.text, event.stt_ms
+            report.language = event.language
         elif isinstance(event, events.ReplyDone):
             report.reply, report.finish_reason = event.text, event.finish_reason
             report.tokens = event.tokens

@@ -90,6 +90,7 @@ def reply_options(settings: Settings) -> ReplyOptions:
         SamplerParams.from_fields(llm.preset, llm.model_dump()),
         llm.max_tokens,
         llm.stop,
+        follow_language=settings.stt.language == "auto",
     )
 
 
@@ -115,7 +116,8 @@ def reply_stages(
     if models.tts is not None:
         rate = settings.audio.output_sample_rate
         splitter = ClauseSplitter(first_words=settings.tts.first_chunk_words)
-        stages += [ChunkerStage(splitter), TtsStage(models.tts, rate, priority)]
+        voice = TtsStage(models.tts, rate, priority, models.voices)
+        stages += [ChunkerStage(splitter), voice]
     if board is not None:
         stages.append(HoldStage(board))
     return [*stages, sink]

@@ -121,11 +121,12 @@ class ChunkerStage(FrameProcessor):
         super().__init__("chunker")
         self.splitter = splitter or ClauseSplitter()
         self._turn = 0  # the reply whose text the splitter holds
+        self._language = ""  # and its language
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Split reply text into clauses."""
         if isinstance(frame, TextFrame):
-            self._turn = frame.turn_id
+            self._turn, self._language = frame.turn_id, frame.language
             for clause in self.splitter.push(frame.text):
                 await self._clause(frame.turn_id, clause)
             return
@@ -146,4 +147,4 @@ class ChunkerStage(FrameProcessor):
 
     async def _clause(self, turn: int, text: str) -> None:
         self.bus.publish(Clause(turn_id=turn, text=text))
-        await self.push_frame(ClauseFrame(turn_id=turn, text=text))
+        await self.push_frame(ClauseFrame(turn_id=turn, text=text, language=self._language))

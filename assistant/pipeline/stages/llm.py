@@ -14,6 +14,7 @@ import threading
 
 from assistant.concurrency import call_in_thread
 from assistant.errors import AssistantError
+from assistant.languages import reply_instruction
 from assistant.llm.toolcall import read_call
 from assistant.models.interfaces import ChatMessage, LanguageModel
 from assistant.pipeline.events import (
@@ -111,7 +112,7 @@ class LlmStage(ReplySteps):
         self.log.begin(turn)
         self.bus.publish(LlmStarted(turn_id=turn, spoken=speak, kept=remember))
         user = self.log.question(frame.text)
-        reply = _Reply(turn, speak)
+        reply = _Reply(turn, speak, self._language(frame, opts))
         try:
             reason = await self._steps(frame, user, reply, cancel, opts)
         except asyncio.CancelledError:
@@ -174,7 +175,16 @@ class LlmStage(ReplySteps):
             opts = dataclasses.replace(opts, system_prompt=request.instructions)
         if request is not None and request.max_tokens is not None:
             opts = dataclasses.replace(opts, max_tokens=request.max_tokens)
+        if language := self._language(frame, opts):  # heard in another language: answer in it
+            prompt = f"{opts.system_prompt} {reply_instruction(language)}".strip()
+            opts = dataclasses.replace(opts, system_prompt=prompt)
         return opts
+
+    @staticmethod
+    def _language(frame: TranscriptFrame, opts: ReplyOptions) -> str:
+        """The language to reply in, when it is not the default (English) one."""
+        follows = opts.follow_language and frame.language not in ("", "en")
+        return frame.language if follows else ""
 
     def _conversation(
         self, user: ChatMessage, opts: ReplyOptions | None = None

@@ -31,6 +31,7 @@ class ReplyOptions:
     params: SamplerParams = field(default_factory=SamplerParams)
     max_tokens: int = 128
     stop: list[str] = field(default_factory=list)
+    follow_language: bool = False  # reply in the language recognition heard (stt "auto")
 
 
 @dataclass
@@ -39,6 +40,7 @@ class _Reply:
 
     turn: int
     speak: bool
+    language: str = ""  # the reply's language when it is not the default one
     parts: list[str] = field(default_factory=list)
     added: list[ChatMessage] = field(default_factory=list)  # calls and results, in order
 
@@ -128,7 +130,8 @@ class ReplySteps(ModelStage):
         reply.parts.append(piece)
         self.bus.publish(LlmToken(turn_id=reply.turn, text=piece))
         if reply.speak:
-            await self.push_frame(TextFrame(turn_id=reply.turn, text=piece))
+            frame = TextFrame(turn_id=reply.turn, text=piece, language=reply.language)
+            await self.push_frame(frame)
 
     def _generate(
         self,

@@ -87,12 +87,19 @@ class SttStage(FrameProcessor):
             return
         self.bus.publish(
             events.Transcript(
-                turn_id=frame.turn_id, text=transcript.text, stt_ms=stt_ms, speculative=reused
+                turn_id=frame.turn_id,
+                text=transcript.text,
+                stt_ms=stt_ms,
+                speculative=reused,
+                language=transcript.language,
             )
         )
         await self.push_frame(
             TranscriptFrame(
-                turn_id=frame.turn_id, text=transcript.text, speech_end_wall=frame.speech_end_wall
+                turn_id=frame.turn_id,
+                text=transcript.text,
+                speech_end_wall=frame.speech_end_wall,
+                language=transcript.language,
             )
         )
 

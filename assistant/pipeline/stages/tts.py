@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -17,19 +18,27 @@ from assistant.pipeline.processor import ErrorHandler
 from assistant.pipeline.stages.model_stage import ModelStage
 
 WARM_UP_TEXT = "Hello."
+log = logging.getLogger(__name__)
 
 
 class TtsStage(ModelStage):
     """Speaks each clause off the event loop, streaming audio out piece by piece."""
 
     def __init__(
-        self, tts: TextToSpeech, output_rate: int, priority: SpeechFirst | None = None
+        self,
+        tts: TextToSpeech,
+        output_rate: int,
+        priority: SpeechFirst | None = None,
+        voices: dict[str, TextToSpeech] | None = None,
     ) -> None:
+        """``tts`` speaks every clause, except those in a language ``voices`` has a voice for."""
         super().__init__("tts")
         self.priority = priority or SpeechFirst()
         self.tts = tts
+        self.voices = voices or {}
         self.output_rate = output_rate
         self._clauses = 0  # clauses of the current turn so far
+        self._unvoiced: set[str] = set()  # languages already warned about
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; a first synthesis meanwhile gets the runtime's one-off set-up done."""
@@ -49,7 +58,9 @@ class TtsStage(ModelStage):
         cancel = self._work.begin(frame.turn_id)
         self._clauses += 1
         index, first = self._clauses, True
-        async for pcm in iterate_in_thread(lambda: self._audio(frame.text, cancel), self._executor):
+        voice = self._voice(frame.language)
+        speak = lambda: self._audio(voice, frame.text, cancel)  # noqa: E731
+        async for pcm in iterate_in_thread(speak, self._executor):
             if first:
                 self.bus.publish(
                     TtsAudio(turn_id=frame.turn_id, samples=len(pcm), sample_rate=self.output_rate)
@@ -65,10 +76,25 @@ class TtsStage(ModelStage):
                 )
             )
 
-    def _audio(self, text: str, cancel: threading.Event) -> Iterator[Pcm16]:
+    def _voice(self, language: str) -> TextToSpeech:
+        """The voice for a clause in ``language`` ("" = the default voice's)."""
+        default_language = getattr(self.tts, "language", "")
+        if not language or language == default_language:
+            return self.tts
+        if language in self.voices:
+            return self.voices[language]
+        if language not in self._unvoiced:
+            self._unvoiced.add(language)
+            log.warning(
+                "no voice for language %r (tts.voices); replies in it use the default voice",
+                language,
+            )
+        return self.tts
+
+    def _audio(self, voice: TextToSpeech, text: str, cancel: threading.Event) -> Iterator[Pcm16]:
         """Runs in the TTS thread: synthesize and resample one clause."""
-        resampler = StreamResampler(self.tts.sample_rate, self.output_rate)
-        speech = self.tts.synthesize(text)
+        resampler = StreamResampler(voice.sample_rate, self.output_rate)
+        speech = voice.synthesize(text)
         while not cancel.is_set():
             with self.priority.speaking():
                 pcm = next(speech, None)
