@@ -9,7 +9,7 @@ import click
 
 from assistant.catalog import ModelStore, ResolvedModel
 from assistant.catalog.manifest import ROLES, configured_model
-from assistant.catalog.presets import presets
+from assistant.catalog.presets import find, presets
 from assistant.cli.common import State
 from assistant.cli.models_catalog import in_use, pull_model, remove_model, show_model, use_model
 from assistant.config import Settings
@@ -183,26 +183,34 @@ def _vision_row(
 
 @models.command("path")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def model_path(state: State, name: str) -> int:
+def model_path(state: State, name: str, as_json: bool) -> int:
     """Print the file path of model NAME, or of the model in use for a role (stt, llm, tts)."""
     _, store, configured = _in_use(state)
     if name in ROLES:
-        click.echo(store.resolve(name, configured[name]).path)
-        return 0
-    entry = store.entry(name)
-    if entry is None:
+        path = store.resolve(name, configured[name]).path
+    elif (entry := store.entry(name)) is not None:
+        path = store.resolve(entry.kind, name).path
+    elif (preset := find(name)) is not None and preset.role != "vision":
+        path = store.resolve({"chat": "llm"}.get(preset.role, preset.role), name).path
+    else:
         names = ", ".join([*ROLES, *(e.name for e in store.entries)])
-        raise ModelError(f"no model named {name!r}; use one of: {names}")
-    click.echo(store.resolve(entry.kind, name).path)
+        raise ModelError(f"no model named {name!r}; use one of: {names}, or a pulled model")
+    click.echo(json.dumps({"name": name, "path": str(path)}) if as_json else path)
     return 0
 
 
 @models.command("link")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def link(state: State) -> int:
+def link(state: State, as_json: bool) -> int:
     """Check the default models' sha256 and link them under models/ (run by `make setup`)."""
     _, store, _ = _in_use(state)
-    for model in store.link():
+    linked = store.link()
+    if as_json:
+        rows = [{"name": m.name, "size": m.size, "path": str(m.path)} for m in linked]
+        click.echo(json.dumps(rows, indent=2))
+    for model in [] if as_json else linked:
         click.echo(f"linked {model.name} ({model.size / 1e6:.1f} MB) -> {model.path}")
     return 0
