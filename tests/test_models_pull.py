@@ -148,3 +148,14 @@ def test_serving_offers_pulled_models_and_keeps_them_alive(hub: Hub, tmp_path: P
         again = httpx.post(f"{url}/v1/chat/completions", json=ask, timeout=120)
         assert again.status_code == 200 and again.json()["model"] == name  # loaded again
         assert not httpx.get(f"{url}/api/ps").json()["asleep"]
+        # Ollama's per-request keep_alive: "0" unloads right after this reply
+        now = {"messages": [{"role": "user", "content": "Hi"}], "keep_alive": "0s"}
+        assert httpx.post(f"{url}/api/chat", json=now, timeout=120).status_code == 200
+        time.sleep(1.5)
+        assert httpx.get(f"{url}/api/ps").json()["asleep"]
+        forever = {**now, "keep_alive": -1}
+        assert httpx.post(f"{url}/api/chat", json=forever, timeout=120).status_code == 200
+        time.sleep(2.0)
+        assert not httpx.get(f"{url}/api/ps").json()["asleep"]
+        bad = httpx.post(f"{url}/api/chat", json={**now, "keep_alive": "soon"}, timeout=60)
+        assert bad.status_code in (400, 422) and "keep_alive" in bad.text

@@ -149,12 +149,11 @@ async def _serve(settings: Settings) -> None:
     if wyoming is not None:
         click.echo(f"Wyoming on tcp://{s.wyoming_host}:{s.wyoming_port}", err=True)
     advert = await _advertise(settings) if s.wyoming_zeroconf else None
-    keeping = asyncio.create_task(engine.keep_alive(s.keep_alive)) if s.keep_alive >= 0 else None
+    keeping = asyncio.create_task(engine.keep_alive())
     try:
         await GracefulServer(config, engine).serve()
     finally:
-        if keeping is not None:
-            keeping.cancel()
+        keeping.cancel()
         if advert is not None:
             with contextlib.suppress(Exception):
                 await advert.close()

@@ -36,23 +36,32 @@ class Engine:
         text = hub.text
         self.admission = Admission(text.max_concurrent, max_queue, self.metrics)
         self.health_hooks: dict[str, Callable[[], dict[str, Any]]] = {}  # name -> its status
+        self.kept_for: float | None = None  # keep_alive of the last request that gave one
 
     @classmethod
     async def load(cls, settings: Settings) -> Engine:
         """The engine on a hub with the settings' text model loaded."""
         return cls(await ModelHub.load(settings), settings.server.max_queue)
 
-    async def keep_alive(self, seconds: float) -> None:
-        """Unload the chat model once unused for ``seconds`` (Ollama's keep_alive).
+    @property
+    def keep_for(self) -> float:
+        """How long an unused chat model stays loaded, in seconds (-1: always).
+
+        The last request's ``keep_alive``, else ``server.keep_alive``.
+        """
+        return self.settings.server.keep_alive if self.kept_for is None else self.kept_for
+
+    async def keep_alive(self) -> None:
+        """Unload the chat model once unused for ``keep_for`` seconds (Ollama's keep_alive).
 
         Runs until cancelled; the next request loads the model again (``ModelHub.awake``).
         """
         hub = self.hub
         while True:
-            idle = time.monotonic() - hub.last_used
-            if hub.loaded and not hub.remote and idle >= seconds:
+            seconds, idle = self.keep_for, time.monotonic() - hub.last_used
+            if seconds >= 0 and hub.loaded and not hub.remote and idle >= seconds:
                 await hub.sleep(lambda: bool(self.admission.active))
-            await asyncio.sleep(min(1.0, max(0.05, seconds - idle)))
+            await asyncio.sleep(1.0 if seconds < 0 else min(1.0, max(0.05, seconds - idle)))
 
     async def swap(self, name: str | None) -> None:
         """Swap the chat model (see ``ModelHub.swap``) while no reply runs or waits."""

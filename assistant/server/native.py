@@ -97,7 +97,7 @@ async def running(request: Request) -> dict[str, Any]:
     what the whole process holds now (weights touched, caches, buffers).
     """
     engine = engine_of(request)
-    keep = engine.settings.server.keep_alive
+    keep = engine.keep_for
     models = [
         {"name": row["name"], "role": row["role"], "size": row["bytes"]}
         for row in report(engine.hub)

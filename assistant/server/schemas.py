@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -39,6 +40,20 @@ def _check_text(value: Any) -> None:
             _check_text(item)
 
 
+_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def keep_seconds(value: float | str) -> float:
+    """A keep_alive as seconds, -1 for "always" (ValueError for what is not a duration)."""
+    if isinstance(value, str):
+        found = _DURATION.match(value.strip())
+        if found is None:
+            raise ValueError(f"{value!r} is not a duration: seconds, or 30s, 5m, 1h")
+        value = float(found.group(1)) * _UNIT_S[found.group(2) or "s"]
+    return -1.0 if value < 0 else float(value)
+
+
 class Body(BaseModel):
     """A request body: every string in it must be valid Unicode (else a 422)."""
 
@@ -64,6 +79,9 @@ class Sampling(Body):
     stop: str | list[str] | None = None
     # OpenAI's: token id (as a string) -> -100..100 added to its logit
     logit_bias: dict[str, float] | None = None
+    # Ollama's: how long the chat model stays loaded after this request (seconds, or "5m",
+    # "30s", "1h"; negative: always), until another request says otherwise
+    keep_alive: float | str | None = None
     max_tokens: int = Field(100, ge=1, le=8192)
     stream: bool = False
     response_format: ResponseFormat | None = None  # OpenAI's structured output
@@ -90,6 +108,17 @@ class Sampling(Body):
             if not -100 <= bias <= 100:
                 raise ValueError(f"the bias of token {token} is {bias}, outside -100..100")
         return value
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _duration(cls, value: float | str | None) -> float | str | None:
+        if value is not None:
+            keep_seconds(value)
+        return value
+
+    def keep_alive_s(self) -> float | None:
+        """``keep_alive`` in seconds (-1: always), if the request gave one."""
+        return None if self.keep_alive is None else keep_seconds(self.keep_alive)
 
     def relayed_format(self) -> dict[str, Any] | None:
         """The structured output asked for, as a remote OpenAI-compatible server takes it."""

@@ -77,6 +77,8 @@ class Generation:
 
     def __post_init__(self) -> None:
         self.req.grammar()  # a structured output that cannot be had is a 400, before anything
+        if (keep := self.req.keep_alive_s()) is not None:
+            self.engine.kept_for = keep
         if self.picture is not None and self.req.relayed_format() is not None:
             raise InputError("structured output (response_format, format) takes no pictures")
 
