@@ -39,7 +39,7 @@ HEALTHY_RUN_S = 60.0  # a run this long resets the backoff
 class KioskHooks:
     """What the kiosk tells whoever runs it (the server beside it counts these)."""
 
-    on_turn: Callable[[TurnReport], None] = lambda report: None
+    on_turn: Callable[[TurnReport], object] = lambda report: None  # may return a future
     on_restart: Callable[[], None] = lambda: None
     on_wake: Callable[[], None] = lambda: None
 
@@ -136,8 +136,15 @@ class Kiosk:
 
     def _on_turn(self, report: TurnReport) -> None:
         self.status["turns"] += 1
-        log.info("turn", extra={"fields": {"turn": report.to_json()}})
-        self.hooks.on_turn(report)
+        done = self.hooks.on_turn(report)  # the turn's memory goes back first (record_turn)
+
+        def logged(_: object = None) -> None:
+            log.info("turn", extra={"fields": {"turn": report.to_json()}})
+
+        if isinstance(done, asyncio.Future):
+            done.add_done_callback(logged)
+        else:
+            logged()
 
     def _on_event(self, event: Event) -> None:
         # Device news is logged where it happens (pipeline.stages.reconnect).

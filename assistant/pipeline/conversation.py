@@ -41,7 +41,7 @@ class Observers:
     """Who listens to a conversation: every event, each completed turn, each state change."""
 
     bus: EventBus = field(default_factory=EventBus)
-    on_turn: Callable[[TurnReport], None] | None = None
+    on_turn: Callable[[TurnReport], object] | None = None
     on_state: Callable[[str], None] | None = None  # listening, hearing, thinking, speaking
 
 

@@ -93,7 +93,9 @@ _ENDS = (events.TurnDone, events.Interrupted)
 class TurnRecorder:
     """Listens to a bus and hands a TurnReport to ``on_turn`` as each turn completes."""
 
-    def __init__(self, bus: EventBus, on_turn: Callable[[TurnReport], None] | None = None) -> None:
+    def __init__(
+        self, bus: EventBus, on_turn: Callable[[TurnReport], object] | None = None
+    ) -> None:
         self.turns: dict[int, TurnReport] = {}
         self.completed: list[TurnReport] = []
         self._on_turn = on_turn

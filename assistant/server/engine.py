@@ -67,13 +67,16 @@ class Engine:
         """Swap the chat model (see ``ModelHub.swap``) while no reply runs or waits."""
         await self.hub.swap(name, lambda: bool(self.admission.active))
 
-    def record_turn(self, report: TurnReport) -> None:
-        """Count a finished voice turn in the metrics, then give its freed memory back."""
+    def record_turn(self, report: TurnReport) -> asyncio.Future[None]:
+        """Count a finished voice turn in the metrics, then give its freed memory back.
+
+        Returns the trim, done off the event loop (awaited by whoever reports the turn after it).
+        """
         self.metrics.voice_turns.inc()
         v2v = report.timings_ms().get("voice_to_voice")
         if v2v is not None:
             self.metrics.voice_to_voice.observe(v2v / 1000)
-        asyncio.get_running_loop().run_in_executor(None, trim_heap)
+        return asyncio.get_running_loop().run_in_executor(None, trim_heap)
 
     async def see(
         self,
