@@ -9,7 +9,7 @@ import click
 
 from assistant.catalog import ModelStore, ResolvedModel
 from assistant.catalog.manifest import ROLES, configured_model
-from assistant.catalog.presets import ROLE_KEYS, find, presets
+from assistant.catalog.presets import find, presets
 from assistant.cli.common import State
 from assistant.cli.models_catalog import in_use, pull_model, remove_model, show_model, use_model
 from assistant.config import Settings
@@ -107,7 +107,7 @@ def _pulled_rows(settings: Settings, store: ModelStore) -> list[dict[str, object
     for preset in presets():
         if preset.role == "vision" or not preset.pulled(store.models_dir):
             continue
-        section = ROLE_KEYS[preset.role]
+        section = {"chat": "llm"}.get(preset.role, preset.role)
         model = store.resolve(section, preset.name)
         rows.append(_row(model, section, in_use(preset, settings), ""))
     return rows
@@ -193,7 +193,7 @@ def model_path(state: State, name: str, as_json: bool) -> int:
     elif (entry := store.entry(name)) is not None:
         path = store.resolve(entry.kind, name).path
     elif (preset := find(name)) is not None and preset.role != "vision":
-        path = store.resolve(ROLE_KEYS[preset.role], name).path
+        path = store.resolve({"chat": "llm"}.get(preset.role, preset.role), name).path
     else:
         names = ", ".join([*ROLES, *(e.name for e in store.entries)])
         raise ModelError(f"no model named {name!r}; use one of: {names}, or a pulled model")

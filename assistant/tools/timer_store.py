@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -80,6 +81,11 @@ class TimerStore:
         if gone:
             self._save([t for t in timers if t.id not in ids])
         return gone
+
+    def due(self, now: float | None = None) -> list[Timer]:
+        """The timers whose time has come."""
+        moment = time.time() if now is None else now
+        return [t for t in self.all() if t.due <= moment]
 
     def _save(self, timers: list[Timer]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

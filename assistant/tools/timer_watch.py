@@ -32,10 +32,10 @@ def announcement(timer: Timer, now: float) -> str:
 async def watch(store: TimerStore, announce: Announce) -> None:
     """Announce each timer as it comes due, until cancelled."""
     while True:
-        timers, now = await asyncio.to_thread(store.all), time.time()  # file I/O off the loop
-        for timer in (t for t in timers if t.due <= now):
-            # another process may have announced it already
-            if await asyncio.to_thread(store.remove, {timer.id}):
+        now = time.time()
+        for timer in store.due(now):
+            if store.remove({timer.id}):  # another process may have announced it already
                 await announce(announcement(timer, now))
-        wait = min([POLL_S, *(t.due - now for t in timers if t.due > now)])
+        upcoming = store.all()
+        wait = min([POLL_S, *(t.due - time.time() for t in upcoming)])
         await asyncio.sleep(max(0.01, wait))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from typing import Any
@@ -23,25 +22,23 @@ def timer_tools(store: TimerStore, now: Now = local_now) -> list[Tool]:
         length = float(arguments["seconds"])
         if not 1 <= length <= MAX_TIMER_S:
             raise ToolError("a timer lasts from 1 second to 7 days")
-        label, due = arguments.get("label", ""), time.time() + length
-        timer = await asyncio.to_thread(store.add, "timer", label, due, length)
+        timer = store.add("timer", arguments.get("label", ""), time.time() + length, length)
         return f"A {timer.name()} is set; it goes off in {spoken_duration(length)}."
 
     async def set_alarm(arguments: dict[str, Any]) -> str:
         due = next_occurrence(arguments["time"], now())
-        label = arguments.get("label", "")
-        alarm = await asyncio.to_thread(store.add, "alarm", label, due.timestamp())
+        alarm = store.add("alarm", arguments.get("label", ""), due.timestamp())
         return f"The {alarm.name()} is set for {spoken_time(due)}."
 
     async def list_timers(arguments: dict[str, Any]) -> str:
-        timers = await asyncio.to_thread(store.all)
+        timers = store.all()
         if not timers:
             return "There are no timers or alarms."
         return "; ".join(describe(t, now()) for t in timers) + "."
 
     async def cancel_timer(arguments: dict[str, Any]) -> str:
-        chosen = choose(await asyncio.to_thread(store.all), arguments.get("label", ""))
-        gone = await asyncio.to_thread(store.remove, {t.id for t in chosen})
+        chosen = choose(store.all(), arguments.get("label", ""))
+        gone = store.remove({t.id for t in chosen})
         return "Cancelled: " + ", ".join(f"the {t.name()}" for t in gone) + "."
 
     return [

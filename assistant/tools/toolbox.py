@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
+
 from assistant.llm.toolcall import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,6 @@ class Toolbox:
         return Outcome(text, ok, (time.monotonic() - began) * 1000)
 
     async def _run(self, name: str, arguments: dict[str, Any]) -> str:
-        import jsonschema  # type: ignore[import-untyped]  # on the first call, not at start-up
-
         tool = self._tools.get(name)
         if tool is None:
             raise ToolError(f"there is no tool called {name!r}")
