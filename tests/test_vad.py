@@ -69,6 +69,26 @@ def test_in_room_noise_the_pause_begins_where_the_speech_ends(
     assert round((ends[0.0] - sound_end) * 1000) >= 60, (ends, sound_end)  # webrtcvad's hangover
 
 
+def test_over_digital_silence_the_pause_begins_where_the_word_fades_under_the_minimum(
+    tts: PiperTTS,
+) -> None:
+    # A virtual microphone's floor is exact zeros: over it, "6 dB over the floor" is any sound,
+    # and a word's fading tail counts as speech down to -80 dBFS. The minimum level (the
+    # gate's threshold on live audio) ends the speech where the tail falls under it.
+    moon = media.speech(tts, "How far away is the moon?")
+    pcm = np.concatenate([media.silence(1.0), moon, media.silence(1.0)])
+    frames = [pcm[i : i + 160] for i in range(0, len(pcm) - 159, 160)]  # 10 ms
+    over = [i for i, f in enumerate(frames) if media.level_dbfs(f) > -55.0]
+    sound_end = (over[-1] + 1) * 0.01
+    ends = {}
+    for minimum in (-55.0, -100.0):
+        config = VadConfig(hangover_ms=300, over_floor_db=6.0, voiced_min_dbfs=minimum)
+        ends[minimum] = next(e for e in run(pcm, config) if isinstance(e, Utterance)).end
+    assert round(abs(ends[-55.0] - sound_end) * 1000) <= 30, (ends, sound_end)
+    # without it the tail and webrtcvad's hangover count (100 ms here)
+    assert round((ends[-100.0] - ends[-55.0]) * 1000) >= 50, ends
+
+
 def test_speech_paused_precedes_the_utterance_with_the_same_audio(hello: np.ndarray) -> None:
     pcm = np.concatenate([media.silence(0.5), hello, media.silence(1.0)])
     events = run(pcm, VadConfig(speculate_ms=100))

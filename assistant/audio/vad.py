@@ -10,8 +10,12 @@ webrtcvad keeps calling frames voiced for 60-120 ms after speech has ended (its 
 in any room noise. Every pause would begin that much late, and with it every end-of-turn
 decision. So with ``over_floor_db`` (used with the end-of-turn model), within an utterance a
 frame counts as voiced only when it is also that far above the room's noise floor: the median
-level of the last two seconds heard outside speech. Silence endpointing keeps webrtcvad's
-hangover: its 300 ms were tuned with it, and without it a comma's pause would end a turn.
+level of the last two seconds heard outside speech. Where that floor is digital silence (a
+virtual or muted-then-unmuted microphone, a socket's client that gates its own input), "over the
+floor" would still count a word's fading tail as speech down to -80 dBFS; ``voiced_min_dbfs``
+(the noise gate's threshold, on live audio) is the level below which a frame is never speech.
+Silence endpointing keeps webrtcvad's hangover: its 300 ms were tuned with it, and without it a
+comma's pause would end a turn.
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ class VadConfig:
     # Inside speech a voiced frame must be this far above the noise floor; 0 = off (webrtcvad's
     # own hangover then lengthens every pause, as it always did with silence endpointing).
     over_floor_db: float = 0.0
+    # ...and at least this loud (with over_floor_db; -100 = no minimum)
+    voiced_min_dbfs: float = -100.0
 
 
 class NoiseFloor:
@@ -107,11 +113,17 @@ class NoiseFloor:
         """A frame outside speech."""
         self._levels.append(level_dbfs(frame))
 
-    def is_over(self, frame: Pcm16, margin_db: float) -> bool:
-        """Whether ``frame`` is ``margin_db`` over the floor (True until the floor is known)."""
+    def is_over(self, frame: Pcm16, margin_db: float, minimum_dbfs: float = -100.0) -> bool:
+        """Whether ``frame`` is at least ``minimum_dbfs`` loud and ``margin_db`` over the floor.
+
+        Any level is over a floor not yet known.
+        """
+        level = level_dbfs(frame)
+        if level < minimum_dbfs:
+            return False
         if len(self._levels) < self._need:
             return True
-        return level_dbfs(frame) > float(np.median(self._levels)) + margin_db
+        return level > float(np.median(self._levels)) + margin_db
 
 
 class _PairedFrames:
@@ -214,7 +226,9 @@ class VadSegmenter:
             return self._idle(frame, voiced, index)
         self._speech.append(frame)
         if voiced and self.config.over_floor_db:
-            voiced = self._floor.is_over(frame, self.config.over_floor_db)
+            voiced = self._floor.is_over(
+                frame, self.config.over_floor_db, self.config.voiced_min_dbfs
+            )
         paused = self._silence_run >= self._speculate_frames
         if voiced:
             self._voiced += 1

@@ -29,11 +29,13 @@ from assistant.pipeline.turns import TurnLedger
 OVER_FLOOR_DB = 6.0  # with the end-of-turn model: pauses begin at the last sound (see audio/vad)
 
 
-def vad_config(settings: Settings) -> VadConfig:
+def vad_config(settings: Settings, live: bool = False) -> VadConfig:
     """The endpointing parameters of the settings.
 
     With the end-of-turn model the segmenter's own hangover is the long limit, and it reports
-    the pause at ``turn_short_ms`` and every ``turn_recheck_ms`` for the model to decide.
+    the pause at ``turn_short_ms`` and every ``turn_recheck_ms`` for the model to decide. On
+    ``live`` audio, which passes the noise gate, a frame quieter than the gate's threshold ends
+    speech as well: a pause then begins where the last word fades under it.
     """
     v = settings.vad
     model = v.end_of_turn == "model"
@@ -50,6 +52,7 @@ def vad_config(settings: Settings) -> VadConfig:
         recheck_ms=v.turn_recheck_ms,
         merge_ms=v.turn_merge_ms + MERGE_EXTRA_MS if model else 0,
         over_floor_db=OVER_FLOOR_DB if model else 0.0,
+        voiced_min_dbfs=settings.audio.gate_threshold_dbfs if model and live else -100.0,
     )
 
 
@@ -164,6 +167,6 @@ def voice_stages(
         front.append(gate)
     barge_in = live is not None and settings.audio.barge_in
     board = turns.board if turns is not None else None
-    vad = VadStage(vad_config(settings), barge_in, turns, ledger)
+    vad = VadStage(vad_config(settings, live is not None), barge_in, turns, ledger)
     front += [vad, SttStage(models.stt, board), *([between] if between is not None else [])]
     return front + reply_stages(settings, models, sink, live is not None, board, tools)
