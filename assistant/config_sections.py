@@ -33,7 +33,8 @@ class SttSettings(_Section):
         "float16", "bfloat16", "float32",
     ] = "int8"  # fmt: skip
     device: Literal["cpu", "cuda", "auto"] = "cpu"  # auto: CUDA when CTranslate2 sees a device
-    threads: int = Field(0, ge=0)  # 0 = one per core
+    # 0 = one per core, less one beside the end-of-turn model (see models/loaders.stt_threads)
+    threads: int = Field(0, ge=0)
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
     log_prob_threshold: float = Field(-1.0, le=0.0)
     window_s: float = Field(10.0, ge=1.0, le=30.0)  # shortest encoder window; 30 = always full

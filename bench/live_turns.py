@@ -101,11 +101,13 @@ def _gap_ms(mic: Monitor, speaker: Monitor, after: float) -> float | None:
 
 
 def run_session(
-    pulse: PulseServer, clips: list[Path], mode: str
+    pulse: PulseServer, clips: list[Path], mode: str, sets: list[str]
 ) -> tuple[list[float], list[dict[str, Any]]]:
     """One live chat: the voice-to-voice gap of each question, and its own timings."""
     env = {**os.environ, **pulse.env}
     cmd = [sys.executable, "-m", "assistant", "--set", f"vad.end_of_turn={mode}"]
+    for setting in sets:
+        cmd += ["--set", setting]
     cmd += ["chat", "--json", "--max-tokens", "24", "--seed", "7"]
     chat = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -153,8 +155,16 @@ def summary(gaps: list[float], timings: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Both sessions (or those named on the command line); the table and JSON."""
-    modes = sys.argv[1:] or ["model", "silence"]
+    """Both sessions (or those named on the command line); the table and JSON.
+
+    ``--set key=value`` (repeatable) passes a setting to both sessions, to try one out.
+    """
+    args, sets = sys.argv[1:], []
+    while "--set" in args:
+        at = args.index("--set")
+        sets.append(args[at + 1])
+        args = args[:at] + args[at + 2 :]
+    modes = args or ["model", "silence"]
     from assistant import config
     from assistant.models.loaders import load_models
 
@@ -168,9 +178,9 @@ def main() -> None:
         pulse = PulseServer(Path(tmp) / "pulse")
         pulse.start()
         try:
-            results: dict[str, Any] = {"targets": TARGETS}
+            results: dict[str, Any] = {"targets": TARGETS, "settings": sets}
             for mode in modes:
-                results[mode] = summary(*run_session(pulse, clips, mode))
+                results[mode] = summary(*run_session(pulse, clips, mode, sets))
         finally:
             pulse.stop()
     print_table(results, modes)

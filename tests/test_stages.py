@@ -105,6 +105,31 @@ def test_tts_stage_speaks_at_the_output_rate(models: Models) -> None:
     assert [e.kind for e in events] == ["tts_audio"]
 
 
+def _lead_ms(pcm: np.ndarray, rate: int) -> int:
+    """Milliseconds before the first 10 ms over -60 dBFS."""
+    window = rate // 100
+    frames = pcm[: len(pcm) // window * window].reshape(-1, window).astype(np.float64)
+    levels = 10 * np.log10((frames**2).mean(axis=1) / 32768.0**2 + 1e-12)
+    return int(np.flatnonzero(levels > -60.0)[0]) * 10
+
+
+def test_tts_stage_starts_a_reply_at_its_first_sound(models: Models) -> None:
+    # Piper opens every clause with up to 60 ms of near-silence: cut before a reply's first
+    # clause (the user hears the answer that much sooner), kept before the next ones.
+    assert models.tts is not None
+    said = "I think the moon is far."
+    frames: list[Frame] = [ClauseFrame(turn_id=1, text=said), ClauseFrame(turn_id=1, text=said)]
+    out, _ = asyncio.run(run_stage(TtsStage(models.tts, 24000), frames))
+    clauses: dict[int, list[np.ndarray]] = {}
+    for f in out:
+        if isinstance(f, ReplyAudioFrame):
+            clauses.setdefault(f.clause_index, []).append(f.pcm)
+    first, second = (np.concatenate(clauses[i]) for i in (1, 2))
+    assert _lead_ms(first, 24000) <= 20
+    assert _lead_ms(second, 24000) >= 30
+    assert abs(len(first) - len(second)) / 24000 < 0.2  # nothing but the lead was cut
+
+
 async def _interrupted_generation(models: Models) -> tuple[list[Frame], LlmStage]:
     assert models.llm is not None
     options = ReplyOptions("You tell long stories.", SamplerParams.greedy(), max_tokens=200)

@@ -89,6 +89,15 @@ def test_over_digital_silence_the_pause_begins_where_the_word_fades_under_the_mi
     assert round((ends[-100.0] - ends[-55.0]) * 1000) >= 50, ends
 
 
+def test_a_short_word_fading_under_the_minimum_is_still_speech(tts: PiperTTS) -> None:
+    # At this level "What" is ~260 ms of speech to webrtcvad, ~180 ms of it above -55 dBFS:
+    # the minimum moves where its pause begins, not whether it is long enough to be speech.
+    what = (media.speech(tts, "What").astype(np.float32) * 0.7).astype(np.int16)
+    pcm = np.concatenate([media.silence(1.0), what, media.silence(1.0)])
+    config = VadConfig(min_speech_ms=200, over_floor_db=6.0, voiced_min_dbfs=-55.0)
+    assert len([e for e in run(pcm, config) if isinstance(e, Utterance)]) == 1
+
+
 def test_speech_paused_precedes_the_utterance_with_the_same_audio(hello: np.ndarray) -> None:
     pcm = np.concatenate([media.silence(0.5), hello, media.silence(1.0)])
     events = run(pcm, VadConfig(speculate_ms=100))

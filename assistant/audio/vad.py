@@ -113,17 +113,11 @@ class NoiseFloor:
         """A frame outside speech."""
         self._levels.append(level_dbfs(frame))
 
-    def is_over(self, frame: Pcm16, margin_db: float, minimum_dbfs: float = -100.0) -> bool:
-        """Whether ``frame`` is at least ``minimum_dbfs`` loud and ``margin_db`` over the floor.
-
-        Any level is over a floor not yet known.
-        """
-        level = level_dbfs(frame)
-        if level < minimum_dbfs:
-            return False
+    def is_over(self, frame: Pcm16, margin_db: float) -> bool:
+        """Whether ``frame`` is ``margin_db`` over the floor (True until the floor is known)."""
         if len(self._levels) < self._need:
             return True
-        return level > float(np.median(self._levels)) + margin_db
+        return level_dbfs(frame) > float(np.median(self._levels)) + margin_db
 
 
 class _PairedFrames:
@@ -225,13 +219,14 @@ class VadSegmenter:
             self._floor.hear(frame)
             return self._idle(frame, voiced, index)
         self._speech.append(frame)
+        heard = voiced  # counts towards min_speech_ms
         if voiced and self.config.over_floor_db:
-            voiced = self._floor.is_over(
-                frame, self.config.over_floor_db, self.config.voiced_min_dbfs
-            )
+            heard = self._floor.is_over(frame, self.config.over_floor_db)
+            # a word's fading tail under the minimum is heard, but the pause begins there
+            voiced = heard and level_dbfs(frame) >= self.config.voiced_min_dbfs
+        self._voiced += heard
         paused = self._silence_run >= self._speculate_frames
         if voiced:
-            self._voiced += 1
             self._silence_run = 0
             self._last_voiced = index + 1
             if paused and self.config.speculate_ms:

@@ -1,4 +1,9 @@
-"""TTS stage: clauses in, reply audio out at the sink's rate (resampled with soxr)."""
+"""TTS stage: clauses in, reply audio out at the sink's rate (resampled with soxr).
+
+Piper begins every clause with 0-60 ms of near-silence. Before the first clause of a reply it
+only delays the moment the user hears an answer, so it is cut down to ``LEAD_MS`` (under
+``LEAD_DBFS``, far below speech); later clauses keep it, as the rhythm between them.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from assistant.pipeline.processor import ErrorHandler
 from assistant.pipeline.stages.model_stage import ModelStage
 
 WARM_UP_TEXT = "Hello."
+LEAD_DBFS = -60.0  # quieter than this, the start of a reply is silence
+LEAD_MS = 10  # silence kept before the first sound of a reply: no click at its onset
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +66,7 @@ class TtsStage(ModelStage):
         self._clauses += 1
         index, first = self._clauses, True
         voice = self._voice(frame.language)
-        speak = lambda: self._audio(voice, frame.text, cancel)  # noqa: E731
+        speak = lambda: self._audio(voice, frame.text, cancel, index == 1)  # noqa: E731
         async for pcm in iterate_in_thread(speak, self._executor):
             if first:
                 self.bus.publish(
@@ -91,18 +98,39 @@ class TtsStage(ModelStage):
             )
         return self.tts
 
-    def _audio(self, voice: TextToSpeech, text: str, cancel: threading.Event) -> Iterator[Pcm16]:
-        """Runs in the TTS thread: synthesize and resample one clause."""
+    def _audio(
+        self, voice: TextToSpeech, text: str, cancel: threading.Event, first: bool
+    ) -> Iterator[Pcm16]:
+        """Runs in the TTS thread: synthesize and resample one clause (``first`` of a reply)."""
         resampler = StreamResampler(voice.sample_rate, self.output_rate)
         speech = voice.synthesize(text)
+        lead = first  # still cutting the reply's leading silence
         while not cancel.is_set():
             with self.priority.speaking():
                 pcm = next(speech, None)
             if pcm is None:
                 break
+            if lead:
+                pcm, lead = trim_lead(pcm, voice.sample_rate)
             out = resampler.process(pcm)
             if out.size:
                 yield out
         tail = resampler.process(np.zeros(0, np.int16), last=True)
         if tail.size:
             yield tail
+
+
+def trim_lead(pcm: Pcm16, rate: int) -> tuple[Pcm16, bool]:
+    """``pcm`` from ``LEAD_MS`` before its first 10 ms over ``LEAD_DBFS``.
+
+    Also whether all of it was silence: the next piece is then trimmed too.
+    """
+    window = rate // 100
+    padded = np.pad(pcm, (0, -len(pcm) % window))
+    frames = padded.reshape(-1, window).astype(np.float32)
+    levels = 10 * np.log10(np.mean(frames**2, axis=1) / 32768.0**2 + 1e-12)
+    loud = np.flatnonzero(levels > LEAD_DBFS)
+    if not len(loud):
+        return pcm[:0], True
+    start = max(0, int(loud[0]) * window - rate * LEAD_MS // 1000)
+    return pcm[start:], False
