@@ -14,6 +14,11 @@ level of the last two seconds heard outside speech. Where that floor is digital 
 virtual or muted-then-unmuted microphone, a socket's client that gates its own input), "over the
 floor" would still count a word's fading tail as speech down to -80 dBFS; ``voiced_min_dbfs``
 (the noise gate's threshold, on live audio) is the level below which a frame is never speech.
+Such a tail still counts as heard: the pause, and with it recognition of the utterance so far,
+begins where the word fades under the minimum (``speculate_ms`` later), while the end-of-turn
+checkpoints (``short_ms``, ``recheck_ms``) and the hangover count the silence since the last
+frame heard, as webrtcvad and the floor judge it. Between two sentences ("Stop. What is...")
+the model is then asked no sooner than before, and does not end the turn between them.
 Silence endpointing keeps webrtcvad's hangover: its 300 ms were tuned with it, and without it a
 comma's pause would end a turn.
 """
@@ -139,12 +144,13 @@ class _PairedFrames:
         return [(data[i : i + step], decide[i : i + step]) for i in range(0, usable, step)]
 
 
-def is_checkpoint(cfg: VadConfig, silence_ms: int, extra_ms: int) -> bool:
-    """Whether a pause of ``silence_ms`` is reported as it grows.
+def is_checkpoint(cfg: VadConfig, pause_ms: int, silence_ms: int, extra_ms: int) -> bool:
+    """Whether a pause is reported as it grows.
 
-    At ``speculate_ms``, at ``extra_ms`` (0: none), at ``short_ms`` and every ``recheck_ms`` after.
+    At ``speculate_ms`` of ``pause_ms`` (since the last voiced frame); at ``extra_ms`` (0: none),
+    at ``short_ms`` and every ``recheck_ms`` after of ``silence_ms`` (since the last heard one).
     """
-    if silence_ms == max(1, round(cfg.speculate_ms / cfg.frame_ms)) * cfg.frame_ms:
+    if pause_ms == max(1, round(cfg.speculate_ms / cfg.frame_ms)) * cfg.frame_ms:
         return True
     extra = extra_ms // cfg.frame_ms * cfg.frame_ms
     if extra and silence_ms == extra:
@@ -181,7 +187,8 @@ class VadSegmenter:
         self._start_frame = 0
         self._last_voiced = 0  # index of the frame after the last voiced one
         self._voiced = 0
-        self._silence_run = 0
+        self._silence_run = 0  # frames since the last voiced one: where the pause begins
+        self._quiet_run = 0  # frames since the last heard one: what decisions wait on
 
     def feed(self, pcm: Pcm16, vad_pcm: Pcm16 | None = None) -> list[VadEvent]:
         """Consume samples; return the events they complete.
@@ -225,6 +232,7 @@ class VadSegmenter:
             # a word's fading tail under the minimum is heard, but the pause begins there
             voiced = heard and level_dbfs(frame) >= self.config.voiced_min_dbfs
         self._voiced += heard
+        self._quiet_run = 0 if heard else self._quiet_run + 1
         paused = self._silence_run >= self._speculate_frames
         if voiced:
             self._silence_run = 0
@@ -234,15 +242,16 @@ class VadSegmenter:
         else:
             self._silence_run += 1
         cfg = self.config
-        if self._silence_run * cfg.frame_ms >= cfg.hangover_ms:
+        silence_ms = self._quiet_run * cfg.frame_ms
+        if silence_ms >= cfg.hangover_ms:
             return self._finish()
-        silence_ms = self._silence_run * cfg.frame_ms
-        if cfg.speculate_ms and is_checkpoint(cfg, silence_ms, self.extra_checkpoint_ms):
+        pause_ms = self._silence_run * cfg.frame_ms
+        if cfg.speculate_ms and is_checkpoint(cfg, pause_ms, silence_ms, self.extra_checkpoint_ms):
             return SpeechPaused(
                 np.concatenate(self._speech),
                 self._seconds(self._start_frame),
                 self._seconds(self._last_voiced),
-                self._silence_run * cfg.frame_ms,
+                silence_ms,
             )
         if self._seconds(len(self._speech)) >= cfg.max_utterance_s:
             return self._finish(forced=True)
@@ -250,8 +259,8 @@ class VadSegmenter:
 
     @property
     def silence_ms(self) -> int:
-        """Silence since the last voiced frame of the utterance in progress (0 while idle)."""
-        return self._silence_run * self.config.frame_ms if self._speech is not None else 0
+        """Silence since the last heard frame of the utterance in progress (0 while idle)."""
+        return self._quiet_run * self.config.frame_ms if self._speech is not None else 0
 
     def end_now(self) -> Utterance | None:
         """End the utterance in progress here (the speaker is done); None if there is none."""
