@@ -23,6 +23,7 @@ from assistant.pipeline.turns import TurnReport
 from assistant.server.admission import Admission
 from assistant.server.metrics import Metrics
 from assistant.server.pictures import decode_picture
+from assistant.server.voice_slots import VoiceSlots
 
 
 class Engine:
@@ -35,6 +36,7 @@ class Engine:
         self.metrics.voice_sessions.set_function(lambda: hub.conversations)
         text = hub.text
         self.admission = Admission(text.max_concurrent, max_queue, self.metrics)
+        self.voice_slots = VoiceSlots()  # /ws/voice and /v1/realtime sessions
         self.health_hooks: dict[str, Callable[[], dict[str, Any]]] = {}  # name -> its status
         self.kept_for: float | None = None  # keep_alive of the last request that gave one
 
@@ -112,6 +114,12 @@ class Engine:
                 usage.prompt_tokens = vision.stats.prompt_tokens
                 usage.completion_tokens = vision.stats.completion_tokens
 
+    def stop(self) -> None:
+        """Shutting down: stop the replies in flight and the voice sessions."""
+        self.admission.stop()
+        self.voice_slots.stop()
+
     async def close(self) -> None:
-        """Free the models, each once the calls still running on it have ended."""
+        """Free the models, each once the calls and voice sessions still using it have ended."""
+        await self.voice_slots.close()  # a chat context freed under its session's thread crashes
         await self.hub.close()

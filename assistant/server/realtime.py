@@ -7,18 +7,23 @@ with turn detection, audio goes through the VAD and the end-of-turn model and ev
 answered; without (``turn_detection: null``), the client commits the audio buffer, which is
 transcribed into a user item, and asks for each reply with ``response.create``. A change of
 the session's turn taking, modalities or prompt rebuilds the conversation between replies,
-keeping its history. Every bad client event gets an ``error`` event; the session goes on.
+keeping its history. Every client event is checked whole before it is acted on
+(realtime_client.py: bounded JSON, typed fields); a bad one gets an ``error`` event naming the
+field (``param``) and the event (``event_id``), and the session goes on as it was.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
 
 from assistant.errors import AssistantError, UserError
 from assistant.models.hub import NoModel
@@ -29,10 +34,12 @@ from assistant.pipeline.frames import ReplyAudioFrame
 from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
 from assistant.server.pictures import show_picture
-from assistant.server.realtime_audio import PIPELINE_RATE, AudioIn, AudioOut
+from assistant.server.realtime_audio import AudioIn, AudioOut
+from assistant.server.realtime_client import check_event, event_id
 from assistant.server.realtime_config import RealtimeConfig, response_options
 from assistant.server.realtime_events import Emitter, new_id, user_item
 from assistant.server.realtime_hold import HeldTurns
+from assistant.server.realtime_input import append, clear, commit
 from assistant.server.realtime_items import (
     SpokenReplies,
     delete,
@@ -42,9 +49,12 @@ from assistant.server.realtime_items import (
     user_parts,
 )
 from assistant.server.voice_io import PlayedSink, SocketSource
+from assistant.server.voice_slots import VoiceSlot, ended_by_shutdown
+from assistant.server.wire_check import BadMessage, first_line, loads
 from assistant.server.ws import open_voice_session
 
 router = APIRouter()
+log = logging.getLogger("assistant.realtime")
 
 
 class RealtimeSink(PlayedSink):
@@ -84,14 +94,20 @@ class RealtimeSession:
         """The session as the client sees it."""
         return self.config.to_json(self.engine.hub.name, self.names.get("stt", "whisper"))
 
-    async def build(self) -> None:
-        """(Re)build the conversation for the session as configured, keeping the history."""
-        old = self.conversation
+    async def build(self, config: RealtimeConfig) -> None:
+        """(Re)build the conversation as ``config`` says, keeping the history.
+
+        Its settings are made first: a config they refuse changes nothing.
+        """
+        try:
+            settings = config.settings(self.engine.settings)
+        except ValidationError as exc:  # the Realtime models hold the same ranges: a backstop
+            raise BadMessage(f"session: {first_line(exc)}", param="session") from None
+        old, self.config = self.conversation, config
         if old is not None:
             await old.cancel("session updated")
             with contextlib.suppress(Exception):
                 await old.wait()
-        settings = self.config.settings(self.engine.settings)
         audio = self.config.modalities == ["audio"]
         models = self.models if audio else dataclasses.replace(self.models, tts=None)
         self.emitter.audio = audio
@@ -121,82 +137,48 @@ class RealtimeSession:
         await self.conversation.start()
 
     async def close(self) -> None:
-        """Stop at once (the client has gone)."""
-        if self.conversation is not None:
-            await self.conversation.cancel("client gone")
-            with contextlib.suppress(Exception):
-                await self.conversation.wait()
-        await self.emitter.close()
+        """Stop at once (the client has gone); the outbox's task ends even if this is cancelled."""
+        try:
+            if self.conversation is not None:
+                await self.conversation.cancel("client gone")
+                with contextlib.suppress(Exception):
+                    await self.conversation.wait()
+        finally:
+            await self.emitter.close()
 
-    def error(self, message: str, code: str = "invalid_value", event_id: Any = None) -> None:
-        """An ``error`` event about a client event."""
-        self.emitter.emit("error", error={"type": "invalid_request_error", "code": code,
-                                          "message": message, "param": None,
-                                          "event_id": event_id})  # fmt: skip
+    def error(self, message: str, code: str = "invalid_value", event_id: str | None = None,
+              param: str | None = None, kind: str = "invalid_request_error") -> None:  # fmt: skip
+        """An ``error`` event about a client event (OpenAI's shape)."""
+        self.emitter.emit("error", error={"type": kind, "code": code, "message": message,
+                                          "param": param, "event_id": event_id})  # fmt: skip
 
     async def handle(self, event: dict[str, Any]) -> None:
-        """One client event."""
-        kind = event.get("type")
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            self.error(f"unknown or unsupported event type {kind!r}", "invalid_event",
-                       event.get("event_id"))  # fmt: skip
-            return
+        """One client event, checked whole before it is acted on; a bad one gets an ``error``."""
+        given = event_id(event)
         try:
-            await handler(self, event)
+            await _HANDLERS[check_event(event, _HANDLERS)](self, event)
+        except BadMessage as exc:
+            self.error(str(exc), exc.code, given, exc.param)
         except UserError as exc:
-            self.error(str(exc), event_id=event.get("event_id"))
+            self.error(str(exc), event_id=given)
+        except Exception as exc:  # a bug: one log line and an error event, never a lost session
+            log.error("/v1/realtime: %s failed: %s", event.get("type"), first_line(exc))
+            self.error("the server failed on this event", "server_error", given, None,
+                       "server_error")  # fmt: skip
 
     async def session_update(self, event: dict[str, Any]) -> None:
-        """``session.update``: check, apply, rebuild, ``session.updated``."""
+        """``session.update``: check and build the new settings, then apply, ``session.updated``."""
         if self.emitter.active() is not None:
             raise UserError("the session cannot change while a response is in progress")
-        self.config.update(event.get("session"))
-        await self.build()
+        await self.build(self.config.updated(event["session"]))
         self.emitter.emit("session.updated", session=self.describe())
-
-    async def append(self, event: dict[str, Any]) -> None:
-        """``input_audio_buffer.append``: to the VAD, or to the buffer of a manual turn."""
-        pcm = self.audio_in.decode(_field(event, "audio", str))
-        if self.source is not None:
-            self.source.feed(pcm)
-            await self.source.pace()
-            return
-        limit = self.engine.settings.server.max_audio_s
-        if (sum(map(len, self.buffer)) + len(pcm)) / PIPELINE_RATE > limit:
-            raise UserError(f"the audio buffer holds at most {limit:g} s; commit or clear it")
-        self.buffer.append(pcm)
-
-    async def commit(self, event: dict[str, Any]) -> None:
-        """``input_audio_buffer.commit`` (manual turns): the buffer becomes a user item."""
-        if self.source is not None:
-            raise UserError("with turn detection on, turns are committed when speech ends")
-        if not self.buffer:
-            raise UserError(
-                "the audio buffer is empty",
-            )
-        pcm, self.buffer = np.concatenate(self.buffer), []
-        item_id = new_id("item")
-        self.emitter.commit(item_id)
-        heard = await self.engine.hub.transcribe(pcm)
-        self.emitter.transcribed(item_id, heard.text)
-        self.conversation_now().add_user(heard.text)
-
-    async def clear(self, event: dict[str, Any]) -> None:
-        """``input_audio_buffer.clear`` (manual turns)."""
-        if self.source is not None:
-            raise UserError(
-                "with turn detection on, the buffer is the live input: it cannot be cleared"
-            )
-        self.buffer = []
-        self.emitter.emit("input_audio_buffer.cleared")
 
     async def create_item(self, event: dict[str, Any]) -> None:
         """``conversation.item.create``: a user message for the next response.
 
         Its audio is transcribed; a picture is what the following replies look at.
         """
-        item = _field(event, "item", dict)
+        item = event["item"]
         parts = user_parts(item)
         for part in parts:
             if part["type"] == "input_image":
@@ -215,8 +197,6 @@ class RealtimeSession:
         if self.emitter.active() is not None:
             raise UserError("a response is already in progress; cancel it first")
         options = event.get("response") or {}
-        if not isinstance(options, dict):
-            raise UserError("'response' must be an object")
         await self.conversation_now().respond(response_options(options, self.config))
 
     async def cancel(self, event: dict[str, Any]) -> None:
@@ -233,9 +213,9 @@ class RealtimeSession:
 
 _HANDLERS = {
     "session.update": RealtimeSession.session_update,
-    "input_audio_buffer.append": RealtimeSession.append,
-    "input_audio_buffer.commit": RealtimeSession.commit,
-    "input_audio_buffer.clear": RealtimeSession.clear,
+    "input_audio_buffer.append": append,
+    "input_audio_buffer.commit": commit,
+    "input_audio_buffer.clear": clear,
     "conversation.item.create": RealtimeSession.create_item,
     "response.create": RealtimeSession.create_response,
     "response.cancel": RealtimeSession.cancel,
@@ -245,13 +225,6 @@ _HANDLERS = {
 }
 
 
-def _field(event: dict[str, Any], name: str, kind: type) -> Any:
-    value = event.get(name)
-    if not isinstance(value, kind):
-        raise UserError(f"'{name}' must be {'a string' if kind is str else 'an object'}")
-    return value
-
-
 def _out_rate(settings: Any) -> int:
     return int(settings.audio.output_sample_rate)
 
@@ -259,22 +232,41 @@ def _out_rate(settings: Any) -> int:
 @router.websocket("/v1/realtime")
 async def realtime(socket: WebSocket) -> None:
     """Serve one Realtime API session."""
-    engine: Engine = socket.app.state.engine
-    if not await open_voice_session(socket):
+    slot = await open_voice_session(socket)
+    if slot is None:
         return
     try:
-        eyes = Eyes() if engine.settings.vision.model else None  # pictures come in items
-        async with engine.hub.conversation(eyes) as models:
-            session = RealtimeSession(socket, engine, models)
-            await session.build()
-            session.emitter.emit("session.created", session=session.describe())
-            try:
-                await _receive(socket, session)
-            finally:
-                await session.close()
+        await _serve(socket, slot)
     except (AssistantError, NoModel) as exc:
-        with contextlib.suppress(Exception):
-            await socket.close(code=1011, reason=str(exc)[:120])
+        await _close(socket, 1011, str(exc))
+    except Exception as exc:  # a bug: one log line and a close, not a traceback from the app
+        log.error("/v1/realtime session failed: %s", first_line(exc))
+        await _close(socket, 1011, "the server failed; see its log")
+    except asyncio.CancelledError:
+        if not ended_by_shutdown(socket.app.state.engine.voice_slots):
+            raise
+        await _close(socket, 1012, "the server is shutting down")
+    finally:
+        slot.release()
+
+
+async def _serve(socket: WebSocket, slot: VoiceSlot) -> None:
+    engine: Engine = socket.app.state.engine
+    eyes = Eyes() if engine.settings.vision.model else None  # pictures come in items
+    async with engine.hub.conversation(eyes) as models:
+        session = RealtimeSession(socket, engine, models)
+        try:
+            await session.build(session.config)
+            session.emitter.emit("session.created", session=session.describe())
+            await _receive(socket, session)
+            slot.release()  # the client has gone: its place is free before the cleanup
+        finally:
+            await session.close()
+
+
+async def _close(socket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await socket.close(code=code, reason=reason[:120])
 
 
 async def _receive(socket: WebSocket, session: RealtimeSession) -> None:
@@ -287,14 +279,10 @@ async def _receive(socket: WebSocket, session: RealtimeSession) -> None:
             text = message.get("text")
             if text is None:
                 session.error("events are JSON text messages", "invalid_event")
-            elif len(text) > limit:
-                session.error(f"events are limited to {limit} bytes", "message_too_large")
-            else:
-                try:
-                    event = json.loads(text)
-                except ValueError:
-                    event = None
-                if isinstance(event, dict):
-                    await session.handle(event)
-                else:
-                    session.error("an event is a JSON object with a 'type'", "invalid_json")
+                continue
+            try:
+                event = loads(text, limit)
+            except BadMessage as exc:
+                session.error(str(exc), exc.code, None, exc.param)
+                continue
+            await session.handle(event)

@@ -28,9 +28,9 @@ def audio_format(value: Any) -> str:
 
     UserError for anything else, or for a PCM rate other than 24 kHz.
     """
-    if not isinstance(value, dict) or value.get("type") not in RATES:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if not isinstance(kind, str) or kind not in RATES:  # a list or an object cannot be looked up
         raise UserError(f"audio formats are {{'type': {' | '.join(map(repr, RATES))}}}")
-    kind = str(value["type"])
     rate = value.get("rate", RATES[kind])
     if rate != RATES[kind]:
         raise UserError(f"{kind} is supported at {RATES[kind]} Hz only, not {rate}")

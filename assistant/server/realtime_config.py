@@ -25,6 +25,8 @@ from assistant.config import Settings
 from assistant.errors import UserError
 from assistant.pipeline.frames import ReplyRequest
 from assistant.server.realtime_audio import audio_format, format_json
+from assistant.server.realtime_client import Session, check_detection
+from assistant.server.wire_check import BadMessage, check
 
 EAGERNESS = {"low": 0.7, "high": 0.3}  # medium and auto keep vad.turn_threshold
 OPENAI_VOICES = {
@@ -53,19 +55,23 @@ class RealtimeConfig:
     max_output_tokens: int | None = None  # None: llm.max_tokens
     temperature: float | None = None
 
-    def update(self, session: Any) -> None:
-        """Apply a ``session.update``'s ``session``; UserError naming every field refused."""
-        if not isinstance(session, dict):
-            raise UserError("'session' must be an object")
+    def updated(self, session: Any) -> RealtimeConfig:
+        """A copy with a ``session.update``'s ``session`` applied; this config is untouched.
+
+        BadMessage naming every field refused (``param``: the first of them).
+        """
+        fields = check(Session, session, "session").model_dump(exclude_unset=True)
         draft, problems = copy.deepcopy(self), []
-        for key, value in session.items():
+        for key, value in fields.items():
             try:
                 draft._apply(key, value)
+            except BadMessage as exc:
+                problems.append(exc)
             except UserError as exc:
-                problems.append(f"{key}: {exc}")
+                problems.append(BadMessage(f"'session.{key}': {exc}", param=f"session.{key}"))
         if problems:
-            raise UserError("; ".join(problems))
-        self.__dict__.update(draft.__dict__)
+            raise BadMessage("; ".join(map(str, problems)), param=problems[0].param)
+        return draft
 
     def _apply(self, key: str, value: Any) -> None:
         if key == "type" and value not in ("realtime", None):
@@ -80,9 +86,7 @@ class RealtimeConfig:
             self.modalities = list(value)
         elif key == "max_output_tokens":
             self.max_output_tokens = _tokens(value)
-        elif key == "temperature":
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise UserError("a number >= 0")
+        elif key == "temperature":  # a finite number from 0 to 2 (Session)
             self.temperature = float(value)
         elif key == "audio":
             self._audio(value)
@@ -102,7 +106,13 @@ class RealtimeConfig:
             if side not in ("input", "output") or not isinstance(fields, dict):
                 raise UserError(f"'{side}' is not 'input' or 'output' with an object")
             for key, item in fields.items():
-                self._audio_field(side, key, item)
+                try:
+                    self._audio_field(side, key, item)
+                except BadMessage:
+                    raise
+                except UserError as exc:
+                    where = f"session.audio.{side}.{key}"
+                    raise BadMessage(f"'{where}': {exc}", param=where) from None
 
     def _audio_field(self, side: str, key: str, value: Any) -> None:
         if key == "format":
@@ -192,21 +202,15 @@ def _tokens(value: Any) -> int | None:
 def _detection(value: Any, current: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
+    where = "session.audio.input.turn_detection"
     if not isinstance(value, dict) or value.get("type") not in ("server_vad", "semantic_vad"):
-        raise UserError("turn_detection is null, {'type': 'server_vad'} or 'semantic_vad'")
+        raise BadMessage(
+            f"'{where}': null, {{'type': 'server_vad'}} or 'semantic_vad'", param=f"{where}.type"
+        )
     merged = {**(current if current and current["type"] == value["type"] else {}), **value}
     merged.setdefault("create_response", True)
     merged.setdefault("interrupt_response", True)
-    if not all(isinstance(merged[k], bool) for k in ("create_response", "interrupt_response")):
-        raise UserError("create_response and interrupt_response are true or false")
-    known = {"type", "create_response", "interrupt_response", "idle_timeout_ms"}
-    known |= {"eagerness"} if value["type"] == "semantic_vad" else {
-        "threshold", "prefix_padding_ms", "silence_duration_ms"}  # fmt: skip
-    unknown = sorted(set(merged) - known)
-    if unknown or merged.get("idle_timeout_ms") is not None:
-        raise UserError(f"turn_detection does not take {unknown or ['idle_timeout_ms']}")
-    if merged.get("eagerness", "auto") not in ("low", "medium", "high", "auto"):
-        raise UserError("eagerness is low, medium, high or auto")
+    check_detection(merged, where)  # types, ranges and known fields, before any is used
     return merged
 
 

@@ -70,4 +70,4 @@ class GracefulServer(uvicorn.Server):
         if self._loop is not None:
             # A signal handler runs between any two bytecodes of the loop's thread: leave the
             # work to the loop itself.
-            self._loop.call_soon_threadsafe(self.engine.admission.stop)
+            self._loop.call_soon_threadsafe(self.engine.stop)

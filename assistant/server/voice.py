@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 import numpy as np
@@ -47,12 +48,16 @@ from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import Event
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
+from assistant.server import voice_client as client
 from assistant.server.engine import Engine
 from assistant.server.pictures import show_picture
 from assistant.server.voice_io import RATE, SocketSink, SocketSource
+from assistant.server.voice_slots import VoiceSlot, ended_by_shutdown
+from assistant.server.wire_check import BadMessage, first_line
 from assistant.server.ws import open_voice_session
 
 router = APIRouter()
+log = logging.getLogger("assistant.voice")
 
 
 class VoiceSession:
@@ -126,20 +131,34 @@ class VoiceSession:
 @router.websocket("/ws/voice")
 async def voice(socket: WebSocket) -> None:
     """Serve one voice conversation."""
-    app = socket.app
-    engine: Engine = app.state.engine
-    if not await open_voice_session(socket):
+    slot = await open_voice_session(socket)
+    if slot is None:
         return
-    encoded = socket.query_params.get("format", "pcm16") == "encoded"
-    eyes = Eyes() if engine.settings.vision.model else None  # pictures come from the client
     try:
-        async with engine.hub.conversation(eyes) as models:
-            session = VoiceSession(socket, engine, models)
-            await session.send(_ready(engine, encoded))
-            await session.conversation.start()
-            await _receive(socket, session, StreamDecoder(RATE) if encoded else None)
+        await _serve(socket, slot)
     except (AssistantError, NoModel) as exc:  # a model missing or broken, or just unloaded
         await _close_with_error(socket, "MODEL_NOT_FOUND", str(exc))
+    except Exception as exc:  # a bug: one log line and a close, not a traceback from the app
+        log.error("/ws/voice session failed: %s", first_line(exc))
+        await _close_with_error(socket, "INTERNAL", "the server failed; see its log")
+    except asyncio.CancelledError:
+        if not ended_by_shutdown(socket.app.state.engine.voice_slots):
+            raise
+        with contextlib.suppress(Exception):
+            await socket.close(code=1012, reason="the server is shutting down")
+    finally:
+        slot.release()
+
+
+async def _serve(socket: WebSocket, slot: VoiceSlot) -> None:
+    engine: Engine = socket.app.state.engine
+    encoded = socket.query_params.get("format", "pcm16") == "encoded"
+    eyes = Eyes() if engine.settings.vision.model else None  # pictures come from the client
+    async with engine.hub.conversation(eyes) as models:
+        session = VoiceSession(socket, engine, models)
+        await session.send(_ready(engine, encoded))
+        await session.conversation.start()
+        await _receive(socket, session, StreamDecoder(RATE) if encoded else None, slot)
 
 
 def _ready(engine: Engine, encoded: bool) -> dict[str, Any]:
@@ -158,7 +177,9 @@ def _ready(engine: Engine, encoded: bool) -> dict[str, Any]:
     }
 
 
-async def _receive(socket: WebSocket, session: VoiceSession, decoder: StreamDecoder | None) -> None:
+async def _receive(
+    socket: WebSocket, session: VoiceSession, decoder: StreamDecoder | None, slot: VoiceSlot
+) -> None:
     """Feed the pipeline until the client says ``end`` (replies finish) or goes away (stop)."""
     limit = session.engine.settings.server.max_ws_message_bytes
     finished = False
@@ -181,6 +202,8 @@ async def _receive(socket: WebSocket, session: VoiceSession, decoder: StreamDeco
     except WebSocketDisconnect:
         pass
     finally:
+        if not finished:  # the client has gone: its place is free before the cleanup
+            slot.release()
         await _finish(socket, session, decoder, finished)
 
 
@@ -191,6 +214,7 @@ async def _finish(
         await session.conversation.cancel("client gone")
         with contextlib.suppress(Exception):
             await session.conversation.wait()
+        await session.flush()  # messages queued for a closed socket: each fails at once
         return
     if decoder is not None:
         with contextlib.suppress(InputError):
@@ -232,41 +256,34 @@ async def _audio(session: VoiceSession, decoder: StreamDecoder | None, data: byt
 async def _control(session: VoiceSession, text: str) -> bool:
     """Handle a text message; False when the client said the input is over."""
     try:
-        message = json.loads(text)
-    except ValueError:
-        message = None
-    if not isinstance(message, dict):
-        message = {}
-    kind = message.get("type")
-    if kind == "end":
+        checked = client.message(text, session.engine.settings.server.max_ws_message_bytes)
+    except BadMessage as exc:
+        code = "TOO_LARGE" if exc.code == "message_too_large" else "BAD_REQUEST"
+        await session.send(_error(code, str(exc), exc.param))
+        return True
+    if checked.type == "end":
         return False
     try:
-        await _command(session, kind, message)
+        await _command(session, checked)
     except ModelError as exc:  # a ModelError is a UserError too: the narrower one first
         await session.send(_error("MODEL_NOT_FOUND", str(exc)))
     except UserError as exc:
         await session.send(_error("BAD_REQUEST", str(exc)))
+    except Exception as exc:  # a bug: one log line and an error, the session goes on
+        log.error("/ws/voice: %s failed: %s", checked.type, first_line(exc))
+        await session.send(_error("INTERNAL", "the server failed on this message"))
     return True
 
 
-async def _command(session: VoiceSession, kind: object, message: dict[str, Any]) -> None:
-    if kind == "interrupt":
-        await session.conversation.interrupt()
-    elif kind == "text":
-        words = message.get("text")
-        if not isinstance(words, str) or not words.strip():
-            raise UserError("a text message needs words: {'type': 'text', 'text': '...'}")
-        await session.conversation.say(words.strip())
-    elif kind == "image":
-        picture = message.get("data")
-        if picture is not None and not isinstance(picture, str):
-            raise UserError("an image message needs 'data': base64, a data: URI, or null")
-        await session.show(picture)
-    elif kind != "ping":
-        raise UserError(
-            "text messages are {'type': 'end' | 'interrupt' | 'text' | 'image' | 'ping'}"
-        )
+async def _command(session: VoiceSession, message: client.Message) -> None:
+    match message:
+        case client.Text(text=words):
+            await session.conversation.say(words)
+        case client.Image(data=picture):
+            await session.show(picture)
+        case client.Message(type="interrupt"):
+            await session.conversation.interrupt()
 
 
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "error": message}
+def _error(code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"type": "error", "code": code, "error": message, "param": param}

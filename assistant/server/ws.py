@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import time
 from typing import Any
@@ -32,6 +31,8 @@ from assistant.server.guard import bearer_token, origin_allowed
 from assistant.server.native import chat_generation
 from assistant.server.schemas import ChatRequest, GenerateRequest, Sampling
 from assistant.server.streaming import Generation
+from assistant.server.voice_slots import VoiceSlot
+from assistant.server.wire_check import BadMessage, loads
 
 router = APIRouter()
 
@@ -178,13 +179,12 @@ def _parse(text: str | None, data: bytes | None, limit: int) -> dict[str, Any] |
     """A client message as a dict, or why it is not one."""
     if data is not None:
         return "this endpoint takes JSON text messages, not binary ones"
-    if text is None or len(text) > limit:
-        return f"messages are limited to {limit} bytes"
-    try:
-        message = json.loads(text)
-    except ValueError:
+    if text is None:
         return "messages must be JSON objects"
-    return message if isinstance(message, dict) else "messages must be JSON objects"
+    try:
+        return loads(text, limit)  # bounded in size and depth before it is parsed
+    except BadMessage as exc:
+        return str(exc)
 
 
 async def admit(socket: WebSocket) -> bool:
@@ -208,23 +208,26 @@ async def admit(socket: WebSocket) -> bool:
     return True
 
 
-async def open_voice_session(socket: WebSocket) -> bool:
-    """Admit, accept, and check a voice session can start; else close it with the reason.
+async def open_voice_session(socket: WebSocket) -> VoiceSlot | None:
+    """Admit, accept, and take a voice session's place; else close it with the reason (None).
 
     A voice session (``/ws/voice``, ``/v1/realtime``) needs a chat model and a free place
-    among ``server.max_voice_sessions``.
+    among ``server.max_voice_sessions`` (voice_slots.py); the caller gives the place back as
+    soon as the client has gone.
     """
     engine = socket.app.state.engine
     if not await admit(socket):
-        return False
+        return None
     await socket.accept()  # then closed with a reason: a refused handshake says nothing
     if not engine.hub.loaded:
         await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
-        return False
-    if engine.hub.conversations >= engine.settings.server.max_voice_sessions:
+        return None
+    slot: VoiceSlot | None = await engine.voice_slots.take(
+        engine.settings.server.max_voice_sessions
+    )
+    if slot is None:
         await socket.close(code=1013, reason="too many voice sessions; try again later")
-        return False
-    return True
+    return slot
 
 
 @router.websocket("/ws")
