@@ -162,7 +162,9 @@ class RealtimeSession:
         except UserError as exc:
             self.error(str(exc), event_id=given)
         except Exception as exc:  # a bug: one log line and an error event, never a lost session
-            log.error("/v1/realtime: %s failed: %s", event.get("type"), first_line(exc))
+            log.error(
+                "/v1/realtime: internal error on %.40r: %s", event.get("type"), first_line(exc)
+            )
             self.error("the server failed on this event", "server_error", given, None,
                        "server_error")  # fmt: skip
 
@@ -240,7 +242,7 @@ async def realtime(socket: WebSocket) -> None:
     except (AssistantError, NoModel) as exc:
         await _close(socket, 1011, str(exc))
     except Exception as exc:  # a bug: one log line and a close, not a traceback from the app
-        log.error("/v1/realtime session failed: %s", first_line(exc))
+        log.error("/v1/realtime: internal error, session closed: %s", first_line(exc))
         await _close(socket, 1011, "the server failed; see its log")
     except asyncio.CancelledError:
         if not ended_by_shutdown(socket.app.state.engine.voice_slots):

@@ -139,7 +139,7 @@ async def voice(socket: WebSocket) -> None:
     except (AssistantError, NoModel) as exc:  # a model missing or broken, or just unloaded
         await _close_with_error(socket, "MODEL_NOT_FOUND", str(exc))
     except Exception as exc:  # a bug: one log line and a close, not a traceback from the app
-        log.error("/ws/voice session failed: %s", first_line(exc))
+        log.error("/ws/voice: internal error, session closed: %s", first_line(exc))
         await _close_with_error(socket, "INTERNAL", "the server failed; see its log")
     except asyncio.CancelledError:
         if not ended_by_shutdown(socket.app.state.engine.voice_slots):
@@ -270,7 +270,7 @@ async def _control(session: VoiceSession, text: str) -> bool:
     except UserError as exc:
         await session.send(_error("BAD_REQUEST", str(exc)))
     except Exception as exc:  # a bug: one log line and an error, the session goes on
-        log.error("/ws/voice: %s failed: %s", checked.type, first_line(exc))
+        log.error("/ws/voice: internal error on %r: %s", checked.type, first_line(exc))
         await session.send(_error("INTERNAL", "the server failed on this message"))
     return True
 

@@ -54,7 +54,10 @@ def message(text: str, max_bytes: int) -> Message:
     value: dict[str, Any] = loads(text, max_bytes)
     kind = check(Message, value).type
     if kind not in MODELS:
+        shown = kind if len(kind) <= 40 else kind[:40] + "..."
         raise BadMessage(
-            f"text messages are {{'type': {' | '.join(map(repr, MODELS))}}}", param="type"
+            f"unknown message type {shown!r}: text messages are "
+            f"{{'type': {' | '.join(map(repr, MODELS))}}}",
+            param="type",
         )
     return check(MODELS[kind], value)

@@ -1,0 +1,160 @@
+"""A real server whose log is kept, and raw clients of its voice doors, for hostile-input tests."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import ASSISTANT, REPO
+from tests.serving import free_port
+
+# What a server must never log, whatever a client sends: an exception out of the app, a task
+# or generator left behind, a last-resort catch (server_error / INTERNAL is a bug's answer).
+NEVER_LOGGED = (
+    "Traceback",
+    "Exception in ASGI application",
+    "Unhandled exception",
+    "Task was destroyed but it is pending",
+    "asynchronous generator is already running",
+    "internal error",  # the last-resort answer of the voice doors: a bug
+)
+
+
+class LoggedServer:
+    """`assistant serve` with its output in a file, read back by ``log``."""
+
+    def __init__(self, directory: Path, env: dict[str, str] | None = None) -> None:
+        self.path = directory / "server.log"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._file = self.path.open("w")
+        self.proc = subprocess.Popen(
+            [*ASSISTANT, "serve", "--port", str(self.port)],
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"server did not start: {self.log()}")
+
+    def ws(self, path: str) -> str:
+        return self.url.replace("http://", "ws://") + path
+
+    def log(self) -> str:
+        if not self._file.closed:
+            self._file.flush()
+        return self.path.read_text()
+
+    def assert_clean(self) -> None:
+        log = self.log()
+        found = [words for words in NEVER_LOGGED if words in log]
+        assert not found, f"the server logged {found}:\n{log[-4000:]}"
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(timeout=60)
+        self._file.close()
+        return code
+
+
+_sentinels = itertools.count(1)
+
+
+class Realtime:
+    """A raw /v1/realtime client: any text goes out, server events come back as dicts."""
+
+    def __init__(self, server: LoggedServer) -> None:
+        self.socket: ClientConnection = connect(
+            server.ws("/v1/realtime?model=x"), max_size=None, open_timeout=30
+        )
+        assert self.next()["type"] == "session.created"
+
+    def next(self, timeout: float = 30) -> dict[str, Any]:
+        item = self.socket.recv(timeout=timeout)
+        assert isinstance(item, str), "Realtime server events are text"
+        return dict(json.loads(item))
+
+    def send(self, event: dict[str, Any] | str | bytes) -> None:
+        self.socket.send(event if isinstance(event, str | bytes) else json.dumps(event))
+
+    def until(self, kind: str, timeout: float = 60) -> list[dict[str, Any]]:
+        """Events up to and including the first of type ``kind``."""
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got.append(self.next(max(0.1, deadline - time.monotonic())))
+            if got[-1]["type"] == kind:
+                return got
+        raise AssertionError(f"no {kind} in {[e['type'] for e in got]}")
+
+    def answers(self, event: dict[str, Any] | str | bytes) -> list[dict[str, Any]]:
+        """What the server sent after ``event``, up to a sentinel's error (always one).
+
+        The sentinel asks for an item that does not exist: its error, with its own event id,
+        comes after everything ``event`` caused.
+        """
+        self.send(event)
+        sentinel = f"sentinel-{next(_sentinels)}"
+        self.send({"type": "conversation.item.retrieve", "item_id": sentinel, "event_id": sentinel})
+        got = []
+        while (reply := self.next())["type"] != "error" or reply["error"]["event_id"] != sentinel:
+            got.append(reply)
+        return got
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class Voice:
+    """A raw /ws/voice client."""
+
+    def __init__(self, server: LoggedServer) -> None:
+        self.socket: ClientConnection = connect(
+            server.ws("/ws/voice"), max_size=None, open_timeout=30
+        )
+        assert self.next()["type"] == "ready"
+
+    def next(self, timeout: float = 30) -> dict[str, Any]:
+        while isinstance(item := self.socket.recv(timeout=timeout), bytes):
+            pass  # reply audio
+        return dict(json.loads(item))
+
+    def answers(self, message: str | bytes) -> list[dict[str, Any]]:
+        """The JSON messages after ``message``, up to a sentinel's error (an unknown type)."""
+        self.socket.send(message)
+        sentinel = f"sentinel-{next(_sentinels)}"
+        self.socket.send(json.dumps({"type": sentinel}))
+        got = []
+        while sentinel not in json.dumps(reply := self.next()):
+            got.append(reply)
+        return got
+
+    def until(self, kind: str, timeout: float = 90) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got.append(self.next(max(0.1, deadline - time.monotonic())))
+            if got[-1]["type"] == kind:
+                return got
+        raise AssertionError(f"no {kind} in {[m['type'] for m in got]}")
+
+    def close(self) -> None:
+        self.socket.close()
