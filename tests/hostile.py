@@ -75,6 +75,62 @@ class LoggedServer:
         return code
 
 
+DEEP = '{"type": "session.update", "event_id": "deep", "session": ' + '{"a": ' * 30000
+DEEP += "1" + "}" * 30001
+
+
+def server_vad(**fields: Any) -> str:
+    detection = json.dumps({"type": "server_vad", **fields})
+    return json.dumps({"type": "session.update", "event_id": "vad"})[:-1] + (
+        f', "session": {{"audio": {{"input": {{"turn_detection": {detection}}}}}}}}}'
+    )
+
+
+# The cases of issue 33: the raw text sent, and the param its error must name.
+REALTIME_CASES = [
+    (DEEP, None),
+    (
+        '{"type": "session.update", "event_id": "e1", "session": {"audio": {"input": '
+        '{"format": {"type": []}}}}}',
+        "session.audio.input.format.type",
+    ),
+    (
+        '{"type": "session.update", "event_id": "e2", "session": {"audio": {"input": '
+        '{"format": {"type": {}}}}}}',
+        "session.audio.input.format.type",
+    ),
+    (
+        server_vad(silence_duration_ms="abc"),
+        "session.audio.input.turn_detection.silence_duration_ms",
+    ),
+    (server_vad(threshold=None), "session.audio.input.turn_detection.threshold"),
+    (server_vad(prefix_padding_ms=[1]), "session.audio.input.turn_detection.prefix_padding_ms"),
+    (
+        server_vad().replace('"server_vad"', '"server_vad", "silence_duration_ms": 1e999'),
+        "session.audio.input.turn_detection.silence_duration_ms",
+    ),
+    (
+        '{"type": "session.update", "event_id": "t", "session": {"temperature": NaN}}',
+        "session.temperature",
+    ),
+]
+
+
+VOICE_CASES: list[tuple[str | bytes, str, str | None]] = [
+    ('{"type": "text", "text": ' + "[" * 30000 + "]" * 30000 + "}", "BAD_REQUEST", None),
+    ('{"type": "text", "text": 5}', "BAD_REQUEST", "text"),
+    ('{"type": "text", "text": null}', "BAD_REQUEST", "text"),
+    ('{"type": "text", "text": NaN}', "BAD_REQUEST", "text"),
+    ('{"type": "image", "data": 5}', "BAD_REQUEST", "data"),
+    ('{"type": []}', "BAD_REQUEST", "type"),
+    ('{"type": {"a": 1}}', "BAD_REQUEST", "type"),
+    ("[1, 2]", "BAD_REQUEST", None),
+    ("{not json", "BAD_REQUEST", None),
+    (json.dumps({"type": "text", "text": "x" * (2 << 20)}), "TOO_LARGE", None),
+    (b"\x01\x02\x03", "BAD_AUDIO", None),
+]
+
+
 _sentinels = itertools.count(1)
 
 
