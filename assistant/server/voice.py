@@ -24,7 +24,9 @@ the same conversation, answered aloud; a reply being given stops first) and, whe
 until ``"data": null``). Echo cancellation is the client's job (browsers do it
 in getUserMedia); playback is assumed to run in real time from the first audio of a turn, which
 is what ``heard`` and barge-in go by. Each connection has its own chat context (the model's
-weights are shared); ``server.max_voice_sessions`` connections at once, more are refused.
+weights are shared); ``server.max_voice_sessions`` connections at once, more are refused
+(voice_slots.py). A text message is checked whole before it is used (voice_client.py); a bad
+one gets an ``error`` naming the field (``param``), and the session goes on.
 """
 
 from __future__ import annotations
