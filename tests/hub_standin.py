@@ -78,7 +78,7 @@ class Hub:
         repo_path = handler.path.split("?")[0].lstrip("/")
         repo, _, rest = repo_path.partition("/resolve/")
         revision, _, path = rest.partition("/")
-        if unquote(revision) not in ("main", self.commit):
+        if rest and unquote(revision) not in ("main", self.commit):
             self._not_found(handler, "RevisionNotFound")
             return
         hosted = self.files.get(f"{repo}/{path}")

@@ -62,8 +62,8 @@ def test_exact_sizes_agree_with_the_rounded_ones() -> None:
 
 
 def test_names_and_aliases_are_unique() -> None:
-    names = [n.lower() for p in presets() for n in (p.name, *p.aliases)]
-    assert len(names) == len(set(names))
+    names = [n for p in presets() for n in {x.lower() for x in (p.name, *p.aliases)}]
+    assert len(names) == len(set(names))  # no name or alias means two presets
 
 
 def test_the_readme_table_shows_each_licence_and_the_commercial_mark() -> None:

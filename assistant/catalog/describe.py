@@ -25,13 +25,12 @@ def describe(preset: Preset, models_dir: Path) -> dict[str, Any]:
         "ram_gb": preset.ram_gb,
         "license": preset.license,
         "commercial_use": preset.commercial,
+        **({"license_note": preset.license_note} if preset.license_note else {}),
         "good_for": preset.good_for,
         "settings_key": preset.settings_key,
         "pulled": preset.pulled(models_dir),
         "path": str(preset.entry_path(models_dir)),
     }
-    if preset.license_note:
-        info["license_note"] = preset.license_note
     if preset.bytes is not None:
         info["bytes"] = preset.bytes
     if preset.languages:
