@@ -161,6 +161,8 @@ class RealtimeSession:
             self.error(str(exc), exc.code, given, exc.param)
         except UserError as exc:
             self.error(str(exc), event_id=given)
+        except (AssistantError, NoModel) as exc:  # a model missing or failing: said, not logged
+            self.error(str(exc), "server_error", given, None, "server_error")
         except Exception as exc:  # a bug: one log line and an error event, never a lost session
             log.error(
                 "/v1/realtime: internal error on %.40r: %s", event.get("type"), first_line(exc)

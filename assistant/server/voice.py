@@ -267,7 +267,7 @@ async def _control(session: VoiceSession, text: str) -> bool:
         return False
     try:
         await _command(session, checked)
-    except ModelError as exc:  # a ModelError is a UserError too: the narrower one first
+    except (ModelError, NoModel) as exc:  # a ModelError is a UserError too: before it
         await session.send(_error("MODEL_NOT_FOUND", str(exc)))
     except UserError as exc:
         await session.send(_error("BAD_REQUEST", str(exc)))
