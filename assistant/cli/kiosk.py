@@ -124,7 +124,7 @@ async def _run(settings: Settings, wake_phrase: str) -> None:
         try:
             await kiosk.run(stop)
         finally:
-            engine.admission.stop()  # replies to HTTP clients end now, as under `serve`
+            engine.stop()  # replies and voice sessions end now, as under `serve`
             server.should_exit = True
             await serving
             await engine.close()
