@@ -16,6 +16,7 @@ from assistant.convert.api import convert_audio_bytes, resample
 from assistant.convert.audio_decode import decode
 from assistant.errors import InputError
 from assistant.models.interfaces import Pcm16
+from assistant.server.limits import MAX_SPEECH_CHARS
 from assistant.server.native import engine_of
 from assistant.server.schemas import Body
 
@@ -30,8 +31,6 @@ _MEDIA = {
     "pcm": "application/octet-stream",
 }
 AudioFormat = Literal["wav", "mp3", "opus", "flac", "aac", "pcm"]
-# OpenAI's own limit; also what keeps one request from holding the only voice for minutes.
-MAX_SPEECH_CHARS = 4096
 
 
 class SpeakRequest(Body):
