@@ -1,14 +1,15 @@
 """Fuzzing the Wyoming door: generated events, each answered, the session alive after each.
 
 Events of every type a client may send (and a few it may not), with data built from the
-fields the protocol uses and random JSON, and sometimes a payload. After each one the same
-connection must answer ``describe`` with ``info``, having sent nothing but an ``error`` or the
-protocol's own replies; the server's log must hold no traceback. Seeded with every case of
-issue 33. Bounded: 60 examples on one real server.
+fields the protocol uses and random JSON, and sometimes a payload. Each is followed by a
+``ping`` whose ``pong`` marks the end of its answer, which must hold nothing but an ``error`` or
+the protocol's own replies; the same connection must then answer ``describe`` with
+``info``, and the server's log must hold no traceback. Seeded with every case of issue 33. Bounded: 100 examples on one real server.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ REPLIES = {
     "not-detected",
     "error",
 }
+BARRIERS = itertools.count()
 FIELDS = ["text", "rate", "width", "channels", "names", "voice", "language", "name", "speaker"]
 
 scalars = st.one_of(
@@ -74,7 +76,24 @@ values = st.recursive(
     ),
     max_leaves=12,
 )
-datas = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), values, max_size=5)
+# Values a field takes in a proper event, so that many generated events are (nearly) right.
+PROPER: dict[str, st.SearchStrategy[Any]] = {
+    "text": st.text(max_size=60) | st.sampled_from(["Hello there.", "What time is it?"]),
+    "rate": st.sampled_from([8000, 16000, 22050, 44100, 48000]),
+    "width": st.sampled_from([1, 2, 4]),
+    "channels": st.integers(1, 2),
+    "names": st.none() | st.lists(st.sampled_from(["hey_jarvis", "alexa", "ok_google"])),
+    "voice": st.sampled_from(
+        [{"name": "piper-en_US-joe-medium"}, {"language": "en_US"}, {"name": "nope"}, {}]
+    ),
+    "language": st.sampled_from(["en", "de", "xx"]),
+}
+random_datas = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), values, max_size=5)
+plausible_datas = st.fixed_dictionaries(
+    {}, optional={name: proper | values for name, proper in PROPER.items()}
+)
+proper_datas = st.fixed_dictionaries({}, optional=PROPER)
+datas = random_datas | plausible_datas | proper_datas
 payloads = st.one_of(st.just(b""), st.binary(max_size=4096))
 events = st.builds(
     lambda kind, data, payload: raw_event(kind, data, payload),
@@ -108,7 +127,7 @@ def _seeded(test: Any) -> Any:
 
 
 @settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -119,8 +138,12 @@ def test_every_generated_event_is_answered_and_the_session_goes_on(
     fuzzed: tuple[RawClient, Path], event: bytes
 ) -> None:
     client, log = fuzzed
-    client.send(event)
-    client.send(raw_event("describe"))
-    answered = client.until("info")
+    barrier = f"barrier {next(BARRIERS)}"  # what answers this event ends at its pong
+    client.send(event + raw_event("ping", {"text": barrier}))
+    answered = client.until("pong")
+    while answered[-1].data.get("text") != barrier:
+        answered += client.until("pong")
     assert {e.type for e in answered} <= REPLIES, [e.type for e in answered]
+    client.send(raw_event("describe"))
+    assert [e.type for e in client.until("info")] == ["info"]  # and the session goes on
     assert_clean(log.read_text())

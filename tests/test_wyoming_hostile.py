@@ -133,8 +133,8 @@ def test_a_stream_over_the_text_limit_is_refused_and_still_stopped(
 
 LONG = " ".join(
     f"Sentence number {i} of a long story that one client asked the server to read aloud."
-    for i in range(20)
-)  # about 1,700 characters: seven turns on the voice
+    for i in range(12)
+)  # about 1,000 characters: five turns on the voice
 
 
 def test_a_short_speech_request_goes_before_a_long_synthesis_ends(
@@ -174,11 +174,11 @@ async def _next(client: AsyncTcpClient) -> Any:
 
 
 def test_text_at_the_limit_is_spoken(served: tuple[int, str, Path]) -> None:
-    text = ("Yes. " * 820)[:4096]
+    text = "Yes." + " " * 4087 + "Done."  # 4,096 characters, two words (quick to speak)
     with RawClient(served[0]) as client:
         client.send(raw_event("synthesize", {"text": text}))
         got = client.until("audio-stop")
-        assert got[0].type == "audio-start" and sum(e.type == "audio-chunk" for e in got) > 10
+        assert got[0].type == "audio-start" and sum(e.type == "audio-chunk" for e in got) >= 2
 
 
 def test_shutdown_ends_every_wyoming_session_quietly(tmp_path: Path) -> None:
