@@ -15,10 +15,11 @@ another client's short one by one turn at most, not by the whole of it.
 from __future__ import annotations
 
 import re
+import threading
 
 import numpy as np
 
-from assistant.models.interfaces import Pcm16, Transcript
+from assistant.models.interfaces import Pcm16, TextToSpeech, Transcript
 
 PIECE_CHARS = 240  # characters of text per turn on the voice
 CHUNK_S = 30.0  # seconds of audio per turn on the speech model (Whisper's window)
@@ -55,6 +56,16 @@ def _sentences(text: str, max_chars: int) -> list[str]:
         if rest:
             out.append(rest)
     return [s for s in out if s]
+
+
+def spoken(tts: TextToSpeech, text: str, cancel: threading.Event) -> list[Pcm16]:
+    """The audio of ``text`` (one piece), sentence by sentence until ``cancel`` is set."""
+    audio: list[Pcm16] = []
+    for pcm in tts.synthesize(text):
+        audio.append(pcm)
+        if cancel.is_set():
+            break
+    return audio
 
 
 def audio_chunks(pcm: Pcm16, chunk_s: float = CHUNK_S) -> list[Pcm16]:

@@ -24,7 +24,7 @@ from assistant.concurrency import finish_in_thread, run_to_the_end
 from assistant.config import Settings
 from assistant.heap import trim_heap
 from assistant.models import loaders
-from assistant.models.fair_share import audio_chunks, joined, speech_pieces
+from assistant.models.fair_share import audio_chunks, joined, speech_pieces, spoken
 from assistant.models.interfaces import (
     EndOfTurn,
     LanguageModel,
@@ -151,6 +151,8 @@ class ModelHub:
 
     async def _model(self, role: str) -> Any:
         """The model of ``role`` (stt, tts, turn, vision, voices), loaded on first use."""
+        if role in self._loaded:  # without queueing for the lock, which speech turns take too
+            return self._loaded[role]
         async with self._locks[role]:
             if role not in self._loaded:
                 self._loaded[role] = await asyncio.to_thread(
@@ -196,6 +198,11 @@ class ModelHub:
                 )
         return joined(heard)
 
+    @property
+    def transcribing(self) -> bool:
+        """Whether a transcription holds the speech-to-text model now."""
+        return self._locks["stt"].locked()
+
     async def voice(self, language: str | None = None) -> TextToSpeech:
         """The voice of ``tts.voices`` for ``language``, or with None the voice of ``tts.model``.
 
@@ -219,7 +226,7 @@ class ModelHub:
         for piece in speech_pieces(text):
             cancel = threading.Event()  # a reader that leaves stops it after this sentence
             async with self._locks["tts"]:
-                audio = await finish_in_thread(_spoken, tts, piece, cancel, cancel=cancel)
+                audio = await finish_in_thread(spoken, tts, piece, cancel, cancel=cancel)
             for pcm in audio:
                 yield pcm
 
@@ -275,16 +282,6 @@ def report(hub: ModelHub) -> list[dict[str, Any]]:
     for role, (name, size) in hub.on_disk.items():
         rows.append({"role": role, "name": name, "bytes": size})
     return rows
-
-
-def _spoken(tts: TextToSpeech, text: str, cancel: threading.Event) -> list[Pcm16]:
-    """The audio of ``text``, sentence by sentence until ``cancel`` is set."""
-    audio: list[Pcm16] = []
-    for pcm in tts.synthesize(text):
-        audio.append(pcm)
-        if cancel.is_set():
-            break
-    return audio
 
 
 def _on_disk(settings: Settings, role: str) -> tuple[str, int | None]:
