@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 import wave
@@ -71,7 +72,8 @@ async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
 
 async def _speech(request: Request, text: str, fmt: str) -> Response:
     hub = engine_of(request).hub
-    pieces = [pcm async for pcm in hub.speak_stream(text)]
+    async with contextlib.aclosing(hub.speak_stream(text)) as stream:
+        pieces = [pcm async for pcm in stream]
     pcm = np.concatenate(pieces) if pieces else np.zeros(0, np.int16)
     rate = (await hub.tts()).sample_rate
     if not pcm.size:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-MAX_JSON_DEPTH = 64  # levels of nesting in one client message (the doors' own need 5 or fewer)
+MAX_JSON_DEPTH = 32  # levels of nesting in one client message (a Wyoming event needs 3)
 
 # A JSON string, or an unterminated one up to the end (a lone backslash at the end included),
 # so every quote starts a match that runs forward only once: linear time on any input.
