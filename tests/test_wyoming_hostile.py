@@ -9,6 +9,7 @@ traceback. Long synthesis takes turns with a short request from another door.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,10 +189,8 @@ def test_shutdown_ends_every_wyoming_session_quietly(tmp_path: Path) -> None:
         proc, _ = start("--wyoming-port", str(port), log=sink)
         try:
             speaking, answering = RawClient(port), RawClient(port)
-            answering.send(raw_event("transcript", {"text": "Hello, who are you?"}))
-            answering.until("handled")  # a conversation is open, with its pipeline's tasks
             answering.send(raw_event("transcript", {"text": "Tell me a long story."}))
-            answering.until("handled-chunk")
+            answering.until("handled-chunk")  # a conversation is open, its pipeline answering
             speaking.send(raw_event("synthesize", {"text": LONG}))
             speaking.until("audio-chunk")
             proc.send_signal(signal.SIGTERM)
@@ -214,3 +213,28 @@ def test_raw_events_are_what_the_package_writes() -> None:
     event = read_event(io.BytesIO(raw_event("synthesize", {"text": "Hi."}, b"xy")))
     assert event is not None and event.type == "synthesize"
     assert event.data == {"text": "Hi."} and event.payload == b"xy"
+
+
+def test_the_voices_of_tts_voices_are_offered_by_name_and_language(tmp_path: Path) -> None:
+    """tts.voices adds voices to ``info``; each is spoken when asked for, any other refused."""
+    joe = next(Path("models/piper-en_US-joe-medium").resolve().glob("*.onnx"))
+    german = tmp_path / "de_DE-probe-medium.onnx"  # a second voice file (Joe's, renamed)
+    german.symlink_to(joe)
+    port = free_port()
+    voices = json.dumps({"de": str(german)})
+    proc, _ = start("--wyoming-port", str(port), env={"ASSISTANT_TTS__VOICES": voices})
+    try:
+        with RawClient(port) as client:
+            info = Info.from_event(describe_works(client)[-1])
+            offered = {v.name: v.languages for v in info.tts[0].voices}
+            assert offered == {"piper-en_US-joe-medium": ["en_US"], german.name: ["de"]}
+            for voice in ({"name": german.name}, {"language": "de_DE"}, {"language": "en"}):
+                client.send(raw_event("synthesize", {"text": "Guten Tag.", "voice": voice}))
+                spoken = client.until("audio-stop")
+                assert spoken[0].type == "audio-start" and len(spoken) > 2, voice
+            client.send(raw_event("synthesize", {"text": "Hi.", "voice": {"name": "nope"}}))
+            refusal = Error.from_event(client.until("error")[-1]).text
+            assert german.name in refusal and "piper-en_US-joe-medium" in refusal
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
