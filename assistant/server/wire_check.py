@@ -2,28 +2,23 @@
 
 A message is refused whole, with one line naming the field at fault (``param``), before any
 of it is used. Its size is checked first, then its nesting depth on the raw text (the C JSON
-parser recurses once per level: 30,000 levels end in RecursionError), and only then is it
-parsed; the parsed object goes through a strict pydantic model (types, ranges, finite numbers:
-``NaN`` and ``1e999``, which JSON reads as infinity, are refused).
+parser recurses once per level: 30,000 levels end in RecursionError; json_limits.py measures
+it, for Wyoming too), and only then is it parsed; the parsed object goes through a strict
+pydantic model (types, ranges, finite numbers: ``NaN`` and ``1e999``, which JSON reads as
+infinity, are refused).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assistant.errors import UserError
+from assistant.server import json_limits
 
-MAX_DEPTH = 32  # levels of JSON nesting; a Realtime event needs 7 (a tool schema more)
-# A JSON string, escapes included; one left open runs to the end of the text (then no later
-# quote starts a new scan: matching stays linear whatever the text).
-_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
-_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[{]}")))
+MAX_DEPTH = json_limits.MAX_JSON_DEPTH  # levels; a Realtime event needs 7 (a tool schema more)
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -44,18 +39,15 @@ class Strict(BaseModel):
 
 def depth(text: str) -> int:
     """How deeply ``text``'s arrays and objects nest (brackets inside strings do not count)."""
-    outside = _STRING.sub("", text).encode("utf-8", "replace")
-    steps = outside.translate(_STEPS, _NOT_BRACKETS)  # C speed: 1 MiB in milliseconds
-    if not steps:
-        return 0
-    return int(np.cumsum(np.frombuffer(steps, np.int8), dtype=np.int64).max())
+    return json_limits.depth(text.encode("utf-8", "surrogatepass"))
 
 
 def loads(text: str, max_bytes: int, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """A JSON object of at most ``max_bytes`` and ``max_depth`` levels; BadMessage otherwise."""
-    if len(text) > max_bytes or len(text.encode("utf-8", "replace")) > max_bytes:
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) > max_bytes:
         raise BadMessage(f"messages are limited to {max_bytes} bytes", "message_too_large")
-    if depth(text) > max_depth:
+    if json_limits.depth(raw) > max_depth:
         raise BadMessage(f"JSON nested over {max_depth} levels deep", "invalid_json")
     try:
         value = json.loads(text)
