@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import ASSISTANT, REPO
-from tests.serving import free_port
+from tests.serving import start
 
 # What a server must never log, whatever a client sends: an exception out of the app, a task
 # or generator left behind, a last-resort catch (server_error / INTERNAL is a bug's answer).
@@ -33,26 +29,8 @@ class LoggedServer:
 
     def __init__(self, directory: Path, env: dict[str, str] | None = None) -> None:
         self.path = directory / "server.log"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self._file = self.path.open("w")
-        self.proc = subprocess.Popen(
-            [*ASSISTANT, "serve", "--port", str(self.port)],
-            cwd=REPO,
-            env={**os.environ, **(env or {})},
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"server did not start: {self.log()}")
+        self.proc, self.url = start(env=env, log=self._file)
 
     def ws(self, path: str) -> str:
         return self.url.replace("http://", "ws://") + path
