@@ -230,8 +230,8 @@ def _raw(url: str, events: list[dict[str, Any] | str | bytes]) -> list[dict[str,
         ({"type": "input_audio_buffer.append", "audio": 5}, "'audio'"),
         ({"type": "session.update", "session": {"tracing": "auto"}}, "tracing"),
         (
-            {"type": "session.update", "session": {"tools": [{"type": "function", "name": "x"}]}},
-            "tool calls",
+            {"type": "session.update", "session": {"tools": [{"type": "mcp", "server_label": "x"}]}},
+            "MCP tools",
         ),
         (
             {
