@@ -1,6 +1,8 @@
-"""A raw Realtime API client for the tests: JSON events over websockets, each server event
-checked against the `openai` SDK's own types, a microphone at real-time pace, and a client's
-copy of the conversation built by applying the events in order."""
+"""A raw Realtime API client for the tests, its events checked against the `openai` SDK's types.
+
+Also a microphone at real-time pace, and a client's copy of the conversation, built by
+applying the events in order.
+"""
 
 from __future__ import annotations
 
@@ -51,8 +53,7 @@ class Wire:
         return event
 
     async def until(self, kind: str, timeout: float = 90, errors: bool = False) -> list[Any]:
-        """Events up to and including the first of type ``kind`` (an error fails, unless
-        ``errors``)."""
+        """Events up to the first of type ``kind``; an error fails, unless ``errors`` says so."""
         got: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while True:

@@ -126,29 +126,19 @@ def test_tool_choice_per_response_names_the_tool_or_none(server_url: str) -> Non
     asyncio.run(talk())
 
 
+NAMED_GET_TIME = {"tools": [WEATHER], "tool_choice": {"type": "function", "name": "get_time"}}
+BAD_SCHEMA = {**WEATHER, "parameters": {"type": "object", "properties": {"x": {"type": "nope"}}}}
+UNKNOWN_OUTPUT = {"type": "function_call_output", "call_id": "call_nope", "output": "x"}
+
+
 @pytest.mark.parametrize(
     ("event", "said"),
     [
-        (
-            {"type": "session.update", "session": {"tools": [WEATHER], "tool_choice": {
-                "type": "function", "name": "get_time"}}},
-            "get_time",
-        ),  # fmt: skip
+        ({"type": "session.update", "session": NAMED_GET_TIME}, "get_time"),
         ({"type": "session.update", "session": {"tool_choice": "required"}}, "required"),
-        (
-            {"type": "session.update", "session": {"tools": [{"type": "mcp", "server_label": "x"}]}},
-            "MCP",
-        ),
-        (
-            {"type": "session.update", "session": {"tools": [{**WEATHER, "parameters": {
-                "type": "object", "properties": {"x": {"type": "no-such-type"}}}}]}},
-            "parameters",
-        ),  # fmt: skip
-        (
-            {"type": "conversation.item.create", "item": {
-                "type": "function_call_output", "call_id": "call_nope", "output": "x"}},
-            "call_nope",
-        ),  # fmt: skip
+        ({"type": "session.update", "session": {"tools": [{"type": "mcp"}]}}, "MCP"),
+        ({"type": "session.update", "session": {"tools": [BAD_SCHEMA]}}, "parameters"),
+        ({"type": "conversation.item.create", "item": UNKNOWN_OUTPUT}, "call_nope"),
         ({"type": "response.create", "response": {"tools": [WEATHER]}}, "tools"),
     ],
 )
@@ -209,9 +199,9 @@ def test_an_openai_agents_realtime_agent_calls_its_tool_and_speaks_the_answer(
                 async for event in session:
                     got.append(event)
                     assert event.type != "error", event
-                    if event.type == "agent_end" and any(e.type == "tool_end" for e in got):
-                        if any(e.type == "audio" for e in got):
-                            return got
+                    spoken = {"tool_end", "audio"} <= {e.type for e in got}
+                    if event.type == "agent_end" and spoken:
+                        return got
         raise AssertionError([e.type for e in got])
 
     got = asyncio.run(run())
