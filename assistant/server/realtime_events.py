@@ -38,7 +38,7 @@ def new_id(prefix: str) -> str:
 
 @dataclass
 class Response:
-    """The reply of one turn, as one response with one assistant message."""
+    """The reply of one turn: one response, whose output is its message or its function calls."""
 
     id: str
     item_id: str  # of its assistant message, once its first words come
