@@ -13,6 +13,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _UNLIMITED = {"/health", "/metrics"}
+# Characters of text to speak in one request, on every door (HTTP, Wyoming): OpenAI's own limit.
+# Long text is spoken in turns with other requests (see ModelHub.speak_stream) in any case.
+MAX_SPEECH_CHARS = 4096
 
 
 async def _refuse(send: Send, status: int, code: str, message: str, retry: int = 0) -> None:
