@@ -7,12 +7,14 @@ maps onto the assistant's settings:
   the end-of-turn threshold (low 0.7, medium and auto the configured one, high 0.3);
 - ``server_vad`` -> ``vad.end_of_turn = "silence"``: ``silence_duration_ms`` is the hangover,
   ``prefix_padding_ms`` the pre-roll, ``threshold`` the webrtcvad aggressiveness (below 0.25:
-  0, below 0.5: 1, below 0.75: 2, else 3);
+  0, below 0.5: 1, below 0.75: 2, else 3); a field left out takes OpenAI's default (500 ms,
+  300 ms, 0.5), not this server's own ``[vad]`` settings;
 - ``null``: manual turns (``input_audio_buffer.commit`` then ``response.create``);
 - ``create_response: false``: turns are heard and transcribed, and wait for
   ``response.create`` (realtime_hold.py);
 - ``interrupt_response`` -> barge-in; ``instructions`` -> the system prompt;
-  ``max_output_tokens`` and ``temperature`` -> the reply's length and sampling.
+  ``max_output_tokens`` and ``temperature`` -> the reply's length and sampling;
+- ``tools`` and ``tool_choice`` -> the client's function tools (realtime_tools.py).
 """
 
 from __future__ import annotations
@@ -23,9 +25,17 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import UserError
+from assistant.llm.toolcall import ToolSpec
 from assistant.pipeline.frames import ReplyRequest
 from assistant.server.realtime_audio import audio_format, format_json
 from assistant.server.realtime_client import Session, check_detection
+from assistant.server.realtime_tools import (
+    check_choice,
+    choice_json,
+    parse_choice,
+    parse_tools,
+    tools_json,
+)
 from assistant.server.wire_check import BadMessage, check
 
 EAGERNESS = {"low": 0.7, "high": 0.3}  # medium and auto keep vad.turn_threshold
@@ -34,6 +44,13 @@ OPENAI_VOICES = {
     "sage", "shimmer", "verse",
 }  # fmt: skip
 _IGNORABLE = {"type", "model", "object", "id", "expires_at"}  # what the session's own JSON holds
+# fields taken at the value that says what this server does anyway: the oldest messages go
+# when the context is full, one call per response, no traces kept
+_AS_DONE_HERE = {"truncation": ("auto",), "parallel_tool_calls": (False,), "tracing": ()}
+# OpenAI's defaults for what a turn_detection leaves out (openai.types.realtime, ServerVad)
+SERVER_VAD = {"threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
+              "idle_timeout_ms": None}  # fmt: skip
+SEMANTIC_VAD = {"eagerness": "auto"}
 
 
 def _default_detection() -> dict[str, Any]:
@@ -54,6 +71,8 @@ class RealtimeConfig:
     turn_detection: dict[str, Any] | None = field(default_factory=_default_detection)
     max_output_tokens: int | None = None  # None: llm.max_tokens
     temperature: float | None = None
+    tools: list[ToolSpec] = field(default_factory=list)  # the client's function tools
+    tool_choice: str = "auto"  # auto | none | required | a tool's name
 
     def updated(self, session: Any) -> RealtimeConfig:
         """A copy with a ``session.update``'s ``session`` applied; this config is untouched.
@@ -69,6 +88,10 @@ class RealtimeConfig:
                 problems.append(exc)
             except UserError as exc:
                 problems.append(BadMessage(f"'session.{key}': {exc}", param=f"session.{key}"))
+        try:
+            check_choice(draft.tool_choice, draft.tools)
+        except UserError as exc:
+            problems += [] if problems else [BadMessage(str(exc), param="session.tool_choice")]
         if problems:
             raise BadMessage("; ".join(map(str, problems)), param=problems[0].param)
         return draft
@@ -76,7 +99,7 @@ class RealtimeConfig:
     def _apply(self, key: str, value: Any) -> None:
         if key == "type" and value not in ("realtime", None):
             raise UserError("only 'realtime' sessions are served (no transcription-only ones)")
-        if key in _IGNORABLE:
+        if key in _IGNORABLE or (key in _AS_DONE_HERE and value in (*_AS_DONE_HERE[key], None)):
             return
         if key == "instructions":
             self.instructions = _text(value)
@@ -90,12 +113,10 @@ class RealtimeConfig:
             self.temperature = float(value)
         elif key == "audio":
             self._audio(value)
-        elif key in ("tools", "tool_choice") and value in ([], "auto", "none", None):
-            return
-        elif key in ("tools", "tool_choice"):
-            raise UserError(
-                "tool calls are served by /v1/chat/completions, not in voice sessions yet"
-            )
+        elif key == "tools":
+            self.tools = parse_tools(value)
+        elif key == "tool_choice":
+            self.tool_choice = parse_choice(value)
         else:
             raise UserError("not supported by this server")
 
@@ -155,13 +176,16 @@ class RealtimeConfig:
             )
         elif detection.get("type") == "server_vad":
             vad.end_of_turn = "silence"
-            vad.hangover_ms = int(detection.get("silence_duration_ms", vad.hangover_ms))
-            vad.preroll_ms = int(detection.get("prefix_padding_ms", vad.preroll_ms))
-            vad.aggressiveness = min(3, int(float(detection.get("threshold", 0.5)) * 4))
+            vad.hangover_ms = int(detection["silence_duration_ms"])
+            vad.preroll_ms = int(detection["prefix_padding_ms"])
+            vad.aggressiveness = min(3, int(float(detection["threshold"]) * 4))
         return base.model_copy(update={"vad": vad, "llm": llm, "audio": audio})
 
-    def to_json(self, model: str, stt: str) -> dict[str, Any]:
-        """The session as ``session.created`` and ``session.updated`` describe it."""
+    def to_json(self, model: str, stt: str, max_tokens: int) -> dict[str, Any]:
+        """The session as ``session.created`` and ``session.updated`` describe it.
+
+        ``max_tokens``: the reply's limit when the session sets none (``llm.max_tokens``).
+        """
         transcription = self.transcription and {**self.transcription, "model": stt}
         return {
             "type": "realtime",
@@ -169,9 +193,9 @@ class RealtimeConfig:
             "model": model,
             "instructions": self.instructions,
             "output_modalities": self.modalities,
-            "max_output_tokens": self.max_output_tokens or "inf",
-            "tools": [],
-            "tool_choice": "auto",
+            "max_output_tokens": self.max_output_tokens or max_tokens,
+            "tools": tools_json(self.tools),
+            "tool_choice": choice_json(self.tool_choice),
             "audio": {
                 "input": {
                     "format": format_json(self.input_format),
@@ -207,9 +231,9 @@ def _detection(value: Any, current: dict[str, Any] | None) -> dict[str, Any] | N
         raise BadMessage(
             f"'{where}': null, {{'type': 'server_vad'}} or 'semantic_vad'", param=f"{where}.type"
         )
-    merged = {**(current if current and current["type"] == value["type"] else {}), **value}
-    merged.setdefault("create_response", True)
-    merged.setdefault("interrupt_response", True)
+    defaults = SERVER_VAD if value["type"] == "server_vad" else SEMANTIC_VAD
+    same = current if current and current["type"] == value["type"] else {}
+    merged = {"create_response": True, "interrupt_response": True, **defaults, **same, **value}
     check_detection(merged, where)  # types, ranges and known fields, before any is used
     return merged
 
@@ -228,7 +252,12 @@ def response_options(options: dict[str, Any], config: RealtimeConfig) -> ReplyRe
             problems.append("output_modalities: ['text'], or ['audio'] in an audio session")
         elif key == "conversation" and value not in ("auto", "none"):
             problems.append("conversation: 'auto' or 'none'")
-        elif key not in ("instructions", "max_output_tokens", "output_modalities", "conversation"):
+        elif key == "tool_choice":
+            try:
+                check_choice(parse_choice(value), config.tools)
+            except UserError as exc:
+                problems.append(str(exc))
+        elif key not in _RESPONSE_FIELDS:
             problems.append(f"{key}: not supported by this server")
     if problems:
         raise UserError("; ".join(problems))
@@ -239,4 +268,8 @@ def response_options(options: dict[str, Any], config: RealtimeConfig) -> ReplyRe
         max_tokens=_tokens(tokens) if tokens is not None else None,
         speak=options.get("output_modalities", config.modalities) == ["audio"],
         remember=options.get("conversation", "auto") == "auto",
+        tool_choice=parse_choice(options["tool_choice"]) if "tool_choice" in options else None,
     )
+
+
+_RESPONSE_FIELDS = ("instructions", "max_output_tokens", "output_modalities", "conversation")
