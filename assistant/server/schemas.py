@@ -191,7 +191,18 @@ class OpenAIStreaming(Sampling):
         return bool(self.stream and self.stream_options and self.stream_options.include_usage)
 
 
-class GenerateRequest(Sampling):
+class DoneEvent(Body):
+    """The native streams' opt-in: a summary event before ``data: [DONE]``."""
+
+    # The reference's stream is token events then [DONE]; a client that reads every event's
+    # "token" (the reference's own Python client) fails on anything else.
+    done_event: bool = Field(
+        False,
+        description='with "stream": true, end with {"done": true, "text", counts, finish_reason}',
+    )
+
+
+class GenerateRequest(Sampling, DoneEvent):
     """POST /api/generate."""
 
     prompt: str = Field(min_length=1)
@@ -222,6 +233,10 @@ class ChatRequest(OpenAIStreaming):
             return None
         asked = [m.text() for m in self.messages if m.role == "user"]
         return pictures[-1], asked[-1] if asked else ""
+
+
+class NativeChatRequest(ChatRequest, DoneEvent):
+    """POST /api/chat."""
 
 
 class CompletionRequest(OpenAIStreaming):
@@ -266,6 +281,25 @@ class EmbeddingsRequest(Body):
 
 
 class LoadRequest(Body):
-    """Which chat model to load."""
+    """Which chat model to load: ``name`` as in the reference (``model`` is taken too)."""
 
-    model: str = Field(min_length=1, description="a name from `assistant models list`, or a path")
+    name: str | None = Field(
+        None, min_length=1, description="a name from GET /api/models or `assistant models list`"
+    )
+    model: str | None = Field(None, min_length=1, description="the same as name")
+    gpu_layers: int | None = Field(
+        None, ge=-1, description="layers offloaded to a GPU (GPU builds; -1: all)"
+    )
+
+    @model_validator(mode="after")
+    def _one_name(self) -> LoadRequest:
+        if self.name is None and self.model is None:
+            raise ValueError('name the model to load: {"name": "..."}')
+        if None not in (self.name, self.model) and self.name != self.model:
+            raise ValueError("name and model name different models; give one")
+        return self
+
+    @property
+    def chosen(self) -> str:
+        """The model to load."""
+        return str(self.name or self.model)
