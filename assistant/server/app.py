@@ -37,7 +37,7 @@ from assistant.server.engine import Engine
 from assistant.server.guard import Guard, bearer_token
 from assistant.server.limits import BodyLimit, RateLimit
 from assistant.server.streaming import RequestTimeout
-from assistant.server.wire_errors import error_response
+from assistant.server.wire_errors import documented, error_response
 
 _OPEN_PATHS = {"/", "/health", "/openapi.json", "/docs"}  # and the page's files, /static/
 
@@ -120,6 +120,7 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app.add_middleware(Guard, settings=s)  # the outermost: before any other work
 
     _map_errors(app)
+    app.openapi = documented(app)  # type: ignore[method-assign]
     return app
 
 
