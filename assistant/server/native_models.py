@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import Field, model_validator
 
 from assistant.config import Settings
 from assistant.errors import ModelError
@@ -16,10 +17,36 @@ from assistant.models.facts import model_facts
 from assistant.models.hub import ModelHub
 from assistant.models.names import chat_model_path, offered_chat_models
 from assistant.server.native import engine_of
-from assistant.server.schemas import LoadRequest
+from assistant.server.schemas import Body
 from assistant.server.wire_errors import error_response
 
 router = APIRouter()
+
+
+class LoadRequest(Body):
+    """Which chat model to load: ``name`` as in the reference (``model`` is taken too)."""
+
+    name: str | None = Field(
+        None, min_length=1, description="a name from GET /api/models or `assistant models list`"
+    )
+    model: str | None = Field(None, min_length=1, description="the same as name")
+    gpu_layers: int | None = Field(
+        None, ge=-1, description="layers offloaded to a GPU (GPU builds; -1: all)"
+    )
+
+    @model_validator(mode="after")
+    def _one_name(self) -> LoadRequest:
+        if self.name is None and self.model is None:
+            raise ValueError('name the model to load: {"name": "..."}')
+        if None not in (self.name, self.model) and self.name != self.model:
+            raise ValueError("name and model name different models; give one")
+        return self
+
+    @property
+    def chosen(self) -> str:
+        """The model to load."""
+        return str(self.name or self.model)
+
 
 _UNKNOWN = {"author": None, "parameters": None, "license": None, "architecture": None}
 

@@ -278,28 +278,3 @@ class EmbeddingsRequest(Body):
                 "(server.max_embedding_inputs): send them in several requests"
             )
         return texts
-
-
-class LoadRequest(Body):
-    """Which chat model to load: ``name`` as in the reference (``model`` is taken too)."""
-
-    name: str | None = Field(
-        None, min_length=1, description="a name from GET /api/models or `assistant models list`"
-    )
-    model: str | None = Field(None, min_length=1, description="the same as name")
-    gpu_layers: int | None = Field(
-        None, ge=-1, description="layers offloaded to a GPU (GPU builds; -1: all)"
-    )
-
-    @model_validator(mode="after")
-    def _one_name(self) -> LoadRequest:
-        if self.name is None and self.model is None:
-            raise ValueError('name the model to load: {"name": "..."}')
-        if None not in (self.name, self.model) and self.name != self.model:
-            raise ValueError("name and model name different models; give one")
-        return self
-
-    @property
-    def chosen(self) -> str:
-        """The model to load."""
-        return str(self.name or self.model)
