@@ -1,7 +1,9 @@
 """A local stand-in for the Hugging Face hub, for pull tests (there is no internet here).
 
 It answers ``HEAD`` and ``GET /{repo}/resolve/{revision}/{path}`` as the hub does for a large
-(LFS) file: ``X-Repo-Commit``, the file's SHA-256 as its ETag, its size, and ranges (206).
+(LFS) file: ``X-Repo-Commit``, the file's SHA-256 as its ETag, its size, and ranges (206). It
+holds one commit (``Hub.commit``): ``main`` or that commit resolves, any other revision is the
+hub's RevisionNotFound.
 Faults on request: drop the connection part-way through a file's first download, or serve
 bytes that do not match the published SHA-256. It records every request it was sent.
 """
@@ -13,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -40,6 +43,7 @@ class Hub:
 
     files: dict[str, HostedFile] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, range
+    commit: str = COMMIT  # the commit the hosted files are at
     url: str = ""
     _server: ThreadingHTTPServer | None = None
 
@@ -73,18 +77,18 @@ class Hub:
         self.requests.append((handler.command, handler.path, ranged))
         repo_path = handler.path.split("?")[0].lstrip("/")
         repo, _, rest = repo_path.partition("/resolve/")
-        name = f"{repo}/{rest.partition('/')[2]}"
-        hosted = self.files.get(name)
+        revision, _, path = rest.partition("/")
+        if rest and unquote(revision) not in ("main", self.commit):
+            self._not_found(handler, "RevisionNotFound")
+            return
+        hosted = self.files.get(f"{repo}/{path}")
         if hosted is None:
-            handler.send_response(404)
-            handler.send_header("X-Error-Code", "EntryNotFound")
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
+            self._not_found(handler, "EntryNotFound")
             return
         size = hosted.source.stat().st_size
         start = int(ranged.removeprefix("bytes=").split("-")[0]) if ranged else 0
         handler.send_response(206 if start else 200)
-        handler.send_header("X-Repo-Commit", COMMIT)
+        handler.send_header("X-Repo-Commit", self.commit)
         handler.send_header("ETag", f'"{hosted.sha256}"')
         handler.send_header("X-Linked-Etag", f'"{hosted.sha256}"')
         handler.send_header("X-Linked-Size", str(size))
@@ -95,6 +99,13 @@ class Hub:
         handler.end_headers()
         if body:
             self._send(handler, hosted, start, size)
+
+    @staticmethod
+    def _not_found(handler: BaseHTTPRequestHandler, code: str) -> None:
+        handler.send_response(404)
+        handler.send_header("X-Error-Code", code)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
 
     def _send(
         self, handler: BaseHTTPRequestHandler, hosted: HostedFile, start: int, size: int

@@ -19,13 +19,13 @@ from tests.conftest import run_cli
 from tests.hub_standin import HostedFile, Hub
 
 PRESET = find("qwen2.5:0.5b")
-assert PRESET is not None
+assert PRESET is not None and PRESET.revision is not None
 HOSTED = f"{PRESET.repo}/{PRESET.files[0]}"
 
 
 @pytest.fixture
 def hub() -> Iterator[Hub]:
-    standin = Hub().start()
+    standin = Hub(commit=str(PRESET.revision)).start()
     standin.files[HOSTED] = HostedFile(ModelStore().resolve("llm").path)
     try:
         yield standin
@@ -50,6 +50,9 @@ def test_a_pull_resumes_after_a_dropped_connection(hub: Hub, tmp_path: Path) -> 
     ]
     assert len(gets) == 2 and gets[0] == "", gets
     assert gets[1] == f"bytes={2 * 10 * 1024 * 1024}-", gets  # resumed after what was kept
+    files = [path.split("/resolve/")[1] for _, path, _ in hub.requests if "/resolve/" in path]
+    asked = {path.split("/")[0] for path in files}
+    assert asked == {PRESET.revision}, asked  # every request names the pinned commit
     pulled = tmp_path / "models" / "chat" / "qwen2.5-0.5b"
     assert sorted(p.name for p in pulled.iterdir()) == [PRESET.files[0]]  # staging is gone
     shown = json.loads(cli(hub, tmp_path, "models", "show", "qwen2.5-0.5b", "--json").stdout)
@@ -65,6 +68,18 @@ def test_a_checksum_mismatch_is_refused_and_leaves_nothing(hub: Hub, tmp_path: P
         f"error: {PRESET.files[0]} failed its SHA-256 check (download damaged); pull again"
     ]
     assert not list((tmp_path / "models").rglob("*.gguf"))
+
+
+def test_a_pinned_commit_gone_from_the_hub_is_one_line(hub: Hub, tmp_path: Path) -> None:
+    hub.commit = "f" * 40  # the repository was rewritten: its files are at another commit now
+    done = cli(hub, tmp_path, "models", "pull", "qwen2.5:0.5b")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: {PRESET.repo} no longer has the commit {PRESET.revision} this catalog pins (the "
+        "repository was rewritten); update assistant, or download the files yourself and set "
+        "the model's path in assistant.toml"
+    ]
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
 def test_offline_pull_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -117,6 +132,15 @@ def test_the_catalog_lists_every_role(tmp_path: Path) -> None:
     voices = {lang for p in map(find, names) if p and p.role == "tts" for lang in p.languages}
     assert {"de", "fr", "es", "it", "nl", "pt", "zh", "en"} <= voices
     assert not any(r["installed"] or r["in_use"] for r in rows)
+    terms = {r["name"]: (r["license"], r["commercial_use"]) for r in rows}
+    assert terms["qwen2.5-1.5b"] == ("Apache-2.0", True)
+    assert terms["qwen2.5-3b"] == ("Qwen Research", False)
+    assert terms["piper-pt_BR-faber-medium"] == ("CC0-1.0", False)  # a lessac fine-tune
+    text = run_cli("--set", f"models_dir={tmp_path}", "models", "list", "--available").stdout
+    marked = {line.split()[0] for line in text.splitlines() if " [NC] " in line}
+    assert marked == {name for name, (_, ok) in terms.items() if not ok}, marked
+    shown = run_cli("models", "show", "piper:de_DE-thorsten-medium").stdout
+    assert "license_note" in shown and "lessac" in shown and "commercial_use  False" in shown
 
 
 def test_serving_offers_pulled_models_and_keeps_them_alive(hub: Hub, tmp_path: Path) -> None:

@@ -19,15 +19,20 @@ def describe(preset: Preset, models_dir: Path) -> dict[str, Any]:
         "role": preset.role,
         "aliases": list(preset.aliases),
         "repo": preset.repo,
+        "revision": preset.revision or "main (not pinned)",
         "files": list(preset.files),
         "size_mb": preset.size_mb,
         "ram_gb": preset.ram_gb,
         "license": preset.license,
+        "commercial_use": preset.commercial,
+        **({"license_note": preset.license_note} if preset.license_note else {}),
         "good_for": preset.good_for,
         "settings_key": preset.settings_key,
         "pulled": preset.pulled(models_dir),
         "path": str(preset.entry_path(models_dir)),
     }
+    if preset.bytes is not None:
+        info["bytes"] = preset.bytes
     if preset.languages:
         info["languages"] = list(preset.languages)
     if info["pulled"]:

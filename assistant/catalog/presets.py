@@ -12,11 +12,26 @@ import functools
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import ModelError
 
 ROLE_KEYS = {"chat": "llm", "stt": "stt", "tts": "tts", "vision": "vision"}  # settings section
 ROLE_OF_SECTION = {section: role for role, section in ROLE_KEYS.items()}
+
+# Every licence a preset may name: SPDX ids, or the name of a model's own terms.
+LICENSES = frozenset(
+    {
+        "Apache-2.0", "MIT", "CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0",  # SPDX
+        "Gemma", "Llama 3.2 Community", "Qwen Research",  # a model maker's own terms
+        "Blizzard 2013",  # the Lessac dataset's research-only licence (CSTR, Edinburgh)
+        "M-AILABS",  # the M-AILABS speech dataset's BSD-style licence
+        "All Rights Reserved",  # no licence granted at all
+        "unknown",  # the source does not say
+    }
+)  # fmt: skip
+# Licences whose own terms rule out commercial use (or grant nothing to rely on).
+NOT_COMMERCIAL = frozenset({"Qwen Research", "Blizzard 2013", "All Rights Reserved", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -28,12 +43,16 @@ class Preset:
     repo: str
     files: tuple[str, ...]  # paths in the repository
     entry: str  # what a loader opens, in the model's folder ("." = the folder)
-    size_mb: int
-    license: str
+    size_mb: int  # megabytes (10**6 bytes), all files together
+    license: str  # one of LICENSES
     ram_gb: float
     good_for: str
     aliases: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()  # stt: "multilingual" or codes; tts: the voice's language
+    revision: str | None = None  # the pinned commit; None: the branch main
+    license_note: str = ""  # what the licence alone does not say (terms inherited from a base)
+    commercial: bool = True  # False: not for commercial use
+    bytes: int | None = None  # the exact size, where it was published
 
     @property
     def settings_key(self) -> str:
@@ -59,25 +78,28 @@ class Preset:
 def presets() -> tuple[Preset, ...]:
     """Every preset of the catalog, in its order."""
     data = tomllib.loads((Path(__file__).parent / "presets.toml").read_text(encoding="utf-8"))
-    found = []
-    for entry in data["preset"]:
-        files = tuple(entry["files"])
-        found.append(
-            Preset(
-                name=entry["name"],
-                role=entry["role"],
-                repo=entry["repo"],
-                files=files,
-                entry=entry.get("entry", Path(files[0]).name),
-                size_mb=int(entry["size_mb"]),
-                license=entry["license"],
-                ram_gb=float(entry["ram_gb"]),
-                good_for=entry["good_for"],
-                aliases=tuple(entry.get("aliases", ())),
-                languages=tuple(entry.get("languages", ())),
-            )
-        )
-    return tuple(found)
+    return tuple(_preset(entry) for entry in data["preset"])
+
+
+def _preset(entry: dict[str, Any]) -> Preset:
+    files = tuple(entry["files"])
+    return Preset(
+        name=entry["name"],
+        role=entry["role"],
+        repo=entry["repo"],
+        files=files,
+        entry=entry.get("entry", Path(files[0]).name),
+        size_mb=int(entry["size_mb"]),
+        license=entry["license"],
+        ram_gb=float(entry["ram_gb"]),
+        good_for=entry["good_for"],
+        aliases=tuple(entry.get("aliases", ())),
+        languages=tuple(entry.get("languages", ())),
+        revision=entry.get("revision"),
+        license_note=entry.get("license_note", ""),
+        commercial=bool(entry.get("commercial", True)),
+        bytes=entry.get("bytes"),
+    )
 
 
 def find(name: str, role: str | None = None) -> Preset | None:

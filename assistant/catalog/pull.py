@@ -1,11 +1,12 @@
 """Downloads a catalog model from Hugging Face (the only step of the project that goes online).
 
-huggingface_hub does the transfer, with a progress bar, into a hidden ``.download`` folder
-inside the model's folder; an interrupted download (a dropped connection, Ctrl+C) resumes
-from there, with an HTTP range request, on the next pull. Each file's SHA-256 is checked
-against the one the hub publishes for it, and only a verified file is moved into place, so a
-model folder never holds a damaged or half-written file. Offline, the command fails with one
-line that says so.
+huggingface_hub does the transfer of the files at the commit the catalog pins (so a repository
+rewritten upstream cannot change what a name means), with a progress bar, into a hidden
+``.download`` folder inside the model's folder; an interrupted download (a dropped connection,
+Ctrl+C) resumes from there, with an HTTP range request, on the next pull. Each file's SHA-256
+is checked against the one the hub publishes for it, and only a verified file is moved into
+place, so a model folder never holds a damaged or half-written file. Offline, the command fails
+with one line that says so.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def pull(preset: Preset, models_dir: Path) -> Path:
             final = target / Path(filename).name  # a file in a repository subfolder lands flat
             if final.is_file():
                 continue
-            fetched, expected = download(preset.repo, filename, staging)
+            fetched, expected = download(preset.repo, filename, staging, preset.revision)
             _verify(fetched, expected, filename)
             fetched.replace(final)
     except BaseException:
@@ -56,8 +57,13 @@ def _drop_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def download(repo: str, filename: str, folder: Path) -> tuple[Path, str | None]:
-    """The file fetched into ``folder`` and the SHA-256 the hub gives (None for small files)."""
+def download(
+    repo: str, filename: str, folder: Path, revision: str | None = None
+) -> tuple[Path, str | None]:
+    """The file (at commit ``revision``, else main) fetched into ``folder``, and its SHA-256.
+
+    The SHA-256 is the one the hub publishes for the file (None for small, non-LFS files).
+    """
     import huggingface_hub as hub
     from huggingface_hub import errors
 
@@ -69,14 +75,20 @@ def download(repo: str, filename: str, folder: Path) -> tuple[Path, str | None]:
         ) from None
     try:
         with online():
-            meta = hub.get_hf_file_metadata(hub.hf_hub_url(repo, filename))
-            path = hub.hf_hub_download(repo, filename, local_dir=folder)
+            meta = hub.get_hf_file_metadata(hub.hf_hub_url(repo, filename, revision=revision))
+            path = hub.hf_hub_download(repo, filename, revision=revision, local_dir=folder)
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled) as exc:
         raise ModelError(_offline(repo, filename, exc)) from None  # before its parent class
     except errors.GatedRepoError:  # before its parent class, RepositoryNotFoundError
         raise ModelError(
             f"{repo} is gated: accept its terms on huggingface.co, log in with "
             "`hf auth login` (huggingface_hub's CLI), and pull again"
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise ModelError(
+            f"{repo} no longer has the commit {revision} this catalog pins (the repository was "
+            "rewritten); update assistant, or download the files yourself and set the model's "
+            "path in assistant.toml"
         ) from None
     except (errors.RepositoryNotFoundError, errors.EntryNotFoundError):
         raise ModelError(f"{repo}/{filename} does not exist on the hub; check the names") from None

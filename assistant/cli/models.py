@@ -122,6 +122,7 @@ def _list_available(settings: Settings, models_dir: Path, as_json: bool) -> int:
             "size_mb": p.size_mb,
             "ram_gb": p.ram_gb,
             "license": p.license,
+            "commercial_use": p.commercial,
             "good_for": p.good_for,
             "installed": p.pulled(models_dir),
             "in_use": in_use(p, settings),
@@ -133,10 +134,12 @@ def _list_available(settings: Settings, models_dir: Path, as_json: bool) -> int:
         return 0
     for r in rows:
         mark = "in use" if r["in_use"] else "installed" if r["installed"] else ""
+        terms = f"{r['license']}{'' if r['commercial_use'] else ' [NC]'}"
         click.echo(
             f"{r['name']:<28} {r['role']:<6} {r['size_mb']:>6} MB {r['ram_gb']:>4} GB RAM  "
-            f"{mark:<9}  {r['good_for']}"
+            f"{mark:<9}  {terms:<24}  {r['good_for']}"
         )
+    click.echo("[NC]: not for commercial use; `assistant models show NAME` says why")
     return 0
 
 

@@ -65,9 +65,8 @@ def pull_model(state: State, name_or_repo: str, files: tuple[str, ...], as_json:
         return 0
     preset = lookup(name_or_repo)
     if not as_json:
-        click.echo(
-            f"pulling {preset.name} ({preset.size_mb} MB, {preset.license}): {preset.good_for}"
-        )
+        terms = preset.license if preset.commercial else f"{preset.license}, not for commercial use"
+        click.echo(f"pulling {preset.name} ({preset.size_mb} MB, {terms}): {preset.good_for}")
     folder = pull(preset, folder_root)
     data = {"name": preset.name, "role": preset.role, "path": str(folder),
             "settings_key": preset.settings_key}  # fmt: skip
