@@ -137,6 +137,25 @@ async def run_to_the_end(func: Callable[..., Any], *args: Any, **kwargs: Any) ->
     await wait_through_cancellation(asyncio.ensure_future(asyncio.to_thread(func, *args, **kwargs)))
 
 
+async def finish_in_thread(
+    func: Callable[..., R], *args: Any, cancel: threading.Event | None = None
+) -> R:
+    """``func(*args)`` on a thread; a caller cancelled meanwhile still waits for it to end.
+
+    So a model lock held around it is released only once the model is free again. ``cancel``,
+    the flag ``func`` watches, is set as soon as the caller is cancelled, so the wait is short.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if cancel is not None:
+            cancel.set()
+        await wait_through_cancellation(future)
+        raise
+    return future.result()
+
+
 async def call_in_thread(executor: ThreadPoolExecutor, func: Callable[..., R], *args: Any) -> R:
     """Run ``func(*args)`` on ``executor`` and await its result."""
     return await asyncio.get_running_loop().run_in_executor(executor, func, *args)

@@ -246,7 +246,8 @@ class ServerSettings(_Section):
     wyoming_port: int = Field(0, ge=0, le=65535)
     wyoming_host: str = "127.0.0.1"
     wyoming_allow_network: bool = False
-    wyoming_max_event_bytes: int = Field(4 << 20, ge=1024)  # larger events close the connection
+    # Larger events close the connection; 1 MiB as server.max_ws_message_bytes on the other doors.
+    wyoming_max_event_bytes: int = Field(1 << 20, ge=1024)
     # Advertise the endpoint over mDNS (_wyoming._tcp) so Home Assistant discovers it; only
     # off loopback. The name Home Assistant shows; "" = assistant-HOSTNAME.
     wyoming_zeroconf: bool = False

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import IO
 
 import httpx
 
@@ -20,16 +21,22 @@ def free_port() -> int:
 
 
 def start(
-    *args: str, env: dict[str, str] | None = None, port: int | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    log: IO[str] | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
-    """`assistant serve` on ``port`` (a free one by default), once /health answers."""
+    """`assistant serve` on ``port`` (a free one by default), once /health answers.
+
+    With ``log`` its stderr goes to that file (which never fills up as a pipe would).
+    """
     port = port or free_port()
     proc = subprocess.Popen(
         [*ASSISTANT, "serve", "--port", str(port), *args],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if log is None else log,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"

@@ -19,6 +19,7 @@ from tests import media
 from tests.serving import start
 
 RT_RATE = 24000
+MCP_TOOL = {"type": "mcp", "server_label": "x"}
 CHUNK_S = 0.1
 
 
@@ -229,10 +230,7 @@ def _raw(url: str, events: list[dict[str, Any] | str | bytes]) -> list[dict[str,
         ({"type": "input_audio_buffer.append", "audio": "%%%"}, "base64"),
         ({"type": "input_audio_buffer.append", "audio": 5}, "'audio'"),
         ({"type": "session.update", "session": {"tracing": "auto"}}, "tracing"),
-        (
-            {"type": "session.update", "session": {"tools": [{"type": "function", "name": "x"}]}},
-            "tool calls",
-        ),
+        ({"type": "session.update", "session": {"tools": [MCP_TOOL]}}, "MCP tools"),
         (
             {
                 "type": "session.update",

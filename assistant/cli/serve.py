@@ -158,7 +158,7 @@ async def _serve(settings: Settings) -> None:
             with contextlib.suppress(Exception):
                 await advert.close()
         if wyoming is not None:
-            wyoming.close()
+            await wyoming.close()
         with contextlib.suppress(Exception):
             await engine.close()
 

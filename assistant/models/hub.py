@@ -15,15 +15,16 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
 
-from assistant.concurrency import iterate_in_thread, run_to_the_end
+from assistant.concurrency import finish_in_thread, run_to_the_end
 from assistant.config import Settings
 from assistant.heap import trim_heap
 from assistant.models import loaders
+from assistant.models.fair_share import audio_chunks, joined, speech_pieces, spoken
 from assistant.models.interfaces import (
     EndOfTurn,
     LanguageModel,
@@ -170,6 +171,8 @@ class ModelHub:
 
     async def _model(self, role: str) -> Any:
         """The model of ``role`` (stt, tts, turn, vision, voices), loaded on first use."""
+        if role in self._loaded:  # without queueing for the lock, which speech turns take too
+            return self._loaded[role]
         async with self._locks[role]:
             if role not in self._loaded:
                 self._loaded[role] = await asyncio.to_thread(
@@ -201,20 +204,51 @@ class ModelHub:
         return self._loaded.get("vision")
 
     async def transcribe(self, pcm: Pcm16) -> Transcript:
-        """Speech to text of 16 kHz mono audio (one transcription at a time)."""
-        stt = await self.stt()
-        async with self._locks["stt"]:
-            return await asyncio.to_thread(stt.transcribe, pcm.astype(np.float32) / 32768.0)
+        """Speech to text of 16 kHz mono audio.
 
-    async def speak_stream(self, text: str) -> AsyncIterator[Pcm16]:
-        """Text to speech, sentence by sentence as each is ready (one synthesis at a time)."""
-        tts = await self.tts()
-        async with self._locks["tts"]:
+        One chunk of at most 30 s at a time on the shared model, each in a turn of its own
+        (see fair_share.py): a short request waiting behind a long one goes next.
+        """
+        stt = await self.stt()
+        heard: list[Transcript] = []
+        for chunk in audio_chunks(pcm):
+            async with self._locks["stt"]:
+                heard.append(
+                    await finish_in_thread(stt.transcribe, chunk.astype(np.float32) / 32768.0)
+                )
+        return joined(heard)
+
+    @property
+    def transcribing(self) -> bool:
+        """Whether a transcription holds the speech-to-text model now."""
+        return self._locks["stt"].locked()
+
+    async def voice(self, language: str | None = None) -> TextToSpeech:
+        """The voice of ``tts.voices`` for ``language``, or with None the voice of ``tts.model``.
+
+        KeyError when no voice is configured for ``language``.
+        """
+        if language is None:
+            return await self.tts()
+        voices: dict[str, TextToSpeech] = await self._model("voices")
+        return voices[language]
+
+    async def speak_stream(
+        self, text: str, language: str | None = None
+    ) -> AsyncGenerator[Pcm16, None]:
+        """Text to speech, a few sentences at a time (see ``voice`` for ``language``).
+
+        One piece of text at a time on the shared voices, each in a turn of its own (see
+        fair_share.py): a short request waiting behind a long one goes next. A reader that
+        leaves stops it after the sentence being spoken.
+        """
+        tts = await self.voice(language)
+        for piece in speech_pieces(text):
             cancel = threading.Event()  # a reader that leaves stops it after this sentence
-            pieces = iterate_in_thread(lambda: tts.synthesize(text), cancel=cancel, buffer=2)
-            async with contextlib.aclosing(pieces):
-                async for pcm in pieces:
-                    yield pcm
+            async with self._locks["tts"]:
+                audio = await finish_in_thread(spoken, tts, piece, cancel, cancel=cancel)
+            for pcm in audio:
+                yield pcm
 
     @contextlib.asynccontextmanager
     async def conversation(self, eyes: Eyes | None = None) -> AsyncIterator[loaders.Models]:

@@ -31,6 +31,7 @@ from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.llm import LlmStage
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.state import StateTracker
+from assistant.pipeline.tool_loop import ToolPolicy
 from assistant.pipeline.turns import TurnLedger, TurnRecorder, TurnReport
 from assistant.pipeline.voice import Live, reply_stages, voice_stages
 from assistant.tools.session import SessionTools
@@ -60,6 +61,7 @@ class Conversation:
         between: FrameProcessor | None = None,
         gate: FrameProcessor | None = None,
         use_tools: bool = True,
+        tools: ToolPolicy | None = None,
     ) -> None:
         """Assemble the conversation's stages; nothing runs before ``start`` or ``run``.
 
@@ -68,16 +70,16 @@ class Conversation:
         between recognition and reply (the kiosk's wake phrase), ``gate`` one in front of the
         VAD (the kiosk's wake word). ``use_tools`` False: no tools (``[tools]`` otherwise);
         a conversation that hears (``source``) also announces timers as they go off.
+        ``tools``: the door's own tools instead of ``[tools]`` (a Realtime session's).
         """
         obs = observers or Observers()
         self.bus = obs.bus
         self.ledger = TurnLedger(self.bus)
         self.recorder = TurnRecorder(self.bus, obs.on_turn)
         self.state = StateTracker(self.bus, obs.on_state or (lambda state: None))
-        self.tools = (
-            SessionTools(settings, models.llm) if use_tools and settings.tools.enabled else None
-        )
-        policy = self.tools.policy if self.tools is not None else None
+        builtin = use_tools and tools is None and settings.tools.enabled
+        self.tools = SessionTools(settings, models.llm) if builtin else None
+        policy = self.tools.policy if self.tools is not None else tools
         self._hears = source is not None
         if source is None:
             stages = reply_stages(settings, models, sink, live is not None, tools=policy)

@@ -122,7 +122,7 @@ class LlmToken(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ToolCalled(Event):
-    """A tool is being called (``by``: "precheck" or "model"), with its arguments."""
+    """A tool is being called (``by``: "precheck", "model", or "client": the client runs it)."""
 
     kind: ClassVar[str] = "tool_call"
     call_id: str

@@ -80,6 +80,8 @@ class ReplyRequest:
     speak: bool = True  # False: text only, nothing goes to the voice
     remember: bool = True  # False: out of band, the history does not keep it
     say: str | None = None  # these words, as they are, instead of the model's (an announcement)
+    tool_choice: str | None = None  # its own tool choice (None: the conversation's)
+    follows_result: bool = False  # it answers a tool's result: a forced choice forces no call
 
 
 @dataclass(kw_only=True)

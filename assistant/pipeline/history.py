@@ -41,8 +41,23 @@ class History:
         words = [*(m.content for m in pending), user_text]
         return ChatMessage("user", " ".join(w for w in words if w))
 
-    def remember(self, turn: int, user: ChatMessage, calls: list[ChatMessage], reply: str) -> None:
-        """Turn ``turn``: the question, its tool calls and results, and the reply."""
+    def remember(
+        self,
+        turn: int,
+        user: ChatMessage,
+        calls: list[ChatMessage],
+        reply: str,
+        open_call: bool = False,
+    ) -> None:
+        """Turn ``turn``: the question, its tool calls and results, and the reply.
+
+        ``open_call``: the turn ends with a call the client runs, whose result comes as the
+        next message (there is no reply yet).
+        """
+        if open_call:
+            self.messages = [*self.answered(), user, *calls]
+            self._remembered_turn, self._calls = turn, 0
+            return
         calls = calls if reply else []  # a call whose answer never came is dropped
         self.messages = [*self.answered(), user, *calls, ChatMessage("assistant", reply)]
         self._remembered_turn, self._calls = turn, len(calls)

@@ -12,6 +12,10 @@ the model tools, each step of the turn is in one of three modes:
 
 A built-in tool's result is a sentence made to be heard; with ``tools.answer = "auto"`` it is
 spoken as it is, otherwise the model words the answer from the result.
+
+A tool in ``external`` is run by the client (the Realtime API's session tools): a call to it
+is handed out (``ToolCalled`` with ``by="client"``) and ends the reply; its result comes back
+as the next message of the conversation.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 from assistant.llm.grammar import Grammar
-from assistant.llm.toolcall import Call, ToolUse, call_text, result_text
+from assistant.llm.toolcall import Call, ToolSpec, ToolUse, call_text, result_text
 from assistant.models.interfaces import ChatMessage
 from assistant.pipeline.events import EventBus, ToolCalled, ToolResult
 from assistant.tools.router import route
@@ -39,17 +43,27 @@ class ToolPolicy:
     answer: str = "auto"  # auto | model
     max_steps: int = 3
     spoken: frozenset[str] = frozenset()  # tools whose results are sentences to be heard
+    external: tuple[ToolSpec, ...] = ()  # tools the client runs: a call to one ends the reply
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        """Every tool the model may call: those run here, then the client's."""
+        return [*self.toolbox.specs, *self.external]
 
     @property
     def offered(self) -> bool:
         """Whether the model is told about the tools (and may call them)."""
-        return self.choice != "none" and bool(self.toolbox)
+        return self.choice != "none" and bool(self.specs)
+
+    def runs_here(self, name: str) -> bool:
+        """Whether a call to ``name`` runs here (else the client runs it)."""
+        return all(spec.name != name for spec in self.external)
 
     def system_prompt(self, base: str) -> str:
         """``base``, followed by the tools when the model is offered them."""
         if not self.offered:
             return base
-        listing = ToolUse(self.toolbox.specs, "auto").system_prompt()
+        listing = ToolUse(self.specs, "auto").system_prompt()
         return f"{base}\n\n{listing}" if base else listing
 
     def mode(self, step: int) -> str:
@@ -63,7 +77,7 @@ class ToolPolicy:
     def call_grammar(self) -> Grammar:
         """A call to one of the tools the choice allows."""
         choice = self.choice if self.choice not in ("auto", "none") else "required"
-        return ToolUse(self.toolbox.specs, choice).grammar()
+        return ToolUse(self.specs, choice).grammar()
 
     def routed(self, words: str) -> Call | None:
         """The call the pre-check makes for ``words``, if any."""
@@ -72,6 +86,15 @@ class ToolPolicy:
     def speaks(self, name: str, outcome: Outcome) -> bool:
         """Whether ``outcome`` is spoken as it is, without the model."""
         return self.answer == "auto" and outcome.ok and name in self.spoken
+
+    def hand_out(self, bus: EventBus, turn: int, call: Call) -> None:
+        """Report a call the client runs (``by="client"``); no result comes back here."""
+        ident = f"call_{uuid.uuid4().hex[:12]}"
+        bus.publish(
+            ToolCalled(
+                turn_id=turn, call_id=ident, name=call.name, arguments=call.arguments, by="client"
+            )
+        )
 
     async def run(self, bus: EventBus, turn: int, call: Call, by: str) -> Outcome:
         """Run ``call``, reporting it and its result on ``bus``."""

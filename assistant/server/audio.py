@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 import wave
@@ -16,6 +17,7 @@ from assistant.convert.api import convert_audio_bytes, resample
 from assistant.convert.audio_decode import decode
 from assistant.errors import InputError
 from assistant.models.interfaces import Pcm16
+from assistant.server.limits import MAX_SPEECH_CHARS
 from assistant.server.native import engine_of
 from assistant.server.schemas import Body
 
@@ -30,8 +32,6 @@ _MEDIA = {
     "pcm": "application/octet-stream",
 }
 AudioFormat = Literal["wav", "mp3", "opus", "flac", "aac", "pcm"]
-# OpenAI's own limit; also what keeps one request from holding the only voice for minutes.
-MAX_SPEECH_CHARS = 4096
 
 
 class SpeakRequest(Body):
@@ -72,7 +72,8 @@ async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
 
 async def _speech(request: Request, text: str, fmt: str) -> Response:
     hub = engine_of(request).hub
-    pieces = [pcm async for pcm in hub.speak_stream(text)]
+    async with contextlib.aclosing(hub.speak_stream(text)) as stream:
+        pieces = [pcm async for pcm in stream]
     pcm = np.concatenate(pieces) if pieces else np.zeros(0, np.int16)
     rate = (await hub.tts()).sample_rate
     if not pcm.size:

@@ -15,6 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from assistant.server.wire_errors import error_body
 
 _UNLIMITED = {"/health", "/metrics"}
+# Characters of text to speak in one request, on every door (HTTP, Wyoming): OpenAI's own limit.
+# Long text is spoken in turns with other requests (see ModelHub.speak_stream) in any case.
+MAX_SPEECH_CHARS = 4096
 
 
 async def _refuse(

@@ -6,8 +6,10 @@ become audio, typed words and commands for it, and its events become server even
 with turn detection, audio goes through the VAD and the end-of-turn model and every turn is
 answered; without (``turn_detection: null``), the client commits the audio buffer, which is
 transcribed into a user item, and asks for each reply with ``response.create``. A change of
-the session's turn taking, modalities or prompt rebuilds the conversation between replies,
-keeping its history. Every bad client event gets an ``error`` event; the session goes on.
+the session's turn taking, modalities, prompt or tools rebuilds the conversation between
+replies, keeping its history. The session's function tools are the client's to run
+(realtime_tools.py); without any, spoken turns have the server's own voice tools. Every bad
+client event gets an ``error`` event; the session goes on.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from assistant.models.hub import NoModel
 from assistant.models.loaders import Models
 from assistant.models.seeing import Eyes, SeeingChatModel
 from assistant.pipeline.conversation import Conversation, Observers
-from assistant.pipeline.frames import ReplyAudioFrame
 from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
 from assistant.server.pictures import show_picture
@@ -41,23 +42,17 @@ from assistant.server.realtime_items import (
     truncate,
     user_parts,
 )
-from assistant.server.voice_io import PlayedSink, SocketSource
+from assistant.server.realtime_sink import RealtimeSink
+from assistant.server.realtime_tools import (
+    ClientCalls,
+    client_policy,
+    create_output,
+    follows_output,
+)
+from assistant.server.voice_io import SocketSource
 from assistant.server.ws import open_voice_session
 
 router = APIRouter()
-
-
-class RealtimeSink(PlayedSink):
-    """Reply audio as ``response.output_audio.delta`` events."""
-
-    def __init__(self, emitter: Emitter, audio_out: AudioOut, spoken: SpokenReplies) -> None:
-        super().__init__("realtime-sink")
-        self.emitter, self.audio_out, self.spoken = emitter, audio_out, spoken
-
-    async def send_audio(self, frame: ReplyAudioFrame) -> None:
-        """Encode the piece in the session's format and queue it."""
-        self.spoken.add(frame)
-        self.emitter.audio_delta(frame.turn_id, self.audio_out.encode(frame.pcm))
 
 
 class RealtimeSession:
@@ -82,7 +77,8 @@ class RealtimeSession:
 
     def describe(self) -> dict[str, Any]:
         """The session as the client sees it."""
-        return self.config.to_json(self.engine.hub.name, self.names.get("stt", "whisper"))
+        stt, tokens = self.names.get("stt", "whisper"), self.engine.settings.llm.max_tokens
+        return self.config.to_json(self.engine.hub.name, stt, tokens)
 
     async def build(self) -> None:
         """(Re)build the conversation for the session as configured, keeping the history."""
@@ -113,11 +109,12 @@ class RealtimeSession:
             observers=observers,
             live=Live(),
             between=held,
-            use_tools=False,  # Realtime clients declare and run their own tools
+            tools=client_policy(self.config.tools, self.config.tool_choice),
         )
         if old is not None:
             self.conversation.llm.history = old.llm.history
         self.conversation.bus.listen(self.emitter.on_event)
+        self.conversation.bus.listen(ClientCalls(self.emitter).on_event)
         await self.conversation.start()
 
     async def close(self) -> None:
@@ -192,11 +189,14 @@ class RealtimeSession:
         self.emitter.emit("input_audio_buffer.cleared")
 
     async def create_item(self, event: dict[str, Any]) -> None:
-        """``conversation.item.create``: a user message for the next response.
+        """``conversation.item.create``: a user message, or a function call's output.
 
-        Its audio is transcribed; a picture is what the following replies look at.
+        A message's audio is transcribed; a picture is what the following replies look at.
         """
         item = _field(event, "item", dict)
+        if item.get("type") == "function_call_output":
+            await create_output(self, item)
+            return
         parts = user_parts(item)
         for part in parts:
             if part["type"] == "input_image":
@@ -217,12 +217,16 @@ class RealtimeSession:
         options = event.get("response") or {}
         if not isinstance(options, dict):
             raise UserError("'response' must be an object")
-        await self.conversation_now().respond(response_options(options, self.config))
+        request = response_options(options, self.config)
+        if request.tool_choice is None and follows_output(self.emitter.items):
+            request = dataclasses.replace(request, follows_result=True)
+        await self.conversation_now().respond(request)
 
     async def cancel(self, event: dict[str, Any]) -> None:
         """``response.cancel``: stop the reply being given."""
-        if self.emitter.active() is None:
+        if (response := self.emitter.active()) is None:
             raise UserError("no response is in progress")
+        response.cancel_reason = "client_cancelled"
         await self.conversation_now().interrupt()
 
     def conversation_now(self) -> Conversation:

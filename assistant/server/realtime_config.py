@@ -7,12 +7,14 @@ maps onto the assistant's settings:
   the end-of-turn threshold (low 0.7, medium and auto the configured one, high 0.3);
 - ``server_vad`` -> ``vad.end_of_turn = "silence"``: ``silence_duration_ms`` is the hangover,
   ``prefix_padding_ms`` the pre-roll, ``threshold`` the webrtcvad aggressiveness (below 0.25:
-  0, below 0.5: 1, below 0.75: 2, else 3);
+  0, below 0.5: 1, below 0.75: 2, else 3); a field left out takes OpenAI's default (500 ms,
+  300 ms, 0.5), not this server's own ``[vad]`` settings;
 - ``null``: manual turns (``input_audio_buffer.commit`` then ``response.create``);
 - ``create_response: false``: turns are heard and transcribed, and wait for
   ``response.create`` (realtime_hold.py);
 - ``interrupt_response`` -> barge-in; ``instructions`` -> the system prompt;
-  ``max_output_tokens`` and ``temperature`` -> the reply's length and sampling.
+  ``max_output_tokens`` and ``temperature`` -> the reply's length and sampling;
+- ``tools`` and ``tool_choice`` -> the client's function tools (realtime_tools.py).
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import UserError
+from assistant.llm.toolcall import ToolSpec
 from assistant.pipeline.frames import ReplyRequest
 from assistant.server.realtime_audio import audio_format, format_json
+from assistant.server.realtime_tools import (
+    check_choice,
+    choice_json,
+    parse_choice,
+    parse_tools,
+    tools_json,
+)
 
 EAGERNESS = {"low": 0.7, "high": 0.3}  # medium and auto keep vad.turn_threshold
 OPENAI_VOICES = {
@@ -32,6 +42,13 @@ OPENAI_VOICES = {
     "sage", "shimmer", "verse",
 }  # fmt: skip
 _IGNORABLE = {"type", "model", "object", "id", "expires_at"}  # what the session's own JSON holds
+# fields taken at the value that says what this server does anyway: the oldest messages go
+# when the context is full, one call per response, no traces kept
+_AS_DONE_HERE = {"truncation": ("auto",), "parallel_tool_calls": (False,), "tracing": ()}
+# OpenAI's defaults for what a turn_detection leaves out (openai.types.realtime, ServerVad)
+SERVER_VAD = {"threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
+              "idle_timeout_ms": None}  # fmt: skip
+SEMANTIC_VAD = {"eagerness": "auto"}
 
 
 def _default_detection() -> dict[str, Any]:
@@ -52,6 +69,8 @@ class RealtimeConfig:
     turn_detection: dict[str, Any] | None = field(default_factory=_default_detection)
     max_output_tokens: int | None = None  # None: llm.max_tokens
     temperature: float | None = None
+    tools: list[ToolSpec] = field(default_factory=list)  # the client's function tools
+    tool_choice: str = "auto"  # auto | none | required | a tool's name
 
     def update(self, session: Any) -> None:
         """Apply a ``session.update``'s ``session``; UserError naming every field refused."""
@@ -63,6 +82,10 @@ class RealtimeConfig:
                 draft._apply(key, value)
             except UserError as exc:
                 problems.append(f"{key}: {exc}")
+        try:
+            check_choice(draft.tool_choice, draft.tools)
+        except UserError as exc:
+            problems += [] if problems else [str(exc)]
         if problems:
             raise UserError("; ".join(problems))
         self.__dict__.update(draft.__dict__)
@@ -70,7 +93,7 @@ class RealtimeConfig:
     def _apply(self, key: str, value: Any) -> None:
         if key == "type" and value not in ("realtime", None):
             raise UserError("only 'realtime' sessions are served (no transcription-only ones)")
-        if key in _IGNORABLE:
+        if key in _IGNORABLE or (key in _AS_DONE_HERE and value in (*_AS_DONE_HERE[key], None)):
             return
         if key == "instructions":
             self.instructions = _text(value)
@@ -86,12 +109,10 @@ class RealtimeConfig:
             self.temperature = float(value)
         elif key == "audio":
             self._audio(value)
-        elif key in ("tools", "tool_choice") and value in ([], "auto", "none", None):
-            return
-        elif key in ("tools", "tool_choice"):
-            raise UserError(
-                "tool calls are served by /v1/chat/completions, not in voice sessions yet"
-            )
+        elif key == "tools":
+            self.tools = parse_tools(value)
+        elif key == "tool_choice":
+            self.tool_choice = parse_choice(value)
         else:
             raise UserError("not supported by this server")
 
@@ -145,13 +166,16 @@ class RealtimeConfig:
             )
         elif detection.get("type") == "server_vad":
             vad.end_of_turn = "silence"
-            vad.hangover_ms = int(detection.get("silence_duration_ms", vad.hangover_ms))
-            vad.preroll_ms = int(detection.get("prefix_padding_ms", vad.preroll_ms))
-            vad.aggressiveness = min(3, int(float(detection.get("threshold", 0.5)) * 4))
+            vad.hangover_ms = int(detection["silence_duration_ms"])
+            vad.preroll_ms = int(detection["prefix_padding_ms"])
+            vad.aggressiveness = min(3, int(float(detection["threshold"]) * 4))
         return base.model_copy(update={"vad": vad, "llm": llm, "audio": audio})
 
-    def to_json(self, model: str, stt: str) -> dict[str, Any]:
-        """The session as ``session.created`` and ``session.updated`` describe it."""
+    def to_json(self, model: str, stt: str, max_tokens: int) -> dict[str, Any]:
+        """The session as ``session.created`` and ``session.updated`` describe it.
+
+        ``max_tokens``: the reply's limit when the session sets none (``llm.max_tokens``).
+        """
         transcription = self.transcription and {**self.transcription, "model": stt}
         return {
             "type": "realtime",
@@ -159,9 +183,9 @@ class RealtimeConfig:
             "model": model,
             "instructions": self.instructions,
             "output_modalities": self.modalities,
-            "max_output_tokens": self.max_output_tokens or "inf",
-            "tools": [],
-            "tool_choice": "auto",
+            "max_output_tokens": self.max_output_tokens or max_tokens,
+            "tools": tools_json(self.tools),
+            "tool_choice": choice_json(self.tool_choice),
             "audio": {
                 "input": {
                     "format": format_json(self.input_format),
@@ -194,9 +218,9 @@ def _detection(value: Any, current: dict[str, Any] | None) -> dict[str, Any] | N
         return None
     if not isinstance(value, dict) or value.get("type") not in ("server_vad", "semantic_vad"):
         raise UserError("turn_detection is null, {'type': 'server_vad'} or 'semantic_vad'")
-    merged = {**(current if current and current["type"] == value["type"] else {}), **value}
-    merged.setdefault("create_response", True)
-    merged.setdefault("interrupt_response", True)
+    defaults = SERVER_VAD if value["type"] == "server_vad" else SEMANTIC_VAD
+    same = current if current and current["type"] == value["type"] else {}
+    merged = {"create_response": True, "interrupt_response": True, **defaults, **same, **value}
     if not all(isinstance(merged[k], bool) for k in ("create_response", "interrupt_response")):
         raise UserError("create_response and interrupt_response are true or false")
     known = {"type", "create_response", "interrupt_response", "idle_timeout_ms"}
@@ -207,7 +231,21 @@ def _detection(value: Any, current: dict[str, Any] | None) -> dict[str, Any] | N
         raise UserError(f"turn_detection does not take {unknown or ['idle_timeout_ms']}")
     if merged.get("eagerness", "auto") not in ("low", "medium", "high", "auto"):
         raise UserError("eagerness is low, medium, high or auto")
+    if value["type"] == "server_vad":
+        _server_vad(merged)
     return merged
+
+
+def _server_vad(detection: dict[str, Any]) -> None:
+    """UserError unless the server_vad fields are in the ranges ``[vad]`` can take."""
+    threshold = detection["threshold"]
+    number = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+    if not (number and 0 <= threshold <= 1):
+        raise UserError("threshold is a number from 0.0 to 1.0")
+    for key, low, high in (("prefix_padding_ms", 0, 2000), ("silence_duration_ms", 20, 5000)):
+        value = detection[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise UserError(f"{key} is an integer from {low} to {high}")
 
 
 def response_options(options: dict[str, Any], config: RealtimeConfig) -> ReplyRequest:
@@ -224,7 +262,12 @@ def response_options(options: dict[str, Any], config: RealtimeConfig) -> ReplyRe
             problems.append("output_modalities: ['text'], or ['audio'] in an audio session")
         elif key == "conversation" and value not in ("auto", "none"):
             problems.append("conversation: 'auto' or 'none'")
-        elif key not in ("instructions", "max_output_tokens", "output_modalities", "conversation"):
+        elif key == "tool_choice":
+            try:
+                check_choice(parse_choice(value), config.tools)
+            except UserError as exc:
+                problems.append(str(exc))
+        elif key not in _RESPONSE_FIELDS:
             problems.append(f"{key}: not supported by this server")
     if problems:
         raise UserError("; ".join(problems))
@@ -235,4 +278,8 @@ def response_options(options: dict[str, Any], config: RealtimeConfig) -> ReplyRe
         max_tokens=_tokens(tokens) if tokens is not None else None,
         speak=options.get("output_modalities", config.modalities) == ["audio"],
         remember=options.get("conversation", "auto") == "auto",
+        tool_choice=parse_choice(options["tool_choice"]) if "tool_choice" in options else None,
     )
+
+
+_RESPONSE_FIELDS = ("instructions", "max_output_tokens", "output_modalities", "conversation")

@@ -2,11 +2,18 @@
 
 A turn's user speech becomes a user item (``input_audio_buffer.speech_started``,
 ``speech_stopped``, ``committed``, ``conversation.item.added``, its transcription and
-``conversation.item.done``); its reply becomes a response with one assistant message item
-(``response.created``, ``output_item.added``, ``content_part.added``, the deltas, then the
-``.done`` events and ``response.done``). A reply is finished when all its audio has been played
-(``completed``, ``incomplete`` at the token limit), or when it was stopped (``cancelled``,
-keeping only the words that were heard).
+``conversation.item.done``); its reply becomes a response (``response.created``) whose
+assistant message item opens with its first words (``output_item.added``,
+``content_part.added``, the deltas, then the ``.done`` events), or whose output is the
+function calls the client runs (realtime_tools.py), and ends with ``response.done``. A reply is
+finished when all its audio has been played (``completed``, ``incomplete`` at the token limit),
+or when it was stopped (``cancelled``, keeping only the words that were heard:
+``turn_detected`` when the user spoke, ``client_cancelled`` after ``response.cancel``).
+
+A turn taken back because the user went on speaking (``Merged``) leaves nothing: its response
+ends ``cancelled`` (``turn_detected``), then ``conversation.item.deleted`` removes its user
+item and its output items, as the model's history forgets them; the joined words come as the
+next turn. A client that applies the events in order holds the server's conversation.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.pipeline import events
@@ -31,10 +38,10 @@ def new_id(prefix: str) -> str:
 
 @dataclass
 class Response:
-    """The reply of one turn, as one response with one assistant message."""
+    """The reply of one turn: one response, whose output is its message or its function calls."""
 
     id: str
-    item_id: str
+    item_id: str  # of its assistant message, once its first words come
     turn: int
     audio: bool
     kept: bool = True  # False: out of band, not an item of the conversation
@@ -42,6 +49,9 @@ class Response:
     tokens: int = 0
     finish_reason: str = "stop"
     done: bool = False
+    output: list[dict[str, Any]] = field(default_factory=list)  # its output items, in order
+    message_index: int | None = None  # where its message is in ``output``, once opened
+    cancel_reason: str = "turn_detected"  # or client_cancelled (``response.cancel``)
 
 
 class Emitter:
@@ -105,8 +115,8 @@ class Emitter:
                 self.finish(turn)
             case events.Interrupted(heard=heard):
                 self.finish(turn, cancelled=True, heard=heard)
-            case events.Merged():  # the user went on: nothing of the reply counts
-                self.finish(turn, cancelled=True, heard="")
+            case events.Merged():  # the user went on: nothing of the turn remains
+                self.withdraw(turn)
             case events.StageFailed(message=message):
                 self.emit("error", error={"type": "server_error", "code": "pipeline_error",
                                           "message": message, "event_id": None})  # fmt: skip
@@ -143,10 +153,17 @@ class Emitter:
         self.responses[turn] = response
         self.turns_of_items[response.item_id] = turn
         self.emit("response.created", response=response_json(response, "in_progress", []))
+
+    def _open(self, response: Response) -> None:
+        """The response's assistant message begins (its first words, or an empty reply)."""
+        if response.message_index is not None:
+            return
+        response.message_index = len(response.output)
         item = assistant_item(response, "in_progress", "")
-        self.emit("response.output_item.added", response_id=response.id, output_index=0,
-                  item=item)  # fmt: skip
-        if kept:
+        response.output.append(item)
+        self.emit("response.output_item.added", response_id=response.id,
+                  output_index=response.message_index, item=item)  # fmt: skip
+        if response.kept:
             self.add_item(item)
         self.emit("response.content_part.added", **_part_ids(response),
                   part=_part(response, ""))  # fmt: skip
@@ -154,6 +171,7 @@ class Emitter:
     def _delta(self, turn: int, text: str) -> None:
         if (response := self.responses.get(turn)) is None or response.done:
             return
+        self._open(response)
         kind = (
             "response.output_audio_transcript.delta"
             if response.audio
@@ -165,6 +183,7 @@ class Emitter:
         """A piece of the reply's audio (base64, in the session's output format)."""
         response = self.responses.get(turn)
         if response is not None and not response.done:
+            self._open(response)
             self.emit("response.output_audio.delta", **_part_ids(response), delta=data)
 
     def finish(self, turn: int, cancelled: bool = False, heard: str | None = None) -> None:
@@ -172,8 +191,16 @@ class Emitter:
         response = self.responses.get(turn)
         if response is None or response.done:
             return
+        if not (cancelled or response.output):
+            self._open(response)  # a reply with no words still has its (empty) message
         response.done = True
-        text = response.text if heard is None else heard
+        if response.message_index is not None:
+            self._close_message(response, cancelled, response.text if heard is None else heard)
+        status = _status(response, cancelled)
+        self.emit("response.done", response=response_json(response, status, response.output))
+
+    def _close_message(self, response: Response, cancelled: bool, text: str) -> None:
+        """The ``.done`` events of the response's message, holding ``text``."""
         ids = _part_ids(response)
         if response.audio:
             self.emit("response.output_audio.done", **ids)
@@ -182,12 +209,23 @@ class Emitter:
             self.emit("response.output_text.done", **ids, text=text)
         self.emit("response.content_part.done", **ids, part=_part(response, text))
         item = assistant_item(response, "incomplete" if cancelled else "completed", text)
-        self.emit("response.output_item.done", response_id=response.id, output_index=0, item=item)
+        self.emit("response.output_item.done", response_id=response.id,
+                  output_index=ids["output_index"], item=item)  # fmt: skip
+        response.output[ids["output_index"]] = item
         if response.kept:
             self.items[item["id"]] = item
             self.emit("conversation.item.done", previous_item_id=None, item=item)
-        status = _status(response, cancelled)
-        self.emit("response.done", response=response_json(response, status, [item]))
+
+    def withdraw(self, turn: int) -> None:
+        """Turn ``turn`` was taken back: its response ends and its items are deleted."""
+        self.finish(turn, cancelled=True, heard="")
+        response = self.responses.get(turn)
+        gone = [self.user_items.pop(turn, "")]
+        gone += [item["id"] for item in response.output] if response is not None else []
+        for item_id in gone:
+            if self.items.pop(item_id, None) is not None:
+                self.emit("conversation.item.deleted", item_id=item_id)
+        self.last_item = next(reversed(self.items), None)
 
 
 def _status(response: Response, cancelled: bool) -> str:
@@ -198,9 +236,17 @@ def _status(response: Response, cancelled: bool) -> str:
     return "incomplete" if response.finish_reason == "length" else "completed"
 
 
+def _details(response: Response, status: str) -> dict[str, Any] | None:
+    if status == "cancelled":
+        return {"type": status, "reason": response.cancel_reason}
+    if status == "incomplete":
+        return {"type": status, "reason": "max_output_tokens"}
+    return None
+
+
 def _part_ids(response: Response) -> dict[str, Any]:
-    return {"response_id": response.id, "item_id": response.item_id, "output_index": 0,
-            "content_index": 0}  # fmt: skip
+    return {"response_id": response.id, "item_id": response.item_id,
+            "output_index": response.message_index or 0, "content_index": 0}  # fmt: skip
 
 
 def _part(response: Response, text: str) -> dict[str, Any]:
@@ -234,9 +280,7 @@ def response_json(response: Response, status: str, output: list[Any]) -> dict[st
         "id": response.id,
         "object": "realtime.response",
         "status": status,
-        "status_details": {"type": status, "reason": "turn_detected"}
-        if status == "cancelled"
-        else None,
+        "status_details": _details(response, status),
         "output": output,
         "output_modalities": ["audio" if response.audio else "text"],
         "conversation_id": "auto" if response.kept else None,

@@ -14,6 +14,7 @@ from assistant.errors import UserError
 from assistant.models.interfaces import ChatMessage
 from assistant.pipeline.frames import ReplyAudioFrame
 from assistant.pipeline.heard import ReplyLedger
+from assistant.server.realtime_tools import tool_message
 
 if TYPE_CHECKING:
     from assistant.server.realtime import RealtimeSession
@@ -84,8 +85,11 @@ def item_text(item: dict[str, Any]) -> str:
 
 
 def history(items: dict[str, dict[str, Any]]) -> list[ChatMessage]:
-    """The model's history as the client's items say it."""
-    messages = [ChatMessage(item["role"], item_text(item)) for item in items.values()]
+    """The model's history as the client's items say it (function calls and outputs too)."""
+    messages = [
+        tool_message(item, items) or ChatMessage(item["role"], item_text(item))
+        for item in items.values()
+    ]
     return [m for m in messages if m.content]
 
 
@@ -118,7 +122,7 @@ async def truncate(session: RealtimeSession, event: dict[str, Any]) -> None:
     item = _item(session, event)
     _idle(session)
     end_ms = event.get("audio_end_ms")
-    if item["role"] != "assistant" or item["content"][0]["type"] != "output_audio":
+    if item.get("role") != "assistant" or item["content"][0]["type"] != "output_audio":
         raise UserError("only an assistant's audio can be truncated")
     if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
         raise UserError("'audio_end_ms' must be an integer >= 0")

@@ -12,8 +12,9 @@ text, text to speech) and the conversation core (``handle``). It serves:
   (cut after ``tts.first_chunk_words`` words) spoken on its own so audio starts sooner; the
   streaming ``synthesize-start``, ``-chunk``s, ``-stop`` speak each clause as soon
   as its text is complete and end with ``synthesize-stopped`` (a plain ``synthesize`` sent
-  alongside a stream, as Home Assistant does for older servers, is not spoken twice). A voice
-  other than the loaded one is refused with an ``error`` naming the one there is;
+  alongside a stream, as Home Assistant does for older servers, is not spoken twice); see
+  wyoming_speak.py. The voice of ``tts.model`` speaks, or one of ``tts.voices`` asked for by
+  name or language; another is refused with an ``error`` naming the voices there are;
 - handle: ``transcript`` -> ``handled-start``, ``handled-chunk``s, ``handled-stop`` and
   ``handled`` (see wyoming_handle.py);
 - ``ping`` -> ``pong``.
@@ -22,9 +23,14 @@ text, text to speech) and the conversation core (``handle``). It serves:
   a wake word is heard, and ``not-detected`` at ``audio-stop`` if none was (see
   wyoming_wake.py).
 
-An event of another kind gets an ``error`` event naming what is offered. A malformed event, an
-event over ``server.wyoming_max_event_bytes`` or audio over ``server.max_audio_s`` ends that
-connection with one log line; a client that vanishes mid-stream ends only its own session.
+Every event is parsed into a typed, checked form before anything is done with it
+(wyoming_events.py): an event of another kind, or one whose data is wrong (a missing or mistyped
+field, a voice that is not offered, text over the limit on text to speak, JSON nested too deep),
+gets an ``error`` event naming the fault, and the session goes on. What leaves the stream
+unreadable (a header that is not one, an event over ``server.wyoming_max_event_bytes``) or
+audio over ``server.max_audio_s`` ends that connection with one log line; a client that
+vanishes mid-stream ends only its own session. At shutdown every session is cancelled and
+awaited (``WyomingServer.close``).
 """
 
 from __future__ import annotations
@@ -33,26 +39,17 @@ import asyncio
 import contextlib
 import logging
 
-from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
-from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.asr import Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.error import Error
 from wyoming.event import Event, async_write_event
-from wyoming.info import Describe
-from wyoming.ping import Ping, Pong
-from wyoming.tts import (
-    Synthesize,
-    SynthesizeChunk,
-    SynthesizeStart,
-    SynthesizeStop,
-    SynthesizeStopped,
-)
-from wyoming.wake import Detect
+from wyoming.ping import Pong
 
 from assistant.errors import AssistantError
 from assistant.models.hub import ModelHub, NoModel
-from assistant.pipeline.stages.chunker import ClauseSplitter
+from assistant.server import wyoming_events as ev
 from assistant.server.wyoming_handle import HandleSession
 from assistant.server.wyoming_info import Served, describe
+from assistant.server.wyoming_speak import Speaker
 from assistant.server.wyoming_wake import WakeListener
 from assistant.server.wyoming_wire import AudioIn, WireError, read_event
 
@@ -75,76 +72,94 @@ class WyomingSession:
         self.peer = writer.get_extra_info("peername")
         self._audio: AudioIn | None = None
         self._language: str | None = None
-        self._stream: ClauseSplitter | None = None  # a synthesize-start ... -stop in progress
         self._handle = HandleSession(hub)
+        self._speaker = Speaker(hub, self.send)
         self._wake = WakeListener()  # after ``detect``, audio goes to the wake words instead
 
     async def run(self) -> None:
         """Serve events until the client leaves or sends something it must not."""
-        limit = self.settings.server.wyoming_max_event_bytes
         try:
-            while (event := await read_event(self.reader, limit)) is not None:
-                try:
-                    await self.handle(event)
-                except (AssistantError, NoModel) as exc:  # a model missing or failing, or
-                    # the chat model unloaded meanwhile: this request fails, the session goes on
-                    await self.send(Error(text=str(exc), code=type(exc).__name__).event())
+            await self._serve()
         except WireError as exc:
             log.warning("wyoming client %s: %s; connection closed", self.peer, exc)
         except (ConnectionError, asyncio.IncompleteReadError):
             log.warning("wyoming client %s went away in the middle of an event", self.peer)
+        except Exception as exc:  # a fault of ours: one line, and the other sessions go on
+            log.error("wyoming client %s: %s: %s; connection closed", self.peer, type(exc), exc)
         finally:
+            await self._close()
+
+    async def _serve(self) -> None:
+        limit = self.settings.server.wyoming_max_event_bytes
+        while True:
+            try:
+                event = await read_event(self.reader, limit)
+                if event is None:
+                    return
+                await self.handle(ev.parse(event))
+            except ev.BadEvent as exc:  # the event is refused, the session goes on
+                log.info("wyoming client %s: %s", self.peer, exc.text)
+                await self.send(Error(text=exc.text, code=exc.code).event())
+            except (AssistantError, NoModel) as exc:  # a model missing or failing, or the
+                # chat model unloaded meanwhile: this request fails, the session goes on
+                await self.send(Error(text=str(exc), code=type(exc).__name__).event())
+
+    async def _close(self) -> None:
+        # Also after a cancellation (shutdown): the conversation's tasks end before this does.
+        with contextlib.suppress(Exception):
             await self._handle.close()
-            self._wake.close()
-            with contextlib.suppress(Exception):
-                self.writer.close()
-                await self.writer.wait_closed()
+        self._wake.close()
+        with contextlib.suppress(Exception):
+            self.writer.close()
+            await self.writer.wait_closed()
 
     async def send(self, event: Event) -> None:
         """Write one event to the client."""
         await async_write_event(event, self.writer)
 
-    async def handle(self, event: Event) -> None:
-        """Answer one event."""
-        kind = event.type
-        if Describe.is_type(kind):
-            await self.send(describe(self.served, self.hub.name).event())
-        elif Ping.is_type(kind):
-            await self.send(Pong(text=Ping.from_event(event).text).event())
-        elif Transcribe.is_type(kind):
-            self._language = Transcribe.from_event(event).language
-        elif AudioStart.is_type(kind) or AudioChunk.is_type(kind) or AudioStop.is_type(kind):
-            await self._audio_event(event)
-        elif Synthesize.is_type(kind):
-            if self._stream is None:  # else the same text is on its way as a stream
-                await self._speak_all(Synthesize.from_event(event))
-        elif SynthesizeStart.is_type(kind) or SynthesizeChunk.is_type(kind):
-            await self._stream_event(event)
-        elif SynthesizeStop.is_type(kind):
-            await self._stream_stop()
-        elif Transcript.is_type(kind):
-            await self._handle.answer(Transcript.from_event(event).text, self.send)
-        elif Detect.is_type(kind):
-            if (refusal := self._wake.listen_for(Detect.from_event(event).names)) is not None:
-                await self.send(refusal)
-        else:
-            offered = "describe, asr (transcribe + audio), tts (synthesize), handle (transcript), "
-            offered += "wake (detect + audio)"
-            await self.send(Error(text=f"{kind!r} is not served; offered: {offered}").event())
+    async def handle(self, data: ev.Data) -> None:
+        """Answer one checked event."""
+        match data:
+            case ev.Describe():
+                await self.send(describe(self.served, self.hub.name).event())
+            case ev.Ping():
+                await self.send(Pong(text=data.text).event())
+            case ev.Transcribe():
+                self._language = data.language
+            case ev.AudioStart() | ev.AudioChunk() | ev.AudioStop():
+                await self._audio_event(data)
+            case ev.Synthesize():
+                language = self._voice(data.voice)
+                if not self._speaker.streaming:  # else the same text is on its way as a stream
+                    await self._speaker.speak_all(data.text, language)
+            case ev.SynthesizeStart():
+                await self._speaker.start(self._voice(data.voice))
+            case ev.SynthesizeChunk():
+                await self._speaker.chunk(data.text)
+            case ev.SynthesizeStop():
+                await self._speaker.stop()
+            case ev.Transcript():
+                await self._handle.answer(data.text, self.send)
+            case ev.Detect():
+                if (refusal := self._wake.listen_for(data.names)) is not None:
+                    await self.send(refusal)
 
-    async def _audio_event(self, event: Event) -> None:
+    def _voice(self, voice: ev.Voice | None) -> str | None:
+        if voice is None:
+            return None
+        return self.served.voice_for(voice.name, voice.language, voice.speaker)
+
+    async def _audio_event(self, data: ev.AudioStart | ev.AudioChunk | ev.AudioStop) -> None:
         if self._wake.active:
-            await self._wake.audio(event, self.send)
+            await self._wake.audio(data, self.send)
             return
         max_s = self.settings.server.max_audio_s
-        if AudioStart.is_type(event.type):
-            start = AudioStart.from_event(event)
-            self._audio = AudioIn(start.rate, start.width, start.channels, max_s)
-        elif AudioChunk.is_type(event.type):
-            chunk = AudioChunk.from_event(event)
+        if isinstance(data, ev.AudioStart):
+            self._audio = AudioIn(data.rate, data.width, data.channels, max_s)
+        elif isinstance(data, ev.AudioChunk):
             if self._audio is None:  # audio-start is optional: the chunk says the format
-                self._audio = AudioIn(chunk.rate, chunk.width, chunk.channels, max_s)
-            self._audio.add(chunk.audio)
+                self._audio = AudioIn(data.rate, data.width, data.channels, max_s)
+            self._audio.add(data.audio)
         else:
             await self._transcribe()
 
@@ -162,69 +177,48 @@ class WyomingSession:
         await self.send(TranscriptStop().event())
         await self.send(Transcript(text=text, language=language).event())
 
-    def _check_voice(self, name: str | None) -> bool:
-        return name is None or name == self.served.voice
 
-    async def _speak_all(self, request: Synthesize) -> None:
-        if not self._check_voice(request.voice.name if request.voice else None):
-            await self._wrong_voice()
-            return
-        # The first clause alone (cut short, as replies are: tts.first_chunk_words), so audio
-        # starts sooner; the rest in one call, which Piper splits into sentences itself.
-        splitter = ClauseSplitter(first_words=self.settings.tts.first_chunk_words)
-        clauses = [*splitter.push(request.text + " "), splitter.flush()]
-        await self._audio_start()
-        await self._say(clauses[0])
-        await self._say(" ".join(clauses[1:]))
-        await self.send(AudioStop().event())
+class WyomingServer:
+    """The listening socket and the sessions of its clients."""
 
-    async def _stream_event(self, event: Event) -> None:
-        if SynthesizeStart.is_type(event.type):
-            start = SynthesizeStart.from_event(event)
-            if not self._check_voice(start.voice.name if start.voice else None):
-                await self._wrong_voice()
-                return
-            self._stream = ClauseSplitter(first_words=self.settings.tts.first_chunk_words)
-            await self._audio_start()
-            return
-        if self._stream is None:
-            await self.send(Error(text="synthesize-chunk without synthesize-start").event())
-            return
-        for clause in self._stream.push(SynthesizeChunk.from_event(event).text):
-            await self._say(clause)
+    def __init__(self, hub: ModelHub, served: Served) -> None:
+        self.hub, self.served = hub, served
+        self.server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
 
-    async def _stream_stop(self) -> None:
-        if self._stream is None:
-            await self.send(Error(text="synthesize-stop without synthesize-start").event())
-            return
-        stream, self._stream = self._stream, None
-        await self._say(stream.flush())
-        await self.send(AudioStop().event())
-        await self.send(SynthesizeStopped().event())
+    async def connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one client, as a task the server can cancel at shutdown."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._sessions.add(task)
+        try:
+            await WyomingSession(self.hub, self.served, reader, writer).run()
+        except asyncio.CancelledError:
+            # ``close`` cancelled it and waits for it; ending cancelled, it would be logged
+            # with a traceback by asyncio's stream protocol, which asks every such task for
+            # its exception.
+            pass
+        finally:
+            if task is not None:
+                self._sessions.discard(task)
 
-    async def _audio_start(self) -> None:
-        rate = (await self.hub.tts()).sample_rate
-        await self.send(AudioStart(rate=rate, width=2, channels=1).event())
-
-    async def _say(self, clause: str) -> None:
-        if not clause.strip():
-            return
-        rate = (await self.hub.tts()).sample_rate
-        async for pcm in self.hub.speak_stream(clause):
-            await self.send(AudioChunk(rate=rate, width=2, channels=1, audio=pcm.tobytes()).event())
-
-    async def _wrong_voice(self) -> None:
-        there = self.served.voice
-        await self.send(Error(text=f"no such voice; this server speaks with {there!r}").event())
+    async def close(self) -> None:
+        """Stop listening, then cancel every session and wait until each has ended."""
+        if self.server is not None:
+            self.server.close()
+        sessions = list(self._sessions)
+        for task in sessions:
+            task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
 
 
-async def start_wyoming(hub: ModelHub) -> asyncio.Server:
+async def start_wyoming(hub: ModelHub) -> WyomingServer:
     """Listen for Wyoming clients on ``server.wyoming_host``:``server.wyoming_port``."""
     s = hub.settings.server
-
-    served = await asyncio.to_thread(Served.resolve, hub.settings)
-
-    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await WyomingSession(hub, served, reader, writer).run()
-
-    return await asyncio.start_server(connected, s.wyoming_host, s.wyoming_port, limit=HEADER_LIMIT)
+    wyoming = WyomingServer(hub, await asyncio.to_thread(Served.resolve, hub.settings))
+    wyoming.server = await asyncio.start_server(
+        wyoming.connected, s.wyoming_host, s.wyoming_port, limit=HEADER_LIMIT
+    )
+    return wyoming

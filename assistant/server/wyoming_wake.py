@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.wake import Detection, NotDetected
 
 from assistant.models.interfaces import Pcm16
 from assistant.models.wake_word import WAKE_WORDS, WakeWordDetector
+from assistant.server import wyoming_events as ev
 from assistant.server.wyoming_wire import AudioIn
 
 Send = Callable[[Event], Awaitable[None]]
@@ -53,17 +53,15 @@ class WakeListener:
         self._detectors = [WakeWordDetector(n) for n in wanted]
         return None
 
-    async def audio(self, event: Event, send: Send) -> None:
+    async def audio(self, data: ev.AudioStart | ev.AudioChunk | ev.AudioStop, send: Send) -> None:
         """One audio event of the stream."""
-        if AudioStart.is_type(event.type):
-            start = AudioStart.from_event(event)
-            self._audio = AudioIn(start.rate, start.width, start.channels, None)
-        elif AudioChunk.is_type(event.type):
-            chunk = AudioChunk.from_event(event)
+        if isinstance(data, ev.AudioStart):
+            self._audio = AudioIn(data.rate, data.width, data.channels, None)
+        elif isinstance(data, ev.AudioChunk):
             if self._audio is None:
-                self._audio = AudioIn(chunk.rate, chunk.width, chunk.channels, None)
-            await self._hear(self._audio.add(chunk.audio), send)
-        elif AudioStop.is_type(event.type):
+                self._audio = AudioIn(data.rate, data.width, data.channels, None)
+            await self._hear(self._audio.add(data.audio), send)
+        else:
             if not self._found:
                 await send(NotDetected().event())
             self.close()

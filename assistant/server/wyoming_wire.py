@@ -4,29 +4,35 @@ A Wyoming event is a JSON header line, then ``data_length`` bytes of more JSON a
 ``payload_length`` bytes of payload (audio). The ``wyoming`` package's own reader trusts those
 lengths and reads whatever a peer announces; here the header line and both lengths are checked
 against ``max_bytes`` first, so a client cannot make the server buffer more than that for one
-event. Everything else (the event types, writing) is the package's.
+event, and both JSON parts are parsed only once their nesting is known to be shallow
+(json_limits.py). The event types' data is checked in wyoming_events.py; writing is the
+package's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+from typing import Any
 
 import numpy as np
 import soxr
 from wyoming.event import Event
 
 from assistant.models.interfaces import Pcm16
+from assistant.server import json_limits
+from assistant.server.wyoming_events import BadEvent
 
 
 class WireError(Exception):
-    """The peer sent something that is not a Wyoming event, or one too large."""
+    """The peer sent something that is not a Wyoming event, or one too large: the stream is lost."""
 
 
 async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | None:
     """The next event, or None when the peer has closed the connection between events.
 
-    asyncio.IncompleteReadError when it went away in the middle of one.
+    asyncio.IncompleteReadError when it went away in the middle of one; WireError when the
+    header is not one (the rest of the stream cannot be read); BadEvent when the data part is
+    not a JSON object or nests too deep (the event has been read whole: the stream goes on).
     """
     try:
         line = await reader.readline()
@@ -34,31 +40,49 @@ async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | No
         raise WireError("an event header line is too long") from None
     if not line:
         return None
-    try:
-        header = json.loads(line)
-        kind = header["type"]
-        data = header.get("data") or {}
-        data_length = int(header.get("data_length") or 0)
-        payload_length = int(header.get("payload_length") or 0)
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise WireError("not a Wyoming event header (a JSON object with a type)") from None
-    if not isinstance(kind, str) or not isinstance(data, dict):
-        raise WireError("not a Wyoming event header (a JSON object with a type)")
-    if min(data_length, payload_length) < 0 or data_length + payload_length > max_bytes:
+    kind, data, data_length, payload_length = _header(line)
+    if data_length + payload_length > max_bytes:
         raise WireError(
             f"a {kind!r} event of {data_length + payload_length} bytes; at most {max_bytes} "
             "(server.wyoming_max_event_bytes)"
         )
-    try:
-        if data_length:
-            extra = json.loads(await reader.readexactly(data_length))
-            if not isinstance(extra, dict):
-                raise WireError(f"the data of a {kind!r} event is not a JSON object")
-            data.update(extra)
-        payload = await reader.readexactly(payload_length) if payload_length else None
-    except ValueError:
-        raise WireError(f"the data of a {kind!r} event is not JSON") from None
+    extra = await reader.readexactly(data_length) if data_length else b""
+    payload = await reader.readexactly(payload_length) if payload_length else None
+    if extra:
+        data.update(_data_part(kind, extra))
     return Event(type=kind, data=data, payload=payload)
+
+
+def _header(line: bytes) -> tuple[str, dict[str, Any], int, int]:
+    """Type, data, data length and payload length of a header line (WireError if not one)."""
+    not_header = "not a Wyoming event header (a JSON object with a type)"
+    try:
+        header = json_limits.loads(line)
+    except json_limits.TooDeep as exc:
+        raise WireError(f"an event header: {exc}") from None
+    except ValueError:
+        raise WireError(not_header) from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise WireError(not_header)
+    kind, data = header["type"], header.get("data") or {}
+    lengths = [header.get("data_length") or 0, header.get("payload_length") or 0]
+    if not isinstance(data, dict) or any(
+        not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in lengths
+    ):
+        raise WireError(f"{not_header[:-1]}, a data object and lengths in bytes)")
+    return kind[:128], data, lengths[0], lengths[1]
+
+
+def _data_part(kind: str, raw: bytes) -> dict[str, Any]:
+    try:
+        extra = json_limits.loads(raw)
+    except json_limits.TooDeep as exc:
+        raise BadEvent(f"the data of a {kind!r} event: {exc}") from None
+    except ValueError:
+        raise BadEvent(f"the data of a {kind!r} event is not JSON") from None
+    if not isinstance(extra, dict):
+        raise BadEvent(f"the data of a {kind!r} event is not a JSON object")
+    return extra
 
 
 class AudioIn:

@@ -15,7 +15,7 @@ import threading
 from assistant.concurrency import call_in_thread
 from assistant.errors import AssistantError
 from assistant.languages import reply_instruction
-from assistant.llm.toolcall import read_call
+from assistant.llm.toolcall import call_text, read_call
 from assistant.models.interfaces import ChatMessage, LanguageModel
 from assistant.pipeline.events import (
     Event,
@@ -28,6 +28,7 @@ from assistant.pipeline.events import (
 from assistant.pipeline.frames import (
     DataFrame,
     ReplyEndFrame,
+    ReplyRequest,
     SpeculativeTranscriptFrame,
     TranscriptFrame,
 )
@@ -141,10 +142,11 @@ class LlmStage(ReplySteps):
         opts: ReplyOptions,
     ) -> str:
         """The turn's reply: tool calls (pre-checked, or the model's) and then words."""
-        if frame.request is not None and frame.request.say is not None:
-            await self._publish(reply, frame.request.say)
+        request = frame.request
+        if request is not None and request.say is not None:
+            await self._publish(reply, request.say)
             return "stop"
-        tools, step = self.tools, 0
+        tools, step = self._tools_for(request), int(request is not None and request.follows_result)
         routed = tools.routed(frame.text) if tools and frame.request is None else None
         if tools is not None and routed is not None:
             outcome = await tools.run(self.bus, reply.turn, routed, "precheck")
@@ -159,14 +161,25 @@ class LlmStage(ReplySteps):
             messages = await call_in_thread(
                 self._executor, self.model.fit_history, conversation, opts.max_tokens
             )
-            text, reason = await self._step(reply, messages, cancel, opts, mode)
+            text, reason = await self._step(reply, messages, cancel, opts, mode, tools)
             call = read_call(text) if mode in ("auto", "call") else None
             if tools is None or call is None:
                 return reason
             reply.parts.clear()
+            if not tools.runs_here(call.name):  # the client runs it: the reply ends with it
+                tools.hand_out(self.bus, reply.turn, call)
+                reply.added.append(ChatMessage("assistant", call_text(call)))
+                reply.open_call = True
+                return "tool_calls"
             outcome = await tools.run(self.bus, reply.turn, call, "model")
             reply.added += exchange(call, outcome)
             step += 1
+
+    def _tools_for(self, request: ReplyRequest | None) -> ToolPolicy | None:
+        """The tools of the turn: the conversation's, with the reply's own choice if it has one."""
+        if self.tools is None or request is None or request.tool_choice is None:
+            return self.tools
+        return dataclasses.replace(self.tools, choice=request.tool_choice)
 
     def _options_for(self, frame: TranscriptFrame) -> ReplyOptions:
         """The settings' reply options, with what this turn asks for itself."""
@@ -217,4 +230,4 @@ class LlmStage(ReplySteps):
 
     def _remember(self, turn: int, user: ChatMessage, reply: _Reply) -> None:
         if not self.is_withdrawn(turn):
-            self.log.remember(turn, user, reply.added, reply.text)
+            self.log.remember(turn, user, reply.added, reply.text, reply.open_call)

@@ -43,6 +43,7 @@ class _Reply:
     language: str = ""  # the reply's language when it is not the default one
     parts: list[str] = field(default_factory=list)
     added: list[ChatMessage] = field(default_factory=list)  # calls and results, in order
+    open_call: bool = False  # it ends with a call the client runs (its result comes later)
 
     @property
     def text(self) -> str:
@@ -69,22 +70,23 @@ class ReplySteps(ModelStage):
         cancel: threading.Event,
         opts: ReplyOptions,
         mode: str,
+        tools: ToolPolicy | None = None,
     ) -> tuple[str, str]:
-        """One reply of the model in ``mode`` (see ``tool_loop``): its text and finish reason."""
+        """One reply of the model in ``mode`` (see ``tool_loop``): its text and finish reason.
+
+        ``tools``: the turn's tools (None: the stage's).
+        """
+        tools = tools or self.tools
         if mode == "call":
-            assert self.tools is not None
-            return await self._generate_step(
-                reply, messages, cancel, opts, self.tools.call_grammar()
-            )
+            assert tools is not None
+            return await self._generate_step(reply, messages, cancel, opts, tools.call_grammar())
         probe = mode in ("auto", "words")
         text, reason = await self._generate_step(reply, messages, cancel, opts, None, probe)
         if not (probe and text.lstrip().startswith("{")):
             return text, reason
-        assert self.tools is not None  # it opened a call: made again, held to the grammar
+        assert tools is not None  # it opened a call: made again, held to the grammar
         if mode == "auto":
-            return await self._generate_step(
-                reply, messages, cancel, opts, self.tools.call_grammar()
-            )
+            return await self._generate_step(reply, messages, cancel, opts, tools.call_grammar())
         if not getattr(self.model, "free_grammar", False):  # a remote server: JSON schemas only
             return await self._generate_step(reply, messages, cancel, opts, None)
         return await self._generate_step(reply, messages, cancel, opts, WORDS, probe=False)
