@@ -32,7 +32,8 @@ def test_health_metrics_models_and_openapi(server: str) -> None:
     health = httpx.get(f"{server}/health").json()
     assert health["status"] == "ok" and health["max_concurrent"] == 2
     assert httpx.get(f"{server}/openapi.json").json()["info"]["title"] == "assistant"
-    assert httpx.get(f"{server}/api/models").json()["models"][0]["architecture"] == "llama"
+    listed = httpx.get(f"{server}/api/models", timeout=60).json()
+    assert next(m for m in listed if m["loaded"])["architecture"] == "llama"
     httpx.post(f"{server}/api/tokenize", json={"text": "hi"})
     metrics = httpx.get(f"{server}/metrics").text
     assert 'assistant_requests_total{endpoint="/api/tokenize",status="200"}' in metrics
@@ -43,9 +44,8 @@ def test_generate_with_stats_and_as_sse(server: str) -> None:
     whole = httpx.post(f"{server}/api/generate", json=body, timeout=60).json()
     assert whole["text"] and whole["tokens_generated"] == 8 and whole["finish_reason"] == "length"
     assert whole["tokens_per_second"] > 0 and whole["generation_time_ms"] > 0
-    with httpx.stream(
-        "POST", f"{server}/api/generate", json={**body, "stream": True}, timeout=60
-    ) as r:
+    summary = {**body, "stream": True, "done_event": True}  # the opt-in summary event
+    with httpx.stream("POST", f"{server}/api/generate", json=summary, timeout=60) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in r.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
@@ -103,9 +103,10 @@ def test_prompt_too_long_is_a_400(server: str) -> None:
     r = httpx.post(
         f"{server}/api/generate", json={"prompt": "word " * 5000, "max_tokens": 5}, timeout=60
     )
-    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+    assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_REQUEST"
+    assert r.json()["error"]["type"] == "context_length_exceeded"
     bad = httpx.post(f"{server}/api/generate", json={"prompt": "x", "temperature": -1})
-    assert bad.status_code == 422
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_REQUEST"
 
 
 def test_over_the_queue_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
@@ -120,7 +121,7 @@ def test_over_the_queue_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
                 time.sleep(0.01)
             second = httpx.post(f"{url}/api/generate", json=body, timeout=60)
             assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
-            assert second.json()["error"]["code"] == "rate_limited"
+            assert second.json()["error"]["code"] == "RATE_LIMITED"
             assert first.result().status_code == 200
         after = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
         assert after.status_code == 200  # the slot is free again
@@ -211,7 +212,7 @@ def test_websocket_generate_chat_ping_and_errors(server: str) -> None:
         done = seen[rid][-1]
         assert done["type"] == "complete" and done["text"] == "".join(tokens)  # type: ignore[arg-type]
         assert done["tokens_generated"] == 6
-    assert seen["x"][-1]["code"] == "BAD_REQUEST"
+    assert seen["x"][-1]["code"] == "INVALID_REQUEST"
 
 
 def test_websocket_cancel_stops_within_100_ms(server: str) -> None:
@@ -251,7 +252,8 @@ def test_transcribe_and_speak(server: str, question_wav: Path, tmp_path: Path) -
     garbage = httpx.post(
         f"{server}/api/transcribe", files={"file": ("x.mp3", os.urandom(3000))}, timeout=60
     )
-    assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "invalid_input"
+    assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "INVALID_REQUEST"
+    assert garbage.json()["error"]["type"] == "invalid_input"
     for fmt in ("wav", "mp3"):
         audio = httpx.post(
             f"{server}/api/speak", json={"text": "Hello there.", "format": fmt}, timeout=60
@@ -285,7 +287,7 @@ def test_request_timeout_is_a_504_and_frees_the_slot(tmp_path: Path) -> None:
     try:
         body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 600, "temperature": 0}
         slow = httpx.post(f"{url}/api/generate", json=body, timeout=60)
-        assert slow.status_code == 504 and slow.json()["error"]["code"] == "timeout"
+        assert slow.status_code == 504 and slow.json()["error"]["code"] == "TIMEOUT"
         assert httpx.get(f"{url}/health").json()["contexts_free"] == 1
         quick = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 3}, timeout=60)
         assert quick.status_code == 200
@@ -337,11 +339,15 @@ def test_models_unload_and_load(tmp_path: Path) -> None:
     process, url = start()
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
-            assert client.post("/api/models/unload").json() == {"status": "unloaded"}
-            assert client.get("/api/models").json() == {"models": []}
+            unloaded = client.post("/api/models/unload").json()
+            assert unloaded["status"] == "unloaded" and unloaded["success"] is True
+            assert not any(m["loaded"] for m in client.get("/api/models").json())
             gone = client.post("/api/generate", json={"prompt": "Hi", "max_tokens": 2})
-            assert gone.status_code == 404
-            assert gone.json()["error"]["code"] == "model_not_found"
+            assert gone.status_code == 400  # the reference's "no model is currently loaded"
+            assert gone.json()["error"]["code"] == "MODEL_NOT_LOADED"
+            openai_gone = client.post("/v1/completions", json={"prompt": "Hi", "max_tokens": 2})
+            assert openai_gone.status_code == 404
+            assert openai_gone.json()["error"]["code"] == "model_not_found"
             missing = client.post("/api/models/load", json={"model": str(tmp_path / "no.gguf")})
             assert missing.status_code == 404
             loaded = client.post("/api/models/load", json={"model": "smollm2-135m-instruct"})
@@ -364,7 +370,7 @@ def test_body_size_and_rate_limits_and_cors(tmp_path: Path) -> None:
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             big = client.post("/api/tokenize", json={"text": "word " * 2000})
-            assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+            assert big.status_code == 413 and big.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
             def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
                 yield b'{"text": "' + b"a" * 3000
@@ -449,7 +455,7 @@ def test_websocket_garbage_gets_protocol_errors_and_the_connection_lives(server:
         for message in bad:
             ws.send(message)
             reply = json.loads(ws.recv(timeout=10))
-            assert reply["type"] == "error" and reply["code"] == "BAD_REQUEST", reply
+            assert reply["type"] == "error" and reply["code"] == "INVALID_REQUEST", reply
         ws.send(json.dumps({"type": "ping", "id": "still-here"}))
         assert json.loads(ws.recv(timeout=10))["type"] == "pong"
 
@@ -463,8 +469,8 @@ def test_speak_refuses_text_with_nothing_to_say_and_survives_lone_surrogates(ser
             content=b'{"text": "hello \\ud8fc there \\u0000 again"}',
             headers={"content-type": "application/json"},
         )
-        assert odd.status_code in (200, 422), odd.text  # spoken with "?", or refused: never 5xx
-        assert odd.status_code == 422 or odd.content[:4] == b"RIFF"
+        assert odd.status_code in (200, 400), odd.text  # spoken with "?", or refused: never 5xx
+        assert odd.status_code == 400 or odd.content[:4] == b"RIFF"
 
 
 def test_voice_socket_reports_a_missing_speech_model_instead_of_failing(tmp_path: Path) -> None:

@@ -181,6 +181,6 @@ def test_sigterm_with_streams_in_flight_stops_in_seconds_and_exits_0() -> None:
     assert took < 5, f"stopping took {took:.1f} s"
     for stream in events:
         assert stream[-1] == "[DONE]", stream[-3:]
-        assert json.loads(stream[-2])["error"]["code"] == "shutting_down"
+        assert json.loads(stream[-2])["error"]["code"] == "SHUTTING_DOWN"
     assert closes and closes[0] in (1001, 1012), closes
     assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")  # type: ignore[union-attr]

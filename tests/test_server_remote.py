@@ -50,7 +50,8 @@ def test_relay_answers_exactly_as_the_server_behind_it(upstream: str, relay: str
     health = httpx.get(f"{relay}/health").json()
     behind = httpx.get(f"{upstream}/health").json()
     assert health["backend"] == "openai" and health["ready"] and health["model"] == behind["model"]
-    model = httpx.get(f"{relay}/api/models").json()["models"][0]
+    (model,) = httpx.get(f"{relay}/api/models").json()
+    assert model["loaded"] and model["name"] == behind["model"]
     assert model["backend"] == "openai" and model["base_url"] == f"{upstream}/v1"
     greedy = {"max_tokens": 24, "temperature": 0}
     chat = {"messages": [{"role": "user", "content": "Name three colours."}], **greedy}
@@ -112,12 +113,13 @@ def test_what_needs_the_remote_tokenizer_or_model_choice_is_a_501(relay: str) ->
         ):
             answer = client.post(path, json=body)
             assert answer.status_code == 501, (path, answer.text)
-            assert answer.json()["error"]["code"] == "not_implemented"
+            assert answer.json()["error"]["code"] == "NOT_IMPLEMENTED"
             assert "llm.backend" in answer.json()["error"]["message"]
         long = {"prompt": "word " * 5000, "max_tokens": 5}
         overflow = client.post("/api/generate", json=long)
         assert overflow.status_code == 400  # the remote's refusal, passed on with its code
-        assert overflow.json()["error"]["code"] == "context_length_exceeded"
+        assert overflow.json()["error"]["code"] == "INVALID_REQUEST"  # the reference's table
+        assert overflow.json()["error"]["type"] == "context_length_exceeded"
 
 
 def test_websocket_protocol_through_the_relay(relay: str) -> None:
@@ -290,7 +292,7 @@ def test_a_misbehaving_remote_gets_clear_errors_never_a_500(
         with httpx.stream("POST", f"{relay}/api/chat", json={**chat, "stream": True}) as r:
             assert r.status_code == 200
             events = [line for line in r.iter_lines() if line.startswith("data:")]
-        assert json.loads(events[0][5:]) == {"token": "Hel"}
+        assert json.loads(events[0][5:]) == {"token": "Hel", "id": 0}
         assert "not a completion event" in json.loads(events[1][5:])["error"]["message"]
         assert events[-1] == "data: [DONE]"
     finally:

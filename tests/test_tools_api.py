@@ -153,3 +153,15 @@ def test_native_chat_takes_tools_and_answers_ollama_style(client: openai.OpenAI)
     assert answer.status_code == 200, answer.text
     call = answer.json()["tool_calls"][0]["function"]
     _check(call["name"], json.dumps(call["arguments"]))
+    streamed = {**body, "stream": True}
+    with httpx.stream("POST", f"{url}/api/chat", json=streamed, timeout=60) as events:
+        lines = [line[6:] for line in events.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    tokens = [json.loads(line) for line in lines[:-1]]
+    assert [t["id"] for t in tokens] == list(range(len(tokens)))  # token events only
+    last = tokens[-1]  # the call, on one more token event
+    assert last["token"] == "" and "done" not in last
+    _check(
+        last["tool_calls"][0]["function"]["name"],
+        json.dumps(last["tool_calls"][0]["function"]["arguments"]),
+    )

@@ -59,6 +59,7 @@ class ModelHub:
         self.conversations = 0  # open conversations, each holding a chat context
         self._swap_lock = asyncio.Lock()
         self._loaded_as: str | None = None  # the name it was swapped to (None: the settings')
+        self._layers: int | None = None  # the GPU layers it was swapped with (None: the settings')
         self.asleep = False  # unloaded by keep_alive: the next request loads it again
         self.last_used = time.monotonic()  # when a request or conversation last ended
         self.users = 0  # requests between waking the model and their end
@@ -81,6 +82,18 @@ class ModelHub:
         return self._text.name if self._text is not None else ""
 
     @property
+    def chosen(self) -> str:
+        """The name the chat model is loaded by, as ``/api/models`` lists it and ``load`` takes it.
+
+        A catalog name or a path (``llm.model``, or the one last given to ``swap``); the remote
+        model's name with a remote backend.
+        """
+        if self.remote:
+            return self.name
+        name = self._loaded_as or self.settings.llm.model
+        return name or loaders.store(self.settings).resolve("llm").name  # the default's
+
+    @property
     def loaded(self) -> bool:
         """Whether a chat model is loaded."""
         return self._text is not None
@@ -90,17 +103,24 @@ class ModelHub:
         """Whether text comes from another server (``llm.backend = "openai"``)."""
         return self._text is not None and self._text.backend == "openai"
 
-    async def swap(self, name: str | None, busy: Callable[[], bool] = lambda: False) -> None:
+    async def swap(
+        self, name: str | None, busy: Callable[[], bool] = lambda: False, layers: int | None = None
+    ) -> None:
         """Load the chat model ``name`` in place of the current one, or with None unload it.
 
-        The new model loads before the old one is released, so a failed load leaves the old
-        one serving. NotAvailable with a remote backend; InUse while ``busy()`` or a
-        conversation holds a context; the errors of ``loaders.load_chat_model`` otherwise.
+        ``layers``: GPU layers instead of ``llm.gpu_layers`` (kept for reloads after
+        keep_alive). The new model loads before the old one is released, so a failed load
+        leaves the old one serving. NotAvailable with a remote backend; InUse while ``busy()``
+        or a conversation holds a context; the errors of ``loaders.load_chat_model`` otherwise.
         """
         loaders.check_swappable(self.remote)
         async with self._swap_lock:
             self._check_unused(busy)
-            new = await loaders.load_chat_model(self.settings, name) if name is not None else None
+            new = (
+                await loaders.load_chat_model(self.settings, name, layers)
+                if name is not None
+                else None
+            )
             try:
                 self._check_unused(busy)  # requests may have started during the load
             except InUse:
@@ -108,7 +128,7 @@ class ModelHub:
                     await new.close()
                 raise
             old, self._text = self._text, new
-            self._loaded_as, self.asleep = name, False
+            self._loaded_as, self._layers, self.asleep = name, layers, False
             if old is not None:
                 await old.close()
 
@@ -141,7 +161,7 @@ class ModelHub:
                 load = (
                     loaders.load_text(self.settings)
                     if name is None
-                    else (loaders.load_chat_model(self.settings, name))
+                    else (loaders.load_chat_model(self.settings, name, self._layers))
                 )
                 self._text, self.asleep = await load, False
 

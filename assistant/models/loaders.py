@@ -174,18 +174,22 @@ def check_swappable(remote: bool) -> None:
         )
 
 
-async def load_chat_model(settings: Settings, name: str) -> LocalText:
+class ModelLoadFailed(UserError):
+    """A chat model a client chose is offered but does not load."""
+
+
+async def load_chat_model(settings: Settings, name: str, layers: int | None = None) -> LocalText:
     """The chat model ``name`` as a client asked for it (``POST /api/models/load``).
 
-    ModelError for a name that is not offered (models/names.py), UserError for a file that
-    does not load.
+    ``layers``: layers offloaded to a GPU instead of ``llm.gpu_layers``. ModelError for a name
+    that is not offered (models/names.py), ModelLoadFailed for a file that does not load.
     """
     path = chat_model_path(settings, name)
     try:
-        return await LocalText.load(settings, path)
+        return await LocalText.load(settings, path, layers)
     except (LlmError, ModelError):
         # The reason names the file, which a client that gave a name should not learn.
-        raise UserError(
+        raise ModelLoadFailed(
             "that model could not be loaded (not a GGUF chat model llama.cpp can read); "
             "the model in use is unchanged"
         ) from None

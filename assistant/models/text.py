@@ -118,12 +118,15 @@ class LocalText:
         self._closing = False
 
     @classmethod
-    async def load(cls, settings: Settings, path: Path) -> LocalText:
-        """Load the GGUF file ``path`` with ``server.pool_size`` contexts."""
+    async def load(cls, settings: Settings, path: Path, layers: int | None = None) -> LocalText:
+        """Load the GGUF file ``path`` with ``server.pool_size`` contexts.
+
+        ``layers``: layers offloaded to a GPU, if not ``llm.gpu_layers`` (-1: all).
+        """
         from assistant.hardware import gpu_layers
 
         pool, n_ctx = settings.server.pool_size, settings.llm.n_ctx
-        layers = gpu_layers("llm", settings.llm.gpu_layers)
+        layers = gpu_layers("llm", settings.llm.gpu_layers if layers is None else layers)
         model = await AsyncModel.load(path, pool_size=pool, n_ctx=n_ctx, n_gpu_layers=layers)
         return cls(model, settings)
 

@@ -19,25 +19,27 @@ from assistant.errors import ModelError, UserError
 from assistant.llm.errors import ContextOverflowError, LlmError
 from assistant.llm.openai_wire import UpstreamError
 from assistant.models.hub import InUse, NoModel
+from assistant.models.loaders import ModelLoadFailed
 from assistant.models.remote import relayed_status
 from assistant.models.text import NotAvailable
-from assistant.server import audio, native, openai_api, page, realtime, voice, ws
+from assistant.server import (
+    audio,
+    native,
+    native_models,
+    openai_api,
+    page,
+    realtime,
+    voice,
+    ws,
+)
 from assistant.server.admission import Busy, ShuttingDown
 from assistant.server.engine import Engine
 from assistant.server.guard import Guard, bearer_token
 from assistant.server.limits import BodyLimit, RateLimit
 from assistant.server.streaming import RequestTimeout
+from assistant.server.wire_errors import documented, error_response
 
 _OPEN_PATHS = {"/", "/health", "/openapi.json", "/docs"}  # and the page's files, /static/
-
-
-def error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """The error body every endpoint uses (OpenAI's shape, which the reference also follows)."""
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "type": code}}, status, headers=headers
-    )
 
 
 def is_loopback(host: str) -> bool:
@@ -67,8 +69,8 @@ class ApiKey(BaseHTTPMiddleware):
         path = request.url.path
         open_path = path in _OPEN_PATHS or path.startswith(("/static/", "/docs-static/"))
         if not open_path and not (given and secrets.compare_digest(given, self.key)):
-            return error(
-                401, "unauthorized", "missing or wrong API key (Authorization: Bearer ...)"
+            return error_response(
+                path, 401, "unauthorized", "missing or wrong API key (Authorization: Bearer ...)"
             )
         return await call_next(request)
 
@@ -93,7 +95,9 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app = FastAPI(title="assistant", version=__version__, docs_url=None, redoc_url=None)
     app.state.engine = engine
     app.state.api_key = api_key
+    app.state.started = time.monotonic()  # for /health's uptime
     app.include_router(native.router)
+    app.include_router(native_models.router)
     app.include_router(openai_api.router)
     app.include_router(ws.router)
     app.include_router(voice.router)
@@ -116,14 +120,16 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app.add_middleware(Guard, settings=s)  # the outermost: before any other work
 
     _map_errors(app)
+    app.openapi = documented(app)  # type: ignore[method-assign]
     return app
 
 
 # exception -> status, code and extra headers of its answer (the most specific class wins)
 _ERRORS: dict[type[Exception], tuple[int, str, dict[str, str]]] = {
     RequestTimeout: (504, "timeout", {}),
-    NoModel: (404, "model_not_found", {}),
+    NoModel: (404, "model_not_loaded", {}),  # /v1 says model_not_found; see wire_errors
     ModelError: (404, "model_not_found", {}),
+    ModelLoadFailed: (500, "model_load_failed", {}),
     InUse: (409, "model_in_use", {"Retry-After": "1"}),
     UserError: (400, "invalid_input", {}),
     ContextOverflowError: (400, "context_length_exceeded", {}),
@@ -138,30 +144,39 @@ def _map_errors(app: FastAPI) -> None:
         app.add_exception_handler(kind, _answer(status, code, headers))
 
     @app.exception_handler(Busy)
-    async def busy(_request: Request, exc: Busy) -> JSONResponse:
-        return error(429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after)})
+    async def busy(request: Request, exc: Busy) -> JSONResponse:
+        retry = {"Retry-After": str(exc.retry_after)}
+        return error_response(request.url.path, 429, "rate_limited", str(exc), retry)
 
     @app.exception_handler(UpstreamError)
-    async def upstream(_request: Request, exc: UpstreamError) -> JSONResponse:
-        status = relayed_status(exc)
+    async def upstream(request: Request, exc: UpstreamError) -> JSONResponse:
+        status, path = relayed_status(exc), request.url.path
         if status == 400:
-            return error(400, exc.code or "invalid_request", str(exc))
+            return error_response(path, 400, exc.code or "invalid_request", str(exc))
         if status == 503:
-            return error(503, "upstream_busy", str(exc), {"Retry-After": "1"})
-        return error(502, "upstream_error", str(exc))
+            return error_response(path, 503, "upstream_busy", str(exc), {"Retry-After": "1"})
+        return error_response(path, 502, "upstream_error", str(exc))
 
     @app.exception_handler(LlmError)
-    async def llm_error(_request: Request, exc: LlmError) -> JSONResponse:
-        return error(400 if isinstance(exc, ValueError) else 500, "generation_error", str(exc))
+    async def llm_error(request: Request, exc: LlmError) -> JSONResponse:
+        status = 400 if isinstance(exc, ValueError) else 500
+        return error_response(request.url.path, status, "generation_error", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's own refusals (an unreadable body, an unknown route or method)
         code = _HTTP_CODES.get(exc.status_code, "invalid_request")
-        return error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}) or None)
+        headers = dict(exc.headers or {}) or None
+        return error_response(request.url.path, exc.status_code, code, str(exc.detail), headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, _exc: Exception) -> JSONResponse:
+        # Still logged with its traceback: Starlette raises it again after this answer.
+        message = "unexpected server error; the server's log has the details"
+        return error_response(request.url.path, 500, "internal_error", message)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Name each bad field without echoing its value: the value may not even be encodable
         # (a lone surrogate in JSON), and echoing input back is not needed to fix it.
         problems = "; ".join(
@@ -169,14 +184,14 @@ def _map_errors(app: FastAPI) -> None:
             for e in exc.errors()
         )
         safe = problems.encode("utf-8", errors="replace").decode("utf-8")
-        return error(422, "invalid_request", safe)
+        return error_response(request.url.path, 422, "invalid_request", safe)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 
 
 def _answer(status: int, code: str, headers: dict[str, str]) -> Any:
-    async def handler(_request: Request, exc: Exception) -> JSONResponse:
-        return error(status, code, str(exc), headers or None)
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(request.url.path, status, code, str(exc), headers or None)
 
     return handler

@@ -65,9 +65,9 @@ class Engine:
                 await hub.sleep(lambda: bool(self.admission.active))
             await asyncio.sleep(1.0 if seconds < 0 else min(1.0, max(0.05, seconds - idle)))
 
-    async def swap(self, name: str | None) -> None:
+    async def swap(self, name: str | None, layers: int | None = None) -> None:
         """Swap the chat model (see ``ModelHub.swap``) while no reply runs or waits."""
-        await self.hub.swap(name, lambda: bool(self.admission.active))
+        await self.hub.swap(name, lambda: bool(self.admission.active), layers)
 
     def record_turn(self, report: TurnReport) -> asyncio.Future[None]:
         """Count a finished voice turn in the metrics, then give its freed memory back.

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.config import ServerSettings
+from assistant.server.wire_errors import error_body
 
 _CHANGES_STATE = {"POST", "PUT", "PATCH", "DELETE"}
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
@@ -128,7 +129,8 @@ async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
         return
-    body = json.dumps({"error": {"code": code, "message": message, "type": code}}).encode()
+    status, answer = error_body(scope["path"], status, code, message)
+    body = json.dumps(answer).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

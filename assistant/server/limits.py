@@ -12,14 +12,19 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.server.wire_errors import error_body
+
 _UNLIMITED = {"/health", "/metrics"}
 # Characters of text to speak in one request, on every door (HTTP, Wyoming): OpenAI's own limit.
 # Long text is spoken in turns with other requests (see ModelHub.speak_stream) in any case.
 MAX_SPEECH_CHARS = 4096
 
 
-async def _refuse(send: Send, status: int, code: str, message: str, retry: int = 0) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "type": code}}).encode()
+async def _refuse(
+    scope: Scope, send: Send, status: int, code: str, message: str, retry: int = 0
+) -> None:
+    status, answer = error_body(scope["path"], status, code, message)
+    body = json.dumps(answer).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if retry:
         headers.append((b"retry-after", str(retry).encode()))
@@ -41,7 +46,7 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         too_large = f"request bodies are limited to {self.max_bytes} bytes (server.max_body_bytes)"
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(send, 413, "payload_too_large", too_large)
+            await _refuse(scope, send, 413, "payload_too_large", too_large)
             return
         if declared is not None:
             await self.app(scope, receive, send)  # the server holds the client to its length
@@ -55,7 +60,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                await _refuse(send, 413, "payload_too_large", too_large)
+                await _refuse(scope, send, 413, "payload_too_large", too_large)
                 return
         replayed = False
 
@@ -84,7 +89,9 @@ class RateLimit:
         client: Any = scope.get("client") or ("?", 0)
         if not self._take(str(client[0])):
             message = f"more than {self.per_minute} requests a minute from this client"
-            await _refuse(send, 429, "rate_limited", message, retry=max(1, 60 // self.per_minute))
+            await _refuse(
+                scope, send, 429, "rate_limited", message, retry=max(1, 60 // self.per_minute)
+            )
             return
         await self.app(scope, receive, send)
 

@@ -1,15 +1,17 @@
-"""The native API: health, metrics, generate, chat, tokenize, detokenize, embeddings, models."""
+"""The native API: health, metrics, generate, chat, tokenize, detokenize, embeddings, ps."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from assistant import __version__
 from assistant.errors import InputError
 from assistant.heap import resident_bytes
 from assistant.models.hub import report
@@ -19,7 +21,7 @@ from assistant.server.schemas import (
     DetokenizeRequest,
     EmbeddingsRequest,
     GenerateRequest,
-    LoadRequest,
+    NativeChatRequest,
     TokenizeRequest,
 )
 from assistant.server.streaming import Generation, sse
@@ -63,6 +65,8 @@ async def health(request: Request) -> dict[str, Any]:
         state[name] = hook()
     return {
         "status": "ok",
+        "version": __version__,
+        "uptime": round(time.monotonic() - request.app.state.started),  # seconds
         "model": engine.hub.name if engine.hub.loaded else None,
         "backend": engine.settings.llm.backend,
         **state,
@@ -78,15 +82,6 @@ async def metrics(request: Request) -> Response:
     return Response(
         generate_latest(engine_of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
     )
-
-
-@router.get("/api/models")
-async def models(request: Request) -> dict[str, Any]:
-    """The loaded model."""
-    engine = engine_of(request)
-    if not engine.hub.loaded:
-        return {"models": []}
-    return {"models": [engine.hub.text.info() | {"id": engine.hub.name}]}
 
 
 @router.get("/api/ps")
@@ -109,22 +104,7 @@ async def running(request: Request) -> dict[str, Any]:
     return {"models": models, "asleep": engine.hub.asleep, "rss_bytes": resident_bytes()}
 
 
-@router.post("/api/models/load")
-async def load_model(body: LoadRequest, request: Request) -> dict[str, Any]:
-    """Replace the chat model with another (a name from `assistant models list`, or a path)."""
-    engine = engine_of(request)
-    await engine.swap(body.model)
-    return {"status": "loaded", "model": engine.hub.text.info() | {"id": engine.hub.name}}
-
-
-@router.post("/api/models/unload")
-async def unload_model(request: Request) -> dict[str, Any]:
-    """Free the chat model; generation answers 404 until one is loaded again."""
-    await engine_of(request).swap(None)
-    return {"status": "unloaded"}
-
-
-async def _run(request: Request, gen: Generation, body: GenerateRequest | ChatRequest) -> Any:
+async def _run(request: Request, gen: Generation, body: GenerateRequest | NativeChatRequest) -> Any:
     pieces = await gen.started_or_done(body.stream, request)
     tools = isinstance(body, ChatRequest) and body.tool_use() is not None
 
@@ -136,14 +116,26 @@ async def _run(request: Request, gen: Generation, body: GenerateRequest | ChatRe
         arguments = json.loads(function["arguments"])
         return {"tool_calls": [{"function": {"name": function["name"], "arguments": arguments}}]}
 
+    def reply() -> dict[str, Any]:  # the reference's fields, then ours
+        said = {"content": gen.text, "role": "assistant"} if isinstance(body, ChatRequest) else {}
+        return {**said, "text": gen.text, "model": gen.model_name, **gen.stats(), **calls()}
+
     if pieces is None:
-        return {"text": gen.text, "model": gen.model_name, **gen.stats(), **calls()}
+        return reply()
+    summary = (lambda: {"done": True, **reply()}) if body.done_event else None
+    return sse(_tokens(pieces, calls), summary, request.url.path)
 
-    async def events() -> Any:
-        async for piece in pieces:
-            yield {"token": piece}
 
-    return sse(events(), lambda: {"done": True, "text": gen.text, **gen.stats(), **calls()})
+async def _tokens(
+    pieces: AsyncIterator[str], calls: Callable[[], dict[str, Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    """The reference's stream events, ``{"token", "id"}``; a tool call comes on one more."""
+    index = 0
+    async for piece in pieces:
+        yield {"token": piece, "id": index}
+        index += 1
+    if call := calls():  # still a token event, so a client reading "token" goes on working
+        yield {"token": "", "id": index, **call}
 
 
 @router.post("/api/generate")
@@ -153,7 +145,7 @@ async def generate(body: GenerateRequest, request: Request) -> Any:
 
 
 @router.post("/api/chat")
-async def chat(body: ChatRequest, request: Request) -> Any:
+async def chat(body: NativeChatRequest, request: Request) -> Any:
     """Reply to a conversation (SSE with ``stream: true``); ``images`` go to the vision model."""
     return await _run(request, chat_generation(engine_of(request), body), body)
 
@@ -183,4 +175,8 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> dict[str, Any
     vectors, _ = await engine.hub.text.embed(
         body.texts(engine.settings.server.max_embedding_inputs)
     )
-    return {"embeddings": vectors, "dimensions": len(vectors[0]) if vectors else 0}
+    return {
+        "embeddings": vectors,
+        "dimensions": len(vectors[0]) if vectors else 0,
+        "model": engine.hub.chosen,  # the model that made them, whatever the request named
+    }

@@ -191,7 +191,18 @@ class OpenAIStreaming(Sampling):
         return bool(self.stream and self.stream_options and self.stream_options.include_usage)
 
 
-class GenerateRequest(Sampling):
+class DoneEvent(Body):
+    """The native streams' opt-in: a summary event before ``data: [DONE]``."""
+
+    # The reference's stream is token events then [DONE]; a client that reads every event's
+    # "token" (the reference's own Python client) fails on anything else.
+    done_event: bool = Field(
+        False,
+        description='with "stream": true, end with {"done": true, "text", counts, finish_reason}',
+    )
+
+
+class GenerateRequest(Sampling, DoneEvent):
     """POST /api/generate."""
 
     prompt: str = Field(min_length=1)
@@ -222,6 +233,10 @@ class ChatRequest(OpenAIStreaming):
             return None
         asked = [m.text() for m in self.messages if m.role == "user"]
         return pictures[-1], asked[-1] if asked else ""
+
+
+class NativeChatRequest(ChatRequest, DoneEvent):
+    """POST /api/chat."""
 
 
 class CompletionRequest(OpenAIStreaming):
@@ -263,9 +278,3 @@ class EmbeddingsRequest(Body):
                 "(server.max_embedding_inputs): send them in several requests"
             )
         return texts
-
-
-class LoadRequest(Body):
-    """Which chat model to load."""
-
-    model: str = Field(min_length=1, description="a name from `assistant models list`, or a path")

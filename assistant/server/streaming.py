@@ -18,6 +18,7 @@ from assistant.models.text import Usage
 from assistant.server.admission import ShuttingDown
 from assistant.server.engine import Engine
 from assistant.server.schemas import Sampling
+from assistant.server.wire_errors import error_body
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Generation:
         tokens = self.completion_tokens
         return {
             "tokens_generated": tokens,
-            "generation_time_ms": round(seconds * 1000, 1),
+            "generation_time_ms": round(seconds * 1000),  # whole, as the reference's
             "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else 0.0,
             "finish_reason": self.finish_reason,
         }
@@ -181,17 +182,23 @@ async def first_then_rest(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
 
 
 def sse(
-    events: AsyncIterator[dict[str, Any]], done: Callable[[], dict[str, Any] | None] | None = None
+    events: AsyncIterator[dict[str, Any]],
+    done: Callable[[], dict[str, Any] | None] | None = None,
+    path: str = "/v1/",
 ) -> StreamingResponse:
-    """Server-sent events: one ``data: {json}`` per event, then ``data: [DONE]``."""
+    """Server-sent events: one ``data: {json}`` per event, then ``data: [DONE]``.
+
+    A failure after the first event is an error event in the error shape of ``path``'s API.
+    """
 
     async def body() -> AsyncIterator[str]:
         try:
             async for event in events:
                 yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
         except AssistantError as exc:  # too late for an HTTP status: say so in the stream
-            code = "shutting_down" if isinstance(exc, ShuttingDown) else "generation_error"
-            failure = {"error": {"code": code, "message": str(exc)}}
+            shutting = isinstance(exc, ShuttingDown)
+            code, status = ("shutting_down", 503) if shutting else ("generation_error", 500)
+            _, failure = error_body(path, status, code, str(exc))
             yield f"data: {json.dumps(failure, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
             return

@@ -6,7 +6,8 @@ messages: ``status`` (on connect), ``token``, ``complete``, ``error``, ``pong``;
 names its ``request_id``. A cancelled request ends with ``complete`` and ``finish_reason``
 ``cancelled``; a closed connection cancels everything it started. Every field is checked:
 ``id`` is a non-empty string or integer, ``config`` an object of sampler fields (which may also
-stand beside the prompt), and a field that is not understood is a ``BAD_REQUEST`` naming it.
+stand beside the prompt), and a field that is not understood is an ``INVALID_REQUEST`` naming
+it. Error codes are those of the reference's table, as the HTTP API's (wire_errors.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from assistant.errors import ModelError, UserError
+from assistant.hardware import llama_gpu
+from assistant.heap import resident_bytes
 from assistant.llm.errors import LlmError
 from assistant.llm.openai_wire import UpstreamError
 from assistant.models.hub import NoModel
@@ -59,7 +62,7 @@ class Session:
         """Dispatch one client message."""
         kind, request_id = message.get("type"), message.get("id")
         if kind == "ping":
-            await self.send({"type": "pong", "request_id": request_id, "timestamp": time.time()})
+            await self.send({"type": "pong", "request_id": request_id, **_timestamp()})
         elif kind == "cancel":
             task = self.tasks.get(str(request_id))
             if task is not None:
@@ -67,12 +70,12 @@ class Session:
         elif kind in ("generate", "chat"):
             if not _valid_id(request_id) or str(request_id) in self.tasks:
                 await self.error(
-                    request_id, "BAD_REQUEST", "a generate/chat message needs a new, unique id"
+                    request_id, "INVALID_REQUEST", "a generate/chat message needs a new, unique id"
                 )
                 return
             self._start(str(request_id), kind, message)
         else:
-            await self.error(request_id, "BAD_REQUEST", f"unknown message type {kind!r}")
+            await self.error(request_id, "INVALID_REQUEST", f"unknown message type {kind!r}")
 
     def _start(self, request_id: str, kind: str, message: dict[str, Any]) -> None:
         task = asyncio.create_task(self._run(request_id, kind, message))
@@ -83,7 +86,7 @@ class Session:
         try:
             gen = self._generation(kind, message)
         except (ValidationError, TypeError, ValueError) as exc:
-            await self.error(request_id, "BAD_REQUEST", _first_line(exc))
+            await self.error(request_id, "INVALID_REQUEST", _first_line(exc))
             return
         finish = None
         try:
@@ -95,7 +98,7 @@ class Session:
                         "request_id": request_id,
                         "token": piece,
                         "index": index,
-                        "timestamp": time.time(),
+                        **_timestamp(),
                     }
                 )
                 index += 1
@@ -107,11 +110,14 @@ class Session:
         except LlmError as exc:
             await self.error(request_id, _code(exc), str(exc))
             return
-        except (NoModel, ModelError) as exc:  # unloaded, or a picture and no vision model
+        except NoModel as exc:
+            await self.error(request_id, "MODEL_NOT_LOADED", str(exc))
+            return
+        except ModelError as exc:  # a picture and no vision model
             await self.error(request_id, "MODEL_NOT_FOUND", str(exc))
             return
         except UserError as exc:  # a picture the vision model cannot read
-            await self.error(request_id, "BAD_REQUEST", str(exc))
+            await self.error(request_id, "INVALID_REQUEST", str(exc))
             return
         except ShuttingDown as exc:
             await self.error(request_id, "SHUTTING_DOWN", str(exc))
@@ -152,6 +158,12 @@ class Session:
             task.cancel()
 
 
+def _timestamp() -> dict[str, int]:
+    """Now, in whole seconds as the reference has it, and in milliseconds."""
+    now = time.time()
+    return {"timestamp": int(now), "timestamp_ms": int(now * 1000)}
+
+
 def _first_line(exc: Exception) -> str:
     """A validation error's gist, without echoing the input (it may not even be encodable)."""
     if isinstance(exc, ValidationError):
@@ -164,8 +176,10 @@ def _first_line(exc: Exception) -> str:
 def _code(exc: LlmError) -> str:
     """The protocol's error code for a failed generation (as its HTTP status would say)."""
     if isinstance(exc, UpstreamError):
-        return {400: "BAD_REQUEST", 503: "RATE_LIMITED"}.get(relayed_status(exc), "UPSTREAM_ERROR")
-    return "BAD_REQUEST" if isinstance(exc, ValueError) else "GENERATION_ERROR"
+        return {400: "INVALID_REQUEST", 503: "RATE_LIMITED"}.get(
+            relayed_status(exc), "UPSTREAM_ERROR"
+        )
+    return "INVALID_REQUEST" if isinstance(exc, ValueError) else "GENERATION_FAILED"
 
 
 def _valid_id(request_id: object) -> bool:
@@ -230,6 +244,21 @@ async def open_voice_session(socket: WebSocket) -> VoiceSlot | None:
     return slot
 
 
+def status(engine: Engine) -> dict[str, Any]:
+    """The status event sent on connect.
+
+    ``memory_used`` is what the process holds now (resident set, as /api/ps's ``rss_bytes``);
+    ``gpu_memory_used`` is 0 without a GPU back-end and None where it cannot be measured.
+    """
+    return {
+        "type": "status",
+        "model": engine.hub.chosen if engine.hub.loaded else None,
+        "active_sessions": engine.admission.active,
+        "memory_used": resident_bytes(),
+        "gpu_memory_used": None if llama_gpu() else 0,
+    }
+
+
 @router.websocket("/ws")
 async def websocket(socket: WebSocket) -> None:
     """Serve one WebSocket connection."""
@@ -238,13 +267,7 @@ async def websocket(socket: WebSocket) -> None:
         return
     await socket.accept()
     session = Session(socket, engine)
-    await session.send(
-        {
-            "type": "status",
-            "model": engine.hub.name,
-            "active_sessions": engine.admission.active,
-        }
-    )
+    await session.send(status(engine))
     limit = engine.settings.server.max_ws_message_bytes
     try:
         while True:
@@ -253,7 +276,7 @@ async def websocket(socket: WebSocket) -> None:
                 break
             message = _parse(received.get("text"), received.get("bytes"), limit)
             if isinstance(message, str):
-                await session.error(None, "BAD_REQUEST", message)
+                await session.error(None, "INVALID_REQUEST", message)
                 continue
             await session.handle(message)
     except WebSocketDisconnect:
