@@ -1,10 +1,11 @@
 """Context: generation, streaming, sampling determinism, stop strings, cache and state."""
 
+import json
 from pathlib import Path
 
 import pytest
 
-from assistant import ContextOverflowError, Model, SamplerParams
+from assistant import ContextOverflowError, Grammar, Model, SamplerParams
 from assistant.catalog import ModelStore
 from assistant.llm.context import Context
 from assistant.llm.textstream import TextAssembler
@@ -49,6 +50,43 @@ def test_max_tokens_and_stop_strings(model: Model, ctx: Context) -> None:
     stop = full.split()[3]  # a word from the middle of the greedy reply
     cut = ctx.generate(prompt, 60, SamplerParams.greedy(), stop=[stop])
     assert cut == full[: full.index(stop)]
+
+
+def test_a_reply_cut_by_the_limit_says_length_with_every_token_counted(
+    model: Model, ctx: Context
+) -> None:
+    # JSON held to a grammar, sampled hot: the grammar makes the model write pieces (a line
+    # break, then the blanks) that the tokenizer joins again, so the reply's text tokenized
+    # anew can come out shorter than the tokens drawn; the count must be the drawn one.
+    prompt = chat(model, "Write a long story about a dragon, as JSON.")
+    reasons = []
+    for seed in (1, 2, 3):
+        params = SamplerParams(temperature=0.9, seed=seed)
+        text = ctx.generate(prompt, 40, params, grammar=Grammar.json_object())
+        reasons.append(ctx.finish_reason)
+        if ctx.finish_reason == "length":
+            assert ctx.n_generated == 40, text
+        else:
+            assert ctx.finish_reason == "stop" and ctx.n_generated < 40, text
+            assert isinstance(json.loads(text), dict), text
+    assert "length" in reasons
+    text = ctx.generate(chat(model, "Tell me a long story about the sea."), 12)
+    assert (ctx.finish_reason, ctx.n_generated) == ("length", 12), text
+    stream = ctx.generate_stream(chat(model, "Tell me a long story about the sea."), 50)
+    next(stream)
+    stream.close()  # the reader left: not a reply that ran to its limit
+    assert ctx.finish_reason == "cancelled"
+
+
+def test_no_limit_runs_until_the_window_is_full(model: Model) -> None:
+    small = Context(model, n_ctx=256)
+    counting, n = "1,", 1  # greedy, it counts on for ever; 16 tokens of room are left
+    while len(model.tokenize(counting)) < small.n_ctx - 16:
+        n += 1
+        counting += f" {n},"
+    text = small.generate(counting, None, SamplerParams.greedy())
+    assert small.finish_reason == "length" and small.n_cached == small.n_ctx, text
+    assert small.n_generated == small.n_ctx - len(model.tokenize(counting))
 
 
 def test_token_prompt_and_cache_reuse(model: Model, ctx: Context) -> None:

@@ -7,6 +7,7 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from pydantic import BaseModel, Field
 
 from tests.serving import serving
 
@@ -82,6 +83,126 @@ def test_the_native_format_takes_json_or_a_schema(server: str) -> None:
     body = made.json()
     if body["finish_reason"] == "stop":
         assert isinstance(json.loads(body["text"]), dict)
+
+
+def _text(limit: int) -> dict:
+    return {"type": "string", "maxLength": limit}
+
+
+def _closed(properties: dict) -> dict:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+# Five prompts, each with a schema of its own (integer bounds among them).
+SWEEP = {
+    "List three colours as JSON.": _closed(
+        {"colours": {"type": "array", "items": _text(20), "minItems": 1, "maxItems": 5}}
+    ),
+    "Describe a cat as JSON.": _closed(
+        {"name": _text(30), "age": {"type": "integer", "minimum": 0, "maximum": 30}}
+    ),
+    "Give a person's name and age as JSON.": _closed(
+        {"name": _text(30), "age": {"type": "integer", "minimum": 0, "maximum": 120}}
+    ),
+    "Name a big city and its country, as JSON.": PLACE,
+    "Three fruits and their colours, as JSON.": _closed(
+        {
+            "fruits": {
+                "type": "array",
+                "items": _closed({"name": _text(20), "colour": _text(20)}),
+                "maxItems": 5,
+            }
+        }
+    ),
+}
+CUT = 60  # max_tokens where one is given
+# No max_tokens means up to the context: a window of 512 bounds what a reply that runs on
+# costs the test (any JSON object may go on for ever; a schema's bounded one may not).
+N_CTX = 512
+
+
+@pytest.fixture(scope="module")
+def small_window() -> Iterator[str]:
+    with serving(env={"ASSISTANT_LLM__N_CTX": str(N_CTX)}) as url:
+        yield url
+
+
+def _sweep_requests() -> list[dict]:
+    """Ten ways to ask: greedy and at 0.9 (four seeds), each with and without max_tokens."""
+    ways = [{"temperature": 0.0}] + [{"temperature": 0.9, "seed": s} for s in (1, 2, 3, 4)]
+    return [{**way, **limit} for way in ways for limit in ({}, {"max_tokens": CUT})]
+
+
+@pytest.mark.parametrize("kind", ["json_object", "json_schema"])
+@pytest.mark.parametrize("ask", list(SWEEP))
+def test_json_replies_parse_and_validate_or_say_length(
+    small_window: str, ask: str, kind: str
+) -> None:
+    schema = SWEEP[ask]
+    response_format: dict = {"type": "json_object"}
+    if kind == "json_schema":
+        response_format = {"type": kind, "json_schema": {"name": "reply", "schema": schema}}
+    client, failures = _client(small_window), []
+    for asked in _sweep_requests():
+        done = client.chat.completions.create(
+            model="any",
+            messages=[{"role": "user", "content": ask}],
+            response_format=response_format,  # type: ignore[arg-type]
+            **asked,
+        )
+        choice, usage = done.choices[0], done.usage
+        assert usage is not None
+        text = choice.message.content or ""
+        if choice.finish_reason == "length":  # cut, and truly at the limit
+            used = usage.completion_tokens
+            if "max_tokens" not in asked:
+                used += usage.prompt_tokens
+            if used != asked.get("max_tokens", N_CTX):
+                failures.append((asked, "length before the limit", used, text))
+            continue
+        try:
+            reply = json.loads(text)
+            assert isinstance(reply, dict)
+            if kind == "json_schema":
+                jsonschema.validate(reply, schema)
+        except (ValueError, AssertionError, jsonschema.ValidationError) as exc:
+            failures.append((asked, choice.finish_reason, type(exc).__name__, text))
+    assert not failures, failures
+
+
+class Person(BaseModel):
+    name: str = Field(max_length=30)
+    age: int = Field(ge=0, le=120)
+
+
+class Reading(BaseModel):
+    celsius: float = Field(ge=-50, le=60)
+
+
+def test_pydantic_integer_bounds_hold_through_parse(server: str) -> None:
+    client = _client(server)
+    ask = [{"role": "user", "content": "Invent a person who is 150 years old."}]
+    for seed in range(6):
+        done = client.chat.completions.parse(
+            model="any", messages=ask, response_format=Person, temperature=0.9, seed=seed + 1
+        )
+        person = done.choices[0].message.parsed
+        assert person is not None and 0 <= person.age <= 120, done.choices[0].message.content
+
+
+def test_a_bound_on_a_float_is_a_400_naming_the_keyword(server: str) -> None:
+    with pytest.raises(openai.BadRequestError, match="minimum") as refused:
+        _client(server).chat.completions.parse(
+            model="any",
+            messages=[{"role": "user", "content": "How warm is it?"}],
+            response_format=Reading,
+        )
+    assert refused.value.status_code == 400
 
 
 @pytest.mark.parametrize(

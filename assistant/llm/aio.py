@@ -38,6 +38,14 @@ class BatchGenerationConfig:
     retry_attempts: int = 0  # extra tries after a failure or a timeout
 
 
+@dataclass
+class Finish:
+    """How a streamed generation ended, filled in once its stream is over."""
+
+    reason: str = ""  # stop | length (every allowed token drawn) | cancelled
+    tokens: int = 0  # tokens drawn (the end-of-generation token not counted)
+
+
 @dataclass(frozen=True)
 class GenerationResult:
     """One prompt's outcome in a batch; ``error`` is set (and ``text`` empty) if it failed."""
@@ -114,7 +122,7 @@ class AsyncModel:
     async def generate(
         self,
         prompt: str | list[int],
-        max_tokens: int = 100,
+        max_tokens: int | None = 100,
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
         timeout: float | None = None,
@@ -132,16 +140,18 @@ class AsyncModel:
     async def generate_stream(
         self,
         prompt: str | list[int],
-        max_tokens: int = 100,
+        max_tokens: int | None = 100,
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
         buffer: int = 8,
         *,
         grammar: Grammar | None = None,
+        finish: Finish | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield reply pieces as they are generated (at most ``buffer`` ahead of the reader).
 
-        With ``grammar`` the reply follows it (see ``Context.generate_stream``).
+        With ``grammar`` the reply follows it (see ``Context.generate_stream``); ``finish``
+        receives why it ended and the tokens it drew.
         """
         cancel = threading.Event()
         async with self.pool.acquire() as ctx:  # back in the pool once its thread is done
@@ -152,9 +162,13 @@ class AsyncModel:
                 cancel=cancel,
                 buffer=buffer,
             )
-            async with contextlib.aclosing(stream):
-                async for piece in stream:
-                    yield str(piece)
+            try:
+                async with contextlib.aclosing(stream):
+                    async for piece in stream:
+                        yield str(piece)
+            finally:  # the worker is done with the context: what it says is final
+                if finish is not None:
+                    finish.reason, finish.tokens = ctx.finish_reason, ctx.n_generated
 
     async def batch_generate(
         self, prompts: Sequence[str], config: BatchGenerationConfig | None = None

@@ -86,6 +86,7 @@ class Context:
         self.embeddings = embeddings
         self._tokens: list[int] = []  # what the KV cache holds, in order
         self.finish_reason = ""  # why the last generation ended: stop | length | cancelled
+        self.n_generated = 0  # tokens the last generation drew (its end-of-generation token not)
         # Not an RLock: a stream may be closed from another thread than the one that began it.
         self._busy = threading.Lock()
         self._closed = False
@@ -166,7 +167,7 @@ class Context:
     def generate(
         self,
         prompt: str | list[int],
-        max_tokens: int = 100,
+        max_tokens: int | None = 100,
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
         *,
@@ -178,7 +179,7 @@ class Context:
     def generate_stream(
         self,
         prompt: str | list[int],
-        max_tokens: int = 100,
+        max_tokens: int | None = 100,
         params: SamplerParams | None = None,
         stop: list[str] | None = None,
         cancel: threading.Event | None = None,
@@ -187,6 +188,8 @@ class Context:
     ) -> Iterator[str]:
         """Yield the continuation piece by piece; a piece never ends inside a UTF-8 character.
 
+        ``max_tokens`` None: until the model stops or the window is full. Afterwards
+        ``finish_reason`` says why it ended (``length``: every allowed token was drawn).
         Setting ``cancel`` (from any thread) ends the stream after the current token. The
         context is held from the first piece asked for until the stream ends or is closed.
         With ``grammar`` the output follows it (ConfigurationError, before any piece, for a
@@ -198,7 +201,7 @@ class Context:
     def _stream(
         self,
         prompt: str | list[int],
-        max_tokens: int,
+        max_tokens: int | None,
         params: SamplerParams | None,
         stop: list[str] | None,
         cancel: threading.Event | None,
@@ -221,15 +224,19 @@ class Context:
         )
         self._prefill(tokens)
         text = TextAssembler(stop)
-        self.finish_reason = "length"
-        for _ in range(min(max_tokens, self.n_ctx - len(self._tokens))):
+        # "cancelled" until it ends on its own (a reader closing the stream ends it early);
+        # "length" once it has drawn every token allowed, whatever text was still held back
+        self.finish_reason, self.n_generated = "cancelled", 0
+        reason = "length"
+        room = self.n_ctx - len(self._tokens)
+        for _ in range(room if max_tokens is None else min(max_tokens, room)):
             if cancel is not None and cancel.is_set():
-                self.finish_reason = "cancelled"
                 return
             token = int(sampler.sample(self._ctx, -1))
             if self.model.token_is_eog(token):
-                self.finish_reason = "stop"
+                reason = "stop"
                 break
+            self.n_generated += 1
             piece = text.push(self.model.detokenize_bytes([token]))
             if piece:
                 yield piece
@@ -237,6 +244,7 @@ class Context:
                 self.finish_reason = "stop"
                 return
             self._decode([token])
+        self.finish_reason = reason
         rest = text.finish()
         if rest:
             yield rest

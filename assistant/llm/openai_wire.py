@@ -80,7 +80,7 @@ def estimate_tokens(texts: Iterable[str], per_text: int = 0) -> int:
 
 def streaming_body(
     model: str,
-    max_tokens: int,
+    max_tokens: int | None,
     stop: list[str],
     sampling: dict[str, Any],
     include_usage: bool = False,
@@ -89,9 +89,12 @@ def streaming_body(
     """A streamed chat or text completion request (``messages=`` or ``prompt=``).
 
     With ``include_usage`` the last event carries the server's token counts (OpenAI's
-    ``stream_options``; a server that rejects unknown fields may refuse it).
+    ``stream_options``; a server that rejects unknown fields may refuse it). ``max_tokens``
+    None leaves the limit to the server (OpenAI's and llama.cpp's: the context).
     """
-    body = {"model": model, **payload, "max_tokens": max_tokens, **sampling, "stream": True}
+    body = {"model": model, **payload, **sampling, "stream": True}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
     if include_usage:
         body["stream_options"] = {"include_usage": True}
     if stop:

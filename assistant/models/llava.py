@@ -41,6 +41,7 @@ class VisionStats:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str = ""  # llama.cpp's: stop or length ("" when stopped early)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -99,11 +100,14 @@ class LlamaVisionModel:
         self,
         image: PreparedImage | None,
         prompt: str,
-        max_tokens: int = 256,
+        max_tokens: int | None = 256,
         temperature: float = 0.1,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        """Stream the answer; with ``image`` None the question is answered as plain text."""
+        """Stream the answer; with ``image`` None the question is answered as plain text.
+
+        ``max_tokens`` None: until the model stops or its context is full.
+        """
         content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
         if image is not None:
             content.insert(0, {"type": "image_url", "image_url": {"url": image.data_uri()}})
@@ -117,13 +121,13 @@ class LlamaVisionModel:
     def _generate(
         self,
         content: list[dict[str, Any]],
-        max_tokens: int,
+        max_tokens: int | None,
         temperature: float,
         cancel: threading.Event | None,
     ) -> Iterator[str]:
         started = time.perf_counter()
         first: float | None = None
-        produced = 0
+        produced, reason = 0, ""
         self._llama.reset()  # each question stands alone: the image is the context
         try:
             with SILENCER_LOCK:  # the handler encodes the image here, output silenced
@@ -140,6 +144,7 @@ class LlamaVisionModel:
             ) from None
         try:
             for chunk in stream:
+                reason = chunk["choices"][0].get("finish_reason") or reason
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     first = first or time.perf_counter()
@@ -153,6 +158,7 @@ class LlamaVisionModel:
             self.stats = VisionStats(
                 prompt_tokens=max(0, self._llama.n_tokens - produced),
                 completion_tokens=produced,
+                finish_reason=str(reason),
                 timings_ms={
                     "first_token": round(((first or ended) - started) * 1000, 1),
                     "total": round((ended - started) * 1000, 1),

@@ -95,7 +95,7 @@ class SeeingChatModel:
         yield from vision.answer(picture, question, max_tokens, params.temperature, cancel)
         if cancel.is_set():
             return "cancelled"
-        return "length" if vision.stats.completion_tokens >= max_tokens else "stop"
+        return vision.stats.finish_reason or "stop"
 
     @property
     def free_grammar(self) -> bool:

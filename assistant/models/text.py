@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.config import Settings
-from assistant.llm.aio import AsyncModel
+from assistant.llm.aio import AsyncModel, Finish
 from assistant.llm.embeddings import EmbeddingGenerator
-from assistant.llm.errors import LlmError
 from assistant.models.interfaces import LanguageModel
 from assistant.models.llama_chat import LlamaChatModel
 from assistant.server.schemas import Sampling
@@ -153,21 +152,22 @@ class LocalText:
                 self._idle.set()
 
     async def complete(self, prompt: str, req: Sampling, usage: Usage) -> AsyncGenerator[str, None]:
-        """Stream from a free pooled context; counts come from the model's tokenizer."""
-        text = ""
-        grammar = req.grammar()
+        """Stream from a free pooled context; the context says why it ended and how long.
+
+        Its own count, not the reply's text tokenized again: that can come out a token
+        shorter, and a reply cut at the limit would read as finished.
+        """
+        finish = Finish()
         stream = self.model.generate_stream(
-            prompt, req.max_tokens, req.params(), req.stops(), grammar=grammar
+            prompt, req.max_tokens, req.params(), req.stops(), grammar=req.grammar(), finish=finish
         )
         try:
             async with self._use(), contextlib.aclosing(stream):
                 async for piece in stream:
-                    text += piece
                     yield piece
         finally:  # also when stopped early: what was generated counts
+            usage.completion_tokens, usage.finish_reason = finish.tokens, finish.reason or None
             tokenize = self.model.model.tokenize
-            with contextlib.suppress(LlmError):  # never hide the error that ended the stream
-                usage.completion_tokens = len(tokenize(text, add_bos=False)) if text else 0
             # Only the OpenAI API reports it: a long prompt is not counted on the event loop
             # for nothing.
             usage.count_prompt = lambda: len(tokenize(prompt, special=True))

@@ -84,7 +84,7 @@ class Engine:
         self,
         picture: str,
         question: str,
-        max_tokens: int,
+        max_tokens: int | None,
         temperature: float,
         usage: Usage,
     ) -> AsyncGenerator[str, None]:
@@ -113,6 +113,7 @@ class Engine:
             finally:  # the worker has ended: these are this answer's counts
                 usage.prompt_tokens = vision.stats.prompt_tokens
                 usage.completion_tokens = vision.stats.completion_tokens
+                usage.finish_reason = vision.stats.finish_reason or None
 
     def stop(self) -> None:
         """Shutting down: stop the replies in flight and the voice sessions."""

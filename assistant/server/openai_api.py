@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from assistant.models.names import offered_chat_models
 from assistant.server.native import chat_generation, engine_of
-from assistant.server.schemas import ChatRequest, CompletionRequest, EmbeddingsRequest
+from assistant.server.schemas import CompletionRequest, EmbeddingsRequest, OpenAIChatRequest
 from assistant.server.streaming import Generation, sse
 from assistant.server.tools import parse_call
 
@@ -36,7 +36,7 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 
 @router.post("/chat/completions")
-async def chat_completions(body: ChatRequest, request: Request) -> Any:
+async def chat_completions(body: OpenAIChatRequest, request: Request) -> Any:
     """Chat completions (``chat.completion.chunk`` events with ``stream: true``).
 
     ``image_url`` parts (``data:`` URIs) go to the vision model; with ``tools`` a reply may be

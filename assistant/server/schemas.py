@@ -82,7 +82,8 @@ class Sampling(Body):
     # Ollama's: how long the chat model stays loaded after this request (seconds, or "5m",
     # "30s", "1h"; negative: always), until another request says otherwise
     keep_alive: float | str | None = None
-    max_tokens: int = Field(100, ge=1, le=8192)
+    # None (null): until the model stops or the context is full
+    max_tokens: int | None = Field(100, ge=1, le=8192)
     stream: bool = False
     response_format: ResponseFormat | None = None  # OpenAI's structured output
     format: str | dict[str, Any] | None = None  # Ollama's: "json" or a JSON schema
@@ -239,13 +240,30 @@ class NativeChatRequest(ChatRequest, DoneEvent):
     """POST /api/chat."""
 
 
+class OpenAIChatRequest(ChatRequest):
+    """POST /v1/chat/completions: OpenAI's defaults where a field is unset.
+
+    No ``max_tokens`` (nor its newer name ``max_completion_tokens``) means no limit but the
+    context, as at OpenAI and on llama.cpp's server.
+    """
+
+    max_tokens: int | None = Field(None, ge=1, le=8192)
+    max_completion_tokens: int | None = Field(None, ge=1, le=8192)
+
+    @model_validator(mode="after")
+    def _newer_name(self) -> OpenAIChatRequest:
+        if self.max_tokens is None:
+            self.max_tokens = self.max_completion_tokens
+        return self
+
+
 class CompletionRequest(OpenAIStreaming):
     """POST /v1/completions."""
 
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
     prompt: str = Field(min_length=1)
-    max_tokens: int = Field(16, ge=1, le=8192)
+    max_tokens: int | None = Field(16, ge=1, le=8192)  # OpenAI's default for completions
 
 
 class TokenizeRequest(Body):

@@ -111,10 +111,14 @@ class Generation:
 
     @property
     def finish_reason(self) -> str:
-        """The backend's, else ``length`` when the reply used every allowed token, else ``stop``."""
+        """The backend's, else ``length`` when the reply used every allowed token, else ``stop``.
+
+        Only a remote server that names none is judged by the counts.
+        """
         if self.usage.finish_reason:
             return self.usage.finish_reason
-        return "length" if self.completion_tokens >= self.req.max_tokens else "stop"
+        limit = self.req.max_tokens
+        return "length" if limit is not None and self.completion_tokens >= limit else "stop"
 
     def stats(self) -> dict[str, Any]:
         """Counts and timings in the reference's field names."""
