@@ -154,6 +154,13 @@ def test_unset_max_tokens_is_the_context_on_v1_and_100_on_the_native_api() -> No
         )
         assert done.choices[0].finish_reason == "length" and done.usage is not None
         assert done.usage.prompt_tokens + done.usage.completion_tokens == 256
+        text = _client(url).completions.create(
+            model="any",
+            prompt="word " * 200 + STORY,
+            extra_body={"response_format": endless},
+        )
+        assert text.choices[0].finish_reason == "length" and text.usage is not None
+        assert text.usage.prompt_tokens + text.usage.completion_tokens == 256
         native = httpx.post(
             f"{url}/api/chat", json={"messages": ask, "format": ENDLESS}, timeout=300
         ).json()

@@ -263,7 +263,9 @@ class CompletionRequest(OpenAIStreaming):
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
     prompt: str = Field(min_length=1)
-    max_tokens: int | None = Field(16, ge=1, le=8192)  # OpenAI's default for completions
+    # Unset is no limit but the context, as on llama.cpp's server (OpenAI's legacy 16 would
+    # cut most answers a client of this server expects whole).
+    max_tokens: int | None = Field(None, ge=1, le=8192)
 
 
 class TokenizeRequest(Body):
