@@ -220,3 +220,62 @@ def test_a_model_drawn_to_whitespace_still_finishes_its_json(model: Model, ctx: 
         assert ctx.finish_reason == "stop", repr(text)
         assert isinstance(json.loads(text), dict)
         assert not re.search(r"\n[ \t]*\n", text), repr(text)  # one break per run
+
+
+NULLABLE = {
+    "type": "object",
+    "properties": {
+        "nick": {"type": ["string", "null"], "maxLength": 3},
+        "pet": {"type": ["string", "null"], "enum": ["cat", "dog", None]},
+        "age": {"type": ["integer", "null"], "minimum": 1, "maximum": 9},
+        "home": {
+            "type": ["object", "null"],
+            "properties": {"town": {"type": "string", "maxLength": 8}},
+            "required": ["town"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["nick", "pet", "age", "home"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_list_of_types_keeps_the_other_keywords(model: Model, ctx: Context, seed: int) -> None:
+    """OpenAI's strict form ``"type": ["string", "null"]`` with lengths, enums and bounds."""
+    grammar = Grammar.from_json_schema(NULLABLE)
+    ask = chat(model, "Describe a person with a long nickname, a pet, an age and a home.")
+    text = ctx.generate(ask, 200, SamplerParams(temperature=0.9, seed=seed), grammar=grammar)
+    assert ctx.finish_reason == "stop", text
+    jsonschema.validate(json.loads(text), NULLABLE)
+
+
+TAGGED = {
+    "type": "object",
+    "properties": {
+        "pet": {
+            "oneOf": [
+                {
+                    "properties": {"kind": {"const": "cat"}, "lives": {"type": "integer"}},
+                    "required": ["kind", "lives"],
+                    "type": "object",
+                },
+                {
+                    "properties": {"kind": {"const": "dog"}, "tricks": {"type": "integer"}},
+                    "required": ["kind", "tricks"],
+                    "type": "object",
+                },
+            ]
+        }
+    },
+    "required": ["pet"],
+}
+
+
+def test_one_of_is_taken_when_its_branches_exclude_each_other_and_refused_otherwise() -> None:
+    Grammar.from_json_schema(TAGGED)  # a tagged union, as Pydantic writes one
+    overlapping = {"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 2}]}
+    with pytest.raises(ConfigurationError, match="oneOf"):
+        Grammar.from_json_schema(overlapping)
+    with pytest.raises(ConfigurationError, match="maxLength beside format"):
+        Grammar.from_json_schema({"type": "string", "format": "date", "maxLength": 4})

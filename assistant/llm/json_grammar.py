@@ -55,15 +55,20 @@ class _Converter(SchemaConverter):
         """The rule for ``schema``: its integer range when it bounds an integer."""
         base, bounds = SchemaConverter, integer_bounds(schema)
         kinds = schema.get("type")
-        held = kinds == "integer" or isinstance(kinds, list)
-        if _takes_precedence(schema) or bounds is None or not held:
+        if _takes_precedence(schema):
+            if isinstance(kinds, list):  # the base would read the types first, dropping these
+                schema = {k: v for k, v in schema.items() if k != "type"}
             return str(base.visit(self, schema, name))
         rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
-        if isinstance(kinds, list):  # each type with the bounds (a null ignores them)
+        if isinstance(kinds, list):
+            # Each type keeps the schema's other keywords (a null ignores them): the base
+            # converter would keep the bare types only, dropping lengths, properties, bounds.
             alternatives = [{**schema, "type": kind} for kind in kinds]
             rule = base._generate_union_rule(self, name, alternatives)
-        else:
+        elif kinds == "integer" and bounds is not None:
             rule = f"({integer_range(*bounds)}) space"
+        else:
+            return str(base.visit(self, schema, name))
         return str(base._add_rule(self, rule_name, rule))
 
 
@@ -122,8 +127,12 @@ def refuse_unheld(schema: Any) -> None:
                 f"{', '.join(found)} on a number cannot be held by the grammar (on an integer "
                 "they are); use type integer, or drop it and check the value after generation"
             )
-        if "pattern" in part and ("minLength" in part or "maxLength" in part):
-            found.append("minLength/maxLength beside pattern")
+        if ("pattern" in part or "format" in part) and ("minLength" in part or "maxLength" in part):
+            found.append(
+                f"minLength/maxLength beside {'pattern' if 'pattern' in part else 'format'}"
+            )
+        if isinstance(part.get("oneOf"), list) and not _disjoint(part["oneOf"]):
+            found.append("oneOf (use anyOf, or tell the branches apart by a const property)")
         if found:
             raise ValueError(
                 f"{', '.join(found)} cannot be held by the grammar; drop it and check the "
@@ -147,6 +156,37 @@ _SCHEMA_ONE = (
     "unevaluatedProperties",
     "unevaluatedItems",
 )
+
+
+def _disjoint(branches: list[Any]) -> bool:
+    """Whether no value can match two ``oneOf`` branches: objects told apart by a const.
+
+    The grammar holds ``oneOf`` as ``anyOf``; that is exact only when the branches exclude
+    each other, as Pydantic's tagged unions do (one property with a different ``const`` or
+    single ``enum`` in each branch, and required).
+    """
+    if len(branches) < 2:
+        return True
+    tags: list[dict[str, Any]] = []
+    for branch in branches:
+        props = branch.get("properties", {}) if isinstance(branch, dict) else {}
+        required = set(branch.get("required", [])) if isinstance(branch, dict) else set()
+        tags.append({k: _tag(v) for k, v in props.items() if k in required and _tag(v) is not _NO})
+    shared = set.intersection(*(set(t) for t in tags))
+    return any(len({repr(t[k]) for t in tags}) == len(tags) for k in shared)
+
+
+_NO = object()  # a schema that allows more than one value
+
+
+def _tag(schema: Any) -> Any:
+    """The one value ``schema`` allows (const, or an enum of one), else ``_NO``."""
+    if not isinstance(schema, dict):
+        return _NO
+    if "const" in schema:
+        return schema["const"]
+    enum = schema.get("enum")
+    return enum[0] if isinstance(enum, list) and len(enum) == 1 else _NO
 
 
 def _subschemas(schema: Any) -> Iterator[dict[str, Any]]:
