@@ -91,6 +91,18 @@ REALTIME_CASES = [
         '{"type": "session.update", "event_id": "t", "session": {"temperature": NaN}}',
         "session.temperature",
     ),
+    (  # free-form fields too: NaN would be echoed back in session.updated as text not JSON
+        '{"type": "session.update", "event_id": "n2", "session": {"audio": {"input": '
+        '{"transcription": {"model": "whisper-1", "prompt": "x", "language": "en", '
+        '"extra": [1, NaN]}}}}}',
+        "session.audio.input.transcription.extra[1]",
+    ),
+    (
+        '{"type": "session.update", "event_id": "n3", "session": {"tools": [{"type": '
+        '"function", "name": "f", "parameters": {"type": "object", "properties": {"a": '
+        '{"type": "integer", "maximum": Infinity}}}}]}}',
+        "session.tools[0].parameters.properties.a.maximum",
+    ),
 ]
 
 

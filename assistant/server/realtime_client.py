@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from assistant.server.wire_check import BadMessage, Strict, check
+from assistant.server.wire_check import BadMessage, Strict, check, refuse_non_finite
 
 MAX_ID = 256  # characters of an id the client chooses (event, item, response)
 
@@ -210,6 +210,7 @@ def check_event(event: dict[str, Any], known: set[str] | dict[str, Any]) -> str:
         shown = kind if len(kind) <= 40 else kind[:40] + "..."
         raise BadMessage(f"unknown or unsupported event type {shown!r}", "invalid_event", "type")
     check(MODELS.get(kind, Event), event)
+    refuse_non_finite(event)
     return kind
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from assistant.server.wire_check import BadMessage, Strict, check, loads
+from assistant.server.wire_check import BadMessage, Strict, check, loads, refuse_non_finite
 
 
 class Message(Strict):
@@ -60,4 +60,6 @@ def message(text: str, max_bytes: int) -> Message:
             f"{{'type': {' | '.join(map(repr, MODELS))}}}",
             param="type",
         )
-    return check(MODELS[kind], value)
+    checked = check(MODELS[kind], value)
+    refuse_non_finite(value)
+    return checked

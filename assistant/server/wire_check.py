@@ -11,6 +11,7 @@ infinity, are refused).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -56,6 +57,28 @@ def loads(text: str, max_bytes: int, max_depth: int = MAX_DEPTH) -> dict[str, An
     if not isinstance(value, dict):
         raise BadMessage("a message is a JSON object with a 'type'", "invalid_json")
     return value
+
+
+def refuse_non_finite(value: Any) -> None:
+    """BadMessage naming the first NaN or infinity in ``value``, in fields of any type.
+
+    Typed fields refuse them by themselves; this covers the free-form ones (tool schemas,
+    transcription settings) that would otherwise be echoed back as text that is not JSON.
+    """
+    if (where := _not_finite(value, ())) is not None:
+        param = path("", where)
+        raise BadMessage(f"'{param}': NaN and infinities are not JSON numbers", param=param)
+
+
+def _not_finite(value: Any, at: tuple[int | str, ...]) -> tuple[int | str, ...] | None:
+    """Where ``value`` holds NaN or an infinity, if anywhere (its depth is already bounded)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else at
+    if isinstance(value, dict | list):
+        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
+            if (found := _not_finite(inner, (*at, key))) is not None:
+                return found
+    return None
 
 
 def check(model: type[Model], value: Any, prefix: str = "") -> Model:

@@ -35,7 +35,7 @@ from assistant.server.native import chat_generation
 from assistant.server.schemas import ChatRequest, GenerateRequest, Sampling
 from assistant.server.streaming import Generation
 from assistant.server.voice_slots import VoiceSlot
-from assistant.server.wire_check import BadMessage, loads
+from assistant.server.wire_check import BadMessage, loads, refuse_non_finite
 
 router = APIRouter()
 
@@ -196,7 +196,9 @@ def _parse(text: str | None, data: bytes | None, limit: int) -> dict[str, Any] |
     if text is None:
         return "messages must be JSON objects"
     try:
-        return loads(text, limit)  # bounded in size and depth before it is parsed
+        value = loads(text, limit)  # bounded in size and depth before it is parsed
+        refuse_non_finite(value)
+        return value
     except BadMessage as exc:
         return str(exc)
 
