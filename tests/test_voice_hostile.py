@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -85,6 +86,28 @@ def test_a_good_server_vad_update_still_applies(server: LoggedServer) -> None:
         assert detection["type"] == "server_vad" and detection["silence_duration_ms"] == 400
         refused = client.answers(server_vad(threshold=2))[-1]["error"]
         assert refused["param"] == "session.audio.input.turn_detection.threshold"
+    finally:
+        client.close()
+
+
+def test_an_item_placed_before_the_last_is_refused_by_name(server: LoggedServer) -> None:
+    client = Realtime(server)
+    try:
+
+        def item(text: str) -> dict[str, Any]:
+            return {"type": "message", "role": "user",
+                    "content": [{"type": "input_text", "text": text}]}  # fmt: skip
+
+        first = client.answers({"type": "conversation.item.create", "item": item("Hello.")})
+        first_id = first[-1]["item"]["id"]
+        misplaced = {"type": "conversation.item.create", "event_id": "p1",
+                     "previous_item_id": "root", "item": item("Hi.")}  # fmt: skip
+        error = client.answers(misplaced)[-1]["error"]
+        assert (error["param"], error["event_id"]) == ("previous_item_id", "p1"), error
+        at_end = {"type": "conversation.item.create", "previous_item_id": first_id,
+                  "item": item("Hi.")}  # fmt: skip
+        added = client.answers(at_end)
+        assert added[-1]["type"] == "conversation.item.done", added
     finally:
         client.close()
 

@@ -36,7 +36,7 @@ from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
 from assistant.server.pictures import show_picture
 from assistant.server.realtime_audio import AudioIn, AudioOut
-from assistant.server.realtime_client import check_event, event_id
+from assistant.server.realtime_client import check_event, check_position, event_id
 from assistant.server.realtime_config import RealtimeConfig, response_options
 from assistant.server.realtime_events import Emitter, new_id, user_item
 from assistant.server.realtime_hold import HeldTurns
@@ -179,6 +179,7 @@ class RealtimeSession:
 
         A message's audio is transcribed; a picture is what the following replies look at.
         """
+        check_position(event, self.emitter.last_item)
         item = event["item"]
         if item.get("type") == "function_call_output":
             await create_output(self, item)

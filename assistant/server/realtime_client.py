@@ -224,3 +224,20 @@ def check_detection(value: dict[str, Any], prefix: str) -> None:
             param=f"{prefix}.type",
         )
     check(model, value, prefix)
+
+
+def check_position(event: dict[str, Any], last_item: str | None) -> None:
+    """BadMessage unless ``conversation.item.create`` adds its item at the end.
+
+    Items are appended to the conversation the model reads; one placed earlier would change
+    what it already answered, so ``previous_item_id`` may only name the last item (or be
+    ``root`` while there is none), never be dropped in silence.
+    """
+    after = event.get("previous_item_id")
+    if after is None or after == last_item or (after == "root" and last_item is None):
+        return
+    raise BadMessage(
+        f"previous_item_id {after!r}: items are added at the end of the conversation here; "
+        f"omit it or give the last item's id ({last_item!r})",
+        param="previous_item_id",
+    )
