@@ -41,7 +41,7 @@ def test_audio_is_cut_where_it_is_quiet(tts: PiperTTS) -> None:
     )
     long = np.concatenate([said] * 6)  # about 70 s
     chunks = audio_chunks(long)
-    assert len(chunks) == 3 and all(len(c) <= 30 * 16000 for c in chunks)
+    assert len(chunks) >= 3 and all(len(c) <= 30 * 16000 for c in chunks)  # 70 s: 3 at least
     assert np.array_equal(np.concatenate(chunks), long)
     for chunk in chunks[:-1]:  # each cut falls in a pause, not inside a word
         assert media.rms_dbfs(chunk[-800:]) < -50
