@@ -11,6 +11,7 @@ Bounded: 100 examples on one real server (about 5 s).
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,18 @@ def test_every_generated_event_is_answered_and_the_session_goes_on(
     while answered[-1].data.get("text") != barrier:
         answered += client.until("pong")
     assert {e.type for e in answered} <= REPLIES, [e.type for e in answered]
+    if _kind(event) in OTHER_KINDS:  # not a client's event: refused, never ignored in silence
+        assert "error" in [e.type for e in answered], (event[:80], answered)
     client.send(raw_event("describe"))
     assert [e.type for e in client.until("info")] == ["info"]  # and the session goes on
     assert_clean(log.read_text())
+
+
+def _kind(event: bytes) -> str | None:
+    """The type in ``event``'s header line, when the header is readable JSON."""
+    try:
+        header = json.loads(event.split(b"\n", 1)[0])
+    except ValueError:
+        return None
+    kind = header.get("type") if isinstance(header, dict) else None
+    return kind if isinstance(kind, str) else None
