@@ -56,7 +56,7 @@ class ModelFacts:
     """A model file's size and what its metadata says (None where it says nothing)."""
 
     size: int  # bytes on disk
-    quantization: str | None  # e.g. "Q4_1"
+    quantization: str  # e.g. "Q4_1"; "unknown" where the file does not say
     architecture: str | None
     author: str | None
     parameters: str | None  # e.g. "135M"
@@ -84,7 +84,9 @@ def _read(path: Path, size: int, _mtime_ns: int) -> ModelFacts:
     file_type = meta.get("general.file_type", "")
     return ModelFacts(
         size=size,
-        quantization=_FILE_TYPES.get(int(file_type)) if file_type.isdigit() else None,
+        quantization=_FILE_TYPES.get(int(file_type), "unknown")
+        if file_type.isdigit()
+        else "unknown",
         architecture=meta.get("general.architecture"),
         author=meta.get("general.author") or meta.get("general.organization"),
         parameters=meta.get("general.size_label"),

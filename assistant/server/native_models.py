@@ -60,7 +60,8 @@ async def models(request: Request) -> list[dict[str, Any]]:
     """
     hub = engine_of(request).hub
     if hub.remote:  # the remote server chooses its models: only the one it serves is known
-        row = {"name": hub.name, "size": None, "quantization": None, "metadata": _UNKNOWN}
+        # the reference's types kept: 0 bytes and "unknown" say "not known here"
+        row = {"name": hub.name, "size": 0, "quantization": "unknown", "metadata": _UNKNOWN}
         return [_with_info(row | {"loaded": True}, hub)]
     loaded = hub.chosen if hub.loaded else None
     names = offered_chat_models(hub.settings)
