@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import IO
 
 import httpx
+import openai
 
 from tests.conftest import ASSISTANT, REPO
 
@@ -60,6 +61,11 @@ def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def openai_client(url: str) -> openai.OpenAI:
+    """The official SDK pointed at the server at ``url``."""
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
 
 
 def ws_url(url: str) -> str:

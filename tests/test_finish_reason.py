@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
+from tests.serving import openai_client as _client
 from tests.serving import serving, ws_url
 
 LIMIT = 40
@@ -34,10 +34,6 @@ JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "story", "schema":
 def server() -> Iterator[str]:
     with serving() as url:
         yield url
-
-
-def _client(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
 
 
 def _events(response: httpx.Response) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from openai import AsyncOpenAI, OpenAI
 from assistant.models.piper import PiperTTS
 from assistant.models.whisper import WhisperSTT
 from tests import media
-from tests.serving import start
+from tests.serving import serving, start
 
 RT_RATE = 24000
 MCP_TOOL = {"type": "mcp", "server_label": "x"}
@@ -26,12 +26,8 @@ CHUNK_S = 0.1
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     """A real server, greedy so replies repeat exactly, with the default end-of-turn model."""
-    proc, url = start(env={"ASSISTANT_LLM__PRESET": "greedy"})
-    try:
+    with serving(env={"ASSISTANT_LLM__PRESET": "greedy"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _client(url: str) -> OpenAI:

@@ -12,7 +12,7 @@ import pytest
 from assistant.models.piper import PiperTTS
 from tests import media
 from tests.realtime_wire import RT_RATE, Microphone, Wire, replay
-from tests.serving import start
+from tests.serving import serving
 
 WEATHER = {
     "type": "function",
@@ -53,12 +53,8 @@ CALL_EVENTS = [
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     """A real server, greedy so replies repeat exactly."""
-    proc, url = start(env={"ASSISTANT_LLM__PRESET": "greedy"})
-    try:
+    with serving(env={"ASSISTANT_LLM__PRESET": "greedy"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _ask(text: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
+from tests.serving import openai_client as _client
 from tests.serving import serving
 
 PLACE = {
@@ -27,10 +28,6 @@ PLACE = {
 def server() -> Iterator[str]:
     with serving() as url:
         yield url
-
-
-def _client(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
 
 
 @pytest.mark.parametrize(
