@@ -27,7 +27,7 @@ from assistant import config
 from assistant.catalog import ModelStore
 from assistant.convert.resample import StreamResampler
 from assistant.llm.sampling import SamplerParams
-from assistant.models.interfaces import ChatMessage, Pcm16
+from assistant.types import ChatMessage, Pcm16
 from assistant.models.llama_chat import LlamaChatModel
 from assistant.models.loaders import Models, load_models
 from assistant.sessions import chat_file

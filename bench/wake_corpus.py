@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.models.piper import PiperTTS
 from tests import media
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from assistant.audio.gate import level_dbfs as level_dbfs  # RMS level of a whole clip
 from assistant.convert.resample import StreamResampler
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.models.piper import PiperTTS
 
 RATE = 16000

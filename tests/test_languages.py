@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from assistant import config
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.models.loaders import Models
 from assistant.models.piper import PiperTTS
 from assistant.pipeline.conversation import Conversation

@@ -7,7 +7,7 @@ import pytest
 import assistant
 from assistant import ConfigurationError, Model, ModelLoadError, SamplerParams, TokenizationError
 from assistant.catalog import ModelStore
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from assistant.errors import DeviceError, InputError, ModelError
 from assistant.llm.sampling import SamplerParams
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 from assistant.models.llava import LlamaVisionModel
 from assistant.models.loaders import Models
 from assistant.models.seeing import Eyes, SeeingChatModel

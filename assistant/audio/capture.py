@@ -23,7 +23,7 @@ from assistant.audio.devices import (
 )
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.errors import DeviceError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.stdio import quiet_native_stderr
 
 _WAKE = b"\0"

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections import deque
 
 from assistant.audio.gate import level_dbfs
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 LOUD_DBFS = -40.0  # playback at least this loud would be heard by a microphone in the room
 EVIDENCE_FRAMES = 100  # frames of loud playback judged (one second of 10 ms frames)

@@ -20,7 +20,7 @@ from assistant.audio.framing import FRAME_MS
 from assistant.audio.gate import level_dbfs
 from assistant.audio.playback import Player
 from assistant.convert.resample import StreamResampler
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 ECHO_TAIL_S = 0.3  # the speaker's sound rings on in the room this long after it ends
 ECHO_SPAN_S = 0.6  # the longest echo delay allowed for (AEC3 handles up to 0.5 s)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 FRAME_MS = 10  # the unit of WebRTC's audio processing and of the noise gate
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.audio.framing import FRAME_MS, Framer
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 _SILENCE_DBFS = -100.0
 OPEN_FRAMES = 3  # a noise spike shorter than 30 ms does not open the gate

@@ -23,7 +23,7 @@ from assistant.audio.devices import Device, close_stream, open_stream
 from assistant.audio.framing import FRAME_MS
 from assistant.audio.gate import level_dbfs
 from assistant.audio.ringbuffer import RingBuffer
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 _STAMPS = 64  # callbacks remembered for aligning the echo reference (> 1 s of blocks)
 _WRITTEN = 128  # callbacks whose loudness is remembered (> 2 s of blocks)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from assistant.audio.framing import FRAME_MS, Framer
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 
 class AudioProcessor:

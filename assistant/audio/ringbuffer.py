@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 
 class RingBuffer:

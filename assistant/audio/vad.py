@@ -33,7 +33,7 @@ import numpy as np
 import webrtcvad
 
 from assistant.audio.gate import level_dbfs
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 ONSET_WINDOW_MS = 100  # speech starts when most frames of this window are voiced
 ONSET_SHARE = 0.6

@@ -9,7 +9,7 @@ from types import TracebackType
 
 from assistant.convert.atomic import remove, temporary_name
 from assistant.errors import InputError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 
 def check_writable(path: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.errors import InputError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 # Decoded audio shorter than this share of what the container declares means a cut-off file.
 _TRUNCATED_BELOW = 0.9

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 
 class StreamResampler:

@@ -18,7 +18,7 @@ import numpy as np
 
 from assistant.convert.audio_decode import layout_for
 from assistant.errors import InputError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 # Probe only a little input before decoding starts (FFmpeg's default waits for 5 MB).
 _LOW_LATENCY = {"probesize": "8192"}

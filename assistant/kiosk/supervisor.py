@@ -27,7 +27,7 @@ from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import Event, NoSpeech, StageFailed, WakeWordHeard
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
-from assistant.vision import eyes_for
+from assistant.models.seeing import eyes_for
 
 log = logging.getLogger("assistant.kiosk")
 FIRST_RETRY_S = 1.0

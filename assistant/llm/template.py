@@ -10,7 +10,7 @@ import jinja2
 import jinja2.sandbox
 
 from assistant.llm.errors import ConfigurationError, FeatureNotAvailableError
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 
 Message = ChatMessage | tuple[str, str] | Mapping[str, Any]
 

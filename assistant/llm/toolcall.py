@@ -5,7 +5,7 @@ chosen) and the arguments follow that tool's ``parameters`` schema, so a call al
 and validates. ``required`` and a named choice constrain the whole reply to a call; ``auto``
 lets the model answer in words or call, and a reply that opens with ``{`` is held to the call
 grammar from there. Used by the chat APIs (``server/tools.py``) and by the voice loop
-(``pipeline/tool_loop.py``).
+(``tools/policy.py``).
 """
 
 from __future__ import annotations

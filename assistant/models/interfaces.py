@@ -10,20 +10,14 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
+# Re-exported: these names were first published here.
+from assistant.types import ChatMessage as ChatMessage
+from assistant.types import Float32 as Float32
+from assistant.types import Pcm16 as Pcm16
+
 if TYPE_CHECKING:
     from assistant.llm.grammar import Grammar
     from assistant.llm.sampling import SamplerParams
-
-Pcm16 = npt.NDArray[np.int16]  # mono 16-bit samples
-Float32 = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class ChatMessage:
-    """One message of a conversation."""
-
-    role: str  # system | user | assistant
-    content: str
 
 
 @dataclass(frozen=True)

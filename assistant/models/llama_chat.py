@@ -17,7 +17,7 @@ from assistant.llm.errors import ContextOverflowError, FeatureNotAvailableError,
 from assistant.llm.grammar import Grammar
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 
 
 class LlamaChatModel:

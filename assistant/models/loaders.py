@@ -29,7 +29,8 @@ from assistant.models.seeing import SeeingChatModel
 from assistant.models.smart_turn import SmartTurn
 from assistant.models.text import LocalText, NotAvailable, TextBackend
 from assistant.models.whisper import WhisperSTT
-from assistant.vision import eyes_for, vision_models_dir
+from assistant.models.seeing import eyes_for
+from assistant.vision import vision_models_dir
 from assistant.vision.catalog import resolve_vision
 
 
@@ -201,7 +202,7 @@ def load_models(
     """Resolve every role first (so a missing file fails fast), then load them side by side.
 
     The chat model hands turns with a picture to the vision model: every turn with ``image``,
-    camera turns when ``vision.model`` is set (see assistant.vision.eyes_for).
+    camera turns when ``vision.model`` is set (see assistant.models.seeing.eyes_for).
     """
     store = ModelStore(settings.models_dir)
     for role in roles:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.errors import ModelError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 
 class PiperTTS:

@@ -41,7 +41,7 @@ from assistant.llm.openai_wire import (
     streaming_body,
 )
 from assistant.llm.sampling import SamplerParams
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 from assistant.models.openai_client import OpenAIClient
 from assistant.models.text import NotAvailable, Usage, VoiceModel
 from assistant.server.schemas import ChatRequest, Sampling

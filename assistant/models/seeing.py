@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
+from assistant.config import Settings
 from assistant.errors import DeviceError
 from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
 from assistant.models.interfaces import ChatMessage, LanguageModel
 from assistant.models.llava import LlamaVisionModel
 from assistant.vision.camera import Camera
-from assistant.vision.images import ImageInput, PreparedImage
+from assistant.vision.images import ImageInput, PreparedImage, check_image
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +111,23 @@ class SeeingChatModel:
     def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """The chat model's history fitting."""
         return self.llm.fit_history(messages, max_tokens)
+
+
+def eyes_for(settings: Settings, image: Path | None = None) -> Eyes | None:
+    """Which turns of a conversation come with a picture; None when none can.
+
+    With ``image`` every turn is about it. Without, when a vision model is configured, turns
+    with a trigger phrase (or all, with ``always_attach``) look through ``vision.camera``.
+    """
+    s = settings.vision
+    if image is not None:
+        check_image(image)
+        return Eyes(image=image)
+    if not s.model:
+        return None
+    return Eyes(
+        camera=s.camera,
+        triggers=tuple(s.triggers),
+        always=s.always_attach,
+        warmup_s=s.camera_warmup_s,
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import ModelError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 RATE = 16000
 WINDOW_S = 8

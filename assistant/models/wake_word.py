@@ -10,7 +10,7 @@ from __future__ import annotations
 from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 
 from assistant.errors import ConfigError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 WAKE_WORDS = tuple(model.value for model in Model)  # okay_nabu, hey_jarvis, ...
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assistant.config import Settings
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 from assistant.models.loaders import Models
 from assistant.pipeline.events import EventBus, Transcript
 from assistant.pipeline.frames import (
@@ -31,7 +31,7 @@ from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.llm import LlmStage
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.state import StateTracker
-from assistant.pipeline.tool_loop import ToolPolicy
+from assistant.tools.policy import ToolPolicy
 from assistant.pipeline.turns import TurnLedger, TurnRecorder, TurnReport
 from assistant.pipeline.voice import Live, reply_stages, voice_stages
 from assistant.tools.session import SessionTools

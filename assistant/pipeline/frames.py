@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 
 @dataclass(kw_only=True)

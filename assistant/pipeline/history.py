@@ -8,7 +8,7 @@ turn (the user went on speaking) leaves the history as it was before it.
 
 from __future__ import annotations
 
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 
 
 class History:

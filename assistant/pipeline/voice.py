@@ -22,7 +22,7 @@ from assistant.pipeline.stages.stt import SttStage
 from assistant.pipeline.stages.tentative import MERGE_EXTRA_MS
 from assistant.pipeline.stages.tts import TtsStage
 from assistant.pipeline.stages.vad import VadStage
-from assistant.pipeline.tool_loop import ToolPolicy
+from assistant.tools.policy import ToolPolicy
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 from assistant.pipeline.turns import TurnLedger
 

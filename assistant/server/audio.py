@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field
 from assistant.convert.api import convert_audio_bytes, resample
 from assistant.convert.audio_decode import decode
 from assistant.errors import InputError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.server.limits import MAX_SPEECH_CHARS
 from assistant.server.native import engine_of
 from assistant.server.schemas import Body

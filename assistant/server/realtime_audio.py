@@ -16,7 +16,7 @@ import numpy as np
 
 from assistant.convert.resample import StreamResampler
 from assistant.errors import UserError
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 
 RATES = {"audio/pcm": 24000, "audio/pcmu": 8000, "audio/pcma": 8000}
 _CODECS = {"audio/pcmu": "pcm_mulaw", "audio/pcma": "pcm_alaw"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import UserError
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 from assistant.pipeline.frames import ReplyAudioFrame
 from assistant.pipeline.heard import ReplyLedger
 from assistant.server.realtime_tools import tool_message

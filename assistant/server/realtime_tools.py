@@ -2,7 +2,7 @@
 
 ``session.tools`` (function tools: ``name``, ``description``, ``parameters``) and
 ``tool_choice`` (``auto``, ``none``, ``required`` or ``{"type": "function", "name"}``) become
-the conversation's tools (``pipeline/tool_loop.py``), every one run by the client: the model's
+the conversation's tools (``tools/policy.py``), every one run by the client: the model's
 call is held to the tool's schema by the grammar, as on the chat endpoint, and ends the
 response. It goes out as a ``function_call`` item (``response.output_item.added``,
 ``conversation.item.added``, ``response.function_call_arguments.delta`` and ``.done``,
@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import UserError
 from assistant.llm.toolcall import Call, ToolSpec, call_text, result_text
-from assistant.models.interfaces import ChatMessage
+from assistant.types import ChatMessage
 from assistant.pipeline.events import Event, ReplyDone, ToolCalled
-from assistant.pipeline.tool_loop import ToolPolicy
+from assistant.tools.policy import ToolPolicy
 from assistant.server.realtime_events import Emitter, Response, new_id
 from assistant.server.tools import _tool
 from assistant.tools.toolbox import Toolbox

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import WebSocket
 
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.pipeline.events import Interrupted
 from assistant.pipeline.frames import AudioFrame, Frame, ReplyAudioFrame
 from assistant.pipeline.heard import ReplyLedger

@@ -18,7 +18,7 @@ import numpy as np
 import soxr
 from wyoming.event import Event
 
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.server import json_limits
 from assistant.server.wyoming_events import BadEvent
 

@@ -12,7 +12,7 @@ import logging
 
 from assistant.config import Settings
 from assistant.models.seeing import SeeingChatModel
-from assistant.pipeline.tool_loop import ToolPolicy
+from assistant.tools.policy import ToolPolicy
 from assistant.tools.calculator import calculator_tool
 from assistant.tools.clock import clock_tool
 from assistant.tools.look import look_tool

@@ -34,7 +34,7 @@ from assistant.audio.framing import FRAME_MS, Framer
 from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.pipeline.events import AudioStatus, Event, EventBus
 from assistant.pipeline.frames import AudioFrame, DataFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor

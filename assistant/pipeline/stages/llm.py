@@ -38,7 +38,8 @@ from assistant.pipeline.processor import ErrorHandler
 from assistant.pipeline.stages.reply_steps import ReplyOptions, ReplySteps, _Reply
 
 __all__ = ["LlmStage", "ReplyOptions"]
-from assistant.pipeline.tool_loop import ToolPolicy, exchange
+from assistant.pipeline.tool_loop import exchange
+from assistant.tools.policy import ToolPolicy
 
 
 class LlmStage(ReplySteps):

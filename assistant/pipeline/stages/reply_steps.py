@@ -1,4 +1,4 @@
-"""How the LLM stage makes one reply: the model's steps, held or streamed (see ``tool_loop``).
+"""How the LLM stage makes one reply: the model's steps, held or streamed (see ``tools/policy.py``).
 
 A step in ``call`` mode is held to the call grammar and stays silent; in ``auto`` and ``words``
 mode the reply runs free and its pieces wait for the first character: a reply opening with
@@ -20,7 +20,7 @@ from assistant.pipeline.events import LlmToken
 from assistant.pipeline.frames import TextFrame
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.stages.model_stage import ModelStage
-from assistant.pipeline.tool_loop import WORDS, ToolPolicy
+from assistant.tools.policy import WORDS, ToolPolicy
 
 
 @dataclass
@@ -72,7 +72,7 @@ class ReplySteps(ModelStage):
         mode: str,
         tools: ToolPolicy | None = None,
     ) -> tuple[str, str]:
-        """One reply of the model in ``mode`` (see ``tool_loop``): its text and finish reason.
+        """One reply of the model in ``mode`` (see ``tools/policy.py``): its text and finish reason.
 
         ``tools``: the turn's tools (None: the stage's).
         """

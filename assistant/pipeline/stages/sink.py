@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from assistant.audio.wav import AtomicWavWriter
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.pipeline.events import ReplyAudio, TurnDone
 from assistant.pipeline.frames import DataFrame, EndFrame, ReplyAudioFrame, ReplyEndFrame
 from assistant.pipeline.processor import FrameProcessor

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.pipeline.frames import AudioFrame, Frame
 from assistant.pipeline.pipeline import FrameSource
 

@@ -22,7 +22,7 @@ from assistant.audio.vad import (
     VadEvent,
     VadSegmenter,
 )
-from assistant.models.interfaces import Pcm16
+from assistant.types import Pcm16
 from assistant.pipeline import events
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import (
