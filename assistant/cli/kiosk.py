@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
-from collections.abc import Iterator
 from importlib.resources import files
-from typing import TYPE_CHECKING
 
 import click
 
@@ -17,9 +13,6 @@ from assistant.cli.common import State
 from assistant.cli.serve import check_binding
 from assistant.config import Settings
 from assistant.kiosk.wake import check_phrase
-
-if TYPE_CHECKING:
-    import uvicorn
 
 log = logging.getLogger("assistant.kiosk")
 
@@ -95,10 +88,8 @@ def unit_file(wake_phrase: str = "", wake_word: str = "") -> str:
 
 
 async def _run(settings: Settings, wake_phrase: str) -> None:
-    import uvicorn
-
+    from assistant.doors import lifecycle
     from assistant.kiosk import Kiosk, KioskHooks
-    from assistant.server.app import create_app
     from assistant.server.engine import Engine
 
     s = settings.server
@@ -107,56 +98,6 @@ async def _run(settings: Settings, wake_phrase: str) -> None:
     hooks = KioskHooks(engine.record_turn, metrics.kiosk_restarts.inc, metrics.kiosk_wakes.inc)
     kiosk = Kiosk(engine.hub, settings, wake_phrase, hooks)
     engine.health_hooks["kiosk"] = lambda: kiosk.status
-    app = create_app(engine, s.api_key or None)
-    config = uvicorn.Config(
-        app,
-        host=s.host,
-        port=s.port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = _server(config)
-    stop = asyncio.Event()
-    with _signals(stop, server):
-        log.info("serving on http://%s:%s", s.host, s.port, extra={"fields": {"port": s.port}})
-        serving = asyncio.create_task(server.serve())
-        try:
-            await kiosk.run(stop)
-        finally:
-            engine.stop()  # replies and voice sessions end now, as under `serve`
-            server.should_exit = True
-            await serving
-            await engine.close()
+    log.info("serving on http://%s:%s", s.host, s.port, extra={"fields": {"port": s.port}})
+    await lifecycle.run(engine, log.info, beside=kiosk.run)
     log.info("stopped")
-
-
-def _server(config: uvicorn.Config) -> uvicorn.Server:
-    """Uvicorn's server, minus its own signal handling (the kiosk stops it itself)."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Server(config)
-
-
-@contextlib.contextmanager
-def _signals(stop: asyncio.Event, server: uvicorn.Server) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` and ask the server to exit."""
-    loop = asyncio.get_running_loop()
-
-    def stopping() -> None:
-        log.info("stopping")
-        stop.set()
-        server.should_exit = True
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping)
-    try:
-        yield
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)

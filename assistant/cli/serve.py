@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from typing import TYPE_CHECKING
 
 import click
 
 from assistant.cli.common import State
 from assistant.config import Settings
 from assistant.errors import UserError
-
-if TYPE_CHECKING:
-    from assistant.server.wyoming_zeroconf import WyomingAdvert
 
 
 @click.command()
@@ -92,8 +87,8 @@ def check_binding(settings: Settings) -> None:
 
 
 def _check_zeroconf(settings: Settings) -> None:
+    from assistant.doors.wyoming.zeroconf import advertised_address
     from assistant.server.app import is_loopback
-    from assistant.server.wyoming_zeroconf import advertised_address
 
     s = settings.server
     if not s.wyoming_zeroconf:
@@ -130,44 +125,16 @@ def _check_free(host: str, port: int, flag: str) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from assistant.server.app import create_app, is_loopback
+    from assistant.doors import lifecycle
+    from assistant.server.app import is_loopback
     from assistant.server.engine import Engine
-    from assistant.server.shutdown import GracefulServer, server_config
-    from assistant.server.wyoming import start_wyoming
 
     s = settings.server
     engine = await Engine.load(settings)
-    app = create_app(engine, s.api_key or None)
-    config = server_config(app, s.host, s.port, s.shutdown_grace_s)
     source = f" from {settings.llm.remote_url()}" if engine.hub.remote else ""
     local = is_loopback(s.host) or s.host in ("0.0.0.0", "::")
     where = f"http://{'localhost' if local else s.host}:{s.port}"
     key = " (add ?api_key=YOUR_KEY)" if s.api_key else ""
     click.echo(f"serving {engine.hub.name}{source} (OpenAI API under {where}/v1)", err=True)
     click.echo(f"open {where}/ for the voice page{key}", err=True)
-    wyoming = await start_wyoming(engine.hub) if s.wyoming_port else None
-    if wyoming is not None:
-        click.echo(f"Wyoming on tcp://{s.wyoming_host}:{s.wyoming_port}", err=True)
-    advert = await _advertise(settings) if s.wyoming_zeroconf else None
-    keeping = asyncio.create_task(engine.keep_alive())
-    try:
-        await GracefulServer(config, engine).serve()
-    finally:
-        keeping.cancel()
-        if advert is not None:
-            with contextlib.suppress(Exception):
-                await advert.close()
-        if wyoming is not None:
-            await wyoming.close()
-        with contextlib.suppress(Exception):
-            await engine.close()
-
-
-async def _advertise(settings: Settings) -> WyomingAdvert:
-    from assistant.server.wyoming_zeroconf import WyomingAdvert
-
-    s = settings.server
-    advert = WyomingAdvert(s.wyoming_host, s.wyoming_port, s.wyoming_zeroconf_name)
-    await advert.start()
-    click.echo(f"Wyoming advertised over zeroconf as {advert.name!r} ({advert.address})", err=True)
-    return advert
+    await lifecycle.run(engine, lambda line: click.echo(line, err=True))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -28,8 +29,6 @@ from assistant.server import (
     native_models,
     openai_api,
     page,
-    realtime,
-    voice,
     ws,
 )
 from assistant.server.admission import Busy, ShuttingDown
@@ -89,8 +88,13 @@ class Measure(BaseHTTPMiddleware):
         return response
 
 
-def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
-    """The app serving ``engine``; with ``api_key`` every request but /health must carry it."""
+def create_app(
+    engine: Engine, api_key: str | None = None, doors: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """The app serving ``engine``; with ``api_key`` every request but /health must carry it.
+
+    ``doors`` are the routes of the front doors above this layer (doors/registry.py).
+    """
     # /docs is the page module's (local files); ReDoc would load its script from a CDN.
     app = FastAPI(title="assistant", version=__version__, docs_url=None, redoc_url=None)
     app.state.engine = engine
@@ -100,8 +104,8 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     app.include_router(native_models.router)
     app.include_router(openai_api.router)
     app.include_router(ws.router)
-    app.include_router(voice.router)
-    app.include_router(realtime.router)
+    for door in doors:
+        app.include_router(door)
     app.include_router(audio.router)
     page.mount(app)
     app.add_middleware(Measure)

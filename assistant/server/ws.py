@@ -34,7 +34,6 @@ from assistant.server.guard import bearer_token, origin_allowed
 from assistant.server.native import chat_generation
 from assistant.server.schemas import ChatRequest, GenerateRequest, Sampling
 from assistant.server.streaming import Generation
-from assistant.server.voice_slots import VoiceSlot
 from assistant.server.wire_check import BadMessage, loads, refuse_non_finite
 
 router = APIRouter()
@@ -222,28 +221,6 @@ async def admit(socket: WebSocket) -> bool:
         await socket.close(code=1008, reason=f"origin {origin} is not allowed")
         return False
     return True
-
-
-async def open_voice_session(socket: WebSocket) -> VoiceSlot | None:
-    """Admit, accept, and take a voice session's place; else close it with the reason (None).
-
-    A voice session (``/ws/voice``, ``/v1/realtime``) needs a chat model and a free place
-    among ``server.max_voice_sessions`` (voice_slots.py); the caller gives the place back as
-    soon as the client has gone.
-    """
-    engine = socket.app.state.engine
-    if not await admit(socket):
-        return None
-    await socket.accept()  # then closed with a reason: a refused handshake says nothing
-    if not engine.hub.loaded:
-        await socket.close(code=1011, reason="no chat model is loaded; POST /api/models/load")
-        return None
-    slot: VoiceSlot | None = await engine.voice_slots.take(
-        engine.settings.server.max_voice_sessions
-    )
-    if slot is None:
-        await socket.close(code=1013, reason="too many voice sessions; try again later")
-    return slot
 
 
 def status(engine: Engine) -> dict[str, Any]:

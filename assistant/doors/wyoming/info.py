@@ -25,8 +25,8 @@ from wyoming.info import (
 from assistant import __version__ as VERSION
 from assistant.catalog import ModelStore
 from assistant.config import Settings
+from assistant.doors.wyoming.events import BadEvent
 from assistant.models.wake_word import WAKE_WORDS
-from assistant.server.wyoming_events import BadEvent
 
 _HERE = Attribution(name="assistant", url="https://pypi.org/project/assistant/")
 _WHISPER = Attribution(name="faster-whisper", url="https://github.com/SYSTRAN/faster-whisper")

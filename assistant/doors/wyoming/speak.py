@@ -17,10 +17,10 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
 from wyoming.tts import SynthesizeStopped
 
+from assistant.doors.wyoming.events import BadEvent
 from assistant.models.hub import ModelHub
 from assistant.pipeline.stages.chunker import ClauseSplitter
 from assistant.server.limits import MAX_SPEECH_CHARS
-from assistant.server.wyoming_events import BadEvent
 
 Send = Callable[[Event], Awaitable[None]]
 

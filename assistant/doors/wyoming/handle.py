@@ -18,11 +18,12 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop
 
-from assistant.models.hub import ModelHub
+from assistant.doors import base
 from assistant.pipeline import events
-from assistant.pipeline.conversation import Conversation, Observers
+from assistant.pipeline.conversation import Conversation
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.voice import Live
+from assistant.server.engine import Engine
 
 Send = Callable[[Event], Awaitable[None]]
 
@@ -30,8 +31,8 @@ Send = Callable[[Event], Awaitable[None]]
 class HandleSession:
     """The conversation of one Wyoming client, opened at its first transcript."""
 
-    def __init__(self, hub: ModelHub) -> None:
-        self.hub = hub
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.hub = engine, engine.hub
         self._stack = contextlib.AsyncExitStack()
         self._conversation: Conversation | None = None
         self._pieces: asyncio.Queue[events.Event] = asyncio.Queue()
@@ -67,7 +68,7 @@ class HandleSession:
         if self._conversation is not None:
             return self._conversation
         models = await self._stack.enter_async_context(self.hub.conversation())
-        observers = Observers()
+        observers = base.observers(self.engine)  # its turns count in /metrics
         observers.bus.listen(self._collect)
         text_only = dataclasses.replace(models, tts=None, stt=None, turn=None)
         # Live(): a failed reply ends its turn, and the client's conversation goes on
@@ -84,8 +85,5 @@ class HandleSession:
 
     async def close(self) -> None:
         """End the conversation and give its chat context back."""
-        if self._conversation is not None:
-            await self._conversation.cancel("client gone")
-            with contextlib.suppress(Exception):
-                await self._conversation.wait()
+        await base.end_conversation(self._conversation, "client gone")
         await self._stack.aclose()

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assistant.doors.realtime.audio import PIPELINE_RATE
+from assistant.doors.realtime.events import new_id
 from assistant.errors import UserError
-from assistant.server.realtime_audio import PIPELINE_RATE
-from assistant.server.realtime_events import new_id
 
 if TYPE_CHECKING:
-    from assistant.server.realtime import RealtimeSession
+    from assistant.doors.realtime.endpoint import RealtimeSession
 
 
 async def append(session: RealtimeSession, event: dict[str, Any]) -> None:

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from assistant.doors.realtime.audio import AudioIn
+from assistant.doors.realtime.client import check_position
+from assistant.doors.realtime.events import new_id, user_item
+from assistant.doors.realtime.tools import create_output, tool_message
 from assistant.errors import UserError
 from assistant.pipeline.frames import ReplyAudioFrame
 from assistant.pipeline.heard import ReplyLedger
 from assistant.server.pictures import show_picture
-from assistant.server.realtime_audio import AudioIn
-from assistant.server.realtime_client import check_position
-from assistant.server.realtime_events import new_id, user_item
-from assistant.server.realtime_tools import create_output, tool_message
 from assistant.types import ChatMessage
 
 if TYPE_CHECKING:
-    from assistant.server.realtime import RealtimeSession
+    from assistant.doors.realtime.endpoint import RealtimeSession
 
 KEPT_REPLIES = 8  # the latest replies whose audio can still be truncated
 

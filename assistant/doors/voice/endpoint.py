@@ -25,7 +25,7 @@ until ``"data": null``). Echo cancellation is the client's job (browsers do it
 in getUserMedia); playback is assumed to run in real time from the first audio of a turn, which
 is what ``heard`` and barge-in go by. Each connection has its own chat context (the model's
 weights are shared); ``server.max_voice_sessions`` connections at once, more are refused
-(voice_slots.py). A text message is checked whole before it is used (voice_client.py); a bad
+(doors/base.py). A text message is checked whole before it is used (voice_client.py); a bad
 one gets an ``error`` naming the field (``param``), and the session goes on.
 """
 
@@ -41,7 +41,10 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from assistant.convert.stream import StreamDecoder
-from assistant.errors import AssistantError, InputError, ModelError, UserError
+from assistant.doors import base
+from assistant.doors.socket_audio import RATE, SocketSink, SocketSource
+from assistant.doors.voice import client
+from assistant.errors import InputError, ModelError, UserError
 from assistant.models.hub import NoModel
 from assistant.models.loaders import Models
 from assistant.models.seeing import Eyes, SeeingChatModel
@@ -50,13 +53,10 @@ from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import Event
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
-from assistant.server import voice_client as client
 from assistant.server.engine import Engine
 from assistant.server.pictures import show_picture
-from assistant.server.voice_io import RATE, SocketSink, SocketSource
-from assistant.server.voice_slots import VoiceSlot, ended_by_shutdown
+from assistant.server.voice_slots import VoiceSlot
 from assistant.server.wire_check import BadMessage, first_line
-from assistant.server.ws import open_voice_session
 
 router = APIRouter()
 log = logging.getLogger("assistant.voice")
@@ -71,9 +71,12 @@ class VoiceSession:
         self.source = SocketSource(engine.settings.server.voice_max_lead_s)
         self.sink = SocketSink(socket, self.send_lock)
         self.seeing = models.llm if isinstance(models.llm, SeeingChatModel) else None
-        observers = Observers(
-            on_turn=self._on_turn,
-            on_state=lambda state: self._send_later({"type": "state", "state": state}),
+        observers = base.observers(
+            engine,
+            Observers(
+                on_turn=self._on_turn,
+                on_state=lambda state: self._send_later({"type": "state", "state": state}),
+            ),
         )
         self.conversation = Conversation(
             engine.settings, models, self.source, self.sink, observers=observers, live=Live()
@@ -117,7 +120,6 @@ class VoiceSession:
                 self._send_later({"type": "error", "code": "PIPELINE_ERROR", "error": message})
 
     def _on_turn(self, report: TurnReport) -> None:
-        self.engine.record_turn(report)
         self._send_later({"type": "turn", **report.to_json()})
 
     async def show(self, picture: str | None) -> None:
@@ -133,23 +135,7 @@ class VoiceSession:
 @router.websocket("/ws/voice")
 async def voice(socket: WebSocket) -> None:
     """Serve one voice conversation."""
-    slot = await open_voice_session(socket)
-    if slot is None:
-        return
-    try:
-        await _serve(socket, slot)
-    except (AssistantError, NoModel) as exc:  # a model missing or broken, or just unloaded
-        await _close_with_error(socket, "MODEL_NOT_FOUND", str(exc))
-    except Exception as exc:  # a bug: one log line and a close, not a traceback from the app
-        log.error("/ws/voice: internal error, session closed: %s", first_line(exc))
-        await _close_with_error(socket, "INTERNAL", "the server failed; see its log")
-    except asyncio.CancelledError:
-        if not ended_by_shutdown(socket.app.state.engine.voice_slots):
-            raise
-        with contextlib.suppress(Exception):
-            await socket.close(code=1012, reason="the server is shutting down")
-    finally:
-        slot.release()
+    await base.serve_socket(socket, _serve, _close_with_error, log)
 
 
 async def _serve(socket: WebSocket, slot: VoiceSlot) -> None:
@@ -213,9 +199,7 @@ async def _finish(
     socket: WebSocket, session: VoiceSession, decoder: StreamDecoder | None, graceful: bool
 ) -> None:
     if not graceful:  # nobody is listening any more: stop at once
-        await session.conversation.cancel("client gone")
-        with contextlib.suppress(Exception):
-            await session.conversation.wait()
+        await base.end_conversation(session.conversation, "client gone")
         await session.flush()  # messages queued for a closed socket: each fails at once
         return
     if decoder is not None:

@@ -24,18 +24,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.config import Settings
-from assistant.errors import UserError
-from assistant.llm.toolcall import ToolSpec
-from assistant.pipeline.frames import ReplyRequest
-from assistant.server.realtime_audio import audio_format, format_json
-from assistant.server.realtime_client import Session, check_detection
-from assistant.server.realtime_tools import (
+from assistant.doors.realtime.audio import audio_format, format_json
+from assistant.doors.realtime.client import Session, check_detection
+from assistant.doors.realtime.tools import (
     check_choice,
     choice_json,
     parse_choice,
     parse_tools,
     tools_json,
 )
+from assistant.errors import UserError
+from assistant.llm.toolcall import ToolSpec
+from assistant.pipeline.frames import ReplyRequest
 from assistant.server.wire_check import BadMessage, check
 
 EAGERNESS = {"low": 0.7, "high": 0.3}  # medium and auto keep vad.turn_threshold

@@ -16,7 +16,6 @@ and the session goes on as it was.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -27,31 +26,31 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from assistant.doors import base
+from assistant.doors.realtime.audio import AudioIn, AudioOut
+from assistant.doors.realtime.client import check_event, event_id
+from assistant.doors.realtime.config import RealtimeConfig, response_options
+from assistant.doors.realtime.events import Emitter
+from assistant.doors.realtime.hold import HeldTurns
+from assistant.doors.realtime.input import append, clear, commit
+from assistant.doors.realtime.items import SpokenReplies, create, delete, retrieve, truncate
+from assistant.doors.realtime.sink import RealtimeSink
+from assistant.doors.realtime.tools import (
+    ClientCalls,
+    client_policy,
+    follows_output,
+)
+from assistant.doors.socket_audio import SocketSource
 from assistant.errors import AssistantError, UserError
 from assistant.models.hub import NoModel
 from assistant.models.loaders import Models
 from assistant.models.seeing import Eyes, SeeingChatModel
 from assistant.pipeline.context import ConversationContext
-from assistant.pipeline.conversation import Conversation, Observers
+from assistant.pipeline.conversation import Conversation
 from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
-from assistant.server.realtime_audio import AudioIn, AudioOut
-from assistant.server.realtime_client import check_event, event_id
-from assistant.server.realtime_config import RealtimeConfig, response_options
-from assistant.server.realtime_events import Emitter
-from assistant.server.realtime_hold import HeldTurns
-from assistant.server.realtime_input import append, clear, commit
-from assistant.server.realtime_items import SpokenReplies, create, delete, retrieve, truncate
-from assistant.server.realtime_sink import RealtimeSink
-from assistant.server.realtime_tools import (
-    ClientCalls,
-    client_policy,
-    follows_output,
-)
-from assistant.server.voice_io import SocketSource
-from assistant.server.voice_slots import VoiceSlot, ended_by_shutdown
+from assistant.server.voice_slots import VoiceSlot
 from assistant.server.wire_check import BadMessage, first_line, loads
-from assistant.server.ws import open_voice_session
 
 router = APIRouter()
 log = logging.getLogger("assistant.realtime")
@@ -92,10 +91,7 @@ class RealtimeSession:
         except ValidationError as exc:  # the Realtime models hold the same ranges: a backstop
             raise BadMessage(f"session: {first_line(exc)}", param="session") from None
         old, self.config = self.conversation, config
-        if old is not None:
-            await old.cancel("session updated")
-            with contextlib.suppress(Exception):
-                await old.wait()
+        await base.end_conversation(old, "session updated")
         audio = self.config.modalities == ["audio"]
         models = self.models if audio else dataclasses.replace(self.models, tts=None)
         self.emitter.audio = audio
@@ -104,7 +100,7 @@ class RealtimeSession:
         manual = self.config.turn_detection is None
         self.source = None if manual else SocketSource(settings.server.voice_max_lead_s)
         self.audio_in = AudioIn(self.config.input_format)
-        observers = Observers(on_turn=self.engine.record_turn)
+        observers = base.observers(self.engine)
         detection = self.config.turn_detection or {}
         held = None
         if detection and detection.get("create_response") is False:
@@ -129,10 +125,7 @@ class RealtimeSession:
     async def close(self) -> None:
         """Stop at once (the client has gone); the outbox's task ends even if this is cancelled."""
         try:
-            if self.conversation is not None:
-                await self.conversation.cancel("client gone")
-                with contextlib.suppress(Exception):
-                    await self.conversation.wait()
+            await base.end_conversation(self.conversation, "client gone")
         finally:
             await self.emitter.close()
 
@@ -211,22 +204,7 @@ def _out_rate(settings: Any) -> int:
 @router.websocket("/v1/realtime")
 async def realtime(socket: WebSocket) -> None:
     """Serve one Realtime API session."""
-    slot = await open_voice_session(socket)
-    if slot is None:
-        return
-    try:
-        await _serve(socket, slot)
-    except (AssistantError, NoModel) as exc:
-        await _close(socket, 1011, str(exc))
-    except Exception as exc:  # a bug: one log line and a close, not a traceback from the app
-        log.error("/v1/realtime: internal error, session closed: %s", first_line(exc))
-        await _close(socket, 1011, "the server failed; see its log")
-    except asyncio.CancelledError:
-        if not ended_by_shutdown(socket.app.state.engine.voice_slots):
-            raise
-        await _close(socket, 1012, "the server is shutting down")
-    finally:
-        slot.release()
+    await base.serve_socket(socket, _serve, _close, log)
 
 
 async def _serve(socket: WebSocket, slot: VoiceSlot) -> None:
@@ -243,9 +221,9 @@ async def _serve(socket: WebSocket, slot: VoiceSlot) -> None:
             await session.close()
 
 
-async def _close(socket: WebSocket, code: int, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        await socket.close(code=code, reason=reason[:120])
+async def _close(socket: WebSocket, _code: str, message: str) -> None:
+    """The Realtime door's failure: a close (1011) whose reason says why."""
+    await base.close_socket(socket, base.Close(1011, message))
 
 
 async def _receive(socket: WebSocket, session: RealtimeSession) -> None:

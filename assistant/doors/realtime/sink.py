@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from assistant.doors.realtime.audio import AudioOut
+from assistant.doors.realtime.events import Emitter
+from assistant.doors.realtime.items import SpokenReplies
+from assistant.doors.socket_audio import PlayedSink
 from assistant.pipeline.frames import ReplyAudioFrame
-from assistant.server.realtime_audio import AudioOut
-from assistant.server.realtime_events import Emitter
-from assistant.server.realtime_items import SpokenReplies
-from assistant.server.voice_io import PlayedSink
 
 
 class RealtimeSink(PlayedSink):

@@ -31,6 +31,11 @@ unreadable (a header that is not one, an event over ``server.wyoming_max_event_b
 audio over ``server.max_audio_s`` ends that connection with one log line; a client that
 vanishes mid-stream ends only its own session. At shutdown every session is cancelled and
 awaited (``WyomingServer.close``).
+
+A connection counts as a voice session (``server.max_voice_sessions``, shared with the
+WebSocket doors) from its first request that uses a model (anything but ``describe`` and
+``ping``) until it ends; with every place taken (after the grace wait) it gets an ``error``
+(``too_many_sessions``) and is closed. Its ``handle`` turns count in /metrics as theirs do.
 """
 
 from __future__ import annotations
@@ -44,17 +49,24 @@ from wyoming.error import Error
 from wyoming.event import Event, async_write_event
 from wyoming.ping import Pong
 
+from assistant.doors import base
+from assistant.doors.wyoming import events as ev
+from assistant.doors.wyoming.handle import HandleSession
+from assistant.doors.wyoming.info import Served, describe
+from assistant.doors.wyoming.speak import Speaker
+from assistant.doors.wyoming.wake import WakeListener
+from assistant.doors.wyoming.wire import AudioIn, WireError, read_event
 from assistant.errors import AssistantError
-from assistant.models.hub import ModelHub, NoModel
-from assistant.server import wyoming_events as ev
-from assistant.server.wyoming_handle import HandleSession
-from assistant.server.wyoming_info import Served, describe
-from assistant.server.wyoming_speak import Speaker
-from assistant.server.wyoming_wake import WakeListener
-from assistant.server.wyoming_wire import AudioIn, WireError, read_event
+from assistant.models.hub import NoModel
+from assistant.server.engine import Engine
+from assistant.server.voice_slots import VoiceSlot
 
 log = logging.getLogger("assistant.wyoming")
 HEADER_LIMIT = 64 * 1024  # bytes of one event's JSON header line
+
+
+class Refused(Exception):
+    """Every voice session's place is taken: the connection ends."""
 
 
 class WyomingSession:
@@ -62,24 +74,28 @@ class WyomingSession:
 
     def __init__(
         self,
-        hub: ModelHub,
+        engine: Engine,
         served: Served,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        self.hub, self.settings, self.served = hub, hub.settings, served
+        self.engine, self.served = engine, served
+        self.hub, self.settings = engine.hub, engine.settings
         self.reader, self.writer = reader, writer
         self.peer = writer.get_extra_info("peername")
         self._audio: AudioIn | None = None
         self._language: str | None = None
-        self._handle = HandleSession(hub)
-        self._speaker = Speaker(hub, self.send)
+        self._handle = HandleSession(engine)
+        self._speaker = Speaker(self.hub, self.send)
         self._wake = WakeListener()  # after ``detect``, audio goes to the wake words instead
+        self._slot: VoiceSlot | None = None  # taken at the first request that uses a model
 
     async def run(self) -> None:
         """Serve events until the client leaves or sends something it must not."""
         try:
             await self._serve()
+        except Refused:
+            log.info("wyoming client %s: refused, %s", self.peer, base.BUSY)
         except WireError as exc:
             log.warning("wyoming client %s: %s; connection closed", self.peer, exc)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -105,6 +121,8 @@ class WyomingSession:
                 await self.send(Error(text=str(exc), code=type(exc).__name__).event())
 
     async def _close(self) -> None:
+        if self._slot is not None:  # the client has gone: its place is free before the cleanup
+            self._slot.release()
         # Also after a cancellation (shutdown): the conversation's tasks end before this does.
         with contextlib.suppress(Exception):
             await self._handle.close()
@@ -117,8 +135,22 @@ class WyomingSession:
         """Write one event to the client."""
         await async_write_event(event, self.writer)
 
+    async def _admit(self) -> None:
+        """Hold a voice session's place from the first request that uses a model on.
+
+        As the WebSocket doors do (doors/base.py); without one, an ``error`` event and the
+        connection ends (``Refused``).
+        """
+        if self._slot is None:
+            self._slot = await base.take_slot(self.engine)
+            if self._slot is None:
+                await self.send(Error(text=base.BUSY, code="too_many_sessions").event())
+                raise Refused
+
     async def handle(self, data: ev.Data) -> None:
         """Answer one checked event."""
+        if not isinstance(data, ev.Describe | ev.Ping):
+            await self._admit()
         match data:
             case ev.Describe():
                 await self.send(describe(self.served, self.hub.name).event())
@@ -181,8 +213,8 @@ class WyomingSession:
 class WyomingServer:
     """The listening socket and the sessions of its clients."""
 
-    def __init__(self, hub: ModelHub, served: Served) -> None:
-        self.hub, self.served = hub, served
+    def __init__(self, engine: Engine, served: Served) -> None:
+        self.engine, self.served = engine, served
         self.server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
 
@@ -192,7 +224,7 @@ class WyomingServer:
         if task is not None:
             self._sessions.add(task)
         try:
-            await WyomingSession(self.hub, self.served, reader, writer).run()
+            await WyomingSession(self.engine, self.served, reader, writer).run()
         except asyncio.CancelledError:
             # ``close`` cancelled it and waits for it; ending cancelled, it would be logged
             # with a traceback by asyncio's stream protocol, which asks every such task for
@@ -214,10 +246,10 @@ class WyomingServer:
             await self.server.wait_closed()
 
 
-async def start_wyoming(hub: ModelHub) -> WyomingServer:
+async def start_wyoming(engine: Engine) -> WyomingServer:
     """Listen for Wyoming clients on ``server.wyoming_host``:``server.wyoming_port``."""
-    s = hub.settings.server
-    wyoming = WyomingServer(hub, await asyncio.to_thread(Served.resolve, hub.settings))
+    s = engine.settings.server
+    wyoming = WyomingServer(engine, await asyncio.to_thread(Served.resolve, engine.settings))
     wyoming.server = await asyncio.start_server(
         wyoming.connected, s.wyoming_host, s.wyoming_port, limit=HEADER_LIMIT
     )

@@ -1,0 +1,1 @@
+"""``/ws/voice``: the voice page's conversation over a WebSocket."""
