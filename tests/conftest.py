@@ -88,6 +88,15 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def greedy_server() -> Iterator[str]:
+    """A server whose replies repeat exactly (the greedy preset), for one test module: its URL."""
+    from tests.serving import serving
+
+    with serving(env={"ASSISTANT_LLM__PRESET": "greedy"}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def logged_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
     """The default server with its log kept, checked at the end for what must never be logged."""
     from tests.hostile import LoggedServer  # imported here: tests.hostile imports this module
