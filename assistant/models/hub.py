@@ -27,15 +27,15 @@ from assistant.models import loaders
 from assistant.models.fair_share import audio_chunks, joined, speech_pieces, spoken
 from assistant.models.interfaces import (
     EndOfTurn,
-    LanguageModel,
     Pcm16,
     SpeechToText,
     TextToSpeech,
     Transcript,
+    VoiceModel,
 )
 from assistant.models.llava import LlamaVisionModel
-from assistant.models.seeing import Eyes, SeeingChatModel
-from assistant.models.text import TextBackend, VoiceModel
+from assistant.models.seeing import Eyes
+from assistant.models.text import TextBackend
 
 
 class NoModel(Exception):
@@ -264,14 +264,13 @@ class ModelHub:
         chat: VoiceModel | None = None
         try:
             stt, tts, turn = await self.stt(), await self.tts(), await self.turn()
-            chat = await self.text.voice_model()
-            llm: LanguageModel = chat
+            vision = None
             if eyes is not None:
                 sees = eyes.image is not None or eyes.camera is not None
                 vision = await self.vision() if sees else self.loaded_vision
-                llm = SeeingChatModel(chat, vision, eyes)
+            chat = await self.text.voice_model(eyes, vision)
             voices = await self._model("voices")
-            yield loaders.Models(stt=stt, llm=llm, tts=tts, turn=turn, voices=voices)
+            yield loaders.Models(stt=stt, llm=chat, tts=tts, turn=turn, voices=voices)
         finally:
             if chat is not None:  # closing waits for a reply still running on its context
                 await run_to_the_end(chat.close)
