@@ -23,6 +23,7 @@ class TextRequest:
     params: SamplerParams = field(default_factory=SamplerParams)
     stop: list[str] = field(default_factory=list)
     grammar: Grammar | None = None  # the reply follows it (a local model)
+    # What only a remote server is given (left empty for a local model):
     # The sampler fields the client set, in OpenAI's names: a remote server keeps its own
     # defaults for the others.
     relayed_sampling: dict[str, Any] = field(default_factory=dict)

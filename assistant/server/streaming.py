@@ -82,7 +82,7 @@ class Generation:
 
     def __post_init__(self) -> None:
         # A structured output that cannot be had is a 400, before anything.
-        self.asked = text_request(self.req)
+        self.asked = text_request(self.req, relayed=self.engine.hub.remote)
         if (keep := self.req.keep_alive_s()) is not None:
             self.engine.kept_for = keep
         if self.picture is not None and self.req.relayed_format() is not None:
