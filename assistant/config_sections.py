@@ -241,7 +241,7 @@ class ServerSettings(_Section):
     # Unload the chat model after this many seconds unused (-1: never; 0: after each request);
     # the next request loads it again, as Ollama's keep_alive.
     keep_alive: float = Field(-1.0, ge=-1.0)
-    # Home Assistant's Wyoming protocol on TCP (server/wyoming.py); 0 = off. Wyoming carries no
+    # Home Assistant's Wyoming protocol on TCP (doors/wyoming/); 0 = off. Wyoming carries no
     # key, so an address off loopback needs wyoming_allow_network = true.
     wyoming_port: int = Field(0, ge=0, le=65535)
     wyoming_host: str = "127.0.0.1"

@@ -36,7 +36,7 @@ class Engine:
         self.metrics.voice_sessions.set_function(lambda: hub.conversations)
         text = hub.text
         self.admission = Admission(text.max_concurrent, max_queue, self.metrics)
-        self.voice_slots = VoiceSlots()  # /ws/voice and /v1/realtime sessions
+        self.voice_slots = VoiceSlots()  # voice sessions of every door (doors/base.py)
         self.health_hooks: dict[str, Callable[[], dict[str, Any]]] = {}  # name -> its status
         self.kept_for: float | None = None  # keep_alive of the last request that gave one
 

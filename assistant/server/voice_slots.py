@@ -1,6 +1,6 @@
 """Places for voice sessions: taken at the handshake, given back as soon as the socket is gone.
 
-``server.max_voice_sessions`` sessions (``/ws/voice``, ``/v1/realtime``) run at once. A place
+``server.max_voice_sessions`` sessions (``/ws/voice``, ``/v1/realtime``, Wyoming) run at once. A place
 is taken with no await between the check and the count, so two handshakes cannot both take the
 last one, and it is given back the moment the client has gone, before the session's cleanup
 (its reply stopped, its chat context closed) is over: a client that hangs up and reconnects at

@@ -2,7 +2,7 @@
 
 Each event's fields are held to their types, ranges and finite numbers (wire_check.py); what
 a field may mean here (a voice that exists, a format at its rate, a field this server does not
-take) is then decided where the value is used (realtime_config.py, realtime_items.py). Fields
+take) is then decided where the value is used (realtime/config.py, realtime/items.py). Fields
 not declared here pass on to those checks, which name them when they are not supported.
 """
 

@@ -11,10 +11,10 @@ maps onto the assistant's settings:
   300 ms, 0.5), not this server's own ``[vad]`` settings;
 - ``null``: manual turns (``input_audio_buffer.commit`` then ``response.create``);
 - ``create_response: false``: turns are heard and transcribed, and wait for
-  ``response.create`` (realtime_hold.py);
+  ``response.create`` (realtime/hold.py);
 - ``interrupt_response`` -> barge-in; ``instructions`` -> the system prompt;
   ``max_output_tokens`` and ``temperature`` -> the reply's length and sampling;
-- ``tools`` and ``tool_choice`` -> the client's function tools (realtime_tools.py).
+- ``tools`` and ``tool_choice`` -> the client's function tools (realtime/tools.py).
 """
 
 from __future__ import annotations

@@ -2,14 +2,14 @@
 
 The same ``Conversation`` as ``/ws/voice`` and `assistant chat` runs behind it: client events
 become audio, typed words and commands for it, and its events become server events
-(realtime_events.py). The session's settings (realtime_config.py) choose how it is built:
+(realtime/events.py). The session's settings (realtime/config.py) choose how it is built:
 with turn detection, audio goes through the VAD and the end-of-turn model and every turn is
 answered; without (``turn_detection: null``), the client commits the audio buffer, which is
 transcribed into a user item, and asks for each reply with ``response.create``. A change of
 the session's turn taking, modalities, prompt or tools rebuilds the conversation between
 replies, keeping its history. The session's function tools are the client's to run
-(realtime_tools.py); without any, spoken turns have the server's own voice tools. Every client
-event is checked whole before it is acted on (realtime_client.py: bounded JSON, typed fields);
+(realtime/tools.py); without any, spoken turns have the server's own voice tools. Every client
+event is checked whole before it is acted on (realtime/client.py: bounded JSON, typed fields);
 a bad one gets an ``error`` event naming the field (``param``) and the event (``event_id``),
 and the session goes on as it was.
 """

@@ -25,7 +25,7 @@ until ``"data": null``). Echo cancellation is the client's job (browsers do it
 in getUserMedia); playback is assumed to run in real time from the first audio of a turn, which
 is what ``heard`` and barge-in go by. Each connection has its own chat context (the model's
 weights are shared); ``server.max_voice_sessions`` connections at once, more are refused
-(doors/base.py). A text message is checked whole before it is used (voice_client.py); a bad
+(doors/base.py). A text message is checked whole before it is used (voice/client.py); a bad
 one gets an ``error`` naming the field (``param``), and the session goes on.
 """
 

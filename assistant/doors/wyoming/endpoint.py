@@ -13,18 +13,18 @@ text, text to speech) and the conversation core (``handle``). It serves:
   streaming ``synthesize-start``, ``-chunk``s, ``-stop`` speak each clause as soon
   as its text is complete and end with ``synthesize-stopped`` (a plain ``synthesize`` sent
   alongside a stream, as Home Assistant does for older servers, is not spoken twice); see
-  wyoming_speak.py. The voice of ``tts.model`` speaks, or one of ``tts.voices`` asked for by
+  wyoming/speak.py. The voice of ``tts.model`` speaks, or one of ``tts.voices`` asked for by
   name or language; another is refused with an ``error`` naming the voices there are;
 - handle: ``transcript`` -> ``handled-start``, ``handled-chunk``s, ``handled-stop`` and
-  ``handled`` (see wyoming_handle.py);
+  ``handled`` (see wyoming/handle.py);
 - ``ping`` -> ``pong``.
 
 - wake: ``detect`` (the names wanted; none: every one) then audio -> a ``detection`` each time
   a wake word is heard, and ``not-detected`` at ``audio-stop`` if none was (see
-  wyoming_wake.py).
+  wyoming/wake.py).
 
 Every event is parsed into a typed, checked form before anything is done with it
-(wyoming_events.py): an event of another kind, or one whose data is wrong (a missing or mistyped
+(wyoming/events.py): an event of another kind, or one whose data is wrong (a missing or mistyped
 field, a voice that is not offered, text over the limit on text to speak, JSON nested too deep),
 gets an ``error`` event naming the fault, and the session goes on. What leaves the stream
 unreadable (a header that is not one, an event over ``server.wyoming_max_event_bytes``) or

@@ -5,7 +5,7 @@ A Wyoming event is a JSON header line, then ``data_length`` bytes of more JSON a
 lengths and reads whatever a peer announces; here the header line and both lengths are checked
 against ``max_bytes`` first, so a client cannot make the server buffer more than that for one
 event, and both JSON parts are parsed only once their nesting is known to be shallow
-(json_limits.py). The event types' data is checked in wyoming_events.py; writing is the
+(json_limits.py). The event types' data is checked in wyoming/events.py; writing is the
 package's.
 """
 
