@@ -1,12 +1,12 @@
 """Places for voice sessions: taken at the handshake, given back as soon as the socket is gone.
 
-``server.max_voice_sessions`` sessions (``/ws/voice``, ``/v1/realtime``, Wyoming) run at once. A place
-is taken with no await between the check and the count, so two handshakes cannot both take the
-last one, and it is given back the moment the client has gone, before the session's cleanup
-(its reply stopped, its chat context closed) is over: a client that hangs up and reconnects at
-once is admitted. A handshake that finds every place taken waits up to ``GRACE_S`` for one to
-come back before it is refused (a client's close handshake may end before its session on the
-server has seen it go).
+``server.max_voice_sessions`` sessions (``/ws/voice``, ``/v1/realtime``, Wyoming) run at once.
+A place is taken with no await between the check and the count, so two handshakes cannot both
+take the last one, and it is given back the moment the client has gone, before the session's
+cleanup (its reply stopped, its chat context closed) is over: a client that hangs up and
+reconnects at once is admitted. A handshake that finds every place taken waits up to
+``GRACE_S`` for one to come back before it is refused (a client's close handshake may end
+before its session on the server has seen it go).
 
 At shutdown, ``stop`` cancels every session still serving its client (each ends as if its
 client had gone, and the door closes it without a traceback), and ``close`` waits until every
