@@ -70,7 +70,8 @@ def test_a_wyoming_session_holds_the_place_of_a_voice_socket(one_place: tuple[in
             started = time.monotonic()
             refused = await asyncio.to_thread(_refusal, ws_url)
             waited = time.monotonic() - started
-        return answer, waited, refused.code if refused else None, refused.reason if refused else ""
+        closing = refused.rcvd if refused else None
+        return answer, waited, closing.code if closing else None, closing.reason if closing else ""
 
     answer, waited, code, reason = asyncio.run(wyoming_then_voice())
     assert answer.strip()
