@@ -18,6 +18,11 @@ that the echo of anything written to the speaker in the last second could explai
 starts a barge-in: on a loaded machine the speaker lags its timestamps, so the aligned
 reference alone would miss late echo. With push-to-talk the VAD hears only while the key is
 down.
+
+The gate measures the room over the first ``calibrate_ms`` of audio, and is closed meanwhile.
+That audio is held back, not dropped: once the floor is known it is gated like the rest and sent
+on, so the first words of someone who talks as soon as the microphone opens reach the VAD (a
+one-off delay of ``calibrate_ms`` at the start of the input).
 """
 
 from __future__ import annotations
@@ -34,10 +39,10 @@ from assistant.audio.framing import FRAME_MS, Framer
 from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
-from assistant.types import Pcm16
 from assistant.pipeline.events import AudioStatus, Event, EventBus
-from assistant.pipeline.frames import AudioFrame, DataFrame
+from assistant.pipeline.frames import AudioFrame, DataFrame, EndFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
+from assistant.types import Pcm16
 
 log = logging.getLogger(__name__)
 # Sound written to the speaker up to this long before a microphone frame (beyond the latency
@@ -50,6 +55,17 @@ RECENT_FRAMES = int(ECHO_TAIL_S * 1000 / FRAME_MS)  # playback the echo bar foll
 # lets more through: meanwhile only sound within LEARNING_RESIDUAL_DB of the playback counts.
 LEARN_S = 2.0
 LEARNING_RESIDUAL_DB = 10.0
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class _Cleaned:
+    """Echo-cancelled audio on its way to the gate, with what the gate needs to know of it."""
+
+    pcm: Pcm16
+    echo_only: list[bool]  # per frame: the echo alone may explain it
+    sample_rate: int  # Hertz
+    pts: float  # stream seconds
+    wall: float  # monotonic seconds when it was captured
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,7 @@ class FrontEndStage(FrameProcessor):
         self.echo_path = EchoPath()
         self._framer = Framer(self.frame)
         self._pts: float | None = None
+        self._held: list[_Cleaned] = []  # echo-cancelled audio waiting for the gate's floor
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; a reopened device may be another one, with another echo path."""
@@ -117,6 +134,9 @@ class FrontEndStage(FrameProcessor):
     async def process_frame(self, frame: DataFrame) -> None:
         """Clean and gate audio; forward everything else."""
         if not isinstance(frame, AudioFrame):
+            if isinstance(frame, EndFrame):  # an input shorter than the calibration
+                self.gate.settle()
+                await self._release()
             await self.push_frame(frame)
             return
         if self._pts is None:
@@ -130,16 +150,28 @@ class FrontEndStage(FrameProcessor):
             end_time = frame.device_time - self._framer.held / frame.sample_rate
         reference = self.reference.read(usable, end_time) if self.reference else None
         clean, echo_only = self._cancel_echo(pcm, reference, frame.wall)
-        await self.push_frame(
-            AudioFrame(
-                pcm=clean,
-                vad_pcm=self._vad_input(clean, frame.wall, echo_only),
-                sample_rate=frame.sample_rate,
-                pts=self._pts,
-                wall=frame.wall,
-            )
-        )
+        self._held.append(_Cleaned(clean, echo_only, frame.sample_rate, self._pts, frame.wall))
         self._pts += usable / frame.sample_rate
+        if self.gate.calibrating:  # what is said meanwhile is gated once the floor is known
+            self.gate.learn(clean)
+            if self.gate.calibrating:
+                return
+        await self._release()
+
+    async def _release(self) -> None:
+        """Gate the audio held back (all of it but during the calibration) and send it on."""
+        held, self._held = self._held, []
+        for part in held:
+            vad_pcm = self._vad_input(part.pcm, part.wall, part.echo_only)
+            await self.push_frame(
+                AudioFrame(
+                    pcm=part.pcm,
+                    vad_pcm=vad_pcm,
+                    sample_rate=part.sample_rate,
+                    pts=part.pts,
+                    wall=part.wall,
+                )
+            )
 
     def _cancel_echo(
         self, pcm: Pcm16, reference: Pcm16 | None, wall: float
@@ -163,7 +195,7 @@ class FrontEndStage(FrameProcessor):
     def _vad_input(self, clean: Pcm16, wall: float, echo_only: list[bool]) -> Pcm16:
         if self.denoiser is not None:
             clean = self.denoiser.process(clean)
-        speaking = self._echo_possible(wall)
+        speaking = echo_possible(self.speaker, wall)
         if not speaking:
             self.echo_path.reset()
         held = self.push_to_talk is not None and not self.push_to_talk()
@@ -200,19 +232,19 @@ class FrontEndStage(FrameProcessor):
         recent = self._levels()[-RECENT_FRAMES:]
         return max(0.0, max(recent, default=-100.0) - below - self.gate.threshold_dbfs)
 
-    def _echo_possible(self, wall: float) -> bool:
-        """Whether the assistant's voice may still reach the microphone at ``wall``.
 
-        After the reply ends, its echo rings on for ECHO_TAIL_S after the device's reckoning,
-        or while anything loud was written within ECHO_WINDOW_S. After a barge-in it does not
-        count: the user is talking by then, and a raised gate would chop their words.
-        """
-        speaker = self.speaker
-        if speaker is None:
-            return False
-        if speaker.stopped_at >= speaker.sound_until:
-            return wall < speaker.sound_until
-        if wall < speaker.sound_until + ECHO_TAIL_S:
-            return True
-        since = max(wall - speaker.latency - ECHO_WINDOW_S, speaker.stopped_at)
-        return speaker.loudest_written(since) > SOUND_DBFS
+def echo_possible(speaker: Player | None, wall: float) -> bool:
+    """Whether the assistant's voice may still reach the microphone at ``wall``.
+
+    After the reply ends, its echo rings on for ECHO_TAIL_S after the device's reckoning,
+    or while anything loud was written within ECHO_WINDOW_S. After a barge-in it does not
+    count: the user is talking by then, and a raised gate would chop their words.
+    """
+    if speaker is None:
+        return False
+    if speaker.stopped_at >= speaker.sound_until:
+        return wall < speaker.sound_until
+    if wall < speaker.sound_until + ECHO_TAIL_S:
+        return True
+    since = max(wall - speaker.latency - ECHO_WINDOW_S, speaker.stopped_at)
+    return speaker.loudest_written(since) > SOUND_DBFS
