@@ -69,9 +69,13 @@ models/.linked: models/manifest.toml $(VENV)/.installed
 run: setup
 	$(BIN)/assistant serve
 
+# The architecture's rules: the layers and independence contracts in pyproject.toml
+# ([tool.importlinter]) and the size budget (lint/sizes.py). Either one broken fails the build.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python lint/sizes.py assistant
 
 typecheck: setup
 	$(BIN)/mypy

@@ -1,0 +1,1 @@
+"""The voice pipeline: small async stages exchanging typed frames, from microphone to speaker."""
