@@ -125,13 +125,13 @@ def test_over_the_queue_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
             assert first.result().status_code == 200
         after = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
         assert after.status_code == 200  # the slot is free again
+        before = _generated_tokens(url)
         long = {**body, "max_tokens": 1500, "stream": True}
         with httpx.stream("POST", f"{url}/api/generate", json=long, timeout=60) as stream:
             next(stream.iter_lines())
-        hung_up = time.monotonic()  # the client went away mid-stream
-        while httpx.get(f"{url}/health").json()["contexts_free"] != 1:
-            assert time.monotonic() - hung_up < 3.0, "the generation went on for a gone client"
-            time.sleep(0.02)
+        _wait_for_free_contexts(url, 1)  # the client went away mid-stream: the slot comes back
+        made = _generated_tokens(url) - before
+        assert made < 1500 // 2, f"the generation went on for a gone client: {made} tokens"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -215,7 +215,7 @@ def test_websocket_generate_chat_ping_and_errors(server: str) -> None:
     assert seen["x"][-1]["code"] == "INVALID_REQUEST"
 
 
-def test_websocket_cancel_stops_within_100_ms(server: str) -> None:
+def test_websocket_cancel_stops_the_generation(server: str) -> None:
     from websockets.sync.client import connect
 
     with connect(ws_url(server)) as ws:
@@ -230,14 +230,14 @@ def test_websocket_cancel_stops_within_100_ms(server: str) -> None:
                 }
             )
         )
-        while json.loads(ws.recv())["type"] != "token":
+        while (msg := json.loads(ws.recv()))["type"] != "token":
             pass
-        sent = time.monotonic()
-        ws.send(json.dumps({"type": "cancel", "id": "long"}))
+        tokens = [msg["token"]]
+        ws.send(json.dumps({"type": "cancel", "id": "long"}))  # how fast: bench/stops.py
         while (msg := json.loads(ws.recv()))["type"] != "complete":
-            pass
-        elapsed = time.monotonic() - sent
-    assert msg["finish_reason"] == "cancelled" and elapsed < 0.1, elapsed
+            tokens += [msg["token"]] if msg["type"] == "token" else []
+    assert msg["finish_reason"] == "cancelled", msg
+    assert msg["text"] == "".join(tokens) and msg["tokens_generated"] < 1500 // 2, msg
     assert httpx.get(f"{server}/health").json()["contexts_free"] == 2
 
 
@@ -497,15 +497,8 @@ def test_abandoned_non_streamed_request_stops_generating_and_frees_the_slot(
         body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 2000, "temperature": 0}
         with pytest.raises(httpx.ReadTimeout):  # the client gives up and hangs up
             httpx.post(f"{url}/api/generate", json=body, timeout=1.5)
-        deadline = time.monotonic() + 3
-        while httpx.get(f"{url}/health").json()["contexts_free"] != 1:
-            assert time.monotonic() < deadline, "the abandoned generation kept its slot"
-            time.sleep(0.05)
-        tokens = "assistant_generated_tokens_total"
-        counted = next(
-            x for x in httpx.get(f"{url}/metrics").text.splitlines() if x.startswith(tokens)
-        )
-        assert float(counted.split()[1]) < 500  # stopped, not 2000 tokens generated for nobody
+        _wait_for_free_contexts(url, 1)  # the abandoned generation gives its slot back
+        assert _generated_tokens(url) < 500  # stopped, not 2000 tokens generated for nobody
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -604,3 +597,18 @@ def test_voice_socket_takes_typed_words_and_pictures(vision_server: str, server:
     assert final["text"] == "What is in this picture?" and final["final"]
     assert not [m for m in messages if m["type"] == "error"], messages
     assert httpx.get(f"{vision_server}/health").json()["vision_model"] == "tiny-llava-text"
+
+
+def _generated_tokens(url: str) -> float:
+    """The server's count of generated tokens so far (its Prometheus counter)."""
+    name = "assistant_generated_tokens_total"
+    lines = httpx.get(f"{url}/metrics").text.splitlines()
+    return float(next(x for x in lines if x.startswith(name)).split()[1])
+
+
+def _wait_for_free_contexts(url: str, count: int) -> None:
+    """Poll /health until ``count`` contexts are free; the 60 s limit only catches a hang."""
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/health").json()["contexts_free"] != count:
+        assert time.monotonic() < deadline, "a generation kept its context"
+        time.sleep(0.02)
