@@ -101,6 +101,7 @@ def test_two_questions_a_second_apart_are_two_turns_and_noise_is_none(
     assert [
         ("france" in t["transcript"].lower(), "spider" in t["transcript"].lower()) for t in turns
     ] == [(True, False), (False, True)]
+    print("DEBUG", [t["turn"] for t in turns], [(e.kind, getattr(e, "turn", None), getattr(e, "probability", None)) for e in events if e.kind in ("end_of_turn", "retracted")])
     long_ms = config.load().vad.turn_long_ms
     for turn in turns:  # each ended by the model's decision, not by the long limit
         assert turn["timings_ms"]["endpoint"] < long_ms
