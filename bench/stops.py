@@ -95,7 +95,7 @@ def cancel() -> dict[str, float]:
         await pipeline.wait()
         return time.perf_counter() - started
 
-    one = [TextFrame(turn_id=1, text="one")]
+    one: list[Frame] = [TextFrame(turn_id=1, text="one")]
     stop = statistics.median(asyncio.run(once()) for _ in range(RUNS))
     frame = statistics.median(
         _seconds(lambda: asyncio.run(run_stage(SlowEcho(), one))) for _ in range(RUNS)

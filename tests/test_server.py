@@ -1,7 +1,6 @@
 """The HTTP server over real loopback HTTP: native API, SSE, the official openai client, limits."""
 
 import base64
-import concurrent.futures
 import io
 import json
 import os
@@ -113,25 +112,20 @@ def test_over_the_queue_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
     (tmp_path / "assistant.toml").write_text("[server]\npool_size = 1\nmax_queue = 0\n")
     proc, url = start(env={"ASSISTANT_CONFIG": str(tmp_path / "assistant.toml")})
     try:
-        # counting goes on for all 300 tokens (greedy): the only slot stays taken for seconds
-        body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 300, "temperature": 0}
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            first = pool.submit(httpx.post, f"{url}/api/generate", json=body, timeout=60)
-            while httpx.get(f"{url}/health").json()["contexts_free"] != 0:
-                time.sleep(0.01)
+        # counting goes on (greedy): the only slot stays taken while the stream is open
+        body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1500, "temperature": 0}
+        before = _generated_tokens(url)
+        stream = {**body, "stream": True}
+        with httpx.stream("POST", f"{url}/api/generate", json=stream, timeout=60) as first:
+            assert first.status_code == 200 and next(first.iter_lines())  # it holds the slot
             second = httpx.post(f"{url}/api/generate", json=body, timeout=60)
             assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
             assert second.json()["error"]["code"] == "RATE_LIMITED"
-            assert first.result().status_code == 200
-        after = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
-        assert after.status_code == 200  # the slot is free again
-        before = _generated_tokens(url)
-        long = {**body, "max_tokens": 1500, "stream": True}
-        with httpx.stream("POST", f"{url}/api/generate", json=long, timeout=60) as stream:
-            next(stream.iter_lines())
         _wait_for_free_contexts(url, 1)  # the client went away mid-stream: the slot comes back
         made = _generated_tokens(url) - before
         assert made < 1500 // 2, f"the generation went on for a gone client: {made} tokens"
+        after = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
+        assert after.status_code == 200  # the slot is free again
     finally:
         proc.terminate()
         proc.wait(timeout=10)
