@@ -114,18 +114,22 @@ def test_over_the_queue_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
     try:
         # counting goes on (greedy): the only slot stays taken while the stream is open
         body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1500, "temperature": 0}
-        before = _generated_tokens(url)
         stream = {**body, "stream": True}
         with httpx.stream("POST", f"{url}/api/generate", json=stream, timeout=60) as first:
-            assert first.status_code == 200 and next(first.iter_lines())  # it holds the slot
-            second = httpx.post(f"{url}/api/generate", json=body, timeout=60)
+            assert first.status_code == 200
+            _wait_for_free_contexts(url, 0)  # the stream holds the only slot
+            second = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
             assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
             assert second.json()["error"]["code"] == "RATE_LIMITED"
+        _wait_for_free_contexts(url, 1)
+        after = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
+        assert after.status_code == 200  # the slot is free again
+        before = _generated_tokens(url)
+        with httpx.stream("POST", f"{url}/api/generate", json=stream, timeout=60) as hung_up:
+            next(hung_up.iter_lines())
         _wait_for_free_contexts(url, 1)  # the client went away mid-stream: the slot comes back
         made = _generated_tokens(url) - before
         assert made < 1500 // 2, f"the generation went on for a gone client: {made} tokens"
-        after = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
-        assert after.status_code == 200  # the slot is free again
     finally:
         proc.terminate()
         proc.wait(timeout=10)
