@@ -174,9 +174,9 @@ def test_the_precheck_leaves_out_tools_that_are_not_there() -> None:
 
 def test_a_reply_cut_before_a_word_was_heard_takes_its_tool_calls_with_it() -> None:
     from assistant.models.interfaces import ChatMessage
-    from assistant.pipeline.history import History
+    from assistant.pipeline.context import ConversationContext
 
-    log = History()
+    log = ConversationContext()
     log.begin(1)
     calls = [ChatMessage("assistant", '{"name": "get_time"}'), ChatMessage("user", "Result...")]
     log.remember(1, ChatMessage("user", "What time is it?"), calls, "It is noon.")

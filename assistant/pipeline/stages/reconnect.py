@@ -7,6 +7,7 @@ answering can block PortAudio's open for good; the event loop must not wait on t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -22,6 +23,7 @@ T = TypeVar("T")
 FIRST_RETRY_S = 0.25
 MAX_RETRY_S = 2.0
 OPEN_S = 5.0  # an open that takes longer than this counts as failed
+CANCEL_WAIT_S = 1.0  # how long a cancelled reopen waits for an open already under way
 
 
 def report(
@@ -61,28 +63,51 @@ async def reopen(
 
 
 async def _in_daemon_thread(call: Callable[[], T], timeout: float) -> T:
-    """Run ``call`` on a daemon thread; TimeoutError if it has not finished in ``timeout``."""
+    """Run ``call`` on a daemon thread; TimeoutError if it has not finished in ``timeout``.
+
+    Whatever it opens after the caller gave up (timed out, or cancelled because the
+    conversation is stopping) is closed again, even once the event loop has closed: a stream
+    left open keeps PortAudio's callback thread calling into Python while the process exits.
+    A caller that is cancelled first waits up to ``CANCEL_WAIT_S`` for an open in progress, so
+    a stop does not leave PortAudio busy on another thread while the program tears it down.
+    """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
     def run() -> None:
         try:
-            result = call()
+            result, error = call(), None
         except BaseException as exc:  # handed over to the awaiting task
-            loop.call_soon_threadsafe(_settle, future, None, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, future, result, None)
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(_settle, future, result, error)
+        except RuntimeError:  # the loop has closed: nobody will take it
+            _close(result)
 
     threading.Thread(target=run, daemon=True, name="device-open").start()
-    return await asyncio.wait_for(asyncio.shield(future), timeout)
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), timeout)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception, asyncio.CancelledError):  # its outcome is not ours
+            await asyncio.wait_for(asyncio.shield(future), CANCEL_WAIT_S)
+        if future.done() and not future.cancelled() and future.exception() is None:
+            _close(future.result())  # opened, but the caller has gone
+        raise
+    finally:
+        future.cancel()  # settled: nothing happens; else given up on: ``_settle`` closes it
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.done():
-        if error is None and hasattr(result, "close"):
-            result.close()  # opened after we gave up on it: release it again
+        _close(result)  # opened after the caller gave up on it
         return
     if error is not None:
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def _close(result: Any) -> None:
+    """Release a device nobody will use."""
+    if hasattr(result, "close"):
+        result.close()
