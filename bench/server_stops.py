@@ -57,7 +57,7 @@ def ws_cancel(url: str) -> dict[str, float]:
             while len(arrivals) < 20:
                 if json.loads(ws.recv())["type"] == "token":
                     arrivals.append(time.perf_counter())
-            per_token.append(statistics.median(np.diff(arrivals)))
+            per_token.append(float(statistics.median(np.diff(arrivals))))
             sent = time.perf_counter()
             ws.send(json.dumps({"type": "cancel", "id": f"c{i}"}))
             while json.loads(ws.recv())["type"] != "complete":
