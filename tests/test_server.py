@@ -21,12 +21,6 @@ from tests.serving import free_port, serving, start, voice_messages, ws_url
 from tests.tiny_vlm import make_tiny_vlm
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serving() as url:
-        yield url
-
-
 def test_health_metrics_models_and_openapi(server: str) -> None:
     health = httpx.get(f"{server}/health").json()
     assert health["status"] == "ok" and health["max_concurrent"] == 2

@@ -26,7 +26,8 @@ QUESTION = [{"role": "user", "content": "Tell me a long story about a dragon."}]
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[object, str]]:
+def server_process() -> Iterator[tuple[object, str]]:
+    """The default server, with its process: these tests check that it stays alive."""
     proc, url = start()
     try:
         yield proc, url
@@ -61,8 +62,10 @@ def _abandon_ws(url: str, gate: threading.Barrier, errors: list[str]) -> None:
         errors.append(repr(exc))
 
 
-def test_streams_abandoned_together_never_take_the_server_down(server: tuple[object, str]) -> None:
-    proc, url = server
+def test_streams_abandoned_together_never_take_the_server_down(
+    server_process: tuple[object, str],
+) -> None:
+    proc, url = server_process
     errors: list[str] = []
     for round_ in range(20):
         width = 2 if round_ % 2 == 0 else 4  # pairs and quadruples (the pool holds two)
@@ -99,8 +102,10 @@ def _rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-def test_voice_audio_far_faster_than_real_time_is_held_back(server: tuple[object, str]) -> None:
-    proc, url = server
+def test_voice_audio_far_faster_than_real_time_is_held_back(
+    server_process: tuple[object, str],
+) -> None:
+    proc, url = server_process
     pid = proc.pid  # type: ignore[attr-defined]
     piece = np.zeros(320, "<i2").tobytes()  # silence: nothing for speech recognition to do
     with connect(ws_url(url) + "/voice", max_size=None, close_timeout=1) as ws:

@@ -34,10 +34,10 @@ from assistant.audio.framing import FRAME_MS, Framer
 from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
-from assistant.types import Pcm16
 from assistant.pipeline.events import AudioStatus, Event, EventBus
 from assistant.pipeline.frames import AudioFrame, DataFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
+from assistant.types import Pcm16
 
 log = logging.getLogger(__name__)
 # Sound written to the speaker up to this long before a microphone frame (beyond the latency
@@ -163,7 +163,7 @@ class FrontEndStage(FrameProcessor):
     def _vad_input(self, clean: Pcm16, wall: float, echo_only: list[bool]) -> Pcm16:
         if self.denoiser is not None:
             clean = self.denoiser.process(clean)
-        speaking = self._echo_possible(wall)
+        speaking = echo_possible(self.speaker, wall)
         if not speaking:
             self.echo_path.reset()
         held = self.push_to_talk is not None and not self.push_to_talk()
@@ -200,19 +200,19 @@ class FrontEndStage(FrameProcessor):
         recent = self._levels()[-RECENT_FRAMES:]
         return max(0.0, max(recent, default=-100.0) - below - self.gate.threshold_dbfs)
 
-    def _echo_possible(self, wall: float) -> bool:
-        """Whether the assistant's voice may still reach the microphone at ``wall``.
 
-        After the reply ends, its echo rings on for ECHO_TAIL_S after the device's reckoning,
-        or while anything loud was written within ECHO_WINDOW_S. After a barge-in it does not
-        count: the user is talking by then, and a raised gate would chop their words.
-        """
-        speaker = self.speaker
-        if speaker is None:
-            return False
-        if speaker.stopped_at >= speaker.sound_until:
-            return wall < speaker.sound_until
-        if wall < speaker.sound_until + ECHO_TAIL_S:
-            return True
-        since = max(wall - speaker.latency - ECHO_WINDOW_S, speaker.stopped_at)
-        return speaker.loudest_written(since) > SOUND_DBFS
+def echo_possible(speaker: Player | None, wall: float) -> bool:
+    """Whether the assistant's voice may still reach the microphone at ``wall``.
+
+    After the reply ends, its echo rings on for ECHO_TAIL_S after the device's reckoning,
+    or while anything loud was written within ECHO_WINDOW_S. After a barge-in it does not
+    count: the user is talking by then, and a raised gate would chop their words.
+    """
+    if speaker is None:
+        return False
+    if speaker.stopped_at >= speaker.sound_until:
+        return wall < speaker.sound_until
+    if wall < speaker.sound_until + ECHO_TAIL_S:
+        return True
+    since = max(wall - speaker.latency - ECHO_WINDOW_S, speaker.stopped_at)
+    return speaker.loudest_written(since) > SOUND_DBFS

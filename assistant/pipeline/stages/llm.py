@@ -31,7 +31,7 @@ from assistant.pipeline.stages.reply_steps import (
     options_for,
     reply_language,
 )
-from assistant.pipeline.tool_loop import exchange
+from assistant.pipeline.tool_loop import exchange, hand_out, run_tool
 from assistant.tools.policy import ToolPolicy
 
 __all__ = ["LlmStage", "ReplyOptions"]
@@ -144,7 +144,7 @@ class LlmStage(ReplySteps):
         tools, step = self._tools_for(request), int(request is not None and request.follows_result)
         routed = tools.routed(frame.text) if tools and frame.request is None else None
         if tools is not None and routed is not None:
-            outcome = await tools.run(self.bus, reply.turn, routed, "precheck")
+            outcome = await run_tool(tools, self.bus, reply.turn, routed, "precheck")
             if tools.speaks(routed.name, outcome):
                 await self._publish(reply, outcome.text)
                 return "stop"
@@ -162,11 +162,11 @@ class LlmStage(ReplySteps):
                 return reason
             reply.parts.clear()
             if not tools.runs_here(call.name):  # the client runs it: the reply ends with it
-                tools.hand_out(self.bus, reply.turn, call)
+                hand_out(self.bus, reply.turn, call)
                 reply.added.append(ChatMessage("assistant", call_text(call)))
                 reply.open_call = True
                 return "tool_calls"
-            outcome = await tools.run(self.bus, reply.turn, call, "model")
+            outcome = await run_tool(tools, self.bus, reply.turn, call, "model")
             reply.added += exchange(call, outcome)
             step += 1
 

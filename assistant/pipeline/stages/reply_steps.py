@@ -112,7 +112,7 @@ class ReplySteps(ModelStage):
         assert tools is not None  # it opened a call: made again, held to the grammar
         if mode == "auto":
             return await self._generate_step(reply, messages, cancel, opts, tools.call_grammar())
-        if not getattr(self.model, "free_grammar", False):  # a remote server: JSON schemas only
+        if not self.model.free_grammar:  # a remote server: JSON schemas only
             return await self._generate_step(reply, messages, cancel, opts, None)
         return await self._generate_step(reply, messages, cancel, opts, WORDS, probe=False)
 
