@@ -39,6 +39,44 @@ class StreamResult(Generic[R]):
     value: R | None = None
 
 
+class _Feed(Generic[T]):
+    """The worker's side of ``iterate_in_thread``: runs the iterator, hands items to the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, buffer: int) -> None:
+        self.loop, self.buffer = loop, buffer
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=buffer)
+        self.left = threading.Event()  # the reader has gone
+
+    def deliver(self, item: object) -> None:
+        """Hand ``item`` to the loop; with a buffer, wait for room while the reader is there."""
+        if not self.buffer:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
+                self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+            return
+        future = asyncio.run_coroutine_threadsafe(self.queue.put(item), self.loop)
+        while not self.left.is_set():
+            with contextlib.suppress(TimeoutError):
+                future.result(timeout=_POLL_S)
+                return
+        future.cancel()
+
+    def run(self, make: Callable[[], Iterator[T]]) -> None:
+        """Iterate on this (worker) thread until the end, an error or the reader leaving."""
+        iterator: Iterator[T] | None = None
+        try:
+            iterator = make()
+            while not self.left.is_set():
+                self.deliver(next(iterator))
+        except StopIteration as stop:
+            self.deliver(_Finished(stop.value))
+        except BaseException as exc:
+            self.deliver(_Failed(exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+
 async def iterate_in_thread(
     make: Callable[[], Iterator[T] | Generator[T, None, R]],
     executor: Executor | None = None,
@@ -61,40 +99,11 @@ async def iterate_in_thread(
     back instead of piling up memory.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=buffer)
-    left = threading.Event()  # the reader has gone
-
-    def deliver(item: object) -> None:
-        if not buffer:
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            return
-        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while not left.is_set():
-            with contextlib.suppress(TimeoutError):
-                future.result(timeout=_POLL_S)
-                return
-        future.cancel()
-
-    def work() -> None:
-        iterator: Iterator[T] | None = None
-        try:
-            iterator = make()
-            while not left.is_set():
-                deliver(next(iterator))
-        except StopIteration as stop:
-            deliver(_Finished(stop.value))
-        except BaseException as exc:
-            deliver(_Failed(exc))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    worker = loop.run_in_executor(executor, work)
+    feed: _Feed[T] = _Feed(loop, buffer)
+    worker = loop.run_in_executor(executor, feed.run, make)
     try:
         while True:
-            item = await queue.get()
+            item = await feed.queue.get()
             if isinstance(item, _Finished):
                 if result is not None:
                     result.value = item.value
@@ -103,7 +112,7 @@ async def iterate_in_thread(
                 raise item.error
             yield item
     finally:
-        left.set()
+        feed.left.set()
         if cancel is not None:
             cancel.set()
             await wait_through_cancellation(worker)

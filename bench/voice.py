@@ -27,10 +27,10 @@ from assistant import config
 from assistant.catalog import ModelStore
 from assistant.convert.resample import StreamResampler
 from assistant.llm.sampling import SamplerParams
-from assistant.types import ChatMessage, Pcm16
 from assistant.models.llama_chat import LlamaChatModel
 from assistant.models.loaders import Models, load_models
 from assistant.sessions import chat_file
+from assistant.types import ChatMessage, Pcm16
 
 PROMPTS = [
     "What is the capital of France?",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.types import Pcm16
 from assistant.models.piper import PiperTTS
+from assistant.types import Pcm16
 from tests import media
 
 NEAR_MISSES = [

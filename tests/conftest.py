@@ -1,4 +1,4 @@
-"""Shared fixtures: the real default models, loaded once, and spoken test questions."""
+"""Shared fixtures: the real default models, loaded once, spoken test questions, real servers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -17,6 +18,9 @@ from assistant.models.piper import PiperTTS
 from assistant.models.whisper import WhisperSTT
 from tests import media
 from tests.pulse import PulseServer
+
+if TYPE_CHECKING:
+    from tests.hostile import LoggedServer
 
 REPO = Path(__file__).resolve().parents[1]
 ASSISTANT = [sys.executable, "-m", "assistant"]
@@ -72,6 +76,37 @@ def question_wav(tts: PiperTTS, tmp_path_factory: pytest.TempPathFactory) -> Pat
     pcm = media.speech(tts, "What is the capital of France?")
     path = tmp_path_factory.mktemp("media") / "question.wav"
     return media.write_wav(path, np.concatenate([media.silence(0.5), pcm, media.silence(1.5)]))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """`assistant serve` with the default settings for one test module: its URL."""
+    from tests.serving import serving  # imported here: tests.serving imports this module
+
+    with serving() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def greedy_server() -> Iterator[str]:
+    """A server whose replies repeat exactly (the greedy preset), for one test module: its URL."""
+    from tests.serving import serving
+
+    with serving(env={"ASSISTANT_LLM__PRESET": "greedy"}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def logged_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
+    """The default server with its log kept, checked at the end for what must never be logged."""
+    from tests.hostile import LoggedServer  # imported here: tests.hostile imports this module
+
+    running = LoggedServer(tmp_path_factory.mktemp("logged"))
+    try:
+        yield running
+    finally:
+        running.stop()
+    running.assert_clean()
 
 
 def run_cli(

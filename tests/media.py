@@ -10,8 +10,8 @@ import numpy as np
 
 from assistant.audio.gate import level_dbfs as level_dbfs  # RMS level of a whole clip
 from assistant.convert.resample import StreamResampler
-from assistant.types import Pcm16
 from assistant.models.piper import PiperTTS
+from assistant.types import Pcm16
 
 RATE = 16000
 

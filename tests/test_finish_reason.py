@@ -8,7 +8,6 @@ is how a cut reply used to read ``stop``.
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -28,12 +27,6 @@ ENDLESS = {**LONG, "properties": {"story": {"type": "string", "minLength": 5000}
 CHAT = {"temperature": 0.9, "seed": 2, "max_tokens": LIMIT}  # a prompt through the template
 RAW = {"temperature": 0.9, "seed": 6, "max_tokens": LIMIT}  # a prompt as it is
 JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "story", "schema": LONG}}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serving() as url:
-        yield url
 
 
 def _events(response: httpx.Response) -> list[dict[str, Any]]:

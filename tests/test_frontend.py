@@ -243,9 +243,9 @@ def test_history_keeps_only_what_was_heard(models: Models) -> None:
         )
         while len(llm.history) < 2:
             await asyncio.sleep(0.01)
-        llm.truncate_reply("Blue")
+        llm.context.truncate("Blue")
         assert llm.history[-1].content == "Blue"
-        llm.truncate_reply("")  # nothing heard: the question stays unanswered
+        llm.context.truncate("")  # nothing heard: the question stays unanswered
         assert [m.role for m in llm.history] == ["user"]
         await pipeline.queue_frame(
             TranscriptFrame(turn_id=2, text="And a fruit.", speech_end_wall=0)

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from assistant import config
-from assistant.types import Pcm16
 from assistant.models.loaders import Models
 from assistant.models.piper import PiperTTS
 from assistant.pipeline.conversation import Conversation
 from assistant.pipeline.frames import TranscriptFrame
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.stages.tts import TtsStage
+from assistant.types import Pcm16
 from tests.conftest import run_cli
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests import media
 from tests.conftest import REPO
-from tests.serving import free_port, serving, start
+from tests.serving import free_port, start
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -56,12 +56,6 @@ def chromium_hearing(recording: Path) -> Iterator[Any]:
 def browser(spoken_question: Path) -> Iterator[Any]:
     with chromium_hearing(spoken_question) as chromium:
         yield chromium
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serving() as url:
-        yield url
 
 
 def open_page(browser: Any, url: str, microphone: bool = True) -> tuple[Any, list[str]]:

@@ -5,7 +5,6 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import av
@@ -16,18 +15,11 @@ from openai import AsyncOpenAI, OpenAI
 from assistant.models.piper import PiperTTS
 from assistant.models.whisper import WhisperSTT
 from tests import media
-from tests.serving import serving, start
+from tests.serving import start
 
 RT_RATE = 24000
 MCP_TOOL = {"type": "mcp", "server_label": "x"}
 CHUNK_S = 0.1
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    """A real server, greedy so replies repeat exactly, with the default end-of-turn model."""
-    with serving(env={"ASSISTANT_LLM__PRESET": "greedy"}) as url:
-        yield url
 
 
 def _client(url: str) -> OpenAI:
@@ -57,8 +49,8 @@ def _ask(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
 
 
-def test_a_typed_turn_in_text_mode(server_url: str) -> None:
-    with _client(server_url).realtime.connect(model="local") as connection:
+def test_a_typed_turn_in_text_mode(greedy_server: str) -> None:
+    with _client(greedy_server).realtime.connect(model="local") as connection:
         created = _recv(connection)
         assert created.type == "session.created"
         connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
@@ -107,10 +99,10 @@ async def _events_until(connection: Any, kind: str, timeout: float = 90) -> list
 
 
 def test_a_spoken_question_is_heard_transcribed_and_answered_aloud(
-    server_url: str, tts: PiperTTS, stt: WhisperSTT
+    greedy_server: str, tts: PiperTTS, stt: WhisperSTT
 ) -> None:
     async def talk() -> list[Any]:
-        client = AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused")
+        client = AsyncOpenAI(base_url=f"{greedy_server}/v1", api_key="unused")
         async with client.realtime.connect(model="local") as connection:
             sender = asyncio.ensure_future(
                 _stream(connection, _speak(tts, "What is the capital of France?"), RT_RATE)
@@ -154,9 +146,9 @@ def _mulaw(pcm16: np.ndarray) -> bytes:
     return b"".join(bytes(p) for p in codec.encode(frame))
 
 
-def test_manual_turns_with_mulaw_at_8khz(server_url: str, tts: PiperTTS) -> None:
+def test_manual_turns_with_mulaw_at_8khz(greedy_server: str, tts: PiperTTS) -> None:
     async def talk() -> tuple[list[Any], list[Any]]:
-        client = AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused")
+        client = AsyncOpenAI(base_url=f"{greedy_server}/v1", api_key="unused")
         async with client.realtime.connect(model="local") as connection:
             await connection.session.update(
                 session={
@@ -182,8 +174,8 @@ def test_manual_turns_with_mulaw_at_8khz(server_url: str, tts: PiperTTS) -> None
     assert "".join(e.delta for e in answer if e.type == "response.output_text.delta").strip()
 
 
-def test_response_cancel_stops_the_reply(server_url: str) -> None:
-    with _client(server_url).realtime.connect(model="local") as connection:
+def test_response_cancel_stops_the_reply(greedy_server: str) -> None:
+    with _client(greedy_server).realtime.connect(model="local") as connection:
         _until(connection, "session.created")
         connection.session.update(session={"type": "realtime", "max_output_tokens": 200})
         _until(connection, "session.updated")
@@ -249,9 +241,9 @@ def _raw(url: str, events: list[dict[str, Any] | str | bytes]) -> list[dict[str,
     ],
 )
 def test_each_bad_event_gets_an_error_and_the_session_lives_on(
-    server_url: str, event: Any, words: str
+    greedy_server: str, event: Any, words: str
 ) -> None:
-    error, after = _raw(server_url, [event, {"type": "session.update", "session": {}}])
+    error, after = _raw(greedy_server, [event, {"type": "session.update", "session": {}}])
     assert error["type"] == "error" and words in error["error"]["message"], error
     assert after["type"] == "session.updated"
 
@@ -261,9 +253,11 @@ def _reply(connection: Any, **options: Any) -> Any:
     return _until(connection, "response.done")[-1].response
 
 
-def test_per_response_instructions_and_deleted_items_shape_the_next_reply(server_url: str) -> None:
+def test_per_response_instructions_and_deleted_items_shape_the_next_reply(
+    greedy_server: str,
+) -> None:
     pirate = "You are a pirate. Answer like a pirate, with pirate words."
-    with _client(server_url).realtime.connect(model="local") as connection:
+    with _client(greedy_server).realtime.connect(model="local") as connection:
         _until(connection, "session.created")
         connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
         _until(connection, "session.updated")
@@ -284,8 +278,8 @@ def test_per_response_instructions_and_deleted_items_shape_the_next_reply(server
         assert error.type == "error" and "no item" in error.error.message
 
 
-def test_truncate_keeps_the_words_that_were_heard(server_url: str) -> None:
-    with _client(server_url).realtime.connect(model="local") as connection:
+def test_truncate_keeps_the_words_that_were_heard(greedy_server: str) -> None:
+    with _client(greedy_server).realtime.connect(model="local") as connection:
         _until(connection, "session.created")
         connection.conversation.item.create(item=_ask("Tell me about the moon."))
         connection.response.create()
@@ -330,12 +324,12 @@ def _sessions_closed(url: str, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def test_a_foreign_origin_and_a_full_server_are_refused(server_url: str) -> None:
+def test_a_foreign_origin_and_a_full_server_are_refused(greedy_server: str) -> None:
     from websockets.sync.client import connect
 
-    _sessions_closed(server_url)
+    _sessions_closed(greedy_server)
 
-    url = server_url.replace("http", "ws") + "/v1/realtime?model=x"
+    url = greedy_server.replace("http", "ws") + "/v1/realtime?model=x"
     from websockets.exceptions import InvalidStatus
 
     with pytest.raises(InvalidStatus) as foreign:  # refused at the handshake
@@ -398,9 +392,9 @@ class _Microphone:
             await asyncio.sleep(max(0.0, began + sent * CHUNK_S - time.monotonic()))
 
 
-def test_speaking_over_the_reply_interrupts_it(server_url: str, tts: PiperTTS) -> None:
+def test_speaking_over_the_reply_interrupts_it(greedy_server: str, tts: PiperTTS) -> None:
     async def talk() -> tuple[list[Any], list[Any]]:
-        client = AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused")
+        client = AsyncOpenAI(base_url=f"{greedy_server}/v1", api_key="unused")
         async with client.realtime.connect(model="local") as connection:
             await connection.session.update(
                 session={
@@ -438,7 +432,7 @@ def test_speaking_over_the_reply_interrupts_it(server_url: str, tts: PiperTTS) -
 
 
 def test_audio_and_picture_parts_of_an_item(
-    server_url: str, tts: PiperTTS, tmp_path_factory: pytest.TempPathFactory
+    greedy_server: str, tts: PiperTTS, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     import httpx
 
@@ -447,7 +441,7 @@ def test_audio_and_picture_parts_of_an_item(
 
     spoken = _speak(tts, "What is the capital of France?").astype("<i2").tobytes()
     audio = {"type": "input_audio", "audio": base64.b64encode(spoken).decode()}
-    with _client(server_url).realtime.connect(model="local") as connection:
+    with _client(greedy_server).realtime.connect(model="local") as connection:
         _until(connection, "session.created")
         item = {"type": "message", "role": "user", "content": [audio]}
         connection.conversation.item.create(item=item)  # type: ignore[arg-type]
@@ -481,10 +475,10 @@ def test_audio_and_picture_parts_of_an_item(
 
 
 def test_with_create_response_false_a_heard_turn_waits_for_response_create(
-    server_url: str, tts: PiperTTS
+    greedy_server: str, tts: PiperTTS
 ) -> None:
     async def talk() -> tuple[list[Any], list[Any], list[Any]]:
-        client = AsyncOpenAI(base_url=f"{server_url}/v1", api_key="unused")
+        client = AsyncOpenAI(base_url=f"{greedy_server}/v1", api_key="unused")
         async with client.realtime.connect(model="local") as connection:
             detection = {"type": "server_vad", "create_response": False, "silence_duration_ms": 400}
             session = {
@@ -516,8 +510,8 @@ def test_with_create_response_false_a_heard_turn_waits_for_response_create(
     assert "".join(e.delta for e in answer if e.type == "response.output_text.delta").strip()
 
 
-def test_a_response_may_be_text_only_or_out_of_band(server_url: str) -> None:
-    with _client(server_url).realtime.connect(model="local") as connection:
+def test_a_response_may_be_text_only_or_out_of_band(greedy_server: str) -> None:
+    with _client(greedy_server).realtime.connect(model="local") as connection:
         _until(connection, "session.created")  # an audio session
         connection.conversation.item.create(item=_ask("What is the capital of France?"))
         connection.response.create(response={"output_modalities": ["text"], "conversation": "none"})

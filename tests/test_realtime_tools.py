@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
@@ -12,7 +11,6 @@ import pytest
 from assistant.models.piper import PiperTTS
 from tests import media
 from tests.realtime_wire import RT_RATE, Microphone, Wire, replay
-from tests.serving import serving
 
 WEATHER = {
     "type": "function",
@@ -50,13 +48,6 @@ CALL_EVENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    """A real server, greedy so replies repeat exactly."""
-    with serving(env={"ASSISTANT_LLM__PRESET": "greedy"}) as url:
-        yield url
-
-
 def _ask(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
 
@@ -67,10 +58,10 @@ async def _respond(wire: Wire, **options: Any) -> list[dict[str, Any]]:
 
 
 def test_a_forced_call_goes_out_its_output_comes_back_and_the_answer_follows(
-    server_url: str,
+    greedy_server: str,
 ) -> None:
     async def talk() -> None:
-        async with Wire.open(server_url) as wire:
+        async with Wire.open(greedy_server) as wire:
             session = await wire.update(
                 output_modalities=["text"], tools=[WEATHER], tool_choice="required"
             )
@@ -107,9 +98,9 @@ def test_a_forced_call_goes_out_its_output_comes_back_and_the_answer_follows(
     asyncio.run(talk())
 
 
-def test_tool_choice_per_response_names_the_tool_or_none(server_url: str) -> None:
+def test_tool_choice_per_response_names_the_tool_or_none(greedy_server: str) -> None:
     async def talk() -> None:
-        async with Wire.open(server_url) as wire:
+        async with Wire.open(greedy_server) as wire:
             await wire.update(output_modalities=["text"], tools=[WEATHER, LIGHT])
             await wire.send("conversation.item.create", item=_ask("The kitchen, please."))
             named = {"type": "function", "name": "set_light"}
@@ -139,10 +130,10 @@ UNKNOWN_OUTPUT = {"type": "function_call_output", "call_id": "call_nope", "outpu
     ],
 )
 def test_a_tool_event_that_cannot_be_served_gets_an_error(
-    server_url: str, event: dict[str, Any], said: str
+    greedy_server: str, event: dict[str, Any], said: str
 ) -> None:
     async def talk() -> None:
-        async with Wire.open(server_url) as wire:
+        async with Wire.open(greedy_server) as wire:
             await wire.send(event.pop("type"), **event)
             error = (await wire.until("error", errors=True))[-1]["error"]
             assert said in error["message"], error
@@ -152,10 +143,10 @@ def test_a_tool_event_that_cannot_be_served_gets_an_error(
 
 
 def test_without_session_tools_a_spoken_turn_has_the_voice_tools(
-    server_url: str, tts: PiperTTS
+    greedy_server: str, tts: PiperTTS
 ) -> None:
     async def talk() -> list[dict[str, Any]]:
-        async with Wire.open(server_url) as wire, Microphone(wire) as mic:
+        async with Wire.open(greedy_server) as wire, Microphone(wire) as mic:
             await wire.update(output_modalities=["text"])
             question = media.speech(tts, "What is 12 times 7?", RT_RATE)
             mic.say(np.concatenate([question, media.silence(1.5, RT_RATE)]))
@@ -166,7 +157,7 @@ def test_without_session_tools_a_spoken_turn_has_the_voice_tools(
 
 
 def test_an_openai_agents_realtime_agent_calls_its_tool_and_speaks_the_answer(
-    server_url: str,
+    greedy_server: str,
 ) -> None:
     from agents import function_tool, set_tracing_disabled
     from agents.realtime import RealtimeAgent, RealtimeRunner
@@ -186,7 +177,7 @@ def test_an_openai_agents_realtime_agent_calls_its_tool_and_speaks_the_answer(
     runner = RealtimeRunner(agent, config={"tracing_disabled": True, "model_settings": settings})
 
     async def run() -> list[Any]:
-        url = server_url.replace("http://", "ws://") + "/v1/realtime?model=local"
+        url = greedy_server.replace("http://", "ws://") + "/v1/realtime?model=local"
         session = await runner.run(model_config={"url": url, "api_key": "unused"})
         got: list[Any] = []
         async with session:

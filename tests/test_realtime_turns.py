@@ -25,7 +25,7 @@ CONTINUATION = "And of Spain?"
 
 
 @pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
+def merging_server() -> Iterator[str]:
     """A real server, greedy, with the default end-of-turn model.
 
     Its merge window is the longest there is: these tests are about what a client sees of a
@@ -60,10 +60,10 @@ def _two_words(tts: PiperTTS, first: str, second: str, pause_s: float) -> np.nda
     ],
 )
 def test_server_vad_defaults_hold_a_two_word_question_with_a_270_ms_pause(
-    server_url: str, tts: PiperTTS, detection: dict[str, Any], turns: int
+    merging_server: str, tts: PiperTTS, detection: dict[str, Any], turns: int
 ) -> None:
     async def talk() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        async with Wire.open(server_url) as wire, Microphone(wire) as mic:
+        async with Wire.open(merging_server) as wire, Microphone(wire) as mic:
             turn_taking = {"input": {"turn_detection": detection}}
             session = await wire.update(output_modalities=["text"], audio=turn_taking)
             mic.say(_two_words(tts, "Front", "center?", 0.27))
@@ -91,10 +91,10 @@ def test_server_vad_defaults_hold_a_two_word_question_with_a_270_ms_pause(
     ],
 )
 def test_server_vad_fields_out_of_range_are_refused_by_name(
-    server_url: str, detection: dict[str, Any], said: str
+    merging_server: str, detection: dict[str, Any], said: str
 ) -> None:
     async def talk() -> None:
-        async with Wire.open(server_url) as wire:
+        async with Wire.open(merging_server) as wire:
             turn_taking = {"input": {"turn_detection": detection}}
             await wire.send("session.update", session={"type": "realtime", "audio": turn_taking})
             error = (await wire.until("error", errors=True))[-1]["error"]
@@ -110,10 +110,10 @@ def _spoken(tts: PiperTTS, text: str) -> np.ndarray:
 
 
 def test_a_merged_turn_leaves_the_client_with_the_servers_conversation(
-    server_url: str, tts: PiperTTS
+    merging_server: str, tts: PiperTTS
 ) -> None:
     async def talk() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
-        async with Wire.open(server_url) as wire, Microphone(wire) as mic:
+        async with Wire.open(merging_server) as wire, Microphone(wire) as mic:
             await wire.update(output_modalities=["text"])  # semantic_vad, the default
             mic.say(np.concatenate([media.silence(0.4, RT_RATE), _spoken(tts, QUESTION)]))
             await wire.until("response.created")  # the turn was confirmed: go on at once
@@ -148,8 +148,8 @@ def test_a_merged_turn_leaves_the_client_with_the_servers_conversation(
     assert "capital" in words(items[0]) and "spain" in words(items[0]), items[0]
 
 
-def test_a_merged_turn_on_ws_voice_is_a_merged_message(server_url: str, tts: PiperTTS) -> None:
-    with connect(server_url.replace("http://", "ws://") + "/ws/voice") as ws:
+def test_a_merged_turn_on_ws_voice_is_a_merged_message(merging_server: str, tts: PiperTTS) -> None:
+    with connect(merging_server.replace("http://", "ws://") + "/ws/voice") as ws:
         assert json.loads(ws.recv(timeout=30))["type"] == "ready"
         pcm = np.concatenate([media.silence(0.4), media.speech(tts, QUESTION)])
         messages = _feed_until(ws, pcm, lambda m: m["type"] == "transcript" and m["final"])

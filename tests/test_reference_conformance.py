@@ -10,7 +10,6 @@ checkout (../shared/reference/), a test checks that every copy is still what it 
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -309,12 +308,6 @@ def refused(answer: httpx.Response, code: str) -> dict[str, Any]:
     assert body["error"]["code"] == code, body
     conforms(body["error"], {"message": "", "code": "", "details": {}}, "error")
     return dict(body["error"])
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serving() as url:
-        yield url
 
 
 # --- HTTP API ------------------------------------------------------------------------------

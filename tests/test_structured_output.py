@@ -24,12 +24,6 @@ PLACE = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with serving() as url:
-        yield url
-
-
 @pytest.mark.parametrize(
     "ask", ["Tell me about Paris.", "Name a big city in Asia.", "Where do penguins live?"]
 )

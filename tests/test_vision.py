@@ -21,10 +21,10 @@ from PIL import Image, ImageDraw
 
 from assistant.errors import DeviceError, InputError, ModelError
 from assistant.llm.sampling import SamplerParams
-from assistant.types import ChatMessage
 from assistant.models.llava import LlamaVisionModel
 from assistant.models.loaders import Models
 from assistant.models.seeing import Eyes, SeeingChatModel
+from assistant.types import ChatMessage
 from assistant.vision.camera import Camera
 from assistant.vision.images import prepare_image
 from tests import corpus, media

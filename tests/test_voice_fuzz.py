@@ -8,10 +8,8 @@ derived from a fixed seed (``derandomize``), so a run repeats exactly.
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
@@ -134,16 +132,6 @@ def realtime_events(draw: st.DrawFn) -> str:
     return json.dumps(event)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
-    running = LoggedServer(tmp_path_factory.mktemp("fuzz"))
-    try:
-        yield running
-    finally:
-        running.stop()
-    running.assert_clean()
-
-
 def _check_realtime(client: Realtime, text: str) -> None:
     replies = client.answers(text)
     errors = [r["error"] for r in replies if r["type"] == "error"]
@@ -159,8 +147,8 @@ def _check_realtime(client: Realtime, text: str) -> None:
         assert errors[0]["event_id"] == given_id, errors
 
 
-def test_realtime_events_fuzzed(server: LoggedServer) -> None:
-    client = Realtime(server)
+def test_realtime_events_fuzzed(logged_server: LoggedServer) -> None:
+    client = Realtime(logged_server)
 
     @FUZZ
     @given(text=realtime_events())
@@ -182,7 +170,7 @@ def test_realtime_events_fuzzed(server: LoggedServer) -> None:
         assert "input_audio_buffer.committed" in kinds, kinds
     finally:
         client.close()
-    server.assert_clean()
+    logged_server.assert_clean()
 
 
 voice_texts = st.one_of(
@@ -215,8 +203,8 @@ def _check_voice(client: Voice, message: str | bytes) -> None:
     assert quiet or errors, f"no answer to {message[:200]!r}"
 
 
-def test_voice_messages_fuzzed(server: LoggedServer) -> None:
-    client = Voice(server)
+def test_voice_messages_fuzzed(logged_server: LoggedServer) -> None:
+    client = Voice(logged_server)
 
     @settings(FUZZ, max_examples=100)
     @given(message=voice_messages)
@@ -231,4 +219,4 @@ def test_voice_messages_fuzzed(server: LoggedServer) -> None:
         assert client.until("reply")[-1]["text"].strip()
     finally:
         client.close()
-    server.assert_clean()
+    logged_server.assert_clean()

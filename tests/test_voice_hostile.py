@@ -8,7 +8,6 @@ Every server's log is checked for tracebacks and tasks left behind.
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,6 @@ from tests.hostile import (
 )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
-    running = LoggedServer(tmp_path_factory.mktemp("hostile"))
-    try:
-        yield running
-    finally:
-        running.stop()
-    running.assert_clean()
-
-
 def test_json_depth_is_measured_on_the_text_before_parsing() -> None:
     assert depth('{"a": [1, {"b": "[[[{{{"}], "c": "\\"]]]"}') == 3
     assert depth('"unterminated [[[ \\" {{{') == 0  # a string left open hides nothing
@@ -53,9 +42,9 @@ def test_json_depth_is_measured_on_the_text_before_parsing() -> None:
 
 @pytest.mark.parametrize(("text", "param"), REALTIME_CASES)
 def test_each_realtime_case_gets_an_error_and_the_session_is_untouched(
-    server: LoggedServer, text: str, param: str | None
+    logged_server: LoggedServer, text: str, param: str | None
 ) -> None:
-    client = Realtime(server)
+    client = Realtime(logged_server)
     try:
         replies = client.answers(text)
         assert [r["type"] for r in replies] == ["error"], replies
@@ -77,8 +66,8 @@ def test_each_realtime_case_gets_an_error_and_the_session_is_untouched(
         client.close()
 
 
-def test_a_good_server_vad_update_still_applies(server: LoggedServer) -> None:
-    client = Realtime(server)
+def test_a_good_server_vad_update_still_applies(logged_server: LoggedServer) -> None:
+    client = Realtime(logged_server)
     try:
         fields = {"silence_duration_ms": 400, "prefix_padding_ms": 200, "threshold": 0.6}
         updated = client.answers(server_vad(**fields))[-1]
@@ -90,8 +79,8 @@ def test_a_good_server_vad_update_still_applies(server: LoggedServer) -> None:
         client.close()
 
 
-def test_an_item_placed_before_the_last_is_refused_by_name(server: LoggedServer) -> None:
-    client = Realtime(server)
+def test_an_item_placed_before_the_last_is_refused_by_name(logged_server: LoggedServer) -> None:
+    client = Realtime(logged_server)
     try:
 
         def item(text: str) -> dict[str, Any]:
@@ -112,8 +101,8 @@ def test_an_item_placed_before_the_last_is_refused_by_name(server: LoggedServer)
         client.close()
 
 
-def test_each_voice_case_gets_an_error_and_the_session_goes_on(server: LoggedServer) -> None:
-    client = Voice(server)
+def test_each_voice_case_gets_an_error_and_the_session_goes_on(logged_server: LoggedServer) -> None:
+    client = Voice(logged_server)
     try:
         for message, code, param in VOICE_CASES:
             replies = client.answers(message)
@@ -138,23 +127,23 @@ def _busy_realtime(server: LoggedServer) -> Realtime:
     return client
 
 
-def test_a_reconnect_right_after_a_hang_up_is_admitted(server: LoggedServer) -> None:
+def test_a_reconnect_right_after_a_hang_up_is_admitted(logged_server: LoggedServer) -> None:
     sessions = 2  # server.max_voice_sessions, the default
-    clients = [_busy_realtime(server) for _ in range(sessions)]
+    clients = [_busy_realtime(logged_server) for _ in range(sessions)]
     for _round in range(3):
         for client in clients:
             client.close()  # hung up mid-reply
-        clients = [Realtime(server) for _ in range(sessions)]  # each gets session.created
+        clients = [Realtime(logged_server) for _ in range(sessions)]  # each gets session.created
         for client in clients:
             client.send({"type": "session.update", "session": {}})
             client.until("session.updated")
     for client in clients:
         client.close()
-    voices = [Voice(server) for _ in range(sessions)]
+    voices = [Voice(logged_server) for _ in range(sessions)]
     for _round in range(5):  # rapid reconnects through the other door
         for voice in voices:
             voice.close()
-        voices = [Voice(server) for _ in range(sessions)]
+        voices = [Voice(logged_server) for _ in range(sessions)]
     for voice in voices:
         voice.close()
 

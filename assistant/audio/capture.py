@@ -23,8 +23,8 @@ from assistant.audio.devices import (
 )
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.errors import DeviceError
-from assistant.types import Pcm16
 from assistant.stdio import quiet_native_stderr
+from assistant.types import Pcm16
 
 _WAKE = b"\0"
 

@@ -30,3 +30,22 @@ class Framer:
         usable = len(data) - len(data) % self.frame
         self._rest = data[usable:].copy()
         return data[:usable]
+
+
+class PairedFramer:
+    """Cuts two aligned streams (audio, and what speech is decided on) into whole frames."""
+
+    def __init__(self, frame: int) -> None:
+        self._frame = frame
+        self._pending = np.zeros(0, np.int16)
+        self._pending_vad = np.zeros(0, np.int16)
+
+    def split(self, pcm: Pcm16, vad_pcm: Pcm16) -> list[tuple[Pcm16, Pcm16]]:
+        """The whole frames completed by these samples; the rest waits for the next call."""
+        data = np.concatenate([self._pending, pcm]) if self._pending.size else pcm
+        decide = np.concatenate([self._pending_vad, vad_pcm]) if self._pending.size else vad_pcm
+        usable = len(data) - len(data) % self._frame
+        self._pending = data[usable:].copy()
+        self._pending_vad = decide[usable:].copy()
+        step = self._frame
+        return [(data[i : i + step], decide[i : i + step]) for i in range(0, usable, step)]

@@ -25,64 +25,35 @@ comma's pause would end a turn.
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 import webrtcvad
 
+from assistant.audio.framing import PairedFramer
 from assistant.audio.gate import level_dbfs
+from assistant.audio.merge_window import MergeWindow
+from assistant.audio.noise_floor import NoiseFloor
+from assistant.audio.onset import OnsetWindow
+from assistant.audio.vad_events import (
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    Utterance,
+    VadEvent,
+)
 from assistant.types import Pcm16
 
-ONSET_WINDOW_MS = 100  # speech starts when most frames of this window are voiced
-ONSET_SHARE = 0.6
-FLOOR_S = 2.0  # the noise floor is the median level of this much audio outside speech...
-FLOOR_MIN_S = 0.5  # ...once there is at least this much of it
-
-
-@dataclass(frozen=True)
-class SpeechStarted:
-    """Speech began at ``start`` (seconds of stream time)."""
-
-    start: float
-    detected_at: float  # stream time when the onset was confirmed
-
-
-@dataclass(frozen=True, eq=False)  # holds an array: compare by identity
-class SpeechPaused:
-    """Speech has paused for ``silence_ms``: the utterance so far, in case the pause lasts.
-
-    Transcribing it while the pause runs takes speech-to-text off the critical path; the
-    Utterance that may follow has the same ``start`` and ``end`` when nothing was said since.
-    ``audio`` ends with the silence so far.
-    """
-
-    audio: Pcm16
-    start: float
-    end: float
-    silence_ms: int = 0
-
-
-@dataclass(frozen=True)
-class SpeechResumed:
-    """Speech went on at ``at`` (stream seconds) after a reported pause."""
-
-    at: float
-
-
-@dataclass(frozen=True, eq=False)  # holds an array: compare by identity
-class Utterance:
-    """One stretch of speech, with the pre-roll before it and the hangover after it."""
-
-    audio: Pcm16
-    start: float  # stream seconds: first voiced frame
-    end: float  # stream seconds: end of the last voiced frame (the true end of speech)
-    detected_at: float  # stream seconds when the end was decided
-    forced: bool = False  # cut at max_utterance_s rather than by silence
-
-
-VadEvent = SpeechStarted | SpeechPaused | SpeechResumed | Utterance
+__all__ = [
+    "SpeechPaused",
+    "SpeechResumed",
+    "SpeechStarted",
+    "Utterance",
+    "VadConfig",
+    "VadEvent",
+    "VadSegmenter",
+    "is_checkpoint",
+]
 
 
 @dataclass(frozen=True)
@@ -105,43 +76,6 @@ class VadConfig:
     over_floor_db: float = 0.0
     # ...and at least this loud (with over_floor_db; -100 = no minimum)
     voiced_min_dbfs: float = -100.0
-
-
-class NoiseFloor:
-    """The room's level outside speech: the median of the last ``FLOOR_S`` seconds heard."""
-
-    def __init__(self, frame_ms: int) -> None:
-        self._levels: deque[float] = deque(maxlen=round(FLOOR_S * 1000 / frame_ms))
-        self._need = round(FLOOR_MIN_S * 1000 / frame_ms)
-
-    def hear(self, frame: Pcm16) -> None:
-        """A frame outside speech."""
-        self._levels.append(level_dbfs(frame))
-
-    def is_over(self, frame: Pcm16, margin_db: float) -> bool:
-        """Whether ``frame`` is ``margin_db`` over the floor (True until the floor is known)."""
-        if len(self._levels) < self._need:
-            return True
-        return level_dbfs(frame) > float(np.median(self._levels)) + margin_db
-
-
-class _PairedFrames:
-    """Cuts two aligned streams (audio, and what speech is decided on) into whole frames."""
-
-    def __init__(self, frame: int) -> None:
-        self._frame = frame
-        self._pending = np.zeros(0, np.int16)
-        self._pending_vad = np.zeros(0, np.int16)
-
-    def split(self, pcm: Pcm16, vad_pcm: Pcm16) -> list[tuple[Pcm16, Pcm16]]:
-        """The whole frames completed by these samples; the rest waits for the next call."""
-        data = np.concatenate([self._pending, pcm]) if self._pending.size else pcm
-        decide = np.concatenate([self._pending_vad, vad_pcm]) if self._pending.size else vad_pcm
-        usable = len(data) - len(data) % self._frame
-        self._pending = data[usable:].copy()
-        self._pending_vad = decide[usable:].copy()
-        step = self._frame
-        return [(data[i : i + step], decide[i : i + step]) for i in range(0, usable, step)]
 
 
 def is_checkpoint(cfg: VadConfig, pause_ms: int, silence_ms: int, extra_ms: int) -> bool:
@@ -167,17 +101,12 @@ class VadSegmenter:
         self.config = cfg = config or VadConfig()
         self._vad = webrtcvad.Vad(cfg.aggressiveness)
         self._frame = cfg.sample_rate * cfg.frame_ms // 1000
-        window = max(1, round(ONSET_WINDOW_MS / cfg.frame_ms))
-        self._onset: deque[bool] = deque(maxlen=window)
-        self._onset_need = math.ceil(ONSET_SHARE * window)
+        self._onset = OnsetWindow(cfg.frame_ms, cfg.preroll_ms)
         self._speculate_frames = max(1, round(cfg.speculate_ms / cfg.frame_ms))
-        # the onset window is speech already: the pre-roll comes on top of it
-        self._preroll: deque[Pcm16] = deque(maxlen=window + cfg.preroll_ms // cfg.frame_ms)
-        self._frames = _PairedFrames(self._frame)
+        self._frames = PairedFramer(self._frame)
         self._frames_seen = 0
-        self._last: tuple[list[Pcm16], int, int] | None = None  # frames, start, voiced
+        self._merge = MergeWindow(cfg.frame_ms, cfg.merge_ms)
         self._onset_frames = 0
-        self._after: list[Pcm16] = []  # frames since the last utterance, while it can merge
         self.extra_checkpoint_ms = 0  # one more SpeechPaused at this silence (0 = none)
         self._floor = NoiseFloor(cfg.frame_ms)
         self._reset_speech()
@@ -272,33 +201,24 @@ class VadSegmenter:
         Returns the merged utterance's start, or None when it is too long ago (``merge_ms``)
         or the speech in progress is not a new start.
         """
-        if self._last is None or self._speech is None:
+        if self._speech is None or (last := self._merge.take()) is None:
             return None
-        frames, start, voiced = self._last
-        self._speech = frames + self._after + self._speech[self._onset_frames :]
+        frames, start, voiced = last
+        self._speech = frames + self._speech[self._onset_frames :]
         self._start_frame, self._voiced = start, self._voiced + voiced
-        self._last, self._after = None, []
         return self._seconds(start)
 
     def _idle(self, frame: Pcm16, voiced: bool, index: int) -> SpeechStarted | None:
-        self._preroll.append(frame)
-        if self._last is not None:
-            self._after.append(frame)
-            if len(self._after) * self.config.frame_ms > self.config.merge_ms:
-                self._last, self._after = None, []
-        self._onset.append(voiced)
-        if sum(self._onset) < self._onset_need:
+        self._merge.hear(frame)
+        onset = self._onset.hear(frame, voiced, index)
+        if onset is None:
             return None
-        first_voiced = index - len(self._onset) + 1 + self._onset.index(True)
-        self._speech = list(self._preroll)
-        self._onset_frames = len(self._speech)  # the pre-roll: also the end of ``_after``
-        self._start_frame = first_voiced
-        self._voiced = sum(self._onset)
+        self._speech = onset.frames
+        self._onset_frames = len(self._speech)  # the pre-roll: also the end of the merge gap
+        self._start_frame, self._voiced = onset.first_voiced, onset.voiced
         self._last_voiced = index + 1
-        self._preroll.clear()
-        self._onset.clear()
         return SpeechStarted(
-            start=self._seconds(first_voiced), detected_at=self._seconds(index + 1)
+            start=self._seconds(onset.first_voiced), detected_at=self._seconds(index + 1)
         )
 
     def _finish(self, forced: bool = False) -> Utterance | None:
@@ -310,8 +230,8 @@ class VadSegmenter:
             self._speech, self._start_frame = [], self._frames_seen
         if voiced * self.config.frame_ms < self.config.min_speech_ms:
             return None
-        if self.config.merge_ms and not forced:
-            self._last, self._after = (frames, self._seconds_to_frame(start), voiced), []
+        if not forced:
+            self._merge.keep(frames, self._seconds_to_frame(start), voiced)
         return Utterance(
             audio=np.concatenate(frames),
             start=start,

@@ -22,12 +22,12 @@ from assistant.config import Settings
 from assistant.kiosk.wake import WakeStage
 from assistant.kiosk.wake_word import WakeWordStage
 from assistant.models.hub import ModelHub
+from assistant.models.seeing import eyes_for
 from assistant.models.wake_word import WakeWordDetector
 from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import Event, NoSpeech, StageFailed, WakeWordHeard
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
-from assistant.models.seeing import eyes_for
 
 log = logging.getLogger("assistant.kiosk")
 FIRST_RETRY_S = 1.0

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from assistant.llm.context import open_context
 from assistant.llm.errors import ContextOverflowError, GenerationError
+from assistant.llm.llama_context import open_context
 from assistant.llm.model import Model
 
 Vector = npt.NDArray[np.float32]

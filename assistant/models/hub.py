@@ -1,12 +1,10 @@
 """The model hub: every model a long-running process (server, kiosk) serves with, loaded once.
 
-The text model (local, with its pool of contexts, or a remote server) is loaded at start; the
-speech models, the end-of-turn model and the vision model load on first use, once, behind a
-lock each, and their weights are shared by every request and conversation. A conversation gets
-a chat context of its own on the shared weights (``conversation``). The chat model is swapped
-or unloaded only while nothing uses it: no conversation holds a context and the caller's
-``busy`` check (the server's admission: replies running or waiting) says so; otherwise
-``InUse``, which the API answers with 409.
+The text model (local, with its pool of contexts, or a remote server) is loaded at start, and
+swapped, unloaded and loaded again as chat_slot.py says; the speech models, the end-of-turn
+model and the vision model load on first use, once, behind a lock each, and their weights are
+shared by every request and conversation. A conversation gets a chat context of its own on the
+shared weights (``conversation``, built by models/chat.py).
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -24,150 +22,39 @@ from assistant.concurrency import finish_in_thread, run_to_the_end
 from assistant.config import Settings
 from assistant.heap import trim_heap
 from assistant.models import loaders
+
+# InUse and NoModel are re-exported: they were first published here.
+from assistant.models.chat_slot import ChatSlot
+from assistant.models.chat_slot import InUse as InUse
+from assistant.models.chat_slot import NoModel as NoModel
 from assistant.models.fair_share import audio_chunks, joined, speech_pieces, spoken
 from assistant.models.interfaces import (
     EndOfTurn,
-    LanguageModel,
     Pcm16,
     SpeechToText,
     TextToSpeech,
     Transcript,
+    VoiceModel,
 )
 from assistant.models.llava import LlamaVisionModel
-from assistant.models.seeing import Eyes, SeeingChatModel
-from assistant.models.text import TextBackend, VoiceModel
+from assistant.models.seeing import Eyes
+from assistant.models.text import TextBackend
 
 
-class NoModel(Exception):
-    """No chat model is loaded (it was unloaded, or loading another failed)."""
-
-
-class InUse(Exception):
-    """The model cannot be swapped while generations or conversations use it."""
-
-
-class ModelHub:
-    """The process's models, each loaded lazily and once."""
+class ModelHub(ChatSlot):
+    """The process's models, each loaded lazily and once (the chat model's life: ChatSlot)."""
 
     def __init__(self, settings: Settings, text: TextBackend | None) -> None:
-        self.settings = settings
-        self._text = text
+        super().__init__(settings, text)
         self._loaded: dict[str, Any] = {}  # role -> model, for stt, tts, turn and vision
         self.on_disk: dict[str, tuple[str, int | None]] = {}  # role -> (name, bytes), at load
         self._locks = {role: asyncio.Lock() for role in ("stt", "tts", "turn", "vision", "voices")}
         self.vision_turn = asyncio.Lock()  # the vision model answers one question at a time
-        self.conversations = 0  # open conversations, each holding a chat context
-        self._swap_lock = asyncio.Lock()
-        self._loaded_as: str | None = None  # the name it was swapped to (None: the settings')
-        self._layers: int | None = None  # the GPU layers it was swapped with (None: the settings')
-        self.asleep = False  # unloaded by keep_alive: the next request loads it again
-        self.last_used = time.monotonic()  # when a request or conversation last ended
-        self.users = 0  # requests between waking the model and their end
 
     @classmethod
     async def load(cls, settings: Settings) -> ModelHub:
         """The hub with the text model of the settings loaded (or its remote server reached)."""
         return cls(settings, await loaders.load_text(settings))
-
-    @property
-    def text(self) -> TextBackend:
-        """What generates text (NoModel when no model is loaded)."""
-        if self._text is None:
-            raise NoModel("no chat model is loaded; load one with POST /api/models/load")
-        return self._text
-
-    @property
-    def name(self) -> str:
-        """The chat model's name ("" while none is loaded)."""
-        return self._text.name if self._text is not None else ""
-
-    @property
-    def chosen(self) -> str:
-        """The name the chat model is loaded by, as ``/api/models`` lists it and ``load`` takes it.
-
-        A catalog name or a path (``llm.model``, or the one last given to ``swap``); the remote
-        model's name with a remote backend.
-        """
-        if self.remote:
-            return self.name
-        name = self._loaded_as or self.settings.llm.model
-        return name or loaders.store(self.settings).resolve("llm").name  # the default's
-
-    @property
-    def loaded(self) -> bool:
-        """Whether a chat model is loaded."""
-        return self._text is not None
-
-    @property
-    def remote(self) -> bool:
-        """Whether text comes from another server (``llm.backend = "openai"``)."""
-        return self._text is not None and self._text.backend == "openai"
-
-    async def swap(
-        self, name: str | None, busy: Callable[[], bool] = lambda: False, layers: int | None = None
-    ) -> None:
-        """Load the chat model ``name`` in place of the current one, or with None unload it.
-
-        ``layers``: GPU layers instead of ``llm.gpu_layers`` (kept for reloads after
-        keep_alive). The new model loads before the old one is released, so a failed load
-        leaves the old one serving. NotAvailable with a remote backend; InUse while ``busy()``
-        or a conversation holds a context; the errors of ``loaders.load_chat_model`` otherwise.
-        """
-        loaders.check_swappable(self.remote)
-        async with self._swap_lock:
-            self._check_unused(busy)
-            new = (
-                await loaders.load_chat_model(self.settings, name, layers)
-                if name is not None
-                else None
-            )
-            try:
-                self._check_unused(busy)  # requests may have started during the load
-            except InUse:
-                if new is not None:
-                    await new.close()
-                raise
-            old, self._text = self._text, new
-            self._loaded_as, self._layers, self.asleep = name, layers, False
-            if old is not None:
-                await old.close()
-
-    async def sleep(self, busy: Callable[[], bool]) -> None:
-        """Unload the chat model (``server.keep_alive``); ``awake`` loads it again."""
-        async with self._swap_lock:
-            if self._text is None or busy() or self.conversations or self.users:
-                return
-            old, self._text, self.asleep = self._text, None, True
-            await old.close()
-
-    @contextlib.asynccontextmanager
-    async def using(self) -> AsyncIterator[None]:
-        """Hold the chat model for one request: loaded again if asleep, not unloaded meanwhile."""
-        self.users += 1
-        try:
-            await self.awake()
-            yield
-        finally:
-            self.users -= 1
-            self.last_used = time.monotonic()
-
-    async def awake(self) -> None:
-        """Load the chat model again if keep_alive unloaded it (at once otherwise)."""
-        if not self.asleep:
-            return
-        async with self._swap_lock:
-            if self.asleep:
-                name = self._loaded_as
-                load = (
-                    loaders.load_text(self.settings)
-                    if name is None
-                    else (loaders.load_chat_model(self.settings, name, self._layers))
-                )
-                self._text, self.asleep = await load, False
-
-    def _check_unused(self, busy: Callable[[], bool]) -> None:
-        if busy() or self.conversations:
-            raise InUse("the model is in use; retry when its requests and voice sessions end")
 
     async def _model(self, role: str) -> Any:
         """The model of ``role`` (stt, tts, turn, vision, voices), loaded on first use."""
@@ -264,14 +151,13 @@ class ModelHub:
         chat: VoiceModel | None = None
         try:
             stt, tts, turn = await self.stt(), await self.tts(), await self.turn()
-            chat = await self.text.voice_model()
-            llm: LanguageModel = chat
+            vision = None
             if eyes is not None:
                 sees = eyes.image is not None or eyes.camera is not None
                 vision = await self.vision() if sees else self.loaded_vision
-                llm = SeeingChatModel(chat, vision, eyes)
+            chat = await self.text.voice_model(eyes, vision)
             voices = await self._model("voices")
-            yield loaders.Models(stt=stt, llm=llm, tts=tts, turn=turn, voices=voices)
+            yield loaders.Models(stt=stt, llm=chat, tts=tts, turn=turn, voices=voices)
         finally:
             if chat is not None:  # closing waits for a reply still running on its context
                 await run_to_the_end(chat.close)
@@ -281,9 +167,7 @@ class ModelHub:
 
     async def close(self) -> None:
         """Free the models, each once the calls still running on it have ended."""
-        async with self._swap_lock:
-            if self._text is not None:
-                await self._text.close()
+        await self.close_text()
         vision = self.loaded_vision
         if vision is not None:
             async with self.vision_turn:  # an answer still streaming holds it

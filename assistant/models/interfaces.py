@@ -7,9 +7,6 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
-
 # Re-exported: these names were first published here.
 from assistant.types import ChatMessage as ChatMessage
 from assistant.types import Float32 as Float32
@@ -43,6 +40,10 @@ class SpeechToText(Protocol):
 class LanguageModel(Protocol):
     """A chat model that streams its reply."""
 
+    # Whether any GBNF grammar holds; False where only grammars made from a JSON schema do
+    # (an OpenAI-compatible server takes a schema, not a grammar).
+    free_grammar: bool
+
     def stream_chat(
         self,
         messages: list[ChatMessage],
@@ -68,10 +69,19 @@ class LanguageModel(Protocol):
         ...
 
 
+class VoiceModel(LanguageModel, Protocol):
+    """A chat model of one conversation's own, closed when the conversation ends."""
+
+    def close(self) -> None:
+        """Free what the conversation's model holds (shared weights stay)."""
+        ...
+
+
 class TextToSpeech(Protocol):
     """Speaks text."""
 
     sample_rate: int  # Hertz of the audio it yields
+    language: str  # the language code it speaks ("en"), "" where unknown
 
     def synthesize(self, text: str) -> Iterator[Pcm16]:
         """Yield mono int16 audio for ``text``, sentence by sentence."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -18,18 +18,16 @@ from assistant.config import Settings
 from assistant.errors import ModelError, UserError
 from assistant.hardware import gpu_layers, stt_device
 from assistant.llm.errors import LlmError
+from assistant.models.chat import chat_model
 from assistant.models.interfaces import EndOfTurn, LanguageModel, SpeechToText, TextToSpeech
-from assistant.models.llama_chat import LlamaChatModel
 from assistant.models.llava import LlamaVisionModel
 from assistant.models.names import chat_model_path
-from assistant.models.openai_client import OpenAIClient
 from assistant.models.piper import PiperTTS
-from assistant.models.remote import RemoteChatModel, RemoteText
-from assistant.models.seeing import SeeingChatModel
+from assistant.models.remote import RemoteText
+from assistant.models.seeing import eyes_for
 from assistant.models.smart_turn import SmartTurn
 from assistant.models.text import LocalText, NotAvailable, TextBackend
 from assistant.models.whisper import WhisperSTT
-from assistant.models.seeing import eyes_for
 from assistant.vision import vision_models_dir
 from assistant.vision.catalog import resolve_vision
 
@@ -75,15 +73,6 @@ def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
         s.window_s,
         stt_device(s.device),
     )
-
-
-def load_llm(settings: Settings, store: ModelStore) -> LanguageModel:
-    """The chat model named by ``llm.model``, or the remote one of ``llm.backend = "openai"``."""
-    s = settings.llm
-    if s.backend == "openai":
-        return RemoteChatModel(OpenAIClient(s.remote_url(), s.api_key), s.remote_model, s.n_ctx)
-    model = store.resolve("llm", s.model)
-    return LlamaChatModel.load(model.path, s.n_ctx, s.threads, gpu_layers("llm", s.gpu_layers))
 
 
 def load_turn(settings: Settings, store: ModelStore) -> SmartTurn | None:
@@ -201,8 +190,8 @@ def load_models(
 ) -> Models:
     """Resolve every role first (so a missing file fails fast), then load them side by side.
 
-    The chat model hands turns with a picture to the vision model: every turn with ``image``,
-    camera turns when ``vision.model`` is set (see assistant.models.seeing.eyes_for).
+    The chat model (models/chat.py) hands turns with a picture to the vision model: every turn
+    with ``image``, camera turns when ``vision.model`` is set (see models.seeing.eyes_for).
     """
     store = ModelStore(settings.models_dir)
     for role in roles:
@@ -214,18 +203,20 @@ def load_models(
     eyes = eyes_for(settings, image) if "llm" in roles else None
     if eyes is not None:
         resolve_vision(settings.vision, vision_models_dir(settings))
-    loaders = {"stt": load_stt, "llm": load_llm, "tts": load_tts}
-    with ThreadPoolExecutor(max_workers=len(roles) + 1) as pool:
-        futures = {role: pool.submit(loaders[role], settings, store) for role in roles}
+    loaders = {"stt": load_stt, "tts": load_tts}
+    with ThreadPoolExecutor(max_workers=len(roles) + 2) as pool:
+        # The vision model loads beside the chat model, which waits for it (chat.py).
         vision = pool.submit(load_vision, settings) if eyes is not None else None
+        futures: dict[str, Future[Any]] = {
+            role: pool.submit(loaders[role], settings, store) for role in roles if role != "llm"
+        }
+        if "llm" in roles:
+            futures["llm"] = pool.submit(chat_model, settings, None, eyes, vision)
         turn = pool.submit(load_turn, settings, store) if listens else None
         loaded = {role: future.result() for role, future in futures.items()}
-        llm = cast(LanguageModel | None, loaded.get("llm"))
-        if llm is not None and eyes is not None and vision is not None:
-            llm = SeeingChatModel(llm, vision.result(), eyes)
     return Models(
         stt=cast(SpeechToText | None, loaded.get("stt")),
-        llm=llm,
+        llm=cast(LanguageModel | None, loaded.get("llm")),
         tts=cast(TextToSpeech | None, loaded.get("tts")),
         turn=turn.result() if turn is not None else None,
         voices=load_voices(settings, store) if "tts" in roles else {},

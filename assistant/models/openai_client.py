@@ -4,6 +4,7 @@ Both faces of the remote backend use it: the server's text backend (``RemoteText
 which reads a stream on a worker thread) and each conversation's chat model
 (``RemoteChatModel``, called on the LLM stage's thread). It is a synchronous ``httpx.Client``,
 which is safe to share between threads, so one connection pool serves the whole process.
+``openai_client`` is the one place it is made from the settings, with one timeout rule.
 Answers that are not what an OpenAI server sends become ``UpstreamError`` (see openai_wire).
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from assistant.config import Settings
 from assistant.llm.openai_wire import (
     StreamEvent,
     auth_headers,
@@ -28,9 +30,7 @@ from assistant.llm.openai_wire import (
 class OpenAIClient:
     """A connection pool to the server at ``base_url`` (its ``/v1``), with its key."""
 
-    def __init__(
-        self, base_url: str, api_key: str = "", timeout: httpx.Timeout | float = 120.0
-    ) -> None:
+    def __init__(self, base_url: str, api_key: str, timeout: httpx.Timeout) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.base_url, headers=auth_headers(api_key), timeout=timeout
@@ -84,6 +84,17 @@ class OpenAIClient:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+
+
+def openai_client(settings: Settings) -> OpenAIClient:
+    """The client of ``llm.base_url`` with ``llm.api_key`` (ConfigError without a URL).
+
+    A request may take ``server.request_timeout_s`` (a long reply streams that long), a
+    connection 10 s: a server that is not there is said so soon.
+    """
+    s = settings.llm
+    timeout = httpx.Timeout(settings.server.request_timeout_s, connect=10)
+    return OpenAIClient(s.remote_url(), s.api_key, timeout)
 
 
 def _check(response: httpx.Response, base_url: str) -> None:

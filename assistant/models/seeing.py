@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from assistant.config import Settings
 from assistant.errors import DeviceError
 from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
-from assistant.models.interfaces import ChatMessage, LanguageModel
+from assistant.models.interfaces import ChatMessage, VoiceModel
 from assistant.models.llava import LlamaVisionModel
 from assistant.vision.camera import Camera
 from assistant.vision.images import ImageInput, PreparedImage, check_image
@@ -69,10 +69,11 @@ class SeeingChatModel:
     is the chat model's.
     """
 
-    def __init__(self, llm: LanguageModel, vision: LlamaVisionModel | None, eyes: Eyes) -> None:
+    def __init__(self, llm: VoiceModel, vision: LlamaVisionModel | None, eyes: Eyes) -> None:
         self.llm = llm
         self.vision = vision
         self.eyes = eyes
+        self.free_grammar = llm.free_grammar  # a reply held to a grammar is the chat model's
 
     def stream_chat(
         self,
@@ -99,11 +100,6 @@ class SeeingChatModel:
             return "cancelled"
         return vision.stats.finish_reason or "stop"
 
-    @property
-    def free_grammar(self) -> bool:
-        """Whether the chat model holds any grammar."""
-        return bool(getattr(self.llm, "free_grammar", False))
-
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Warm the chat model's cache (the vision model starts afresh per picture)."""
         self.llm.prefill(messages)
@@ -111,6 +107,10 @@ class SeeingChatModel:
     def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """The chat model's history fitting."""
         return self.llm.fit_history(messages, max_tokens)
+
+    def close(self) -> None:
+        """Close the chat model (the vision model is shared and stays)."""
+        self.llm.close()
 
 
 def eyes_for(settings: Settings, image: Path | None = None) -> Eyes | None:

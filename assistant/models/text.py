@@ -17,9 +17,12 @@ from typing import Any, Protocol
 from assistant.config import Settings
 from assistant.llm.aio import AsyncModel, Finish
 from assistant.llm.embeddings import EmbeddingGenerator
-from assistant.models.interfaces import LanguageModel
-from assistant.models.llama_chat import LlamaChatModel
-from assistant.server.schemas import Sampling
+from assistant.models.chat import SharedChat, chat_model
+from assistant.models.interfaces import VoiceModel
+from assistant.models.llava import LlamaVisionModel
+from assistant.models.request import TextRequest
+from assistant.models.seeing import Eyes
+from assistant.types import ChatMessage
 
 
 class NotAvailable(Exception):
@@ -42,14 +45,6 @@ class Usage:
         return self.prompt_tokens
 
 
-class VoiceModel(LanguageModel, Protocol):
-    """A chat model of one voice session's own, closed when the session ends."""
-
-    def close(self) -> None:
-        """Free what the session's model holds."""
-        ...
-
-
 class TextBackend(Protocol):
     """What the server needs from a text model."""
 
@@ -65,14 +60,14 @@ class TextBackend(Protocol):
         """``ready`` and ``contexts_free`` (slots not generating), for /health."""
         ...
 
-    def complete(self, prompt: str, req: Sampling, usage: Usage) -> AsyncGenerator[str, None]:
+    def complete(self, prompt: str, req: TextRequest, usage: Usage) -> AsyncGenerator[str, None]:
         """Stream the continuation of a raw prompt; fills ``usage`` when it ends."""
         ...
 
     def chat(
-        self, messages: list[tuple[str, str]], req: Sampling, usage: Usage
+        self, messages: list[ChatMessage], req: TextRequest, usage: Usage
     ) -> AsyncGenerator[str, None]:
-        """Stream the reply to ``(role, text)`` messages; fills ``usage`` when it ends."""
+        """Stream the reply to ``messages``; fills ``usage`` when it ends."""
         ...
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
@@ -87,8 +82,13 @@ class TextBackend(Protocol):
         """Text of token ids."""
         ...
 
-    async def voice_model(self) -> VoiceModel:
-        """A chat model for one voice session (its own context; the weights are shared)."""
+    async def voice_model(
+        self, eyes: Eyes | None = None, vision: LlamaVisionModel | None = None
+    ) -> VoiceModel:
+        """A chat model for one voice session (its own context; the weights are shared).
+
+        Built by ``models.chat.chat_model``: with ``eyes``, turns with a picture go to ``vision``.
+        """
         ...
 
     async def close(self) -> None:
@@ -108,7 +108,7 @@ class LocalText:
         self.name = model.model.name or model.model.path.stem
         self.backend = "local"
         self.max_concurrent = model.pool.size
-        self._settings = settings.llm
+        self._settings = settings
         self._embedder: EmbeddingGenerator | None = None
         self._embed_lock = asyncio.Lock()
         self._users = 0
@@ -151,7 +151,9 @@ class LocalText:
             if not self._users:
                 self._idle.set()
 
-    async def complete(self, prompt: str, req: Sampling, usage: Usage) -> AsyncGenerator[str, None]:
+    async def complete(
+        self, prompt: str, req: TextRequest, usage: Usage
+    ) -> AsyncGenerator[str, None]:
         """Stream from a free pooled context; the context says why it ended and how long.
 
         Its own count, not the reply's text tokenized again: that can come out a token
@@ -159,7 +161,7 @@ class LocalText:
         """
         finish = Finish()
         stream = self.model.generate_stream(
-            prompt, req.max_tokens, req.params(), req.stops(), grammar=req.grammar(), finish=finish
+            prompt, req.max_tokens, req.params, req.stop, grammar=req.grammar, finish=finish
         )
         try:
             async with self._use(), contextlib.aclosing(stream):
@@ -173,7 +175,7 @@ class LocalText:
             usage.count_prompt = lambda: len(tokenize(prompt, special=True))
 
     def chat(
-        self, messages: list[tuple[str, str]], req: Sampling, usage: Usage
+        self, messages: list[ChatMessage], req: TextRequest, usage: Usage
     ) -> AsyncGenerator[str, None]:
         """The messages through the model's chat template, then ``complete``."""
         return self.complete(self.model.model.apply_chat_template(messages), req, usage)
@@ -201,11 +203,13 @@ class LocalText:
         async with self._use():  # the weights may be on their way out
             return self.model.model.detokenize(tokens)
 
-    async def voice_model(self) -> VoiceModel:
+    async def voice_model(
+        self, eyes: Eyes | None = None, vision: LlamaVisionModel | None = None
+    ) -> VoiceModel:
         """A chat context of the session's own on the shared weights."""
-        s = self._settings
+        shared = SharedChat(weights=self.model.model)
         async with self._use():
-            return await asyncio.to_thread(LlamaChatModel, self.model.model, s.n_ctx, s.threads)
+            return await asyncio.to_thread(chat_model, self._settings, shared, eyes, vision)
 
     async def close(self) -> None:
         """Refuse new calls, wait for the running ones, then free the contexts and weights."""

@@ -2,7 +2,8 @@
 
 A ``Conversation`` owns the stages (built from the settings by ``pipeline/voice.py``), the
 event bus, the turn ledger (turn ids and which turns are still being answered), the turn
-recorder, the state tracker and the history (kept by the LLM stage). Whoever runs a
+recorder, the state tracker and the conversation context (``pipeline/context.py``: the
+history, which the LLM stage reads and the doors edit through its methods). Whoever runs a
 conversation chooses only where audio comes from (a file, a microphone, a socket; None for
 typed words only), where the reply goes (a sink) and who listens (``Observers``):
 `assistant chat`, `assistant ask`, ``/ws/voice``, the kiosk and the benches all come here, and
@@ -16,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assistant.config import Settings
-from assistant.types import ChatMessage
 from assistant.models.loaders import Models
+from assistant.pipeline.context import ConversationContext
 from assistant.pipeline.events import EventBus, Transcript
 from assistant.pipeline.frames import (
     EndFrame,
@@ -30,11 +31,12 @@ from assistant.pipeline.pipeline import Pipeline
 from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.llm import LlmStage
 from assistant.pipeline.stages.sink import AudioSink
-from assistant.pipeline.state import StateTracker
-from assistant.tools.policy import ToolPolicy
+from assistant.pipeline.state import ConversationState, StateTracker
 from assistant.pipeline.turns import TurnLedger, TurnRecorder, TurnReport
 from assistant.pipeline.voice import Live, reply_stages, voice_stages
+from assistant.tools.policy import ToolPolicy
 from assistant.tools.session import SessionTools
+from assistant.types import ChatMessage
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Observers:
 
     bus: EventBus = field(default_factory=EventBus)
     on_turn: Callable[[TurnReport], object] | None = None
-    on_state: Callable[[str], None] | None = None  # listening, hearing, thinking, speaking
+    on_state: Callable[[ConversationState], None] | None = None
 
 
 class Conversation:
@@ -62,6 +64,7 @@ class Conversation:
         gate: FrameProcessor | None = None,
         use_tools: bool = True,
         tools: ToolPolicy | None = None,
+        context: ConversationContext | None = None,
     ) -> None:
         """Assemble the conversation's stages; nothing runs before ``start`` or ``run``.
 
@@ -71,8 +74,10 @@ class Conversation:
         VAD (the kiosk's wake word). ``use_tools`` False: no tools (``[tools]`` otherwise);
         a conversation that hears (``source``) also announces timers as they go off.
         ``tools``: the door's own tools instead of ``[tools]`` (a Realtime session's).
+        ``context``: the history to go on from (None: a new, empty one).
         """
         obs = observers or Observers()
+        self.context = context if context is not None else ConversationContext()
         self.bus = obs.bus
         self.ledger = TurnLedger(self.bus)
         self.recorder = TurnRecorder(self.bus, obs.on_turn)
@@ -82,18 +87,21 @@ class Conversation:
         policy = self.tools.policy if self.tools is not None else tools
         self._hears = source is not None
         if source is None:
-            stages = reply_stages(settings, models, sink, live is not None, tools=policy)
+            stages = reply_stages(
+                settings, models, sink, live is not None, tools=policy, context=self.context
+            )
         else:
             stages = voice_stages(
-                settings, models, source, sink, self.ledger, live, between, gate, policy
-            )
+                settings, models, source, sink, self.ledger, live, between, gate, policy,
+                self.context,
+            )  # fmt: skip
         self.llm = next(stage for stage in stages if isinstance(stage, LlmStage))
         self.pipeline = Pipeline(stages, self.bus)
 
     @property
     def history(self) -> list[ChatMessage]:
-        """The conversation so far, as the model will read it."""
-        return self.llm.history
+        """The conversation so far, as the model will read it (a copy)."""
+        return self.context.messages
 
     async def run(self, frames: list[Frame] | None = None) -> None:
         """Run until the input ends (``frames``, if any, go in first) and every reply is out."""
@@ -153,7 +161,7 @@ class Conversation:
 
     def add_user(self, text: str) -> None:
         """Words for the next reply, without asking for one (``respond`` does)."""
-        self.llm.history.append(ChatMessage("user", text))
+        self.context.add_user(text)
 
     async def respond(self, request: ReplyRequest | None = None) -> int:
         """A reply to the conversation as it stands (the words added since the last reply)."""
@@ -169,7 +177,7 @@ class Conversation:
 
     async def say(self, text: str) -> int:
         """Typed words: a turn of the conversation (a reply being given stops first)."""
-        if self.state.state in ("thinking", "speaking"):
+        if self.state.state in (ConversationState.THINKING, ConversationState.SPEAKING):
             await self.interrupt()
         turn = self.ledger.answer(self.ledger.new())
         self.bus.publish(Transcript(turn_id=turn, text=text))

@@ -164,6 +164,18 @@ class ConfirmFrame(ControlFrame):
 
 
 @dataclass(kw_only=True)
+class HeardFrame(ControlFrame):
+    """What the user heard of turn ``turn_id``'s reply when it was cut (a barge-in).
+
+    The sink sends it downstream as it stops the audio, ahead of the InterruptFrame; a
+    control frame, because data of the cancelled turn is dropped. The heard stage at the end
+    of the pipeline keeps only these words of the reply in the conversation context.
+    """
+
+    heard: str
+
+
+@dataclass(kw_only=True)
 class CancelFrame(ControlFrame):
     """Stop the whole pipeline now."""
 

@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from assistant.pipeline import events
 from assistant.pipeline.events import Event, EventBus
 
+
+class ConversationState(StrEnum):
+    """Where the conversation stands; the value is the state's name on the wire and in JSON."""
+
+    LISTENING = "listening"
+    HEARING = "hearing"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
 # kind of event -> the state it puts the assistant in
-STATE_AFTER: dict[type[Event], str] = {
-    events.SpeechStarted: "hearing",
-    events.Utterance: "thinking",
-    events.Transcript: "thinking",  # typed words have no utterance
-    events.ReplyAudio: "speaking",
-    events.TurnDone: "listening",
-    events.Interrupted: "listening",
-    events.NoSpeech: "listening",
+STATE_AFTER: dict[type[Event], ConversationState] = {
+    events.SpeechStarted: ConversationState.HEARING,
+    events.Utterance: ConversationState.THINKING,
+    events.Transcript: ConversationState.THINKING,  # typed words have no utterance
+    events.ReplyAudio: ConversationState.SPEAKING,
+    events.TurnDone: ConversationState.LISTENING,
+    events.Interrupted: ConversationState.LISTENING,
+    events.NoSpeech: ConversationState.LISTENING,
 }
 
 
 class StateTracker:
-    """Calls ``on_change`` with listening / hearing / thinking / speaking when it changes."""
+    """Calls ``on_change`` with each new state (listening, hearing, thinking, speaking)."""
 
-    def __init__(self, bus: EventBus, on_change: Callable[[str], None]) -> None:
-        self.state = "listening"
+    def __init__(self, bus: EventBus, on_change: Callable[[ConversationState], None]) -> None:
+        self.state = ConversationState.LISTENING
         self._on_change = on_change
         bus.listen(self._on_event)
 

@@ -11,10 +11,12 @@ from assistant.audio.vad import VadConfig
 from assistant.config import Settings
 from assistant.llm.sampling import SamplerParams
 from assistant.models.loaders import Models
+from assistant.pipeline.context import ConversationContext
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import FrameProcessor
 from assistant.pipeline.stages.chunker import ChunkerStage, ClauseSplitter
 from assistant.pipeline.stages.frontend import FrontEndConfig, FrontEndStage
+from assistant.pipeline.stages.heard import HeardStage
 from assistant.pipeline.stages.hold import HoldStage
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.sink import AudioSink
@@ -22,9 +24,9 @@ from assistant.pipeline.stages.stt import SttStage
 from assistant.pipeline.stages.tentative import MERGE_EXTRA_MS
 from assistant.pipeline.stages.tts import TtsStage
 from assistant.pipeline.stages.vad import VadStage
-from assistant.tools.policy import ToolPolicy
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 from assistant.pipeline.turns import TurnLedger
+from assistant.tools.policy import ToolPolicy
 
 OVER_FLOOR_DB = 6.0  # with the end-of-turn model: pauses begin at the last sound (see audio/vad)
 
@@ -104,17 +106,20 @@ def reply_stages(
     live: bool = False,
     board: TurnBoard | None = None,
     tools: ToolPolicy | None = None,
+    context: ConversationContext | None = None,
 ) -> list[FrameProcessor]:
-    """Transcript in, spoken reply out: LLM -> clause chunker -> TTS (if loaded) -> sink.
+    """Transcript in, spoken reply out: LLM -> chunker -> TTS (if loaded) -> sink -> heard.
 
     ``live``: a failed reply ends its turn and the conversation goes on. With ``board`` the
     replies of tentative turns wait in a hold stage before the sink. ``tools``: what turns
-    may call.
+    may call. ``context``: the conversation's, which the LLM stage reads and records turns
+    in, and the heard stage cuts to what was heard (None: a new one).
     """
     assert models.llm is not None
     priority = SpeechFirst()
     options = reply_options(settings)
-    llm = LlmStage(models.llm, options, priority, survive_errors=live, tools=tools)
+    context = context if context is not None else ConversationContext()
+    llm = LlmStage(models.llm, options, priority, live, tools, context)
     stages: list[FrameProcessor] = [llm]
     if models.tts is not None:
         rate = settings.audio.output_sample_rate
@@ -123,7 +128,7 @@ def reply_stages(
         stages += [ChunkerStage(splitter), voice]
     if board is not None:
         stages.append(HoldStage(board))
-    return [*stages, sink]
+    return [*stages, sink, HeardStage(context)]
 
 
 @dataclass
@@ -149,11 +154,12 @@ def voice_stages(
     between: FrameProcessor | None = None,
     gate: FrameProcessor | None = None,
     tools: ToolPolicy | None = None,
+    context: ConversationContext | None = None,
 ) -> list[FrameProcessor]:
     """Audio in, spoken reply out: source -> VAD -> STT -> LLM -> chunker -> TTS -> sink.
 
     ``ledger`` numbers the turns (shared with typed turns); ``between`` goes after STT,
-    ``gate`` in front of the VAD (after the front end).
+    ``gate`` in front of the VAD (after the front end); ``context`` as in ``reply_stages``.
     """
     assert models.stt is not None
     front: list[FrameProcessor] = [source]
@@ -169,4 +175,4 @@ def voice_stages(
     board = turns.board if turns is not None else None
     vad = VadStage(vad_config(settings, live is not None), barge_in, turns, ledger)
     front += [vad, SttStage(models.stt, board), *([between] if between is not None else [])]
-    return front + reply_stages(settings, models, sink, live is not None, board, tools)
+    return front + reply_stages(settings, models, sink, live is not None, board, tools, context)

@@ -16,10 +16,10 @@ from pydantic import ConfigDict, Field
 from assistant.convert.api import convert_audio_bytes, resample
 from assistant.convert.audio_decode import decode
 from assistant.errors import InputError
-from assistant.types import Pcm16
 from assistant.server.limits import MAX_SPEECH_CHARS
 from assistant.server.native import engine_of
 from assistant.server.schemas import Body
+from assistant.types import Pcm16
 
 router = APIRouter()
 SPEECH_RATE = 24000  # Hertz of every synthesized output (OpenAI's rate for pcm)

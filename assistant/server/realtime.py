@@ -31,29 +31,21 @@ from assistant.errors import AssistantError, UserError
 from assistant.models.hub import NoModel
 from assistant.models.loaders import Models
 from assistant.models.seeing import Eyes, SeeingChatModel
+from assistant.pipeline.context import ConversationContext
 from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.voice import Live
 from assistant.server.engine import Engine
-from assistant.server.pictures import show_picture
 from assistant.server.realtime_audio import AudioIn, AudioOut
-from assistant.server.realtime_client import check_event, check_position, event_id
+from assistant.server.realtime_client import check_event, event_id
 from assistant.server.realtime_config import RealtimeConfig, response_options
-from assistant.server.realtime_events import Emitter, new_id, user_item
+from assistant.server.realtime_events import Emitter
 from assistant.server.realtime_hold import HeldTurns
 from assistant.server.realtime_input import append, clear, commit
-from assistant.server.realtime_items import (
-    SpokenReplies,
-    delete,
-    item_text,
-    retrieve,
-    truncate,
-    user_parts,
-)
+from assistant.server.realtime_items import SpokenReplies, create, delete, retrieve, truncate
 from assistant.server.realtime_sink import RealtimeSink
 from assistant.server.realtime_tools import (
     ClientCalls,
     client_policy,
-    create_output,
     follows_output,
 )
 from assistant.server.voice_io import SocketSource
@@ -117,6 +109,8 @@ class RealtimeSession:
         held = None
         if detection and detection.get("create_response") is False:
             held = HeldTurns(lambda text: self.conversation_now().add_user(text))
+        # the history goes on; a fresh context, since the new conversation counts turns anew
+        context = ConversationContext(old.history) if old is not None else None
         self.conversation = Conversation(
             settings,
             models,
@@ -126,9 +120,8 @@ class RealtimeSession:
             live=Live(),
             between=held,
             tools=client_policy(self.config.tools, self.config.tool_choice),
+            context=context,
         )
-        if old is not None:
-            self.conversation.llm.history = old.llm.history
         self.conversation.bus.listen(self.emitter.on_event)
         self.conversation.bus.listen(ClientCalls(self.emitter).on_event)
         await self.conversation.start()
@@ -174,29 +167,6 @@ class RealtimeSession:
         await self.build(self.config.updated(event["session"]))
         self.emitter.emit("session.updated", session=self.describe())
 
-    async def create_item(self, event: dict[str, Any]) -> None:
-        """``conversation.item.create``: a user message, or a function call's output.
-
-        A message's audio is transcribed; a picture is what the following replies look at.
-        """
-        check_position(event, self.emitter.last_item)
-        item = event["item"]
-        if item.get("type") == "function_call_output":
-            await create_output(self, item)
-            return
-        parts = user_parts(item)
-        for part in parts:
-            if part["type"] == "input_image":
-                await show_picture(self.engine, self.seeing, part["image_url"])
-            elif part["type"] == "input_audio":
-                pcm = AudioIn(self.config.input_format).decode(part.pop("audio"))
-                part["transcript"] = (await self.engine.hub.transcribe(pcm)).text
-        stored = user_item(str(item.get("id") or new_id("item")), parts)
-        self.emitter.add_item(stored)
-        self.emitter.emit("conversation.item.done", previous_item_id=None, item=stored)
-        if text := item_text(stored):
-            self.conversation_now().add_user(text)
-
     async def create_response(self, event: dict[str, Any]) -> None:
         """``response.create``: a reply to the conversation as it stands."""
         if self.emitter.active() is not None:
@@ -225,7 +195,7 @@ _HANDLERS = {
     "input_audio_buffer.append": append,
     "input_audio_buffer.commit": commit,
     "input_audio_buffer.clear": clear,
-    "conversation.item.create": RealtimeSession.create_item,
+    "conversation.item.create": create,
     "response.create": RealtimeSession.create_response,
     "response.cancel": RealtimeSession.cancel,
     "conversation.item.retrieve": retrieve,

@@ -18,22 +18,21 @@ next turn. A client that applies the events in order holds the server's conversa
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.pipeline import events
 from assistant.pipeline.events import Event
+from assistant.server.realtime_outbox import Outbox, Send, new_id, user_item
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-_ids = itertools.count(1)
-
-
-def new_id(prefix: str) -> str:
-    """A server-made id, e.g. ``item_12``."""
-    return f"{prefix}_{next(_ids)}"
+__all__ = [
+    "Emitter",
+    "Response",
+    "assistant_item",
+    "new_id",
+    "response_json",
+    "user_item",
+]
 
 
 @dataclass
@@ -54,43 +53,20 @@ class Response:
     cancel_reason: str = "turn_detected"  # or client_cancelled (``response.cancel``)
 
 
-class Emitter:
-    """Queues server events and sends them one after another."""
+class Emitter(Outbox):
+    """Tells the conversation's events (user speech, replies) as Realtime server events."""
 
     def __init__(self, send: Send, audio: bool) -> None:
-        self._send = send
+        super().__init__(send)
         self.audio = audio  # output modality: audio (with its transcript) or text
-        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._writer = asyncio.ensure_future(self._write())
         self.responses: dict[int, Response] = {}
         self.user_items: dict[int, str] = {}  # turn -> item id
         self._speech_item: str | None = None  # the item of speech not yet a turn
-        self.last_item: str | None = None
-        self.items: dict[str, dict[str, Any]] = {}  # every item of the conversation, in order
         self.turns_of_items: dict[str, int] = {}  # assistant item id -> its turn
-
-    def emit(self, kind: str, **fields: Any) -> None:
-        """Queue one server event."""
-        self._outbox.put_nowait({"type": kind, "event_id": new_id("event"), **fields})
-
-    async def _write(self) -> None:
-        while (message := await self._outbox.get()) is not None:
-            await self._send(message)
-
-    async def close(self) -> None:
-        """Send what is queued, then stop."""
-        self._outbox.put_nowait(None)
-        await self._writer
 
     def active(self) -> Response | None:
         """The response being given, if any."""
         return next((r for r in self.responses.values() if not r.done), None)
-
-    def add_item(self, item: dict[str, Any]) -> None:
-        """A new item at the end of the conversation (``conversation.item.added``)."""
-        self.items[item["id"]] = item
-        self.emit("conversation.item.added", previous_item_id=self.last_item, item=item)
-        self.last_item = item["id"]
 
     def on_event(self, event: Event) -> None:
         """A conversation event (the bus holds back those of turns not yet confirmed)."""
@@ -127,25 +103,9 @@ class Emitter:
         self.emit("input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id)
         self.commit(item_id)
 
-    def commit(self, item_id: str) -> None:
-        """The user's audio became item ``item_id``, its words still to come."""
-        self.emit("input_audio_buffer.committed", previous_item_id=self.last_item, item_id=item_id)
-        self.add_item(user_item(item_id, [{"type": "input_audio", "transcript": None}]))
-
     def _transcribed(self, turn: int, text: str) -> None:
         if (item_id := self.user_items.get(turn)) is not None:
             self.transcribed(item_id, text)
-
-    def transcribed(self, item_id: str, text: str) -> None:
-        """The words of audio item ``item_id``."""
-        common = {"item_id": item_id, "content_index": 0}
-        self.emit("conversation.item.input_audio_transcription.delta", **common, delta=text)
-        self.emit("conversation.item.input_audio_transcription.completed", **common,
-                  transcript=text, usage={"type": "duration", "seconds": 0})  # fmt: skip
-        item = self.items[item_id]
-        item["content"][0]["transcript"] = text
-        item["status"] = "completed"
-        self.emit("conversation.item.done", previous_item_id=None, item=item)
 
     def _respond(self, turn: int, audio: bool, kept: bool) -> None:
         response = Response(new_id("resp"), new_id("item"), turn, audio, kept)
@@ -253,12 +213,6 @@ def _part(response: Response, text: str) -> dict[str, Any]:
     if response.audio:
         return {"type": "audio", "transcript": text}
     return {"type": "text", "text": text}
-
-
-def user_item(item_id: str, content: list[dict[str, Any]]) -> dict[str, Any]:
-    """A user message item."""
-    return {"id": item_id, "type": "message", "object": "realtime.item", "status": "completed",
-            "role": "user", "content": content}  # fmt: skip
 
 
 def assistant_item(response: Response, status: str, text: str) -> dict[str, Any]:

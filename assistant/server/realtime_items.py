@@ -1,9 +1,10 @@
-"""Conversation items of a Realtime session: retrieve, delete and truncate them.
+"""Conversation items of a Realtime session: create, retrieve, delete and truncate them.
 
-The items the client sees are the conversation; after a delete or a truncate the model's
-history is rebuilt from them, so the next reply reads exactly what the client holds.
-Truncating an assistant item to ``audio_end_ms`` keeps the words spoken in that much of its
-audio, as a barge-in does (the reply's clauses and their audio are kept for that).
+The items the client sees are the conversation; a created message goes into the
+conversation context, and after a delete or a truncate the context is rebuilt from them, so
+the next reply reads exactly what the client holds. Truncating an assistant item to
+``audio_end_ms`` keeps the words spoken in that much of its audio, as a barge-in does (the
+reply's clauses and their audio are kept for that).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import UserError
-from assistant.types import ChatMessage
 from assistant.pipeline.frames import ReplyAudioFrame
 from assistant.pipeline.heard import ReplyLedger
-from assistant.server.realtime_tools import tool_message
+from assistant.server.pictures import show_picture
+from assistant.server.realtime_audio import AudioIn
+from assistant.server.realtime_client import check_position
+from assistant.server.realtime_events import new_id, user_item
+from assistant.server.realtime_tools import create_output, tool_message
+from assistant.types import ChatMessage
 
 if TYPE_CHECKING:
     from assistant.server.realtime import RealtimeSession
@@ -93,6 +98,30 @@ def history(items: dict[str, dict[str, Any]]) -> list[ChatMessage]:
     return [m for m in messages if m.content]
 
 
+async def create(session: RealtimeSession, event: dict[str, Any]) -> None:
+    """``conversation.item.create``: a user message, or a function call's output.
+
+    A message's audio is transcribed; a picture is what the following replies look at.
+    """
+    check_position(event, session.emitter.last_item)
+    item = event["item"]
+    if item.get("type") == "function_call_output":
+        await create_output(session, item)
+        return
+    parts = user_parts(item)
+    for part in parts:
+        if part["type"] == "input_image":
+            await show_picture(session.engine, session.seeing, part["image_url"])
+        elif part["type"] == "input_audio":
+            pcm = AudioIn(session.config.input_format).decode(part.pop("audio"))
+            part["transcript"] = (await session.engine.hub.transcribe(pcm)).text
+    stored = user_item(str(item.get("id") or new_id("item")), parts)
+    session.emitter.add_item(stored)
+    session.emitter.emit("conversation.item.done", previous_item_id=None, item=stored)
+    if text := item_text(stored):
+        session.conversation_now().add_user(text)
+
+
 def _item(session: RealtimeSession, event: dict[str, Any]) -> dict[str, Any]:
     item_id = event.get("item_id")
     item = session.emitter.items.get(item_id) if isinstance(item_id, str) else None
@@ -113,7 +142,7 @@ async def delete(session: RealtimeSession, event: dict[str, Any]) -> None:
     items = session.emitter.items
     del items[item["id"]]
     session.emitter.last_item = next(reversed(items), None)
-    session.conversation_now().llm.history = history(items)
+    session.conversation_now().context.replace(history(items))
     session.emitter.emit("conversation.item.deleted", item_id=item["id"])
 
 
@@ -133,7 +162,7 @@ async def truncate(session: RealtimeSession, event: dict[str, Any]) -> None:
         raise UserError("that reply's audio is no longer kept; only the latest can be truncated")
     heard = session.spoken.heard(turn, end_ms)
     item["content"][0]["transcript"] = heard
-    session.conversation_now().llm.history = history(session.emitter.items)
+    session.conversation_now().context.replace(history(session.emitter.items))
     session.emitter.emit("conversation.item.truncated", item_id=item["id"], content_index=0,
                          audio_end_ms=end_ms)  # fmt: skip
 

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import UserError
 from assistant.llm.toolcall import Call, ToolSpec, call_text, result_text
-from assistant.types import ChatMessage
 from assistant.pipeline.events import Event, ReplyDone, ToolCalled
-from assistant.tools.policy import ToolPolicy
 from assistant.server.realtime_events import Emitter, Response, new_id
 from assistant.server.tools import _tool
+from assistant.tools.policy import ToolPolicy
 from assistant.tools.toolbox import Toolbox
+from assistant.types import ChatMessage
 
 if TYPE_CHECKING:
     from assistant.server.realtime import RealtimeSession

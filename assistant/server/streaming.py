@@ -14,30 +14,34 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from assistant.errors import AssistantError, InputError
+from assistant.models.request import TextRequest
 from assistant.models.text import Usage
 from assistant.server.admission import ShuttingDown
 from assistant.server.engine import Engine
 from assistant.server.schemas import Sampling
+from assistant.server.text_request import text_request
 from assistant.server.wire_errors import error_body
+from assistant.types import ChatMessage
 
 
 @dataclass
 class Generation:
     """One reply being produced; its stats are final once the stream ends.
 
-    It continues ``prompt``, or answers ``messages`` (role, text); with ``picture`` (as the
-    request gave it) the vision model answers instead, ``prompt`` being the question.
+    It continues ``prompt``, or answers ``messages``; with ``picture`` (as the request gave it)
+    the vision model answers instead, ``prompt`` being the question.
     """
 
     engine: Engine
     req: Sampling
     prompt: str = ""
-    messages: list[tuple[str, str]] | None = None
+    messages: list[ChatMessage] | None = None
     picture: str | None = None
     text: str = ""
     started: float = field(default_factory=time.perf_counter)
     ended: float = 0.0
     usage: Usage = field(default_factory=Usage)
+    asked: TextRequest = field(init=False)  # ``req`` as the text backends take it
 
     async def pieces(self, request: Request | None = None) -> AsyncIterator[str]:
         """Yield reply pieces; with ``request``, a client that goes away stops the generation.
@@ -77,7 +81,8 @@ class Generation:
         return None
 
     def __post_init__(self) -> None:
-        self.req.grammar()  # a structured output that cannot be had is a 400, before anything
+        # A structured output that cannot be had is a 400, before anything.
+        self.asked = text_request(self.req, relayed=self.engine.hub.remote)
         if (keep := self.req.keep_alive_s()) is not None:
             self.engine.kept_for = keep
         if self.picture is not None and self.req.relayed_format() is not None:
@@ -90,8 +95,8 @@ class Generation:
             temperature = seeing.temperature if req.temperature is None else req.temperature
             return engine.see(self.picture, self.prompt, req.max_tokens, temperature, self.usage)
         if self.messages is not None:
-            return engine.hub.text.chat(self.messages, req, self.usage)
-        return engine.hub.text.complete(self.prompt, req, self.usage)
+            return engine.hub.text.chat(self.messages, self.asked, self.usage)
+        return engine.hub.text.complete(self.prompt, self.asked, self.usage)
 
     @property
     def model_name(self) -> str:

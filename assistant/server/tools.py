@@ -22,6 +22,7 @@ from assistant.errors import InputError
 from assistant.llm.errors import ConfigurationError
 from assistant.llm.grammar import Grammar
 from assistant.llm.toolcall import ToolSpec, ToolUse, read_call, result_text
+from assistant.types import ChatMessage
 
 __all__ = ["ToolUse", "parse_call", "prompt_messages", "tool_use"]
 
@@ -81,26 +82,26 @@ def parse_call(text: str) -> dict[str, Any] | None:
     }
 
 
-def prompt_messages(messages: list[Any], use: ToolUse | None) -> list[tuple[str, str]]:
-    """The conversation as (role, text) for a template without tool syntax."""
-    out: list[tuple[str, str]] = []
+def prompt_messages(messages: list[Any], use: ToolUse | None) -> list[ChatMessage]:
+    """The conversation as plain chat messages, for a template without tool syntax."""
+    out: list[ChatMessage] = []
     names: dict[str, str] = {}  # tool_call_id -> the tool's name
     for index, m in enumerate(messages):
         calls = getattr(m, "tool_calls", None) or []
         if m.role == "assistant" and calls:
-            out.append(("assistant", _call_text(index, calls[0])))
+            out.append(ChatMessage("assistant", _call_text(index, calls[0])))
             names.update({c.get("id", ""): c.get("function", {}).get("name", "") for c in calls})
         elif m.role == "tool":
             ident = getattr(m, "tool_call_id", None)
             if not isinstance(ident, str):
                 raise InputError(f"messages[{index}].tool_call_id: a tool message answers a call")
-            out.append(("user", result_text(names.get(ident, "the tool"), m.text())))
+            out.append(ChatMessage("user", result_text(names.get(ident, "the tool"), m.text())))
         else:
-            out.append((m.role, m.text()))
-    if use is not None and out and out[0][0] == "system":
-        out[0] = ("system", f"{out[0][1]}\n\n{use.system_prompt()}")
+            out.append(ChatMessage(m.role, m.text()))
+    if use is not None and out and out[0].role == "system":
+        out[0] = ChatMessage("system", f"{out[0].content}\n\n{use.system_prompt()}")
     elif use is not None:
-        out.insert(0, ("system", use.system_prompt()))
+        out.insert(0, ChatMessage("system", use.system_prompt()))
     return out
 
 

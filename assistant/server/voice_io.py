@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import WebSocket
 
-from assistant.types import Pcm16
-from assistant.pipeline.events import Interrupted
 from assistant.pipeline.frames import AudioFrame, Frame, ReplyAudioFrame
 from assistant.pipeline.heard import ReplyLedger
 from assistant.pipeline.pipeline import FrameSource
 from assistant.pipeline.stages.sink import AudioSink
+from assistant.types import Pcm16
 
 HEADER = struct.Struct("<II")  # turn id, sequence number of the audio message
 RATE = 16000
@@ -102,7 +101,7 @@ class PlayedSink(AudioSink):
                 played -= len(chunk.pcm)
         heard = self.ledger.heard(turn_id)
         self._forget(turn_id)
-        self.bus.publish(Interrupted(turn_id=turn_id, heard=heard, silent_wall=time.monotonic()))
+        await self.report_heard(turn_id, heard, time.monotonic())
 
     async def on_retract(self, turn_id: int) -> None:
         """A withdrawn turn: forget its audio (the ``merged`` event tells the client)."""

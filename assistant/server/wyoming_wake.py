@@ -17,10 +17,10 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.wake import Detection, NotDetected
 
-from assistant.types import Pcm16
 from assistant.models.wake_word import WAKE_WORDS, WakeWordDetector
 from assistant.server import wyoming_events as ev
 from assistant.server.wyoming_wire import AudioIn
+from assistant.types import Pcm16
 
 Send = Callable[[Event], Awaitable[None]]
 

@@ -18,9 +18,9 @@ import numpy as np
 import soxr
 from wyoming.event import Event
 
-from assistant.types import Pcm16
 from assistant.server import json_limits
 from assistant.server.wyoming_events import BadEvent
+from assistant.types import Pcm16
 
 
 class WireError(Exception):

@@ -15,7 +15,8 @@ spoken as it is, otherwise the model words the answer from the result.
 
 A tool in ``external`` is run by the client (the Realtime API's session tools): a call to it
 is handed out (``ToolCalled`` with ``by="client"``) and ends the reply; its result comes back
-as the next message of the conversation.
+as the next message of the conversation. Running and handing out calls, which reports them on
+the event bus, is the pipeline's (pipeline/tool_loop.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.llm.grammar import Grammar
-from assistant.llm.toolcall import ToolSpec, ToolUse
-from assistant.tools.toolbox import Toolbox
+from assistant.llm.toolcall import Call, ToolSpec, ToolUse
+from assistant.tools.router import route
+from assistant.tools.toolbox import Outcome, Toolbox
 
 WORDS = Grammar("root ::= [^{ \\t\\n] [^\\x00]*\n")  # any reply that is not a call
 
@@ -82,31 +84,3 @@ class ToolPolicy:
     def speaks(self, name: str, outcome: Outcome) -> bool:
         """Whether ``outcome`` is spoken as it is, without the model."""
         return self.answer == "auto" and outcome.ok and name in self.spoken
-
-    def hand_out(self, bus: EventBus, turn: int, call: Call) -> None:
-        """Report a call the client runs (``by="client"``); no result comes back here."""
-        ident = f"call_{uuid.uuid4().hex[:12]}"
-        bus.publish(
-            ToolCalled(
-                turn_id=turn, call_id=ident, name=call.name, arguments=call.arguments, by="client"
-            )
-        )
-
-    async def run(self, bus: EventBus, turn: int, call: Call, by: str) -> Outcome:
-        """Run ``call``, reporting it and its result on ``bus``."""
-        ident = f"call_{uuid.uuid4().hex[:12]}"
-        bus.publish(
-            ToolCalled(turn_id=turn, call_id=ident, name=call.name, arguments=call.arguments, by=by)
-        )
-        outcome = await self.toolbox.call(call.name, call.arguments)
-        bus.publish(
-            ToolResult(
-                turn_id=turn,
-                call_id=ident,
-                name=call.name,
-                result=outcome.text,
-                ok=outcome.ok,
-                duration_ms=round(outcome.duration_ms, 1),
-            )
-        )
-        return outcome

@@ -12,11 +12,11 @@ import logging
 
 from assistant.config import Settings
 from assistant.models.seeing import SeeingChatModel
-from assistant.tools.policy import ToolPolicy
 from assistant.tools.calculator import calculator_tool
 from assistant.tools.clock import clock_tool
 from assistant.tools.look import look_tool
 from assistant.tools.mcp_servers import McpServer, McpServerConfig, start_servers
+from assistant.tools.policy import ToolPolicy
 from assistant.tools.timer_store import TimerStore
 from assistant.tools.timer_watch import Announce, watch
 from assistant.tools.timers import timer_tools

@@ -18,7 +18,7 @@ from assistant.audio.playback import Player
 from assistant.audio.ringbuffer import RingBuffer
 from assistant.config import AudioSettings
 from assistant.convert.resample import StreamResampler
-from assistant.pipeline.events import EventBus, Interrupted
+from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import AudioFrame, Frame, ReplyAudioFrame
 from assistant.pipeline.heard import ReplyLedger
 from assistant.pipeline.pipeline import FrameSource
@@ -160,7 +160,7 @@ class SpeakerSink(AudioSink):
         silent_at = self.player.stop(turn_id)
         heard = self.ledger.heard(turn_id)
         self.ledger.forget(turn_id)
-        self.bus.publish(Interrupted(turn_id=turn_id, heard=heard, silent_wall=silent_at))
+        await self.report_heard(turn_id, heard, silent_at)
 
     async def on_retract(self, turn_id: int) -> None:
         """A withdrawn turn: stop its audio without reporting an interruption."""

@@ -8,16 +8,20 @@ streamed on as it comes (``LlmToken`` events, and ``TextFrame`` to the voice).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from assistant.concurrency import LinkedCancel, StreamResult, iterate_in_thread
+from assistant.languages import reply_instruction
 from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
 from assistant.models.interfaces import ChatMessage, LanguageModel
+from assistant.pipeline.context import ConversationContext
 from assistant.pipeline.events import LlmToken
-from assistant.pipeline.frames import TextFrame
+from assistant.pipeline.frames import ReplyRequest, TextFrame, TranscriptFrame
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.stages.model_stage import ModelStage
 from assistant.tools.policy import WORDS, ToolPolicy
@@ -32,6 +36,25 @@ class ReplyOptions:
     max_tokens: int = 128
     stop: list[str] = field(default_factory=list)
     follow_language: bool = False  # reply in the language recognition heard (stt "auto")
+
+
+def options_for(options: ReplyOptions, frame: TranscriptFrame) -> ReplyOptions:
+    """The settings' reply ``options``, with what this turn asks for itself."""
+    opts, request = options, frame.request
+    if request is not None and request.instructions is not None:
+        opts = dataclasses.replace(opts, system_prompt=request.instructions)
+    if request is not None and request.max_tokens is not None:
+        opts = dataclasses.replace(opts, max_tokens=request.max_tokens)
+    if language := reply_language(frame, opts):  # heard in another language: answer in it
+        prompt = f"{opts.system_prompt} {reply_instruction(language)}".strip()
+        opts = dataclasses.replace(opts, system_prompt=prompt)
+    return opts
+
+
+def reply_language(frame: TranscriptFrame, opts: ReplyOptions) -> str:
+    """The language to reply in, when it is not the default (English) one."""
+    follows = opts.follow_language and frame.language not in ("", "en")
+    return frame.language if follows else ""
 
 
 @dataclass
@@ -60,8 +83,10 @@ class ReplySteps(ModelStage):
     """The base of the LLM stage: how it makes one step of a reply, on its model's thread."""
 
     model: LanguageModel
+    options: ReplyOptions
     tools: ToolPolicy | None
     priority: SpeechFirst | None
+    context: ConversationContext
 
     async def _step(
         self,
@@ -87,7 +112,7 @@ class ReplySteps(ModelStage):
         assert tools is not None  # it opened a call: made again, held to the grammar
         if mode == "auto":
             return await self._generate_step(reply, messages, cancel, opts, tools.call_grammar())
-        if not getattr(self.model, "free_grammar", False):  # a remote server: JSON schemas only
+        if not self.model.free_grammar:  # a remote server: JSON schemas only
             return await self._generate_step(reply, messages, cancel, opts, None)
         return await self._generate_step(reply, messages, cancel, opts, WORDS, probe=False)
 
@@ -149,3 +174,23 @@ class ReplySteps(ModelStage):
         if self.priority is None:
             return stream
         return self.priority.yield_to_speech(stream, cancel)
+
+    def _tools_for(self, request: ReplyRequest | None) -> ToolPolicy | None:
+        """The tools of the turn: the conversation's, with the reply's own choice if it has one."""
+        if self.tools is None or request is None or request.tool_choice is None:
+            return self.tools
+        return dataclasses.replace(self.tools, choice=request.tool_choice)
+
+    def _system_prompt(self, opts: ReplyOptions) -> str:
+        """The system prompt, with the tools listed when the model may call them."""
+        if self.tools is None:
+            return opts.system_prompt
+        return self.tools.system_prompt(opts.system_prompt)
+
+    def _prefill(self, user_text: str) -> None:
+        """Runs on the model thread: evaluate the conversation as it would be with this message."""
+        # A message too long for the window is reported by the real turn, not here.
+        with contextlib.suppress(ValueError):
+            user, system = self.context.question(user_text), self._system_prompt(self.options)
+            prompt = self.context.prompt(system, user)
+            self.model.prefill(self.context.fit(self.model, prompt, self.options.max_tokens))

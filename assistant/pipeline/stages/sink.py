@@ -6,10 +6,16 @@ import asyncio
 import time
 
 from assistant.audio.wav import AtomicWavWriter
-from assistant.types import Pcm16
-from assistant.pipeline.events import ReplyAudio, TurnDone
-from assistant.pipeline.frames import DataFrame, EndFrame, ReplyAudioFrame, ReplyEndFrame
+from assistant.pipeline.events import Interrupted, ReplyAudio, TurnDone
+from assistant.pipeline.frames import (
+    DataFrame,
+    EndFrame,
+    HeardFrame,
+    ReplyAudioFrame,
+    ReplyEndFrame,
+)
 from assistant.pipeline.processor import FrameProcessor
+from assistant.types import Pcm16
 
 
 class AudioSink(FrameProcessor):
@@ -46,6 +52,15 @@ class AudioSink(FrameProcessor):
             del self._playing[turn]
         for turn in [t for t in self._done_later if t <= turn_id]:
             self._done_later.pop(turn).cancel()
+
+    async def report_heard(self, turn_id: int, heard: str, silent_wall: float) -> None:
+        """A barge-in cut turn ``turn_id`` after ``heard``: tell the context, then observers.
+
+        The words go downstream as a frame (the conversation context keeps only them) before
+        the ``interrupted`` event, so whoever hears of the cut finds the context already cut.
+        """
+        await self.push_frame(HeardFrame(turn_id=turn_id, heard=heard))
+        self.bus.publish(Interrupted(turn_id=turn_id, heard=heard, silent_wall=silent_wall))
 
     async def on_retract(self, turn_id: int) -> None:
         """Nor is a withdrawn one; the turns before it still are."""

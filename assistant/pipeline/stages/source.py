@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from assistant.types import Pcm16
 from assistant.pipeline.frames import AudioFrame, Frame
 from assistant.pipeline.pipeline import FrameSource
+from assistant.types import Pcm16
 
 
 class PcmSource(FrameSource):

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 
 from assistant.audio.vad import SpeechPaused, SpeechStarted, Utterance
 from assistant.concurrency import model_executor
-from assistant.types import Pcm16
 from assistant.pipeline import events
 from assistant.pipeline.frames import ConfirmFrame, RetractFrame
 from assistant.pipeline.turn_taking import TurnTaking, sounds_unfinished
+from assistant.types import Pcm16
 
 if TYPE_CHECKING:
     from assistant.pipeline.stages.vad import VadStage

@@ -85,8 +85,7 @@ class TtsStage(ModelStage):
 
     def _voice(self, language: str) -> TextToSpeech:
         """The voice for a clause in ``language`` ("" = the default voice's)."""
-        default_language = getattr(self.tts, "language", "")
-        if not language or language == default_language:
+        if not language or language == self.tts.language:
             return self.tts
         if language in self.voices:
             return self.voices[language]

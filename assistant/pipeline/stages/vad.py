@@ -22,7 +22,6 @@ from assistant.audio.vad import (
     VadEvent,
     VadSegmenter,
 )
-from assistant.types import Pcm16
 from assistant.pipeline import events
 from assistant.pipeline.events import EventBus
 from assistant.pipeline.frames import (
@@ -37,6 +36,7 @@ from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.stages.tentative import TentativeTurns
 from assistant.pipeline.turn_taking import TurnTaking
 from assistant.pipeline.turns import TurnLedger
+from assistant.types import Pcm16
 
 _WALL_HISTORY = 1000  # audio frames remembered to map stream time to wall-clock time
 
