@@ -184,10 +184,12 @@ def _feed_until(ws: Any, pcm: np.ndarray, stop: Any, chunk_s: float = 0.1) -> li
     raise AssertionError(f"never came; got {[m['type'] for m in got]}")
 
 
-def test_ws_voice_hears_words_spoken_from_the_first_sample(server_url: str, tts: PiperTTS) -> None:
+def test_ws_voice_hears_words_spoken_from_the_first_sample(
+    merging_server: str, tts: PiperTTS
+) -> None:
     # A client that talks as soon as the session is ready: the gate measures the room over the
     # first half second, which is speech here; that audio must still reach recognition.
-    with connect(server_url.replace("http://", "ws://") + "/ws/voice") as ws:
+    with connect(merging_server.replace("http://", "ws://") + "/ws/voice") as ws:
         assert json.loads(ws.recv(timeout=30))["type"] == "ready"
         pcm = np.concatenate([_trimmed(media.speech(tts, QUESTION)), media.silence(2.5)])
         messages = _feed_until(ws, pcm, lambda m: m["type"] == "turn")
