@@ -25,7 +25,7 @@ else ifneq ($(LLAMA_BACKEND),cpu)
 $(error LLAMA_BACKEND must be cpu, cuda or metal, not $(LLAMA_BACKEND))
 endif
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk clean
 
 setup: system-deps $(VENV)/.installed models/.linked $(if $(GPU_CMAKE_ARGS),$(VENV)/.llama-$(LLAMA_BACKEND))
 
@@ -85,7 +85,7 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools
+bench: bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
@@ -113,6 +113,15 @@ bench-grammar: setup
 
 bench-tools: setup
 	$(BIN)/python bench/tool_choice.py
+
+# How fast each stop is (the tests assert only that it happens): in-process, CLI, server.
+# The kiosk on a private PulseAudio: SIGTERM mid-reply against idle, memory over many turns.
+bench-kiosk: setup test-deps
+	$(BIN)/python bench/kiosk.py
+
+bench-stops: setup
+	$(BIN)/python bench/stops.py
+	$(BIN)/python bench/server_stops.py
 
 bench-library: setup
 	$(BIN)/python bench/library.py

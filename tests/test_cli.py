@@ -3,7 +3,6 @@
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +77,9 @@ def test_help_and_version() -> None:
     assert out.returncode == 0 and "assistant" in out.stdout
 
 
-def test_ctrl_c_during_a_turn_exits_within_a_second(tts: PiperTTS, tmp_path: Path) -> None:
+def test_ctrl_c_during_a_turn_exits_with_130_and_writes_nothing(
+    tts: PiperTTS, tmp_path: Path
+) -> None:
     question = media.speech(tts, "Tell me a very long story about a brave knight and a dragon.")
     pcm = np.concatenate([media.silence(0.3), question, media.silence(20.0)])
     path = media.write_wav(tmp_path / "long.wav", pcm)
@@ -93,12 +94,9 @@ def test_ctrl_c_during_a_turn_exits_within_a_second(tts: PiperTTS, tmp_path: Pat
     assert proc.stdout is not None
     line = proc.stdout.readline()  # "you: ..." appears once the turn is under way
     assert line.startswith("you:"), line
-    time.sleep(0.3)
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=5)
-    assert time.monotonic() - sent < 1.0
-    assert proc.returncode == 130
+    proc.send_signal(signal.SIGINT)  # the reply is being written; 20 s of input are still to come
+    proc.wait(timeout=60)  # only against a hang: how fast it exits is bench/stops.py's
+    assert proc.returncode == 130  # the interrupt's exit, not the end of the input's (0)
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]  # no reply, no temporary file
 

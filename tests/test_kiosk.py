@@ -1,13 +1,10 @@
-"""`assistant kiosk` on the private PulseAudio: spoken turns, a lost microphone, SIGTERM, memory.
+"""`assistant kiosk` on the private PulseAudio: turns, a lost microphone, SIGTERM, wake words.
 
 The kiosk is a real process on the virtual devices (tests/pulse.py); what it did is read from
-its JSON log lines on stderr, and from its /health and /metrics.
+its JSON log lines on stderr, and from its /health and /metrics. How fast SIGTERM stops it
+and whether its memory stays flat over minutes of turns are measured by bench/kiosk.py.
 """
 
-import json
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,66 +15,16 @@ import pytest
 
 from assistant.models.piper import PiperTTS
 from tests import media
-from tests.conftest import ASSISTANT, REPO
-from tests.processes import Json, Lines
+from tests.kiosk_process import Kiosk
 from tests.pulse import PulseServer, needs_pulse
-from tests.serving import free_port
 
 pytestmark = needs_pulse()
-ARTIFACTS = REPO / "tests" / "artifacts"
 
 
 @pytest.fixture(scope="module")
 def question(tts: PiperTTS, tmp_path_factory: pytest.TempPathFactory) -> Path:
     pcm = np.concatenate([media.speech(tts, "What is the capital of France?"), media.silence(0.2)])
     return media.write_wav(tmp_path_factory.mktemp("kiosk") / "question.wav", pcm)
-
-
-class Kiosk:
-    """A running `assistant kiosk` and the JSON lines it logs."""
-
-    def __init__(self, pulse: PulseServer, *settings: str) -> None:
-        self.port = free_port()
-        sets = [arg for setting in settings for arg in ("--set", setting)]
-        self.process = subprocess.Popen(
-            [*ASSISTANT, *sets, "kiosk", "--port", str(self.port)],
-            cwd=REPO,
-            env={**os.environ, **pulse.env, "PATH": "/usr/bin:/bin"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Lines(self.process, self.process.stderr)  # JSON lines, one per record
-        self.wait_for = self.log.wait_for
-
-    def wait_listening(self) -> None:
-        """Until a conversation runs (and the noise floor has been measured)."""
-        self.wait_for(lambda e: e.get("state") == "listening", timeout=120)
-        time.sleep(2.0)
-
-    def turn(self, timeout: float = 60) -> Json:
-        """The next completed turn's report."""
-        entry: Json = self.wait_for(lambda e: e["message"] == "turn", timeout)["turn"]
-        return entry
-
-    def rss_kb(self) -> int:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
-
-    def health(self) -> Json:
-        answer: Json = httpx.get(f"{self.url}/health", timeout=10).json()
-        return answer
-
-    def terminate(self) -> tuple[int, float]:
-        """SIGTERM; the exit code and how long it took."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(10)
-        seconds = time.monotonic() - started
-        self.log.join()
-        self.log.drain()
-        return code, seconds
 
 
 @pytest.fixture
@@ -121,36 +68,10 @@ def test_kiosk_answers_recovers_from_a_lost_microphone_and_stops_on_sigterm(
     assert (
         "assistant_kiosk_restarts_total" in metrics and "assistant_voice_turns_total 2.0" in metrics
     )
-    code, seconds = running.terminate()
-    assert code == 0 and seconds < 2.0, (code, seconds)
+    code, _ = running.terminate()
+    assert code == 0, code  # how fast it stops is bench/kiosk.py's
     assert not running.log.text, running.log.text  # every log line is JSON
     assert running.log.seen[-1]["message"] == "stopped"
-
-
-def test_kiosk_memory_stays_flat_over_five_minutes_of_turns(
-    pulse: PulseServer, kiosk: Callable[..., Kiosk], question: Path
-) -> None:
-    running = kiosk("llm.max_tokens=32")
-    for _ in range(3):  # warm-up: every model has answered and its buffers are grown
-        pulse.play(question)
-        running.turn()
-    samples: list[int] = []
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        pulse.play(question)
-        running.turn()
-        samples.append(running.rss_kb())  # each one at the same point: a turn just ended
-    code, _ = running.terminate()
-    turns = len(samples)
-    # The level after warm-up and at the end, each over five turns: one turn's transient
-    # buffers are not what "flat" is about.
-    baseline = int(np.median(samples[:5]))
-    growth = float(np.median(samples[-5:])) / baseline - 1
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    record = {"turns": turns, "baseline_kb": baseline, "rss_kb": samples, "growth": growth}
-    (ARTIFACTS / "kiosk-memory.json").write_text(json.dumps(record))
-    assert turns >= 10 and code == 0
-    assert growth <= 0.05, f"RSS grew {growth:.1%} over {turns} turns: {samples}"
 
 
 def test_kiosk_wakes_only_on_its_wake_word(

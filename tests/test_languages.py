@@ -26,6 +26,7 @@ from assistant.models.loaders import Models
 from assistant.models.piper import PiperTTS
 from assistant.pipeline.conversation import Conversation
 from assistant.pipeline.frames import TranscriptFrame
+from assistant.pipeline.stages.reply_steps import options_for
 from assistant.pipeline.stages.sink import AudioSink
 from assistant.pipeline.stages.tts import TtsStage
 from assistant.types import Pcm16
@@ -63,11 +64,11 @@ def test_a_german_turn_is_answered_in_german_by_the_german_voice(
         turn_id=1, text="Wie spät ist es in Berlin?", speech_end_wall=time.monotonic(),
         language="de",
     )  # fmt: skip
-    assert conversation.llm._options_for(frame).system_prompt.endswith("Answer in German.")
+    assert options_for(conversation.llm.options, frame).system_prompt.endswith("Answer in German.")
     asyncio.run(conversation.run([frame]))
     assert german.said and "".join(german.said).strip()  # every clause in the German voice
     english = dataclasses.replace(frame, language="en", turn_id=2)
-    assert not conversation.llm._options_for(english).system_prompt.endswith("German.")
+    assert not options_for(conversation.llm.options, english).system_prompt.endswith("German.")
 
 
 def test_a_language_without_a_voice_uses_the_default_one_with_one_warning(

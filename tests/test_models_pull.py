@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,9 +166,8 @@ def test_serving_offers_pulled_models_and_keeps_them_alive(hub: Hub, tmp_path: P
         (chat,) = [m for m in ps["models"] if m["role"] == "llm"]
         assert chat["name"] == name and chat["size"] > 50e6 and 0 < chat["expires_in_s"] <= 1.5
         assert not ps["asleep"] and ps["rss_bytes"] > 0
-        time.sleep(3.0)  # unused for longer than keep_alive: unloaded
-        ps = httpx.get(f"{url}/api/ps").json()
-        assert ps["asleep"] and not [m for m in ps["models"] if m["role"] == "llm"]
+        ps = _wait_until_asleep(url)  # unused for longer than keep_alive: unloaded
+        assert not [m for m in ps["models"] if m["role"] == "llm"]
         ask = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
         again = httpx.post(f"{url}/v1/chat/completions", json=ask, timeout=120)
         assert again.status_code == 200 and again.json()["model"] == name  # loaded again
@@ -175,11 +175,23 @@ def test_serving_offers_pulled_models_and_keeps_them_alive(hub: Hub, tmp_path: P
         # Ollama's per-request keep_alive: "0" unloads right after this reply
         now = {"messages": [{"role": "user", "content": "Hi"}], "keep_alive": "0s"}
         assert httpx.post(f"{url}/api/chat", json=now, timeout=120).status_code == 200
-        time.sleep(1.5)
-        assert httpx.get(f"{url}/api/ps").json()["asleep"]
+        _wait_until_asleep(url)
         forever = {**now, "keep_alive": -1}
         assert httpx.post(f"{url}/api/chat", json=forever, timeout=120).status_code == 200
-        time.sleep(2.0)
+        time.sleep(2.0)  # longer than the 1.5 s keep_alive it overrides: still loaded after it
         assert not httpx.get(f"{url}/api/ps").json()["asleep"]
         bad = httpx.post(f"{url}/api/chat", json={**now, "keep_alive": "soon"}, timeout=60)
         assert bad.status_code in (400, 422) and "keep_alive" in bad.text
+
+
+def _wait_until_asleep(url: str) -> dict[str, Any]:
+    """Poll /api/ps until the server has unloaded its models; 60 s only catches a hang."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while not (ps := httpx.get(f"{url}/api/ps").json())["asleep"]:
+        assert time.monotonic() < deadline, f"never unloaded: {ps}"
+        time.sleep(0.1)
+    return ps  # type: ignore[no-any-return]

@@ -182,3 +182,16 @@ def _feed_until(ws: Any, pcm: np.ndarray, stop: Any, chunk_s: float = 0.1) -> li
                 if stop(got[-1]):
                     return got
     raise AssertionError(f"never came; got {[m['type'] for m in got]}")
+
+
+def test_ws_voice_hears_words_spoken_from_the_first_sample(
+    merging_server: str, tts: PiperTTS
+) -> None:
+    # A client that talks as soon as the session is ready: the gate measures the room over the
+    # first half second, which is speech here; that audio must still reach recognition.
+    with connect(merging_server.replace("http://", "ws://") + "/ws/voice") as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        pcm = np.concatenate([_trimmed(media.speech(tts, QUESTION)), media.silence(2.5)])
+        messages = _feed_until(ws, pcm, lambda m: m["type"] == "turn")
+    said = [m["text"].lower() for m in messages if m["type"] == "transcript" and m["final"]]
+    assert said and said[-1].startswith("what") and "capital" in said[-1], said

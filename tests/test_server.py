@@ -1,7 +1,6 @@
 """The HTTP server over real loopback HTTP: native API, SSE, the official openai client, limits."""
 
 import base64
-import concurrent.futures
 import io
 import json
 import os
@@ -107,25 +106,24 @@ def test_over_the_queue_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
     (tmp_path / "assistant.toml").write_text("[server]\npool_size = 1\nmax_queue = 0\n")
     proc, url = start(env={"ASSISTANT_CONFIG": str(tmp_path / "assistant.toml")})
     try:
-        # counting goes on for all 300 tokens (greedy): the only slot stays taken for seconds
-        body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 300, "temperature": 0}
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            first = pool.submit(httpx.post, f"{url}/api/generate", json=body, timeout=60)
-            while httpx.get(f"{url}/health").json()["contexts_free"] != 0:
-                time.sleep(0.01)
-            second = httpx.post(f"{url}/api/generate", json=body, timeout=60)
+        # counting goes on (greedy): the only slot stays taken while the stream is open
+        body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1500, "temperature": 0}
+        stream = {**body, "stream": True}
+        with httpx.stream("POST", f"{url}/api/generate", json=stream, timeout=60) as first:
+            assert first.status_code == 200
+            _wait_for_free_contexts(url, 0)  # the stream holds the only slot
+            second = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
             assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
             assert second.json()["error"]["code"] == "RATE_LIMITED"
-            assert first.result().status_code == 200
+        _wait_for_free_contexts(url, 1)
         after = httpx.post(f"{url}/api/generate", json={**body, "max_tokens": 4}, timeout=60)
         assert after.status_code == 200  # the slot is free again
-        long = {**body, "max_tokens": 1500, "stream": True}
-        with httpx.stream("POST", f"{url}/api/generate", json=long, timeout=60) as stream:
-            next(stream.iter_lines())
-        hung_up = time.monotonic()  # the client went away mid-stream
-        while httpx.get(f"{url}/health").json()["contexts_free"] != 1:
-            assert time.monotonic() - hung_up < 3.0, "the generation went on for a gone client"
-            time.sleep(0.02)
+        before = _generated_tokens(url)
+        with httpx.stream("POST", f"{url}/api/generate", json=stream, timeout=60) as hung_up:
+            next(hung_up.iter_lines())
+        _wait_for_free_contexts(url, 1)  # the client went away mid-stream: the slot comes back
+        made = _generated_tokens(url) - before
+        assert made < 1500 // 2, f"the generation went on for a gone client: {made} tokens"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -209,7 +207,7 @@ def test_websocket_generate_chat_ping_and_errors(server: str) -> None:
     assert seen["x"][-1]["code"] == "INVALID_REQUEST"
 
 
-def test_websocket_cancel_stops_within_100_ms(server: str) -> None:
+def test_websocket_cancel_stops_the_generation(server: str) -> None:
     from websockets.sync.client import connect
 
     with connect(ws_url(server)) as ws:
@@ -224,14 +222,14 @@ def test_websocket_cancel_stops_within_100_ms(server: str) -> None:
                 }
             )
         )
-        while json.loads(ws.recv())["type"] != "token":
+        while (msg := json.loads(ws.recv()))["type"] != "token":
             pass
-        sent = time.monotonic()
-        ws.send(json.dumps({"type": "cancel", "id": "long"}))
+        tokens = [msg["token"]]
+        ws.send(json.dumps({"type": "cancel", "id": "long"}))  # how fast: bench/stops.py
         while (msg := json.loads(ws.recv()))["type"] != "complete":
-            pass
-        elapsed = time.monotonic() - sent
-    assert msg["finish_reason"] == "cancelled" and elapsed < 0.1, elapsed
+            tokens += [msg["token"]] if msg["type"] == "token" else []
+    assert msg["finish_reason"] == "cancelled", msg
+    assert msg["text"] == "".join(tokens) and msg["tokens_generated"] < 1500 // 2, msg
     assert httpx.get(f"{server}/health").json()["contexts_free"] == 2
 
 
@@ -491,15 +489,8 @@ def test_abandoned_non_streamed_request_stops_generating_and_frees_the_slot(
         body = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 2000, "temperature": 0}
         with pytest.raises(httpx.ReadTimeout):  # the client gives up and hangs up
             httpx.post(f"{url}/api/generate", json=body, timeout=1.5)
-        deadline = time.monotonic() + 3
-        while httpx.get(f"{url}/health").json()["contexts_free"] != 1:
-            assert time.monotonic() < deadline, "the abandoned generation kept its slot"
-            time.sleep(0.05)
-        tokens = "assistant_generated_tokens_total"
-        counted = next(
-            x for x in httpx.get(f"{url}/metrics").text.splitlines() if x.startswith(tokens)
-        )
-        assert float(counted.split()[1]) < 500  # stopped, not 2000 tokens generated for nobody
+        _wait_for_free_contexts(url, 1)  # the abandoned generation gives its slot back
+        assert _generated_tokens(url) < 500  # stopped, not 2000 tokens generated for nobody
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -598,3 +589,18 @@ def test_voice_socket_takes_typed_words_and_pictures(vision_server: str, server:
     assert final["text"] == "What is in this picture?" and final["final"]
     assert not [m for m in messages if m["type"] == "error"], messages
     assert httpx.get(f"{vision_server}/health").json()["vision_model"] == "tiny-llava-text"
+
+
+def _generated_tokens(url: str) -> float:
+    """The server's count of generated tokens so far (its Prometheus counter)."""
+    name = "assistant_generated_tokens_total"
+    lines = httpx.get(f"{url}/metrics").text.splitlines()
+    return float(next(x for x in lines if x.startswith(name)).split()[1])
+
+
+def _wait_for_free_contexts(url: str, count: int) -> None:
+    """Poll /health until ``count`` contexts are free; the 60 s limit only catches a hang."""
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/health").json()["contexts_free"] != count:
+        assert time.monotonic() < deadline, "a generation kept its context"
+        time.sleep(0.02)

@@ -40,9 +40,13 @@ def relay(upstream: str) -> Iterator[str]:
 
 def served(upstream: str, endpoint: str) -> float:
     """How many requests ``upstream`` answered with 200 at ``endpoint``."""
-    count = f'assistant_requests_total{{endpoint="{endpoint}",status="200"}}'
-    metrics = httpx.get(f"{upstream}/metrics").text
-    line = next((x for x in metrics.splitlines() if x.startswith(count)), f"{count} 0")
+    return _counter(upstream, f'assistant_requests_total{{endpoint="{endpoint}",status="200"}}')
+
+
+def _counter(url: str, name: str) -> float:
+    """The value of one Prometheus counter of the server at ``url`` (0 before its first use)."""
+    metrics = httpx.get(f"{url}/metrics").text
+    line = next((x for x in metrics.splitlines() if x.startswith(name)), f"{name} 0")
     return float(line.rsplit(" ", 1)[1])
 
 
@@ -168,15 +172,19 @@ def test_voice_over_websocket_through_the_relay(
 
 def test_a_client_hanging_up_on_the_relay_frees_the_remote_slot(upstream: str, relay: str) -> None:
     body = {"prompt": "1, 2, 3, 4, 5,", "max_tokens": 2000, "temperature": 0, "stream": True}
+    tokens = "assistant_generated_tokens_total"
+    before = _counter(upstream, tokens)
     with httpx.stream("POST", f"{relay}/api/generate", json=body, timeout=60) as response:
         lines = response.iter_lines()
         assert next(line for line in lines if line.startswith("data:"))
         busy = httpx.get(f"{upstream}/health").json()["contexts_free"]
     assert busy == 1  # the relayed generation held one of the upstream's two slots
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 60  # only against a hang: the test is the count below
     while httpx.get(f"{upstream}/health").json()["contexts_free"] != 2:
-        assert time.monotonic() < deadline, "the remote generation went on after the hang-up"
+        assert time.monotonic() < deadline, "the remote generation never gave its slot back"
         time.sleep(0.05)
+    made = _counter(upstream, tokens) - before
+    assert made < 2000 // 2, f"the remote generation went on after the hang-up: {made} tokens"
     assert httpx.get(f"{relay}/health").json()["contexts_free"] == 2
 
 

@@ -12,6 +12,7 @@ from assistant.models.loaders import Models
 from assistant.pipeline.events import Transcript
 from assistant.pipeline.frames import (
     AudioFrame,
+    CancelFrame,
     ClauseFrame,
     DataFrame,
     EndFrame,
@@ -50,9 +51,14 @@ def test_chunker_stage_emits_clauses_then_the_end_of_the_reply() -> None:
 
 
 class SlowEcho(FrameProcessor):
-    """Takes 50 ms per data frame."""
+    """Takes 50 ms per data frame; ``started`` lists each frame it began on, in order."""
+
+    def __init__(self) -> None:
+        super().__init__("slow-echo")
+        self.started: list[DataFrame] = []
 
     async def process_frame(self, frame: DataFrame) -> None:
+        self.started.append(frame)
         await asyncio.sleep(0.05)
         await self.push_frame(frame)
 
@@ -60,9 +66,11 @@ class SlowEcho(FrameProcessor):
 def test_interrupt_overtakes_queued_data_and_drops_the_cancelled_turn() -> None:
     frames: list[Frame] = [text(1, str(i)) for i in range(10)]
     frames += [InterruptFrame(turn_id=1), text(2, "after")]
-    started = time.monotonic()
-    out, _ = asyncio.run(run_stage(SlowEcho(), frames))
-    assert time.monotonic() - started < 0.4  # nine queued frames of 50 ms were skipped
+    echo = SlowEcho()
+    out, _ = asyncio.run(run_stage(echo, frames))
+    # the stop's speed is bench/stops.py's; here: the queued frames were skipped, not worked off
+    worked = [f.turn_id for f in echo.started if isinstance(f, TextFrame)]
+    assert worked in ([2], [1, 2]), worked  # at most the frame in progress, never the queued ones
     assert isinstance(out[0], InterruptFrame)  # nothing of turn 1 got through before it
     assert [f.turn_id for f in out[1:]] == [2]
 
@@ -148,7 +156,7 @@ async def _interrupted_generation(models: Models) -> tuple[list[Frame], LlmStage
         TranscriptFrame(turn_id=2, text="Say hello.", speech_end_wall=time.monotonic())
     )
     await pipeline.queue_frame(EndFrame())
-    await asyncio.wait_for(pipeline.wait(), 30)
+    await asyncio.wait_for(pipeline.wait(), 300)  # only against a hang: turn 2 is 200 tokens
     return recorder.frames, llm
 
 
@@ -196,19 +204,21 @@ def test_event_bus_queue_subscriber_drops_oldest_when_full() -> None:
 def test_cancel_stops_a_realtime_pipeline_at_once() -> None:
     from assistant.pipeline.stages.source import PcmSource
 
-    async def scenario() -> float:
+    async def scenario() -> list[Frame]:
         recorder = Recorder()
-        pipeline = Pipeline(
-            [PcmSource(media.silence(30.0), 16000, realtime=True), SlowEcho(), recorder]
-        )
+        source = PcmSource(media.silence(30.0), 16000, realtime=True)
+        pipeline = Pipeline([source, SlowEcho(), recorder])
         await pipeline.start()
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
+        while not any(isinstance(f, AudioFrame) for f in recorder.frames):  # it is running
+            await asyncio.sleep(0.01)
         await pipeline.cancel("test")
         await pipeline.wait()
-        return time.monotonic() - started
+        return recorder.frames
 
-    assert asyncio.run(scenario()) < 0.2
+    # how fast it stops is bench/stops.py's; here: it stopped, with the recording far from done
+    frames = asyncio.run(scenario())
+    assert isinstance(frames[-1], CancelFrame), frames[-3:]  # nothing came after the cancel
+    assert sum(isinstance(f, AudioFrame) for f in frames) < 30 * 50 // 4  # of 1500 chunks
 
 
 def test_wake_stage_answers_only_turns_with_the_wake_phrase_or_right_after_the_phrase() -> None:

@@ -79,7 +79,7 @@ def test_toolbox_checks_arguments_and_turns_failures_into_error_results() -> Non
         raise RuntimeError("bug")
 
     async def slow(arguments: dict[str, Any]) -> str:
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers: only the toolbox's timeout ends it
         return "late"
 
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
@@ -127,13 +127,16 @@ def test_due_and_missed_timers_are_announced_once(tmp_path: Path) -> None:
     store.add("timer", "tea", time.time() - 3600, 180)  # went off while nothing ran
     store.add("timer", "", time.time() + 0.3, 2)
     said: list[str] = []
+    both = asyncio.Event()
 
     async def announce(text: str) -> None:
         said.append(text)
+        if len(said) == 2:
+            both.set()
 
     async def main() -> None:
         task = asyncio.create_task(watch(store, announce))
-        await asyncio.sleep(1.2)
+        await asyncio.wait_for(both.wait(), 60)  # the limit only catches a hang
         task.cancel()
 
     asyncio.run(main())

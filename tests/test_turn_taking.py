@@ -101,11 +101,11 @@ def test_two_questions_a_second_apart_are_two_turns_and_noise_is_none(
     assert [
         ("france" in t["transcript"].lower(), "spider" in t["transcript"].lower()) for t in turns
     ] == [(True, False), (False, True)]
-    long_ms = config.load().vad.turn_long_ms
-    for turn in turns:  # each ended by the model's decision, not by the long limit
-        assert turn["timings_ms"]["endpoint"] < long_ms
-    answers = [e.probability for e in events if isinstance(e, EndOfTurn)]
-    assert len(answers) >= 2 and max(answers) >= 0.5
+    # each ended by the model's decision (its last answer for the turn said "finished"), not by
+    # the long limit; how soon after the speech is the endpoint figure of bench/turns.py
+    last = {e.turn: e.probability for e in events if isinstance(e, EndOfTurn)}
+    finished = config.load().vad.turn_threshold
+    assert [last.get(t["turn"], 0.0) >= finished for t in turns] == [True, True], last
 
 
 def test_telephone_audio_takes_turns_as_well(models: Models, tts: PiperTTS, tmp_path: Path) -> None:

@@ -3,16 +3,20 @@
 The gate works on 10 ms frames. It opens when 30 ms in a row are louder than both the
 absolute threshold and the noise floor plus a margin (single noise spikes do not count), stays
 open until the level falls 3 dB below that, and fades with a fast attack and a slower release
-so word endings survive. The floor is the median level of the first ``calibrate_ms`` (the gate
-stays closed meanwhile) and afterwards follows the quietest frames of the last few seconds
-(minimum statistics), so a fan switched on later is learned within ``floor_window_s`` while
-speech, which always has gaps, is not.
+so word endings survive. The floor is first measured over ``calibrate_ms`` (the gate stays
+closed meanwhile) and afterwards follows the quietest frames of the last few seconds (minimum
+statistics), so a fan switched on later is learned within ``floor_window_s`` while speech,
+which always has gaps, is not. The first measurement takes the quietest frames too, not the
+median: someone who starts talking as soon as the microphone opens must not teach the gate that
+their voice is the room. ``learn`` measures without gating, for an owner that holds the first
+``calibrate_ms`` back and gates it once the floor is known (see pipeline/stages/frontend.py).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +76,23 @@ class NoiseGate:
         return self._open
 
     @property
+    def calibrating(self) -> bool:
+        """Whether the noise floor is still being measured (the gate is closed meanwhile)."""
+        return self.floor_dbfs is None
+
+    def learn(self, pcm: Pcm16) -> None:
+        """Measure the room on whole frames of ``pcm`` without gating them (while calibrating)."""
+        for i in range(0, len(pcm) - self.frame + 1, self.frame):
+            if self.floor_dbfs is not None:
+                return
+            self._track_floor(level_dbfs(pcm[i : i + self.frame]))
+
+    def settle(self) -> None:
+        """End the calibration with what was measured so far (the input ended early)."""
+        if self.floor_dbfs is None and self._calibration:
+            self.floor_dbfs = _quiet_level(self._calibration)
+
+    @property
     def threshold_dbfs(self) -> float:
         """The level a frame must exceed to open the gate now."""
         floor = self.floor_dbfs if self.floor_dbfs is not None else _SILENCE_DBFS
@@ -113,13 +134,17 @@ class NoiseGate:
         if self.floor_dbfs is None:
             self._calibration.append(level)
             if len(self._calibration) >= self._calibrate_frames:
-                self.floor_dbfs = float(np.median(self._calibration))
+                self.floor_dbfs = _quiet_level(self._calibration)
             return
         self._recent.append(level)
         self._frames += 1
         if len(self._recent) == self._recent.maxlen and self._frames % 10 == 0:
-            quiet = float(np.percentile(self._recent, FLOOR_PERCENTILE))
-            self.floor_dbfs = quiet + FLOOR_BIAS_DB
+            self.floor_dbfs = _quiet_level(self._recent)
+
+
+def _quiet_level(levels: Sequence[float]) -> float:
+    """The room's level under ``levels`` (dBFS): their quietest tenth, lifted to a median."""
+    return float(np.percentile(levels, FLOOR_PERCENTILE)) + FLOOR_BIAS_DB
 
 
 def _coefficient(ms: float) -> float:

@@ -101,6 +101,7 @@ class ChatSlot:
                 raise
             old, self._text = self._text, new
             self._loaded_as, self._layers, self.asleep = name, layers, False
+            self.last_used = time.monotonic()  # keep_alive counts from the load, not from before
             if old is not None:
                 await old.close()
 

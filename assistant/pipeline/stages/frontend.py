@@ -18,6 +18,11 @@ that the echo of anything written to the speaker in the last second could explai
 starts a barge-in: on a loaded machine the speaker lags its timestamps, so the aligned
 reference alone would miss late echo. With push-to-talk the VAD hears only while the key is
 down.
+
+The gate measures the room over the first ``calibrate_ms`` of audio, and is closed meanwhile.
+That audio is held back, not dropped: once the floor is known it is gated like the rest and sent
+on, so the first words of someone who talks as soon as the microphone opens reach the VAD (a
+one-off delay of ``calibrate_ms`` at the start of the input).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from assistant.audio.gate import GateConfig, NoiseGate, level_dbfs
 from assistant.audio.playback import Player
 from assistant.audio.processing import AudioProcessor
 from assistant.pipeline.events import AudioStatus, Event, EventBus
-from assistant.pipeline.frames import AudioFrame, DataFrame
+from assistant.pipeline.frames import AudioFrame, DataFrame, EndFrame
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.types import Pcm16
 
@@ -50,6 +55,17 @@ RECENT_FRAMES = int(ECHO_TAIL_S * 1000 / FRAME_MS)  # playback the echo bar foll
 # lets more through: meanwhile only sound within LEARNING_RESIDUAL_DB of the playback counts.
 LEARN_S = 2.0
 LEARNING_RESIDUAL_DB = 10.0
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class _Cleaned:
+    """Echo-cancelled audio on its way to the gate, with what the gate needs to know of it."""
+
+    pcm: Pcm16
+    echo_only: list[bool]  # per frame: the echo alone may explain it
+    sample_rate: int  # Hertz
+    pts: float  # stream seconds
+    wall: float  # monotonic seconds when it was captured
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,7 @@ class FrontEndStage(FrameProcessor):
         self.echo_path = EchoPath()
         self._framer = Framer(self.frame)
         self._pts: float | None = None
+        self._held: list[_Cleaned] = []  # echo-cancelled audio waiting for the gate's floor
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; a reopened device may be another one, with another echo path."""
@@ -117,6 +134,9 @@ class FrontEndStage(FrameProcessor):
     async def process_frame(self, frame: DataFrame) -> None:
         """Clean and gate audio; forward everything else."""
         if not isinstance(frame, AudioFrame):
+            if isinstance(frame, EndFrame):  # an input shorter than the calibration
+                self.gate.settle()
+                await self._release()
             await self.push_frame(frame)
             return
         if self._pts is None:
@@ -130,16 +150,28 @@ class FrontEndStage(FrameProcessor):
             end_time = frame.device_time - self._framer.held / frame.sample_rate
         reference = self.reference.read(usable, end_time) if self.reference else None
         clean, echo_only = self._cancel_echo(pcm, reference, frame.wall)
-        await self.push_frame(
-            AudioFrame(
-                pcm=clean,
-                vad_pcm=self._vad_input(clean, frame.wall, echo_only),
-                sample_rate=frame.sample_rate,
-                pts=self._pts,
-                wall=frame.wall,
-            )
-        )
+        self._held.append(_Cleaned(clean, echo_only, frame.sample_rate, self._pts, frame.wall))
         self._pts += usable / frame.sample_rate
+        if self.gate.calibrating:  # what is said meanwhile is gated once the floor is known
+            self.gate.learn(clean)
+            if self.gate.calibrating:
+                return
+        await self._release()
+
+    async def _release(self) -> None:
+        """Gate the audio held back (all of it but during the calibration) and send it on."""
+        held, self._held = self._held, []
+        for part in held:
+            vad_pcm = self._vad_input(part.pcm, part.wall, part.echo_only)
+            await self.push_frame(
+                AudioFrame(
+                    pcm=part.pcm,
+                    vad_pcm=vad_pcm,
+                    sample_rate=part.sample_rate,
+                    pts=part.pts,
+                    wall=part.wall,
+                )
+            )
 
     def _cancel_echo(
         self, pcm: Pcm16, reference: Pcm16 | None, wall: float

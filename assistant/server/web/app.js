@@ -4,6 +4,9 @@
 const $ = (id) => document.getElementById(id);
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 8000;
+// Microphone audio waits for the session this long at most (20 ms frames): the server takes a
+// client up to 10 s ahead of real time, and older words would be answered too late anyway.
+const HOLD_FRAMES = 500;
 
 // What the page has done, for people debugging it (and for the browser tests).
 const stats = (window.assistantStats = {
@@ -23,6 +26,8 @@ let outputRate = 24000;
 let picture = null; // data URI attached to the next questions
 let audio = null; // AudioContext, made on the first click (browsers require a gesture)
 let mic = null; // {stream, source, node}
+let capture = null; // the AudioContext's capture worklet module, loading or loaded
+const held = []; // microphone frames captured before the session was ready, oldest first
 let starting = false; // a microphone is being opened
 let talking = false; // push-to-talk held
 let playHead = 0;
@@ -73,6 +78,7 @@ function onMessage(m) {
       outputRate = m.output.sample_rate;
       retryMs = RETRY_MIN_MS;
       stats.connected = true;
+      sendHeld();
       setConnection(mic ? "Connected · microphone on" : "Connected", "ok");
       $("picture").hidden = !m.vision;
       if (picture && m.vision) send({ type: "image", data: picture });
@@ -291,6 +297,18 @@ async function openMic() {
     return;
   }
   const context = ensureAudio();
+  let node;
+  try {
+    // Ready before the microphone opens: its sound flows from the moment the stream exists,
+    // and loading the module only then lost the first words spoken.
+    capture = capture || context.audioWorklet.addModule("/static/capture.js");
+    await capture;
+    node = new AudioWorkletNode(context, "capture-16k");
+  } catch (error) {
+    capture = null;
+    showError(`The browser could not process the microphone (${error.message}).`);
+    return;
+  }
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({
@@ -306,9 +324,7 @@ async function openMic() {
     return;
   }
   try {
-    await context.audioWorklet.addModule("/static/capture.js");
     const source = context.createMediaStreamSource(stream);
-    const node = new AudioWorkletNode(context, "capture-16k");
     node.port.onmessage = (event) => onMicFrame(new Int16Array(event.data));
     source.connect(node);
     node.connect(context.destination); // silent: it only keeps the worklet running
@@ -333,6 +349,7 @@ function stopMic() {
   mic.source.disconnect();
   mic.node.disconnect();
   mic = null;
+  held.length = 0; // what was said before the microphone was stopped is not sent later
   $("level").value = 0;
   $("mic").textContent = "Start microphone";
   $("mic").setAttribute("aria-pressed", "false");
@@ -343,14 +360,25 @@ function pushToTalk() {
 }
 
 function onMicFrame(pcm) {
+  if (!mic) return; // a frame still in flight from a microphone just stopped
   let sum = 0;
   for (let i = 0; i < pcm.length; i++) sum += pcm[i] * pcm[i];
   $("level").value = Math.min(1, (Math.sqrt(sum / pcm.length) / 32768) * 4);
-  if (!socket || socket.readyState !== WebSocket.OPEN) return;
   // Push to talk sends silence while the button is up: the stream stays continuous, so the
   // server's voice detector hears the end of each utterance as usual.
-  socket.send(pushToTalk() && !talking ? new Int16Array(pcm.length) : pcm);
-  stats.micFrames += 1;
+  held.push(pushToTalk() && !talking ? new Int16Array(pcm.length) : pcm);
+  if (held.length > HOLD_FRAMES) held.shift();
+  sendHeld();
+}
+
+// Frames go out in order once the session is ready (its "ready" message), never before: what
+// is said while the page connects or reconnects is held, not lost.
+function sendHeld() {
+  if (!stats.connected || !socket || socket.readyState !== WebSocket.OPEN) return;
+  while (held.length) {
+    socket.send(held.shift());
+    stats.micFrames += 1;
+  }
 }
 
 function setTalking(down) {
