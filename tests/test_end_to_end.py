@@ -78,7 +78,10 @@ def test_two_utterances_make_two_turns_sharing_history(tts: PiperTTS, tmp_path: 
         [
             media.silence(0.4),
             media.speech(tts, "My name is Alice."),
-            media.silence(1.5),
+            # Past the merge window of a turn that is not a question (turn_merge_ms + 500 ms =
+            # 1.5 s): at exactly 1.5 s, whether the second sentence continued the first depended
+            # on how much of the first reply had been made by then, a race under load.
+            media.silence(2.5),
             media.speech(tts, "How many legs does a spider have?"),
             media.silence(1.0),
         ]
