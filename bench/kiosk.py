@@ -15,7 +15,6 @@ The kiosk is a real process on a private PulseAudio (tests/pulse.py). Prints a t
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from assistant.config import Settings  # noqa: E402
 from assistant.models.loaders import store  # noqa: E402
 from assistant.models.piper import PiperTTS  # noqa: E402
+from bench.report import finish  # noqa: E402
 from tests import media  # noqa: E402
 from tests.kiosk_process import Kiosk  # noqa: E402
 from tests.pulse import PulseServer  # noqa: E402
@@ -118,13 +118,7 @@ def main() -> None:
         f"{'RSS after ' + str(mem['turns']) + ' turns / warm (MB)':<40}"
         f"{mem['end_kb'] / 1024:>12.1f}{mem['baseline_kb'] / 1024:>12.1f}{mem['ratio']:>8.3f}"
     )
-    print(
-        "targets:", ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in results["pass"].items())
-    )
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "kiosk.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results))
+    finish("kiosk", results)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from websockets.sync.client import connect
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import finish  # noqa: E402
 from bench.server import start_server, stop  # noqa: E402
 
 COUNT = {"prompt": "1, 2, 3, 4, 5,", "max_tokens": 1500, "temperature": 0}
@@ -178,13 +179,7 @@ def main() -> None:
     ]
     for name, ms, base in rows:
         print(f"{name:<44}{ms:>9.1f}{base:>13.1f}{ms / base:>8.2f}")
-    print(
-        "targets:", ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in results["pass"].items())
-    )
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "server_stops.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results))
+    finish("server_stops", results)
 
 
 if __name__ == "__main__":

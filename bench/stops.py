@@ -16,7 +16,6 @@ bench/results/stops.json).
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import statistics
 import subprocess
@@ -40,6 +39,7 @@ from assistant.pipeline.harness import Recorder, run_stage  # noqa: E402
 from assistant.pipeline.pipeline import Pipeline  # noqa: E402
 from assistant.pipeline.processor import FrameProcessor  # noqa: E402
 from assistant.pipeline.stages.source import PcmSource  # noqa: E402
+from bench.report import finish  # noqa: E402
 from tests import media  # noqa: E402  (test media helpers: Piper speech, silence)
 
 RUNS = 5
@@ -184,13 +184,7 @@ def main() -> None:
     ]
     for name, ms, base, ratio in rows:
         print(f"{name:<44}{ms:>9.1f}{base:>13.1f}{ratio:>8.2f}")
-    print(
-        "targets:", ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in results["pass"].items())
-    )
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "stops.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results))
+    finish("stops", results)
 
 
 if __name__ == "__main__":
