@@ -31,6 +31,10 @@ class SmartTurn:
     sample_rate = RATE
 
     def __init__(self, path: Path, threads: int = 1) -> None:
+        # The package before its submodule: this loads on a thread beside the speech model,
+        # which imports the package. A submodule import holds its own lock while it imports the
+        # package, and the two threads deadlocked (CPython's _DeadlockError) once in CI.
+        import faster_whisper  # noqa: F401
         import onnxruntime
         from faster_whisper.feature_extractor import FeatureExtractor
 
