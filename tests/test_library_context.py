@@ -1,6 +1,8 @@
 """Context: generation, streaming, sampling determinism, stop strings, cache and state."""
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from assistant import ContextOverflowError, Grammar, Model, SamplerParams
 from assistant.catalog import ModelStore
 from assistant.llm.context import Context
+from assistant.llm.errors import Interrupted
 from assistant.llm.textstream import TextAssembler
 
 
@@ -103,6 +106,50 @@ def test_prompt_longer_than_the_window_is_a_clear_error(model: Model) -> None:
     with pytest.raises(ContextOverflowError, match="context window") as err:
         small.generate("word " * 600, 5)
     assert isinstance(err.value, ValueError) and isinstance(err.value, RuntimeError)
+
+
+def _read_long_prompt(ctx: Context, tokens: list[int], outcome: list[BaseException]) -> None:
+    try:
+        ctx.prefill(tokens)
+    except Exception as exc:
+        outcome.append(exc)
+
+
+def test_interrupt_stops_a_prompt_being_read_and_leaves_the_cache_usable(model: Model) -> None:
+    # A prompt is read in one llama.cpp call; interrupt stops it inside that call.
+    ctx, fresh = Context(model, n_ctx=2048), Context(model, n_ctx=2048)
+    start = model.tokenize(chat(model, "Name three fruits."), special=True)
+    ctx.prefill(start)
+    outcome: list[BaseException] = []
+    reading = threading.Thread(
+        target=_read_long_prompt, args=(ctx, start + model.tokenize("sea " * 1800), outcome)
+    )
+    reading.start()
+    while reading.is_alive():  # one that lands before the call begins is not for it
+        ctx.interrupt()
+        time.sleep(0.005)
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted), outcome
+    assert ctx.n_cached == len(start)  # what the call had not finished is not kept
+    greedy = SamplerParams.greedy()
+    assert ctx.generate(start, 12, greedy) == fresh.generate(start, 12, greedy)
+    ctx.prefill(start)
+    ctx.interrupt()  # with no call running it stops nothing later
+    assert ctx.generate(start, 12, greedy) == fresh.generate(start, 12, greedy)
+
+
+def test_close_stops_the_call_in_progress_before_freeing(model: Model) -> None:
+    ctx = Context(model, n_ctx=2048)
+    outcome: list[BaseException] = []
+    reading = threading.Thread(
+        target=_read_long_prompt, args=(ctx, model.tokenize("sea " * 1800), outcome)
+    )
+    reading.start()
+    while not ctx._busy.locked():  # the call has begun
+        time.sleep(0.001)
+    time.sleep(0.02)  # and is inside llama.cpp, reading a prompt that takes far longer
+    ctx.close()
+    reading.join()
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted), outcome
 
 
 def test_state_save_and_load_reproduce_the_continuation(

@@ -73,6 +73,9 @@ def kiosk(
 
     with json_logging():
         asyncio.run(_run(settings, wake_phrase))
+    from assistant.doors.lifecycle import skip_final_collections
+
+    skip_final_collections()
     return 0
 
 

@@ -61,6 +61,9 @@ def serve(
     settings = state.settings(flags)
     check_binding(settings)
     asyncio.run(_serve(settings))
+    from assistant.doors.lifecycle import skip_final_collections
+
+    skip_final_collections()
     return 0
 
 

@@ -4,7 +4,9 @@ A Context belongs to one Model; several Contexts can share it. Use one per threa
 of the async API. A Context still never runs two calls at once: a second caller waits for the
 first (a generation holds the context until its stream ends or is closed), and ``close`` waits
 for the call in progress, because llama.cpp aborts or crashes on a context that two threads
-decode on, or that is freed under a decode.
+decode on, or that is freed under a decode. ``interrupt`` (and ``close``, first) stops that call
+within one step of llama.cpp's graph: a prompt is one uninterruptible call otherwise, seconds
+long on a busy machine.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from assistant.llm.errors import ContextError, ContextOverflowError, GenerationError
+from assistant.llm.errors import ContextError, ContextOverflowError, GenerationError, Interrupted
 from assistant.llm.grammar import Grammar
-from assistant.llm.llama_context import open_context
+from assistant.llm.llama_context import StopFlag, open_context
 from assistant.llm.model import Model
 from assistant.llm.sampler import build_sampler
 from assistant.llm.sampling import SamplerParams
@@ -58,6 +60,7 @@ class Context:
         # Not an RLock: a stream may be closed from another thread than the one that began it.
         self._busy = threading.Lock()
         self._closed = False
+        self._stop = StopFlag(self._ctx.ctx)
 
     @contextlib.contextmanager
     def _in_use(self) -> Iterator[None]:
@@ -65,6 +68,7 @@ class Context:
         with self._busy:
             if self._closed:
                 raise ContextError("this context was closed")
+            self._stop.lower()  # an interruption asked for before this call is not for it
             yield
 
     @property
@@ -102,6 +106,9 @@ class Context:
             try:
                 self._ctx.decode(self._batch)
             except RuntimeError as exc:
+                if self._stop.raised:  # nothing of the chunk stays: the cache matches _tokens
+                    self._ctx.kv_cache_seq_rm(-1, len(self._tokens), -1)
+                    raise Interrupted("the evaluation was interrupted") from None
                 raise GenerationError(f"llama.cpp could not evaluate the tokens ({exc})") from None
             self._tokens += chunk
 
@@ -261,8 +268,13 @@ class Context:
                 )
             self._tokens = list(ids[: count.value])
 
+    def interrupt(self) -> None:
+        """Stop the call in progress, if any: it raises Interrupted; later calls run as usual."""
+        self._stop.raise_()
+
     def close(self) -> None:
-        """Free the cache, once the call in progress (if any) has ended; closing twice is fine."""
+        """Free the cache, once the call in progress (if any) is stopped; closing twice is fine."""
+        self.interrupt()
         with self._busy:
             if self._closed:
                 return

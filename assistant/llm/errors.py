@@ -33,6 +33,10 @@ class GenerationError(LlmError, RuntimeError):
     """Generation failed inside llama.cpp."""
 
 
+class Interrupted(GenerationError):
+    """An evaluation stopped by ``Context.interrupt`` (or ``close``) before it finished."""
+
+
 class ConfigurationError(LlmError, ConfigError, ValueError):
     """A parameter is out of range or of the wrong kind."""
 

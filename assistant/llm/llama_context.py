@@ -6,6 +6,8 @@ on one; the sizes, threads, sequences and pooling they ask for are set here, in 
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 from typing import Any
 
@@ -42,3 +44,42 @@ def open_context(
         raise ContextError(
             f"could not create a context of {n_ctx} tokens ({exc}); try a smaller n_ctx"
         ) from None
+
+
+class StopFlag:
+    """A flag that llama.cpp reads while it evaluates: once raised, the evaluation aborts.
+
+    llama.cpp asks its abort callback at every node of the compute graph, hundreds of times per
+    token. A Python callback would take the GIL each time, and wait whenever another thread
+    holds it; libc's ``strlen`` over two bytes answers the same question (is the first byte
+    set?) in C, without the GIL. A raised flag makes ``llama_decode`` return 2 (aborted).
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        import llama_cpp
+
+        self._bytes = ctypes.create_string_buffer(2)  # b"\x01\x00": raised; b"\x00\x00": not
+        llama_cpp.llama_set_abort_callback(ctx, _first_byte_set(), ctypes.addressof(self._bytes))
+
+    @property
+    def raised(self) -> bool:
+        """Whether the evaluation running now is to stop."""
+        return self._bytes.raw[0] != 0
+
+    def raise_(self) -> None:
+        """Stop the evaluation running now, within one step of its graph."""
+        self._bytes[0] = b"\x01"
+
+    def lower(self) -> None:
+        """Let evaluations run again."""
+        self._bytes[0] = b"\x00"
+
+
+@functools.cache
+def _first_byte_set() -> Any:
+    """The C library's ``strlen`` as a ``ggml_abort_callback``: true once its flag is raised."""
+    import llama_cpp
+
+    strlen = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value
+    assert strlen is not None  # the C library is always loaded
+    return llama_cpp.ggml_abort_callback(strlen)

@@ -64,6 +64,14 @@ class LanguageModel(Protocol):
         """Process the start of a conversation ahead of time, so the first reply starts sooner."""
         ...
 
+    def interrupt(self) -> None:
+        """Stop the call running now (a prefill, a reply) within a moment; later calls run.
+
+        The stopped call raises. For teardown: reading a prompt is otherwise one call that
+        cannot be stopped, seconds long on a busy machine.
+        """
+        ...
+
     def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """Drop the oldest turns so the prompt plus ``max_tokens`` fits the context window."""
         ...

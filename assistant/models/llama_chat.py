@@ -70,6 +70,10 @@ class LlamaChatModel:
         """Evaluate ``messages`` now; later prompts that start the same way reuse the cache."""
         self.context.prefill(self.prompt_tokens(messages))
 
+    def interrupt(self) -> None:
+        """Stop the evaluation running on this model's context now (it raises Interrupted)."""
+        self.context.interrupt()
+
     def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """Drop the oldest non-system messages until the prompt and the reply fit ``n_ctx``."""
         system = [m for m in messages if m.role == "system"][:1]

@@ -41,6 +41,9 @@ class RemoteChatModel:
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Nothing to do here: the remote server caches prompts itself."""
 
+    def interrupt(self) -> None:
+        """Nothing to stop here: a reply stops with its ``cancel`` flag, between pieces."""
+
     def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """Drop the oldest non-system messages until the estimate fits ``n_ctx``."""
         system = [m for m in messages if m.role == "system"][:1]

@@ -104,6 +104,10 @@ class SeeingChatModel:
         """Warm the chat model's cache (the vision model starts afresh per picture)."""
         self.llm.prefill(messages)
 
+    def interrupt(self) -> None:
+        """Stop the chat model's call (an answer about a picture stops with its ``cancel``)."""
+        self.llm.interrupt()
+
     def fit_history(self, messages: list[ChatMessage], max_tokens: int) -> list[ChatMessage]:
         """The chat model's history fitting."""
         return self.llm.fit_history(messages, max_tokens)

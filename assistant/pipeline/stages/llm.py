@@ -79,6 +79,10 @@ class LlmStage(ReplySteps):
         else:
             await self.push_frame(frame)
 
+    def interrupt_model(self) -> None:
+        """Stop the reply or prefill running now: a prompt read in one call can take seconds."""
+        self.model.interrupt()
+
     async def on_retract(self, turn_id: int) -> None:
         """A withdrawn turn stops, and leaves the context as it was before it."""
         await super().on_retract(turn_id)

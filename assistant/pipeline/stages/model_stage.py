@@ -56,4 +56,9 @@ class ModelStage(FrameProcessor):
         under a call still running on this thread would crash the process.
         """
         self._work.cancel.set()
-        await run_to_the_end(self._executor.shutdown, wait=True, cancel_futures=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)  # nothing queued starts now
+        self.interrupt_model()
+        await run_to_the_end(self._executor.shutdown, wait=True)
+
+    def interrupt_model(self) -> None:
+        """Stop the model's call running now, where the model can (here: it cannot)."""
