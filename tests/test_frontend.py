@@ -106,6 +106,9 @@ def test_echo_canceller_removes_the_played_voice_and_keeps_the_users(tts: PiperT
 
 def test_canceller_alone_would_eat_a_headphone_users_words(tts: PiperTTS) -> None:
     # Why EchoPath exists: with no echo path to find, AEC3 suppresses speech under the playback.
+    # The user speaks in the reply's own voice here, and at some offsets (about one in ten, to
+    # within 10 ms) AEC3 takes those words for the playback's echo and lets them through: the
+    # voice is steady (conftest.STEADY_VOICE), so the words fall at the same place every run.
     played = media.speech(tts, "The weather today is sunny with a light breeze from the west.")
     user = media.speech(tts, "Stop, please stop.")
     mic = media.noise(len(played) / media.RATE, dbfs=-65)

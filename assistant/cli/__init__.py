@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -64,7 +67,31 @@ def main(argv: list[str] | None = None) -> None:
     keep_offline()  # models come from packages; only `models pull` goes online
     code = _run(argv)
     sys.stdout.flush()
+    if "livekit.rtc" in sys.modules:  # the echo canceller's native threads call into Python
+        _exit_now(code)
     sys.exit(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process at once, once every log and output stream is flushed.
+
+    Used where livekit's FFI has run (echo cancellation, noise suppression: live audio, the
+    kiosk). It hands its Rust log records to Python from tokio worker threads, and its own
+    atexit handler logs one last record ("disposing ffi server") as the process ends. A worker
+    bringing that record that asks for the GIL after interpreter finalization has begun is
+    ended by CPython 3.11 with ``pthread_exit``; its forced unwind through Rust frames that
+    cannot unwind makes Rust abort the process ("panic in a function that cannot unwind"):
+    SIGABRT instead of the exit code, seen on SIGTERM when the machine was busy enough to
+    hold the worker back. Everything the command opened is closed by now; what is skipped
+    is the atexit handlers and the interpreter's teardown, during which such threads may
+    still call in.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nowhere to write
+            stream.flush()
+    ctypes.CDLL(None).fflush(None)  # what C libraries printed through their own stdio buffers
+    os._exit(code)
 
 
 def _run(argv: list[str] | None) -> int:
