@@ -177,14 +177,14 @@ def test_same_seed_same_reply(models: Models, preset: str) -> None:
     import threading
 
     from assistant.models.interfaces import ChatMessage
+    from assistant.models.request import TextRequest
 
     assert models.llm is not None
     params = SamplerParams.preset(preset)
     params.seed = 1234
     msgs = [ChatMessage("user", "Name a colour.")]
-    replies = {
-        "".join(models.llm.stream_chat(msgs, params, 16, [], threading.Event())) for _ in range(2)
-    }
+    asked = TextRequest.of(params, 16, [])
+    replies = {"".join(models.llm.stream_chat(msgs, asked, threading.Event())) for _ in range(2)}
     assert len(replies) == 1
 
 

@@ -23,6 +23,7 @@ from assistant.errors import DeviceError, InputError, ModelError
 from assistant.llm.sampling import SamplerParams
 from assistant.models.llava import LlamaVisionModel
 from assistant.models.loaders import Models
+from assistant.models.request import TextRequest
 from assistant.models.seeing import Eyes, SeeingChatModel
 from assistant.types import ChatMessage
 from assistant.vision.camera import Camera
@@ -240,12 +241,12 @@ def test_conversation_looks_through_the_camera_on_a_trigger_phrase(
     video = corpus.write_video(tmp_path / "room.mp4", seconds=2.0, with_audio=False)
     eyes = Eyes(camera=str(video), triggers=("what do you see",), warmup_s=0.5)
     seeing = SeeingChatModel(models.llm, vlm, eyes)
-    params = SamplerParams(temperature=0.0)
+    asked = TextRequest.of(SamplerParams(temperature=0.0), 8, [])
 
     def reply(words: str) -> str:
         vlm.stats.prompt_tokens = 0
         messages = [ChatMessage("user", words)]
-        return "".join(seeing.stream_chat(messages, params, 8, [], threading.Event()))
+        return "".join(seeing.stream_chat(messages, asked, threading.Event()))
 
     assert reply("Hello, what do you see?") and vlm.stats.prompt_tokens > N_IMAGE_TOKENS
     assert reply("Name a colour.") and vlm.stats.prompt_tokens == 0  # the chat model answered

@@ -13,8 +13,7 @@ from assistant.types import Float32 as Float32
 from assistant.types import Pcm16 as Pcm16
 
 if TYPE_CHECKING:
-    from assistant.llm.grammar import Grammar
-    from assistant.llm.sampling import SamplerParams
+    from assistant.models.request import TextRequest, Usage
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,12 @@ class SpeechToText(Protocol):
 
 
 class LanguageModel(Protocol):
-    """A chat model that streams its reply."""
+    """A chat model that streams its reply: the one way anything chats with a model.
+
+    A conversation holds one of its own (``VoiceModel``); the server lends one of its text
+    backend's pool to each chat request (``TextBackend.pooled_chat``). Calls block: callers run
+    them on a thread of their own, never on the event loop.
+    """
 
     # Whether any GBNF grammar holds; False where only grammars made from a JSON schema do
     # (an OpenAI-compatible server takes a schema, not a grammar).
@@ -47,16 +51,16 @@ class LanguageModel(Protocol):
     def stream_chat(
         self,
         messages: list[ChatMessage],
-        params: SamplerParams,
-        max_tokens: int,
-        stop: list[str],
+        request: TextRequest,
         cancel: threading.Event,
-        grammar: Grammar | None = None,
+        usage: Usage | None = None,
     ) -> Generator[str, None, str]:
         """Yield reply text pieces; return why it ended: stop, length or cancelled.
 
-        Generation stops within one token once ``cancel`` is set. With ``grammar`` the reply
-        follows it (a model that cannot hold it raises ModelError before any piece).
+        Generation stops within one token once ``cancel`` is set. With ``request.grammar``
+        the reply follows it (a model that cannot hold it raises ModelError before any piece).
+        ``usage`` receives the tokens of the prompt and of the reply and the model's own finish
+        reason, also when the stream is closed early.
         """
         ...
 

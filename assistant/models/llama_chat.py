@@ -1,7 +1,8 @@
-"""The voice pipeline's chat model, built on the library API (Model + Context).
+"""The local chat model, built on the library API (Model + Context).
 
-It keeps one Context for the conversation, so every turn reuses the cached prefix (system
-prompt and history) and only evaluates what is new.
+A conversation's keeps one Context of its own, so every turn reuses the cached prefix (system
+prompt and history) and only evaluates what is new. The server's chat requests each borrow one
+on a context of its pool instead (``LocalText.pooled_chat``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from assistant.llm.errors import ContextOverflowError, FeatureNotAvailableError,
 from assistant.llm.grammar import Grammar
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
+from assistant.models.request import TextRequest, Usage
 from assistant.types import ChatMessage
 
 
@@ -25,11 +27,17 @@ class LlamaChatModel:
 
     free_grammar = True  # any GBNF grammar holds (see RemoteChatModel)
 
-    def __init__(self, model: Model, n_ctx: int = 2048, threads: int = 0) -> None:
-        """A chat model with its own context (KV cache) on ``model``'s (shareable) weights."""
+    def __init__(
+        self, model: Model, n_ctx: int = 2048, threads: int = 0, context: Context | None = None
+    ) -> None:
+        """A chat model with its own context (KV cache) on ``model``'s (shareable) weights.
+
+        ``context``: one lent to it instead (a pool's), which ``close`` leaves to its owner.
+        """
         self.threads = threads or os.cpu_count() or 1
         self.model, self.path = model, model.path
-        self.context = Context(model, n_ctx=n_ctx, n_batch=512, n_threads=self.threads)
+        self._owns_context = context is None
+        self.context = context or Context(model, n_ctx=n_ctx, n_batch=512, n_threads=self.threads)
         self.n_ctx = self.context.n_ctx
         self.name = model.name or model.path.stem
 
@@ -60,7 +68,8 @@ class LlamaChatModel:
 
     def close(self) -> None:
         """Free this model's context (the weights stay with whoever else uses them)."""
-        self.context.close()
+        if self._owns_context:
+            self.context.close()
 
     def reset(self) -> None:
         """Forget the cached prompt (the next call evaluates its prompt from scratch)."""
@@ -90,27 +99,43 @@ class LlamaChatModel:
     def stream_chat(
         self,
         messages: list[ChatMessage],
-        params: SamplerParams,
-        max_tokens: int,
-        stop: list[str],
+        request: TextRequest,
         cancel: threading.Event,
-        grammar: Grammar | None = None,
+        usage: Usage | None = None,
     ) -> Generator[str, None, str]:
         """Yield the reply piece by piece and return the finish reason (stop/length/cancelled)."""
         prompt = self.prompt_tokens(messages)
-        return (yield from self.stream_tokens(prompt, params, max_tokens, stop, cancel, grammar))
+        if usage is not None:
+            usage.prompt_tokens = len(prompt)
+        r = request
+        return (
+            yield from self.stream_tokens(
+                prompt, r.params, r.max_tokens, r.stop, cancel, r.grammar, usage
+            )
+        )
 
     def stream_tokens(
         self,
         prompt: list[int],
         params: SamplerParams,
-        max_tokens: int,
+        max_tokens: int | None,
         stop: list[str],
         cancel: threading.Event,
         grammar: Grammar | None = None,
+        usage: Usage | None = None,
     ) -> Generator[str, None, str]:
-        """Yield the continuation of a tokenised prompt (a cached shared prefix is reused)."""
-        yield from self.context.generate_stream(
-            prompt, max_tokens, params, stop, cancel, grammar=grammar
-        )
+        """Yield the continuation of a tokenised prompt (a cached shared prefix is reused).
+
+        ``max_tokens`` None: until the model stops or the context is full. ``usage`` gets the
+        context's own count and reason, not the reply's text tokenized again: that can come
+        out a token shorter, and a reply cut at the limit would read as finished.
+        """
+        try:
+            yield from self.context.generate_stream(
+                prompt, max_tokens, params, stop, cancel, grammar=grammar
+            )
+        finally:  # also when closed early: what was generated counts
+            if usage is not None:
+                usage.completion_tokens = self.context.n_generated
+                usage.finish_reason = self.context.finish_reason or None
         return "cancelled" if cancel.is_set() else self.context.finish_reason

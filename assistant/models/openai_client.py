@@ -1,8 +1,9 @@
 """The one client of an OpenAI-compatible server (llama.cpp server, vLLM, Ollama, assistant).
 
 Both faces of the remote backend use it: the server's text backend (``RemoteText``, async,
-which reads a stream on a worker thread) and each conversation's chat model
-(``RemoteChatModel``, called on the LLM stage's thread). It is a synchronous ``httpx.Client``,
+which reads raw completions on worker threads of its own) and the chat model
+(``RemoteChatModel``: the server's chat requests, on those threads, and each conversation's,
+on its LLM stage's thread). It is a synchronous ``httpx.Client``,
 which is safe to share between threads, so one connection pool serves the whole process.
 ``openai_client`` is the one place it is made from the settings, with one timeout rule.
 Answers that are not what an OpenAI server sends become ``UpstreamError`` (see openai_wire).

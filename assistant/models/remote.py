@@ -3,43 +3,39 @@
 Set ``llm.base_url`` (and ``llm.api_key``, ``llm.remote_model`` if the server needs them).
 ``RemoteText`` is what `assistant serve` relays to: completions, chat and embeddings go to
 the remote server, streamed, with the sampler fields the client set (the others are left to
-the remote server's defaults). At most ``server.pool_size`` requests are relayed at once; the
-rest wait in the engine's queue as with a local model. A client that goes away closes its
-relayed stream, which the remote server takes as a cancel. Token counts are the remote
-server's (asked for with ``stream_options.include_usage``), else estimated. Tokenize and
-detokenize need the remote model's tokenizer, which the OpenAI API does not offer, and models
-are chosen on the remote server: those endpoints answer 501.
+the remote server's defaults); chat goes through the remote server's chat model
+(``RemoteChatModel``, remote_chat.py), which each reply holds for its turn. At most
+``server.pool_size`` requests are relayed at once; the rest wait in the engine's queue as with
+a local model. A client that goes away closes its relayed stream, which the remote server
+takes as a cancel. Token counts are the remote server's (asked for with
+``stream_options.include_usage``), else estimated. Tokenize and detokenize need the remote
+model's tokenizer, which the OpenAI API does not offer, and models are chosen on the remote
+server: those endpoints answer 501.
 
-Each conversation's chat model on the same server (``RemoteChatModel``, remote_chat.py) shares
-its ``OpenAIClient``.
+Every chat model on the same server, the server's and each conversation's, shares its
+``OpenAIClient``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from assistant.concurrency import iterate_in_thread
 from assistant.config import Settings
-from assistant.llm.openai_wire import (
-    CallPieces,
-    UpstreamError,
-    estimate_tokens,
-    refusal,
-    streaming_body,
-)
+from assistant.llm.openai_wire import UpstreamError, estimate_tokens, refusal, streaming_body
 from assistant.models.chat import SharedChat, chat_model
-from assistant.models.interfaces import VoiceModel
+from assistant.models.interfaces import LanguageModel, VoiceModel
 from assistant.models.llava import LlamaVisionModel
 from assistant.models.openai_client import OpenAIClient, openai_client
-from assistant.models.remote_chat import chat_messages, estimate_chat
-from assistant.models.request import TextRequest
+from assistant.models.remote_chat import RemoteChatModel, read_reply
+from assistant.models.request import TextRequest, Usage
 from assistant.models.seeing import Eyes
-from assistant.models.text import NotAvailable, Usage
-from assistant.types import ChatMessage
+from assistant.models.text import NotAvailable
 
 _NO_TOKENIZER = (
     '{} is not available with llm.backend = "openai": the model\'s tokenizer is on the remote '
@@ -60,7 +56,8 @@ class RemoteText:
         self._slots = asyncio.Semaphore(self.max_concurrent)
         # Streams are read on threads of their own, so a queue of waiting requests never
         # starves the default executor the rest of the server uses.
-        self._readers = ThreadPoolExecutor(self.max_concurrent + 1, "remote")
+        self.executor = ThreadPoolExecutor(self.max_concurrent + 1, "remote")
+        self._chat = RemoteChatModel(client, name, settings.llm.n_ctx, owns_client=False)
         self._running = 0
 
     @classmethod
@@ -95,53 +92,43 @@ class RemoteText:
         ready = await asyncio.to_thread(self.client.ready)
         return {"ready": ready, "contexts_free": self.max_concurrent - self._running}
 
-    def complete(self, prompt: str, req: TextRequest, usage: Usage) -> AsyncGenerator[str, None]:
+    @contextlib.asynccontextmanager
+    async def pooled_chat(self) -> AsyncIterator[LanguageModel]:
+        """The remote server's chat model, for one of the ``max_concurrent`` relayed replies."""
+        async with self._slot():
+            yield self._chat
+
+    async def complete(
+        self, prompt: str, req: TextRequest, usage: Usage
+    ) -> AsyncGenerator[str, None]:
         """Relay to ``/completions``."""
-        return self._relay(
-            "/completions", {"prompt": prompt}, req, usage, estimate_tokens([prompt])
-        )
-
-    def chat(
-        self, messages: list[ChatMessage], req: TextRequest, usage: Usage
-    ) -> AsyncGenerator[str, None]:
-        """Relay to ``/chat/completions`` (a chat with tools as the client gave it)."""
-        guess = estimate_chat(messages)
-        payload = req.relayed_chat or {"messages": chat_messages(messages)}
-        return self._relay("/chat/completions", payload, req, usage, guess)
-
-    async def _relay(
-        self, path: str, payload: dict[str, Any], req: TextRequest, usage: Usage, guess: int
-    ) -> AsyncGenerator[str, None]:
+        payload: dict[str, object] = {"prompt": prompt}
         if req.response_format is not None:
-            payload = {**payload, "response_format": req.response_format}
+            payload["response_format"] = req.response_format
         sampling = req.relayed_sampling
         body = streaming_body(self.name, req.max_tokens, req.stop, sampling, True, **payload)
-        pieces, call = 0, CallPieces()
-        async with self._slots:
-            self._running += 1
+        cancel = threading.Event()  # leaving early waits until the stream is closed
+        guess = estimate_tokens([prompt])
+        async with self._slot():
             stream = iterate_in_thread(
-                lambda: self.client.stream(path, body),
-                self._readers,
-                cancel=threading.Event(),  # leaving early waits until the stream is closed
+                lambda: read_reply(self.client.stream("/completions", body), cancel, usage, guess),
+                self.executor,
+                cancel=cancel,
                 buffer=8,
             )
+            async with contextlib.aclosing(stream):
+                async for piece in stream:
+                    yield piece
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the ``max_concurrent`` requests relayed at once (waiting on the loop)."""
+        async with self._slots:
+            self._running += 1
             try:
-                async for event in stream:
-                    if event.text:
-                        pieces += 1
-                        yield event.text
-                    call.add(event.tool_calls)
-                    usage.finish_reason = event.finish_reason or usage.finish_reason
-                    usage.prompt_tokens = event.prompt_tokens or usage.prompt_tokens
-                    usage.completion_tokens = event.completion_tokens or usage.completion_tokens
-                if call.seen:  # the remote's call, written as the local model writes one
-                    yield call.text()
+                yield
             finally:
-                await stream.aclose()
                 self._running -= 1
-                # Servers that send no usage stream about one token per event.
-                usage.prompt_tokens = usage.prompt_tokens or guess
-                usage.completion_tokens = usage.completion_tokens or pieces
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Relay to ``/embeddings``."""
@@ -178,7 +165,7 @@ class RemoteText:
     async def close(self) -> None:
         """Close the connection pool and the readers' threads."""
         self.client.close()
-        self._readers.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def relayed_status(exc: UpstreamError) -> int:

@@ -1,8 +1,10 @@
-"""One conversation's chat model on an OpenAI-compatible server (``llm.backend = "openai"``).
+"""The chat model on an OpenAI-compatible server (``llm.backend = "openai"``).
 
-The voice pipeline uses it like a local one. There is no tokenizer on this side, so the history
-is fitted to ``n_ctx`` on an estimate of four characters per token; the remote server keeps its
-own prompt cache, so prefilling is left to it. Grammars reach it as JSON schemas only.
+The voice pipeline uses it like a local one, and the server relays its chat requests through
+it (``RemoteText.pooled_chat``: a chat with tools goes as the client gave it). There is no
+tokenizer on this side, so the history is fitted to ``n_ctx`` on an estimate of four characters
+per token, and counts the remote server does not send are estimated; the remote server keeps
+its own prompt cache, so prefilling is left to it. Grammars reach it as JSON schemas only.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from typing import Any
 from assistant.errors import ModelError
 from assistant.llm.errors import ContextOverflowError
 from assistant.llm.grammar import Grammar
-from assistant.llm.openai_wire import estimate_tokens, plain_messages, streaming_body
-from assistant.llm.sampling import SamplerParams
+from assistant.llm.openai_wire import (
+    CallPieces,
+    StreamEvent,
+    estimate_tokens,
+    plain_messages,
+    streaming_body,
+)
 from assistant.models.openai_client import OpenAIClient
+from assistant.models.request import TextRequest, Usage
 from assistant.types import ChatMessage
 
 MESSAGE_OVERHEAD = 8  # tokens a chat template spends around each message
@@ -60,37 +68,34 @@ class RemoteChatModel:
     def stream_chat(
         self,
         messages: list[ChatMessage],
-        params: SamplerParams,
-        max_tokens: int,
-        stop: list[str],
+        request: TextRequest,
         cancel: threading.Event,
-        grammar: Grammar | None = None,
+        usage: Usage | None = None,
     ) -> Generator[str, None, str]:
         """Yield the reply piece by piece; return stop, length or cancelled.
 
-        A ``grammar`` made from a JSON schema goes to the server as a ``json_schema`` response
-        format; any other is a ModelError.
+        ``request.relayed_chat`` (a chat with tools) goes in place of ``messages``; its
+        ``response_format`` as given, else a ``grammar`` made from a JSON schema as a
+        ``json_schema`` response format (any other grammar is a ModelError). With ``usage``
+        the server is asked for its token counts (``stream_options``).
         """
-        sampling: dict[str, Any] = {"temperature": params.temperature, "top_p": params.top_p}
-        if params.seed:
-            sampling["seed"] = params.seed
-        if grammar is not None:
-            sampling["response_format"] = _schema_format(grammar)
+        payload = request.relayed_chat or {"messages": chat_messages(messages)}
+        shape = request.response_format
+        if shape is None and request.grammar is not None:
+            shape = _schema_format(request.grammar)
+        if shape is not None:
+            payload = {**payload, "response_format": shape}
         body = streaming_body(
-            self.name, max_tokens, stop, sampling, messages=chat_messages(messages)
+            self.name,
+            request.max_tokens,
+            request.stop,
+            request.relayed_sampling,
+            usage is not None,
+            **payload,
         )
-        reason = "stop"
         events = self.client.stream("/chat/completions", body)
-        try:
-            for event in events:
-                if cancel.is_set():
-                    return "cancelled"
-                if event.text:
-                    yield event.text
-                reason = event.finish_reason or reason
-        finally:
-            events.close()  # closes the stream: the remote server stops generating
-        return "length" if reason == "length" else "stop"
+        guess = estimate_chat(messages)
+        return (yield from read_reply(events, cancel, usage or Usage(), guess))
 
     def close(self) -> None:
         """Close the client, when it is this model's own."""
@@ -103,6 +108,37 @@ def _schema_format(grammar: Grammar) -> dict[str, Any]:
         raise ModelError("a remote chat model follows JSON schemas only, not other grammars")
     schema = json.loads(grammar.schema)
     return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+
+
+def read_reply(
+    events: Generator[StreamEvent, None, None], cancel: threading.Event, usage: Usage, guess: int
+) -> Generator[str, None, str]:
+    """Yield the text of a streamed completion; return stop, length or cancelled.
+
+    A tool call the server made comes last, written as the local model writes one. ``usage``
+    gets the server's counts and finish reason; where it sends no counts, ``guess`` for the
+    prompt and one token per event for the reply (what such servers stream).
+    """
+    pieces, call, reason = 0, CallPieces(), "stop"
+    try:
+        for event in events:
+            if cancel.is_set():
+                return "cancelled"
+            if event.text:
+                pieces += 1
+                yield event.text
+            call.add(event.tool_calls)
+            usage.finish_reason = event.finish_reason or usage.finish_reason
+            usage.prompt_tokens = event.prompt_tokens or usage.prompt_tokens
+            usage.completion_tokens = event.completion_tokens or usage.completion_tokens
+        if call.seen:
+            yield call.text()
+        reason = "length" if usage.finish_reason == "length" else "stop"
+    finally:
+        events.close()  # closes the stream: the remote server stops generating
+        usage.prompt_tokens = usage.prompt_tokens or guess
+        usage.completion_tokens = usage.completion_tokens or pieces
+    return reason
 
 
 def chat_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:

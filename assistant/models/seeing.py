@@ -18,10 +18,9 @@ from pathlib import Path
 
 from assistant.config import Settings
 from assistant.errors import DeviceError
-from assistant.llm.grammar import Grammar
-from assistant.llm.sampling import SamplerParams
 from assistant.models.interfaces import ChatMessage, VoiceModel
 from assistant.models.llava import LlamaVisionModel
+from assistant.models.request import TextRequest, Usage
 from assistant.vision.camera import Camera
 from assistant.vision.images import ImageInput, PreparedImage, check_image
 
@@ -78,24 +77,28 @@ class SeeingChatModel:
     def stream_chat(
         self,
         messages: list[ChatMessage],
-        params: SamplerParams,
-        max_tokens: int,
-        stop: list[str],
+        request: TextRequest,
         cancel: threading.Event,
-        grammar: Grammar | None = None,
+        usage: Usage | None = None,
     ) -> Generator[str, None, str]:
         """Yield the reply; return why it ended (stop, length or cancelled).
 
-        A reply held to ``grammar`` (a tool call) is the chat model's, picture or not.
+        A reply held to a grammar (a tool call) is the chat model's, picture or not.
         """
         question = messages[-1].content if messages and messages[-1].role == "user" else ""
-        vision = self.vision if grammar is None else None
+        vision = self.vision if request.grammar is None else None
         picture = self.eyes.picture_for(question, vision) if vision is not None else None
         if vision is None or picture is None:
-            stream = self.llm.stream_chat(messages, params, max_tokens, stop, cancel, grammar)
-            return (yield from stream)
+            return (yield from self.llm.stream_chat(messages, request, cancel, usage))
         log.debug("turn answered by the vision model (%dx%d)", picture.width, picture.height)
-        yield from vision.answer(picture, question, max_tokens, params.temperature, cancel)
+        temperature = request.params.temperature
+        try:
+            yield from vision.answer(picture, question, request.max_tokens, temperature, cancel)
+        finally:
+            if usage is not None:
+                usage.prompt_tokens = vision.stats.prompt_tokens
+                usage.completion_tokens = vision.stats.completion_tokens
+                usage.finish_reason = vision.stats.finish_reason or None
         if cancel.is_set():
             return "cancelled"
         return vision.stats.finish_reason or "stop"

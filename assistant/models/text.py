@@ -1,7 +1,9 @@
 """Where the server's text comes from: the in-process model, or a remote one (``upstream``).
 
-The engine asks a TextBackend for completions, chat replies, embeddings and token ids, so the
-endpoints work the same whichever answers. What a backend cannot do (a remote server's
+The engine asks a TextBackend for raw completions, embeddings and token ids, so the endpoints
+work the same whichever answers. Chat goes through the one chat interface, ``LanguageModel``:
+the backend lends a chat model of its pool for each reply (``pooled_chat``) and makes one for
+each voice conversation (``voice_model``). What a backend cannot do (a remote server's
 tokenizer is not ours to call) raises NotAvailable, which the API answers with 501.
 """
 
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator
+from concurrent.futures import Executor
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,31 +21,15 @@ from assistant.config import Settings
 from assistant.llm.aio import AsyncModel, Finish
 from assistant.llm.embeddings import EmbeddingGenerator
 from assistant.models.chat import SharedChat, chat_model
-from assistant.models.interfaces import VoiceModel
+from assistant.models.interfaces import LanguageModel, VoiceModel
+from assistant.models.llama_chat import LlamaChatModel
 from assistant.models.llava import LlamaVisionModel
-from assistant.models.request import TextRequest
+from assistant.models.request import TextRequest, Usage
 from assistant.models.seeing import Eyes
-from assistant.types import ChatMessage
 
 
 class NotAvailable(Exception):
     """The backend in use cannot do this (e.g. tokenize on a remote model)."""
-
-
-@dataclass
-class Usage:
-    """Token counts and finish reason of one reply (final once its stream has ended)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str | None = None  # None: judged from the counts
-    count_prompt: Callable[[], int] | None = None  # counts the prompt when first asked
-
-    def prompt(self) -> int:
-        """Tokens of the prompt (counted now if that was left until asked)."""
-        if self.count_prompt is not None:
-            self.prompt_tokens, self.count_prompt = self.count_prompt(), None
-        return self.prompt_tokens
 
 
 class TextBackend(Protocol):
@@ -51,6 +38,11 @@ class TextBackend(Protocol):
     name: str
     backend: str  # the llm.backend it serves: "local" or "openai"
     max_concurrent: int  # generations at once; more wait in the engine's queue
+
+    @property
+    def executor(self) -> Executor | None:
+        """The threads its chat models stream on (None: the default executor)."""
+        ...
 
     def info(self) -> dict[str, Any]:
         """What is serving, for /api/models."""
@@ -64,10 +56,11 @@ class TextBackend(Protocol):
         """Stream the continuation of a raw prompt; fills ``usage`` when it ends."""
         ...
 
-    def chat(
-        self, messages: list[ChatMessage], req: TextRequest, usage: Usage
-    ) -> AsyncGenerator[str, None]:
-        """Stream the reply to ``messages``; fills ``usage`` when it ends."""
+    def pooled_chat(self) -> AbstractAsyncContextManager[LanguageModel]:
+        """A chat model of the pool, held for one reply (waits while all ``max_concurrent`` are).
+
+        Its ``stream_chat`` blocks: run it on ``executor``.
+        """
         ...
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
@@ -108,6 +101,7 @@ class LocalText:
         self.name = model.model.name or model.model.path.stem
         self.backend = "local"
         self.max_concurrent = model.pool.size
+        self.executor: Executor | None = None
         self._settings = settings
         self._embedder: EmbeddingGenerator | None = None
         self._embed_lock = asyncio.Lock()
@@ -174,11 +168,11 @@ class LocalText:
             # for nothing.
             usage.count_prompt = lambda: len(tokenize(prompt, special=True))
 
-    def chat(
-        self, messages: list[ChatMessage], req: TextRequest, usage: Usage
-    ) -> AsyncGenerator[str, None]:
-        """The messages through the model's chat template, then ``complete``."""
-        return self.complete(self.model.model.apply_chat_template(messages), req, usage)
+    @contextlib.asynccontextmanager
+    async def pooled_chat(self) -> AsyncIterator[LanguageModel]:
+        """A chat model on a free context of the pool (waiting for one on the loop)."""
+        async with self._use(), self.model.pool.acquire() as context:
+            yield LlamaChatModel(self.model.model, context=context)
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Mean-pooled vectors from one embedding context (made on first use)."""

@@ -18,7 +18,7 @@ from assistant.concurrency import iterate_in_thread
 from assistant.config import Settings
 from assistant.heap import trim_heap
 from assistant.models.hub import ModelHub
-from assistant.models.text import Usage
+from assistant.models.request import Usage
 from assistant.pipeline.turns import TurnReport
 from assistant.server.admission import Admission
 from assistant.server.metrics import Metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -13,9 +14,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from assistant.concurrency import iterate_in_thread
 from assistant.errors import AssistantError, InputError
-from assistant.models.request import TextRequest
-from assistant.models.text import Usage
+from assistant.models.request import TextRequest, Usage
+from assistant.models.text import TextBackend
 from assistant.server.admission import ShuttingDown
 from assistant.server.engine import Engine
 from assistant.server.schemas import Sampling
@@ -95,7 +97,7 @@ class Generation:
             temperature = seeing.temperature if req.temperature is None else req.temperature
             return engine.see(self.picture, self.prompt, req.max_tokens, temperature, self.usage)
         if self.messages is not None:
-            return engine.hub.text.chat(self.messages, self.asked, self.usage)
+            return _chat(engine.hub.text, self.messages, self.asked, self.usage)
         return engine.hub.text.complete(self.prompt, self.asked, self.usage)
 
     @property
@@ -135,6 +137,27 @@ class Generation:
             "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else 0.0,
             "finish_reason": self.finish_reason,
         }
+
+
+async def _chat(
+    text: TextBackend, messages: list[ChatMessage], asked: TextRequest, usage: Usage
+) -> AsyncGenerator[str, None]:
+    """The reply of a chat model lent by ``text``'s pool, streamed from its thread.
+
+    Leaving early stops it within a token and waits until its thread is done, so the model
+    goes back to the pool free, and ``usage`` holds what was generated.
+    """
+    cancel = threading.Event()
+    async with text.pooled_chat() as model:
+        stream = iterate_in_thread(
+            lambda: model.stream_chat(messages, asked, cancel, usage),
+            text.executor,
+            cancel=cancel,
+            buffer=8,
+        )
+        async with contextlib.aclosing(stream):
+            async for piece in stream:
+                yield piece
 
 
 class RequestTimeout(Exception):

@@ -1,8 +1,9 @@
 """The server's edge to the text backends: a request body as the models layer's TextRequest.
 
-The backends (models/text.py, models/remote.py) know nothing of the wire: what a client sent
-is read here, once, into sampler fields, stop strings, the grammar and what a remote server is
-relayed (the fields the client set, its structured output, its tool messages as they came).
+The backends (models/text.py, models/remote.py) and their chat models know nothing of the
+wire: what a client sent is read here, once, into sampler fields, stop strings, the grammar and
+what a remote server is relayed (the fields the client set, its structured output, its tool
+messages as they came).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def text_request(req: Sampling, relayed: bool = False) -> TextRequest:
     tools = isinstance(req, ChatRequest) and bool(req.tools)
     return dataclasses.replace(
         asked,
+        grammar=None,  # checked above; a remote server is sent the format or tools instead
         relayed_sampling=sampling,
         response_format=req.relayed_format(),
         relayed_chat=relayed_tools(req) if tools else None,

@@ -19,6 +19,7 @@ from assistant.languages import reply_instruction
 from assistant.llm.grammar import Grammar
 from assistant.llm.sampling import SamplerParams
 from assistant.models.interfaces import ChatMessage, LanguageModel
+from assistant.models.request import TextRequest
 from assistant.pipeline.context import ConversationContext
 from assistant.pipeline.events import LlmToken
 from assistant.pipeline.frames import ReplyRequest, TextFrame, TranscriptFrame
@@ -168,9 +169,8 @@ class ReplySteps(ModelStage):
         grammar: Grammar | None = None,
     ) -> Generator[str, None, str]:
         """Runs on the model thread: the reply stream, pausing while speech is synthesized."""
-        stream = self.model.stream_chat(
-            messages, opts.params, opts.max_tokens, opts.stop, cancel, grammar
-        )
+        request = TextRequest.of(opts.params, opts.max_tokens, opts.stop, grammar)
+        stream = self.model.stream_chat(messages, request, cancel)
         if self.priority is None:
             return stream
         return self.priority.yield_to_speech(stream, cancel)
