@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 ASSISTANT = [sys.executable, "-m", "assistant"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Deliver SIGINT to the commands under test even when the suite runs from a background job.
+
+    A shell starts a background job with SIGINT ignored, and every child inherits that, so the
+    Ctrl+C tests would wait for a command that never hears it. A handled signal is reset to its
+    default in a child, and Python then gives the command its KeyboardInterrupt again.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
