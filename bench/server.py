@@ -2,10 +2,11 @@
 
 Run with ``make bench-server``. Starts `assistant serve` on a free loopback port and, with
 1, 4 and 16 clients streaming `/api/chat` at once (greedy, a fixed token count), measures
-time to first token p50/p95, aggregate tokens/s and its ratio to one client (target >= 0.9x,
-0 errors). Then the same request one at a time over HTTP and through the in-process
-``AsyncModel`` API, interleaved: the ratio of their best times is the HTTP overhead (best,
-not median: on a shared two-core machine other work only ever adds time).
+time to first token p50/p95, aggregate tokens/s and its ratio to one client (the median of
+three rounds each; target >= 0.9x, 0 errors). Then the same request one at a time over HTTP
+and through the in-process ``AsyncModel`` API, interleaved: the ratio of their best times is
+the HTTP overhead (best, not median: on a shared two-core machine other work only ever adds
+time).
 Then a second server with ``llm.backend = "openai"`` relaying to the first: the same request
 through the relay and straight to the first, interleaved, gives the remote backend's cost.
 Last, first reply audio after the end of speech through /ws/voice and /v1/realtime, alternating
@@ -38,6 +39,7 @@ TOKENS = 48
 PROMPT = "Write a short poem about the sea."
 CLIENTS = (1, 4, 16)
 REPEATS = 8
+ROUNDS = 3  # each client count runs this many times; the median run is reported
 CHAT = {
     "messages": [{"role": "user", "content": PROMPT}],
     "max_tokens": TOKENS,
@@ -90,6 +92,20 @@ async def concurrent(url: str, clients: int) -> dict[str, Any]:
         "ttft_p95_ms": float(np.percentile(ttft, 95)) if ttft else None,
         "tokens_per_second": tokens / wall,
     }
+
+
+def median_round(url: str, clients: int) -> dict[str, Any]:
+    """The run with the median aggregate tokens/s of ``ROUNDS``, and every round's figure.
+
+    One round moves by up to a quarter from the next on a shared two-core machine: a single
+    one can show a regression that is not there.
+    """
+    runs = sorted(
+        (asyncio.run(concurrent(url, clients)) for _ in range(ROUNDS)),
+        key=lambda r: float(r["tokens_per_second"]),
+    )
+    middle = runs[len(runs) // 2]
+    return middle | {"rounds_tokens_per_second": [r["tokens_per_second"] for r in runs]}
 
 
 async def http_vs_inprocess(url: str, path: Path) -> dict[str, float]:
@@ -166,7 +182,7 @@ def main() -> None:
     """Start a server, measure, print."""
     server, url = start_server({"ASSISTANT_SERVER__MAX_QUEUE": "32"})
     try:
-        runs = [asyncio.run(concurrent(url, n)) for n in CLIENTS]
+        runs = [median_round(url, n) for n in CLIENTS]
         overhead = asyncio.run(http_vs_inprocess(url, ModelStore().resolve("llm").path))
         remote = {"ASSISTANT_LLM__BACKEND": "openai", "ASSISTANT_LLM__BASE_URL": f"{url}/v1"}
         relay, relay_url = start_server(remote)
