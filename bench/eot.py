@@ -5,13 +5,16 @@ turn of bench/devset.py goes through the project's own endpointing, built as fil
 it (pipeline/voice.py: the VAD stage with ``TentativeTurns``, which asks Smart Turn and reads
 the STT stage's transcript for the open-word and question-mark cues), fed as fast as it is
 processed: decisions fall at stream times, so the figures hold no compute time (eot-bench's
-"dead air"). Only the reply stages are left out, as they do not take part in the decision.
+"dead air"). The reply stages are left out: they take no part in the decision, only in
+whether a confirmed turn may still be merged (its reply heard for less than
+``vad.turn_merge_heard_ms``), which here is judged as if no reply had been heard yet.
 
 Scoring: every silence of 100 ms or more inside a turn is a ``hold`` span, and a decision
 ("the turn is over") inside one is a false cut-off, counted per span (eot-bench's unit) and
 per turn (any span or shorter gap fired); "kept" leaves out the cut-offs that the product took
 back as the user went on (``vad.turn_merge_ms``: a turn confirmed in a pause and continued
-within the merge window is merged, its reply hardly heard). At the true end, latency is the
+within the merge window is merged, its reply hardly heard); "empty" counts those taken on an
+empty transcript (the turn is then over whatever the model says). At the true end, latency is the
 time from the end of speech to the decision; ``vad.turn_long_ms`` (2 s) ends a turn whatever
 the model says, and the share of turns ending there is "at cap". Settings:
 ``vad.turn_threshold`` swept, and in the same run the plain silence timeout
@@ -73,7 +76,9 @@ class _TimedVad(VadStage):
     def __init__(self, settings: config.Settings, models: Models) -> None:
         super().__init__(vad_config(settings), barge_in=False, turns=turn_taking(settings, models))
         self.now = 0.0
-        self.decisions: list[tuple[float, bool]] = []  # (stream seconds, at the long limit)
+        # (stream seconds, at the long limit, on an empty transcript)
+        self.decisions: list[tuple[float, bool, bool]] = []
+        self._empty: set[int] = set()  # turns whose transcript held no words
         self.merges: list[float] = []  # stream seconds of each confirmed turn taken back
         self.retracted = 0
         self._capping = False
@@ -97,8 +102,10 @@ class _TimedVad(VadStage):
 
     def _note(self, event: events.Event) -> None:
         decided = events.Confirmed if self.tentative is not None else events.Utterance
+        if isinstance(event, events.NoSpeech):
+            self._empty.add(event.turn_id)
         if isinstance(event, decided):
-            self.decisions.append((self.now, self._capping))
+            self.decisions.append((self.now, self._capping, event.turn_id in self._empty))
         self.retracted += isinstance(event, events.Retracted)
         if isinstance(event, events.Merged):
             self.merges.append(self.now)
@@ -111,6 +118,7 @@ class Score:
     spans: int
     fired: int  # hold spans with a decision in them
     kept: int  # of those, the spans whose turn was not taken back as speech resumed (merge)
+    empty: int  # of those, the spans where the decision followed an empty transcript
     cut: bool  # any decision before the end of speech
     latency_ms: float | None  # end of speech to the first decision after it
     capped: bool
@@ -136,15 +144,17 @@ async def decide(settings: config.Settings, models: Models, pcm: np.ndarray) -> 
 def score(turn: devset.Turn, vad: _TimedVad) -> Score:
     """eot-bench's scoring of one turn's decisions."""
     # a decision before the speech began ended a turn of room noise, none of this turn's
-    times = [t for t, _ in vad.decisions if t > turn.start]
-    fired = [(s, e) for s, e in turn.holds if any(s < t <= e + RESUME_SLACK_S for t in times)]
+    times = [(t, empty) for t, _, empty in vad.decisions if t > turn.start]
+    inside = [[e for t, e in times if s < t <= end + RESUME_SLACK_S] for s, end in turn.holds]
+    fired = [span for span, found in zip(turn.holds, inside, strict=True) if found]
     merged = [(s, e) for s, e in fired if any(s < t <= e + MERGE_SLACK_S for t in vad.merges)]
-    after = [(t, capped) for t, capped in vad.decisions if t >= turn.end]
+    after = [(t, capped) for t, capped, _ in vad.decisions if t >= turn.end]
     return Score(
         spans=len(turn.holds),
         fired=len(fired),
         kept=len(fired) - len(merged),
-        cut=any(t < turn.end for t in times),
+        empty=sum(bool(found) and all(found) for found in inside),
+        cut=any(t < turn.end for t, _ in times),
         latency_ms=(after[0][0] - turn.end) * 1000 if after else None,
         capped=bool(after) and after[0][1],
         merged=len(vad.merges),
@@ -167,6 +177,7 @@ class Cell:
             "hold_spans": spans,
             "span_cutoff_rate": sum(x.fired for x in s) / spans if spans else None,
             "span_kept_cutoff_rate": sum(x.kept for x in s) / spans if spans else None,
+            "span_empty_cutoff_rate": sum(x.empty for x in s) / spans if spans else None,
             "turn_cutoff_rate": sum(x.cut for x in s) / len(s),
             "latency_p50_ms": pct(latencies, 0.5) if latencies else None,
             "latency_p95_ms": pct(latencies, 0.95) if latencies else None,
@@ -219,12 +230,13 @@ def compare(results: dict[str, Any]) -> dict[str, Any]:
 
 def print_table(results: dict[str, Any]) -> None:
     """One row per split, group and setting."""
-    head = ("split/group/setting", "turns", "spans", "cut/span", "kept", "cut/turn")
+    head = ("split/group/setting", "turns", "spans", "cut/span", "kept", "empty", "cut/turn")
     head += ("p50 ms", "p95 ms", "at cap")
     print(f"{head[0]:<34}" + "".join(f"{h:>9}" for h in head[1:]))
-    keys = ("span_cutoff_rate", "span_kept_cutoff_rate", "turn_cutoff_rate")
+    keys = ("span_cutoff_rate", "span_kept_cutoff_rate", "span_empty_cutoff_rate")
+    keys += ("turn_cutoff_rate",)
     keys += ("latency_p50_ms", "latency_p95_ms", "at_cap")
-    forms = (".0%", ".0%", ".0%", ".0f", ".0f", ".0%")
+    forms = (".0%", ".0%", ".0%", ".0%", ".0f", ".0f", ".0%")
     rows = sorted(results["results"].items(), key=lambda kv: [*kv[0].split("/")[1:], kv[0]])
     for key, r in rows:
         name, split, group = key.split("/")

@@ -19,7 +19,11 @@ def plot(results: dict[str, Any], path: Path, group: str = "all") -> None:
     draw = ImageDraw.Draw(image)
     for k, split in enumerate(splits):
         _panel(draw, results["results"], split, group, k * PANEL_W)
-    draw.text((10, PANEL_H + 10), "grey: silence timeout   blue: Smart Turn threshold", "black")
+    draw.text(
+        (10, PANEL_H + 10),
+        "grey: silence timeout   blue: Smart Turn threshold   hollow: kept (not merged back)",
+        "black",
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
@@ -57,3 +61,7 @@ def _panel(
         for name, (x, y) in points:
             draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=colour)
             draw.text((x + 6, y - 12), name.split("-")[1], colour)
+            kept = rows[name]["span_kept_cutoff_rate"]
+            if kept is not None and family == "model":  # the silence timeout merges nothing
+                kx, ky = at(rows[name]["latency_p50_ms"], kept)
+                draw.ellipse((kx - 4, ky - 4, kx + 4, ky + 4), outline=colour)
