@@ -192,7 +192,7 @@ def build(recordings: int = 0) -> list[Turn]:
         for turn, pcm in _variants(entry, pipers, espeak):
             audio.write_pcm(turn.path, pcm)
             turns.append(turn)
-    index = {"manifest": _digest(), "recordings": recordings, "espeak": espeak}
+    index: dict[str, Any] = {"manifest": _digest(), "recordings": recordings, "espeak": espeak}
     index["turns"] = [asdict(t) for t in turns]
     (CACHE / "index.json").write_text(json.dumps(index, indent=1))
     return turns
