@@ -19,6 +19,7 @@ Every silence of 100 ms or more inside a turn is a ``hold`` span, the silence af
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import shutil
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.types import Pcm16
 from bench import devset_audio as audio
+from tests import media
 
 SOURCE = Path("/usr/share/pocketsphinx/test/data")
 MANIFEST = Path(__file__).with_name("data") / "devset.json"
@@ -127,16 +129,10 @@ def _synthetic(entry: dict[str, Any], speak: Any) -> Pcm16:
     return np.concatenate(parts)
 
 
-def _resampled(pcm: Pcm16, rate: int) -> Pcm16:
-    import soxr
-
-    return soxr.resample(pcm.astype(np.float32), rate, audio.RATE).astype(np.int16)
-
-
 def _espeak(text: str) -> Pcm16:
     command = ["espeak-ng", "-v", "en-us", "-s", "175", "--stdout", text]
     out = subprocess.run(command, check=True, capture_output=True).stdout
-    return _resampled(np.frombuffer(out[44:], np.int16), 22050)  # its WAV is 22050 Hz
+    return media.speech_to_16k(np.frombuffer(out[44:], np.int16), 22050)  # its WAV is 22050 Hz
 
 
 def _selected(recordings: int) -> list[dict[str, Any]]:
@@ -167,10 +163,7 @@ def _variants(
         fields = {**asdict(base_turn), "id": f"{entry['id']}.{variant}", "variant": variant}
         built.append((Turn(**fields), pcm[: len(base)]))
     for speed, tts in pipers.items():
-
-        def piper(text: str, tts: Any = tts) -> Pcm16:
-            return _resampled(np.concatenate(list(tts.synthesize(text))), tts.sample_rate)
-
+        piper = functools.partial(media.speech, tts)
         built.append(_turn(entry, f"piper-{speed}", _synthetic(entry, piper)))
     if espeak:
         built.append(_turn(entry, "espeak", _synthetic(entry, _espeak)))
@@ -181,6 +174,10 @@ def build(recordings: int = 0) -> list[Turn]:
     """Build every turn (of the first ``recordings`` per split when set) into CACHE."""
     from assistant.models.piper import PiperTTS
 
+    if not SOURCE.is_dir():
+        raise SystemExit(
+            f"{SOURCE} not found: install Debian's pocketsphinx-testdata (`make bench-eot` does)"
+        )
     voice = MODELS / "piper-en_US-joe-medium" / "en_US-joe-medium.onnx"
     pipers = {s: PiperTTS(voice, length_scale=s) for s in PIPER_SPEEDS}
     espeak = shutil.which("espeak-ng") is not None
@@ -190,7 +187,7 @@ def build(recordings: int = 0) -> list[Turn]:
     turns = []
     for entry in _selected(recordings):
         for turn, pcm in _variants(entry, pipers, espeak):
-            audio.write_pcm(turn.path, pcm)
+            media.write_wav(turn.path, pcm)
             turns.append(turn)
     index: dict[str, Any] = {"manifest": _digest(), "recordings": recordings, "espeak": espeak}
     index["turns"] = [asdict(t) for t in turns]

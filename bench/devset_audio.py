@@ -143,12 +143,3 @@ def read_pcm(path: Path) -> Pcm16:
         if w.getframerate() != RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
             raise ValueError(f"{path}: expected 16 kHz mono 16-bit")
         return np.frombuffer(w.readframes(w.getnframes()), np.int16).copy()
-
-
-def write_pcm(path: Path, pcm: Pcm16) -> None:
-    """A 16 kHz mono WAV."""
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
