@@ -200,9 +200,9 @@ def test_a_cache_that_refuses_a_partial_removal_is_read_again_from_the_start(
 def test_the_capability_is_declared(chat: LlamaChatModel) -> None:
     assert chat.scores_turn_end and LlamaChatModel.scores_turn_end
     seeing = SeeingChatModel(chat, None, Eyes())
-    assert seeing.scores_turn_end and seeing.turn_end(said("Thanks.")) == chat.turn_end(
-        said("Thanks.")
-    )
+    seen, own = seeing.turn_end(said("Thanks.")), chat.turn_end(said("Thanks."))
+    assert seeing.scores_turn_end and seen is not None and own is not None
+    assert (seen.tokens, seen.p_end) == (own.tokens, pytest.approx(own.p_end, rel=1e-3))
     client = OpenAIClient("http://127.0.0.1:9/v1", "", httpx.Timeout(1.0))
     remote = RemoteChatModel(client, name="any")
     try:
