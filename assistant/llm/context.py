@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from assistant.llm import state_file
 from assistant.llm.errors import ContextError, ContextOverflowError, GenerationError, Interrupted
 from assistant.llm.grammar import Grammar
-from assistant.llm.llama_context import StopFlag, open_context
+from assistant.llm.llama_context import StopFlag, open_context, probabilities
 from assistant.llm.model import Model
 from assistant.llm.sampler import build_sampler
 from assistant.llm.sampling import SamplerParams
@@ -57,6 +58,8 @@ class Context:
         self._tokens: list[int] = []  # what the KV cache holds, in order
         self.finish_reason = ""  # why the last generation ended: stop | length | cancelled
         self.n_generated = 0  # tokens the last generation drew (its end-of-generation token not)
+        self.n_evaluated = 0  # tokens llama.cpp has evaluated on this context, prompts and replies
+        self.last_reused = 0  # tokens of the last prompt read (or decoded after) the cache held
         # Not an RLock: a stream may be closed from another thread than the one that began it.
         self._busy = threading.Lock()
         self._closed = False
@@ -91,6 +94,7 @@ class Context:
     def decode(self, tokens: list[int]) -> None:
         """Evaluate ``tokens`` after what the cache holds."""
         with self._in_use():
+            self.last_reused = len(self._tokens)
             self._decode(tokens)
 
     def _decode(self, tokens: list[int]) -> None:
@@ -107,10 +111,23 @@ class Context:
                 self._ctx.decode(self._batch)
             except RuntimeError as exc:
                 if self._stop.raised:  # nothing of the chunk stays: the cache matches _tokens
-                    self._ctx.kv_cache_seq_rm(-1, len(self._tokens), -1)
+                    self._cut(len(self._tokens))
                     raise Interrupted("the evaluation was interrupted") from None
                 raise GenerationError(f"llama.cpp could not evaluate the tokens ({exc})") from None
             self._tokens += chunk
+            self.n_evaluated += len(chunk)
+
+    def _cut(self, keep: int) -> None:
+        """Make the cache hold its first ``keep`` tokens, or nothing where it cannot.
+
+        llama.cpp refuses to remove part of a recurrent model's state (its removal returns
+        False and leaves the state as it was); the cache is then cleared, so that ``_tokens``
+        never claims what the cache does not hold.
+        """
+        if not self._ctx.kv_cache_seq_rm(-1, keep, -1):
+            self._ctx.kv_cache_clear()
+            keep = 0
+        self._tokens = self._tokens[:keep]
 
     def clear_cache(self) -> None:
         """Forget everything evaluated so far."""
@@ -133,9 +150,21 @@ class Context:
                 break
             keep += 1
         if keep < len(self._tokens):
-            self._ctx.kv_cache_seq_rm(-1, keep, -1)
-            self._tokens = self._tokens[:keep]
-        self._decode(tokens[keep:])
+            self._cut(keep)
+        self.last_reused = len(self._tokens)
+        self._decode(tokens[len(self._tokens) :])
+
+    def next_token_probabilities(self, tokens: list[int], ids: Sequence[int]) -> list[float]:
+        """The probability of each of ``ids`` coming next after ``tokens``.
+
+        The cache then holds ``tokens``, read as ``prefill`` reads them: a prompt that starts
+        with them only evaluates the rest.
+        """
+        if not tokens:
+            raise ContextError("the tokens to read are empty")
+        with self._in_use():
+            self._prefill(tokens)
+            return probabilities(self._ctx, self.model.n_vocab, ids)
 
     # --- generation ----------------------------------------------------------------------
 
@@ -240,33 +269,15 @@ class Context:
 
     def save_state(self, path: str | Path) -> None:
         """Write the cache and its tokens to ``path``; ``load_state`` resumes from it."""
-        import llama_cpp
-
         with self._in_use():
-            ids = (llama_cpp.llama_token * len(self._tokens))(*self._tokens)
-            if not llama_cpp.llama_state_save_file(
-                self._ctx.ctx, str(path).encode(), ids, len(self._tokens)
-            ):
-                raise ContextError(f"could not write the state to {path}")
+            state_file.save(self._ctx, self._tokens, path)
 
     def load_state(self, path: str | Path) -> None:
         """Restore a state written by ``save_state`` (same model, same or larger window)."""
-        import ctypes
-
-        import llama_cpp
-
         if not Path(path).is_file():
             raise ContextError(f"state file {path} not found")
         with self._in_use():
-            ids = (llama_cpp.llama_token * self.n_ctx)()
-            count = ctypes.c_size_t(0)
-            if not llama_cpp.llama_state_load_file(
-                self._ctx.ctx, str(path).encode(), ids, self.n_ctx, ctypes.byref(count)
-            ):
-                raise ContextError(
-                    f"could not load the state from {path}: another model, or a damaged file"
-                )
-            self._tokens = list(ids[: count.value])
+            self._tokens = state_file.load(self._ctx, self.n_ctx, path)
 
     def interrupt(self) -> None:
         """Stop the call in progress, if any: it raises Interrupted; later calls run as usual."""

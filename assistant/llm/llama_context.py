@@ -9,7 +9,10 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from assistant.llm.backend import quiet_logs
 from assistant.llm.errors import ContextError
@@ -83,3 +86,24 @@ def _first_byte_set() -> Any:
     strlen = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p).value
     assert strlen is not None  # the C library is always loaded
     return llama_cpp.ggml_abort_callback(strlen)
+
+
+def probabilities(ctx: Any, n_vocab: int, ids: Sequence[int]) -> list[float]:
+    """The probabilities of ``ids`` in the last row of logits ``ctx`` (a LlamaContext) computed.
+
+    A softmax over the whole vocabulary, in float64 with the largest logit subtracted first,
+    so that the small probabilities asked for (an end of message after a bare word can be
+    1e-5) keep their digits.
+    """
+    import llama_cpp
+
+    bad = [t for t in ids if not 0 <= t < n_vocab]
+    if bad:
+        raise ContextError(f"token id {bad[0]} is outside the vocabulary (0..{n_vocab - 1})")
+    pointer = llama_cpp.llama_get_logits_ith(ctx.ctx, -1)
+    if not pointer:
+        raise ContextError("no logits: the last evaluation computed none")
+    logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
+    logits -= logits.max()
+    log_total = np.log(np.exp(logits).sum())
+    return [float(np.exp(logits[t] - log_total)) for t in ids]

@@ -13,6 +13,7 @@ from assistant.types import Float32 as Float32
 from assistant.types import Pcm16 as Pcm16
 
 if TYPE_CHECKING:
+    from assistant.llm.turn_end import TurnEndScore
     from assistant.models.request import TextRequest, Usage
 
 
@@ -47,6 +48,9 @@ class LanguageModel(Protocol):
     # Whether any GBNF grammar holds; False where only grammars made from a JSON schema do
     # (an OpenAI-compatible server takes a schema, not a grammar).
     free_grammar: bool
+    # Whether ``turn_end`` gives the model's opinion; False where it cannot read its own
+    # probabilities (a remote server), and ``turn_end`` then always returns None.
+    scores_turn_end: bool
 
     def stream_chat(
         self,
@@ -66,6 +70,16 @@ class LanguageModel(Protocol):
 
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Process the start of a conversation ahead of time, so the first reply starts sooner."""
+        ...
+
+    def turn_end(self, messages: list[ChatMessage]) -> TurnEndScore | None:
+        """How likely the model finds it that the last message, the user's words, ends there.
+
+        Read just before the end-of-message token (the words' trailing punctuation left out),
+        on the reply's own cached prompt: a reply to the same messages then evaluates only the
+        few tokens after the words. Runs on the model's thread like a reply. None where the
+        model gives no opinion; ValueError when the last message is not the user's.
+        """
         ...
 
     def interrupt(self) -> None:

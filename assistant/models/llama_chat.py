@@ -18,6 +18,7 @@ from assistant.llm.errors import ContextOverflowError, FeatureNotAvailableError,
 from assistant.llm.grammar import Grammar
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
+from assistant.llm.turn_end import TurnEndScore, score
 from assistant.models.request import TextRequest, Usage
 from assistant.types import ChatMessage
 
@@ -26,6 +27,7 @@ class LlamaChatModel:
     """A GGUF chat model; implements the LanguageModel interface."""
 
     free_grammar = True  # any GBNF grammar holds (see RemoteChatModel)
+    scores_turn_end = True  # it reads its own next-token probabilities
 
     def __init__(
         self, model: Model, n_ctx: int = 2048, threads: int = 0, context: Context | None = None
@@ -78,6 +80,13 @@ class LlamaChatModel:
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Evaluate ``messages`` now; later prompts that start the same way reuse the cache."""
         self.context.prefill(self.prompt_tokens(messages))
+
+    def turn_end(self, messages: list[ChatMessage]) -> TurnEndScore | None:
+        """The model's opinion on the user's words ending the message (see ``turn_end.score``).
+
+        The context's cache then holds the reply's prompt up to the words.
+        """
+        return score(self.context, messages)
 
     def interrupt(self) -> None:
         """Stop the evaluation running on this model's context now (it raises Interrupted)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ModelError
 from assistant.llm.errors import ContextOverflowError
@@ -28,6 +28,9 @@ from assistant.models.openai_client import OpenAIClient
 from assistant.models.request import TextRequest, Usage
 from assistant.types import ChatMessage
 
+if TYPE_CHECKING:
+    from assistant.llm.turn_end import TurnEndScore
+
 MESSAGE_OVERHEAD = 8  # tokens a chat template spends around each message
 
 
@@ -36,6 +39,8 @@ class RemoteChatModel:
 
     # OpenAI-compatible servers take a JSON schema (response_format), not any GBNF grammar.
     free_grammar = False
+    # The OpenAI API returns no probability for a token that is not drawn (an end of message).
+    scores_turn_end = False
 
     def __init__(
         self, client: OpenAIClient, name: str = "", n_ctx: int = 2048, owns_client: bool = True
@@ -48,6 +53,10 @@ class RemoteChatModel:
 
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Nothing to do here: the remote server caches prompts itself."""
+
+    def turn_end(self, messages: list[ChatMessage]) -> TurnEndScore | None:
+        """None: a remote server gives no opinion on the end of a message."""
+        return None
 
     def interrupt(self) -> None:
         """Nothing to stop here: a reply stops with its ``cancel`` flag, between pieces."""

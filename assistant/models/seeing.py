@@ -15,6 +15,7 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.config import Settings
 from assistant.errors import DeviceError
@@ -23,6 +24,9 @@ from assistant.models.llava import LlamaVisionModel
 from assistant.models.request import TextRequest, Usage
 from assistant.vision.camera import Camera
 from assistant.vision.images import ImageInput, PreparedImage, check_image
+
+if TYPE_CHECKING:
+    from assistant.llm.turn_end import TurnEndScore
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ class SeeingChatModel:
         self.vision = vision
         self.eyes = eyes
         self.free_grammar = llm.free_grammar  # a reply held to a grammar is the chat model's
+        self.scores_turn_end = llm.scores_turn_end  # words without a picture are the chat model's
 
     def stream_chat(
         self,
@@ -106,6 +111,10 @@ class SeeingChatModel:
     def prefill(self, messages: list[ChatMessage]) -> None:
         """Warm the chat model's cache (the vision model starts afresh per picture)."""
         self.llm.prefill(messages)
+
+    def turn_end(self, messages: list[ChatMessage]) -> TurnEndScore | None:
+        """The chat model's opinion (a picture changes nothing about how the words end)."""
+        return self.llm.turn_end(messages)
 
     def interrupt(self) -> None:
         """Stop the chat model's call (an answer about a picture stops with its ``cancel``)."""
