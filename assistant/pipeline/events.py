@@ -38,10 +38,18 @@ class SpeechStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PartialTranscript(Event):
-    """What the user said so far, heard at a pause."""
+    """What the user said so far: heard while speaking, or at a pause.
+
+    ``text`` is the whole hypothesis; ``stable`` its confirmed words, which only grow within
+    one utterance (``start``, stream seconds) unless ``restarted`` says the hypothesis was
+    begun again (``stable`` is then a new start, not a continuation).
+    """
 
     kind: ClassVar[str] = "partial_transcript"
     text: str
+    stable: str = ""
+    start: float = 0.0
+    restarted: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +79,8 @@ class EndOfTurn(Event):
     kind: ClassVar[str] = "end_of_turn"
     turn: int
     probability: float
+    text: float | None = None  # the chat model's P(end of message), when it gave an opinion
+    fused: float | None = None  # the combined probability the decision used, if any
 
 
 @dataclass(frozen=True, kw_only=True)

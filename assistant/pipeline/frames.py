@@ -96,9 +96,13 @@ class TranscriptFrame(DataFrame):
 
 @dataclass(kw_only=True)
 class SpeculativeTranscriptFrame(DataFrame):
-    """What the user has said so far, heard at a pause that may become the end of the turn."""
+    """What the user has said so far, heard at a pause that may become the end of the turn.
+
+    ``open`` marks confirmed words heard while the user is still speaking: more will follow.
+    """
 
     text: str
+    open: bool = False
 
 
 @dataclass(kw_only=True)

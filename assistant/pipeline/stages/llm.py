@@ -74,8 +74,9 @@ class LlmStage(ReplySteps):
         if isinstance(frame, TranscriptFrame):
             await self._reply(frame)
         elif isinstance(frame, SpeculativeTranscriptFrame):
-            # Read the likely prompt now; the reply, if it comes, reuses the cache.
-            self._executor.submit(self._prefill, frame.text)
+            if not frame.open:
+                # Read the likely prompt now; the reply, if it comes, reuses the cache.
+                self._executor.submit(self._prefill, frame.text)
         else:
             await self.push_frame(frame)
 
