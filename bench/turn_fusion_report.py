@@ -113,12 +113,16 @@ def verdict(rows: Rows, curves: dict[str, Any], fitted: float, matched: float) -
     """Held-out human speech: whether the fusion cuts off fewer pauses, no slower than today."""
     rule = score(rows, curves["rule"](0.5), "heldout", "human")
     print(f"held-out human, today's rule: {rule.cutoff_rate:.0%} cut-offs, {rule.mean_ms:.0f} ms")
+    empty = np.array([r["empty"] for r in rows], dtype=bool)
     for name, t in (("fitted", fitted), ("latency-matched on tuning", matched)):
         both = score(rows, curves["both"](t), "heldout", "human")
         wins = both.cutoff_rate < rule.cutoff_rate and both.mean_ms <= rule.mean_ms
+        # what waiting on an empty transcript costs: the same, had it confirmed as today
+        confirming = score(rows, curves["both"](t) | empty, "heldout", "human")
         print(
             f"both at the {name} threshold {t:.4g}: {both.cutoff_rate:.0%} cut-offs, "
-            f"{both.mean_ms:.0f} ms -> {'GO' if wins else 'NO-GO'}"
+            f"{both.mean_ms:.0f} ms -> {'GO' if wins else 'NO-GO'} (were an empty transcript "
+            f"to confirm: {confirming.cutoff_rate:.0%}, {confirming.mean_ms:.0f} ms)"
         )
 
 
