@@ -38,12 +38,9 @@ class SpeechStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PartialTranscript(Event):
-    """What the user said so far: heard while speaking, or at a pause.
-
-    ``text`` is the whole hypothesis; ``stable`` its confirmed words, which only grow within
-    one utterance (``start``, stream seconds) unless ``restarted`` says the hypothesis was
-    begun again (``stable`` is then a new start, not a continuation).
-    """
+    """What the user said so far, while speaking or at a pause: ``text`` the whole hypothesis,
+    ``stable`` its confirmed words, which only grow within one utterance (``start``, stream
+    seconds) unless ``restarted``."""
 
     kind: ClassVar[str] = "partial_transcript"
     text: str
