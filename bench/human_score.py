@@ -3,9 +3,13 @@
 A turn is one file-mode conversation; its events on the bus and its reports give:
 - the timings of the reply that answered the end of speech (the last one), from
   ``TurnReport.timings_ms()`` and its milestones (``stt_after_end``: the transcript's arrival
-  after the end of speech, which speculative recognition may bring before the decision);
+  after the end of speech, which speculative recognition may bring before the decision). The
+  endpoint, ``stt_after_end`` and voice to voice count from the labelled end of speech, not
+  from where the VAD heard it end: how late the VAD hears it (in noise, at the end of the
+  file) is part of what the user waits;
 - whether the turn ended at the long limit (``vad.turn_long_ms``): no event says so, so an
-  endpoint within one VAD frame of the limit counts as the cap;
+  endpoint (from the VAD's end of speech) within one VAD frame of the limit counts as the
+  cap; on a loaded machine a late decision counts too;
 - cut-offs: more than one reply, or a turn confirmed in a pause: its utterance ended before
   the end of a hold span (speech followed), whether or not the turn was then taken back. The
   stream position of the utterance's end says so, not the wall time of the confirmation: a
@@ -26,17 +30,24 @@ from bench.devset import Turn
 from bench.voice import pct
 
 STAGES = ("endpoint", "stt_after_end", "llm_first_token", "llm_first_clause", "tts_first_audio")
+FROM_END = ("endpoint", "stt_after_end", "voice_to_voice")  # counted from the end of speech
 _SPOKEN = dict(enumerate("zero one two three four five six seven eight nine ten".split()))
 _WORD = re.compile(r"[a-z0-9']+")
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words without punctuation; "10" is "ten", "Mr." "mister" as the references say."""
+    """Lower-case words without punctuation, spelt as the references spell them.
+
+    "10" is "ten", "Mr." "mister"; other numbers are read digit by digit ("29340": two nine
+    three four zero), as the dev set's only longer number, five spoken digits, is.
+    """
     out = []
     for word in _WORD.findall(text.lower()):
-        if word.isdigit() and int(word) in _SPOKEN:
-            word = _SPOKEN[int(word)]
-        out.append("mister" if word == "mr" else word)
+        if word.isdigit():
+            spoken = [int(word)] if int(word) in _SPOKEN else [int(d) for d in word]
+            out += [_SPOKEN[n] for n in spoken]
+        else:
+            out.append("mister" if word == "mr" else word)
     return out
 
 
@@ -67,6 +78,30 @@ class Outcome:
     transcript: str
 
 
+def _timings(
+    turn: Turn, report: TurnReport | None, resumed: float
+) -> tuple[dict[str, float | None], float | None]:
+    """The reply's timings (from the labelled end of speech); its endpoint from the VAD's end.
+
+    The cap is counted from the VAD's end. A reply to less than the whole turn (its speech
+    ended before the last pause did) has no timings.
+    """
+    timings: dict[str, float | None] = dict.fromkeys((*STAGES, "voice_to_voice"))
+    if report is None or report.speech_end is None or report.speech_end < resumed:
+        return timings, None
+    own = report.timings_ms()
+    timings.update({k: v for k, v in own.items() if k in timings})
+    marks = report.marks
+    if "transcript" in marks and "speech_end" in marks:
+        timings["stt_after_end"] = (marks["transcript"] - marks["speech_end"]) * 1000
+    # the VAD hears the end of speech late (trailing sound, noise) or early (a fading word)
+    shift = (report.speech_end - turn.end) * 1000
+    for key in FROM_END:
+        value = timings[key]
+        timings[key] = None if value is None else round(value + shift, 1)
+    return timings, own["endpoint"]
+
+
 def outcome(
     turn: Turn, reports: list[TurnReport], heard: list[events.Event], cap_ms: float
 ) -> Outcome:
@@ -81,21 +116,14 @@ def outcome(
     resumed = max((e for _, e in turn.holds), default=0.0)  # speech after the last pause
     early = sum(end < resumed for end in ends)
     ordered = sorted(reports, key=lambda r: r.speech_end or 0.0)
-    timings: dict[str, float | None] = dict.fromkeys((*STAGES, "voice_to_voice"))
-    if ordered:
-        last = ordered[-1]
-        timings.update({k: v for k, v in last.timings_ms().items() if k in timings})
-        marks = last.marks
-        if "transcript" in marks and "speech_end" in marks:
-            timings["stt_after_end"] = round((marks["transcript"] - marks["speech_end"]) * 1000, 1)
+    timings, vad_endpoint = _timings(turn, ordered[-1] if ordered else None, resumed)
     transcript = " ".join(r.transcript for r in ordered)
     reference = words(turn.text)
-    endpoint = timings["endpoint"]
     return Outcome(
         turn=turn.id,
         replies=len(reports),
         timings=timings,
-        capped=endpoint is not None and endpoint >= cap_ms,
+        capped=vad_endpoint is not None and vad_endpoint >= cap_ms,
         cut=len(reports) > 1 or early > 0,
         early=early,
         thrown=sum(isinstance(e, events.Retracted) for e in heard),

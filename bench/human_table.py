@@ -34,7 +34,7 @@ def _share(value: float | None) -> str:
 def rows(results: dict[str, Any]) -> list[list[str]]:
     """One row per set and configuration (times in ms, p50 unless named)."""
     out = []
-    names = list(results["configs"])
+    names = [n for n, note in results["configs"].items() if not note["same_as"]]
     for set_name in results["sets"]:
         for name in names:
             r = results["results"][f"{name}/{set_name}"]
@@ -59,8 +59,7 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
 def ratio_rows(results: dict[str, Any]) -> list[list[str]]:
     """One row per set: new / today."""
     ratio = results.get("ratios_new_vs_today") or {}
-    form = lambda v: "-" if v is None else f"{v:.2f}x"  # noqa: E731
-    return [[s, *(form(v) for v in r.values())] for s, r in ratio.items()]
+    return [[s, *("-" if v is None else f"{v:.2f}x" for v in r.values())] for s, r in ratio.items()]
 
 
 def print_table(results: dict[str, Any]) -> None:
