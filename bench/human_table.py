@@ -32,21 +32,27 @@ def _share(value: float | None) -> str:
 
 
 def rows(results: dict[str, Any]) -> list[list[str]]:
-    """One row per set and configuration (times in ms, p50 unless named)."""
+    """One row per set and configuration (times in ms, p50 unless named).
+
+    Configurations with the same settings share a row ("today = new").
+    """
     out = []
-    names = [n for n, note in results["configs"].items() if not note["same_as"]]
+    table = results["results"]
     for set_name in results["sets"]:
-        for name in names:
-            r = results["results"][f"{name}/{set_name}"]
-            steps = r["p50_ms"]
+        groups: dict[str, list[str]] = {}
+        for name, note in results["configs"].items():
+            if f"{name}/{set_name}" in table:
+                groups.setdefault((note["same_as"] or [name])[0], []).append(name)
+        for group in groups.values():
+            r = table[f"{group[0]}/{set_name}"]
             out.append(
                 [
                     set_name,
-                    name,
+                    " = ".join(group),
                     str(r["turns"]),
                     _ms(r["v2v_p50_ms"]),
                     _ms(r["v2v_p95_ms"]),
-                    *(_ms(v) for v in steps.values()),
+                    *(_ms(v) for v in r["p50_ms"].values()),
                     _share(r["at_cap"]),
                     f"{r['cut_offs']}/{r['turns']}",
                     f"{r['thrown_away']} / {r['merged']}",
@@ -64,7 +70,7 @@ def ratio_rows(results: dict[str, Any]) -> list[list[str]]:
 
 def print_table(results: dict[str, Any]) -> None:
     """Fixed-width columns, then the ratios and any configuration that was not fully applied."""
-    widths = [15, 7, *(max(7, len(h) + 1) for h in HEAD[2:])]
+    widths = [15, 12, *(max(7, len(h) + 1) for h in HEAD[2:])]
     for row in [list(HEAD), *rows(results)]:
         print(
             "".join(
@@ -81,8 +87,6 @@ def print_table(results: dict[str, Any]) -> None:
             print(
                 f"{name}: not in the settings yet, left out: {', '.join(note['not_in_settings'])}"
             )
-        if note["same_as"]:
-            print(f"{name}: the same settings as {note['same_as'][0]} (run once)")
     print(f"seconds per configuration: {results['seconds']}")
 
 

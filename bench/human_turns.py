@@ -17,7 +17,9 @@ Per set (bench/human_score.py says how): voice-to-voice p50/p95, the p50 of each
 share of turns that ended at the long limit, cut-offs, replies thrown away or merged, and the
 word error rate of the final transcripts. Each configuration of ``CONFIGS`` runs in the same
 run, turn by turn alternately (load from others on the machine hits both alike), and
-``new / today`` ratios follow. Prints a table and JSON (also bench/results/human_turns.json).
+``new / today`` ratios follow. "today" answers only the sets the ratios are read on
+(``BASELINE_SETS``) unless ``--every-set``; configurations whose settings are the same run
+once and share a row. Prints a table and JSON (also bench/results/human_turns.json).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ BASE: dict[str, Any] = {"llm": {"seed": 42, "max_tokens": 12}, "vad": {"end_of_t
 NEW_FEATURES_OFF: dict[str, dict[str, Any]] = {"vad": {"turn_text": False}, "stt": {"stream_ms": 0}}
 # Overrides of BASE per configuration: "today" is turn-taking before issue 30, "new" the defaults.
 CONFIGS: dict[str, dict[str, Any]] = {"today": NEW_FEATURES_OFF, "new": {}}
+# "today" is there for the ratios: it answers the sets they are read on, which keeps a full run
+# under ~15 minutes on 2 cores (``--every-set`` runs every set at every configuration).
+BASELINE_SETS = {"today": ("heldout/clean", "heldout/phone", "heldout/noisy", "paused/human")}
 SETS = (
     "heldout/clean",
     "heldout/phone",
@@ -121,48 +126,60 @@ def resolve(names: list[str]) -> tuple[dict[str, config.Settings], dict[str, Any
     return every, notes
 
 
-def run(names: list[str], set_names: list[str], limit: int) -> dict[str, Any]:
-    """Every chosen turn at every configuration; summaries per configuration and set."""
+def execute(
+    jobs: dict[str, dict[str, devset.Turn]], every: dict[str, config.Settings], models: Models
+) -> tuple[dict[str, dict[str, Outcome]], dict[str, float]]:
+    """Each configuration's turns, turn by turn, the configurations in turns going first."""
+    ordered = list({i: t for turns in jobs.values() for i, t in turns.items()}.values())
+    names = list(jobs)
+    outcomes: dict[str, dict[str, Outcome]] = {n: {} for n in names}
+    seconds = dict.fromkeys(names, 0.0)
+    for i, turn in enumerate(ordered):
+        for name in names if i % 2 == 0 else names[::-1]:
+            if turn.id in jobs[name]:
+                started = time.monotonic()
+                outcomes[name][turn.id] = run_turn(every[name], models, turn)
+                seconds[name] += time.monotonic() - started
+        print(f"{i + 1}/{len(ordered)} {turn.id}", file=sys.stderr)
+    return outcomes, {n: round(v, 1) for n, v in seconds.items()}
+
+
+def run(names: list[str], set_names: list[str], limit: int, every_set: bool) -> dict[str, Any]:
+    """The chosen turns at each configuration; summaries per configuration and set."""
     turns = devset.load()
     chosen = {s: members(s, turns)[: limit or None] for s in set_names}
-    unique = list({t.id: t for ts in chosen.values() for t in ts}.values())
     every, notes = resolve(names)
-    # the models do not depend on what the configurations change (turn-taking, the STT stage)
-    models = load_models(every[names[-1]])
-    runs = [n for n in names if not notes[n]["same_as"]]
-    outcomes: dict[str, dict[str, Outcome]] = {n: {} for n in runs}
-    seconds = dict.fromkeys(runs, 0.0)
-    for i, turn in enumerate(unique):
-        for name in runs if i % 2 == 0 else runs[::-1]:
-            started = time.monotonic()
-            outcomes[name][turn.id] = run_turn(every[name], models, turn)
-            seconds[name] += time.monotonic() - started
-        print(f"{i + 1}/{len(unique)} {turn.id}", file=sys.stderr)
+    wanted = {n: [s for s in chosen if every_set or s in BASELINE_SETS.get(n, SETS)] for n in names}
+    # configurations with the same settings run once, for all the sets any of them wants
+    runner = {n: (notes[n]["same_as"] or [n])[0] for n in names}
+    jobs: dict[str, dict[str, devset.Turn]] = {}
     for name in names:
-        if notes[name]["same_as"]:
-            print(f"{name}: the same settings as {notes[name]['same_as'][0]}", file=sys.stderr)
-            outcomes[name] = outcomes[notes[name]["same_as"][0]]
+        for set_name in wanted[name]:
+            jobs.setdefault(runner[name], {}).update({t.id: t for t in chosen[set_name]})
+    # the models do not depend on what the configurations change (turn-taking, the STT stage)
+    outcomes, seconds = execute(jobs, every, load_models(every[names[-1]]))
     results = {
-        f"{n}/{s}": summary([outcomes[n][t.id] for t in ts])
+        f"{n}/{s}": summary([outcomes[runner[n]][t.id] for t in chosen[s]])
         for n in names
-        for s, ts in chosen.items()
+        for s in wanted[n]
     }
     return {
         "configs": notes,
         "base": BASE,
         "sets": {s: [t.id for t in ts] for s, ts in chosen.items()},
-        "seconds": {n: round(v, 1) for n, v in seconds.items()},
+        "seconds": seconds,
         "results": results,
-        "turns": {n: [as_json(o) for o in outcomes[n].values()] for n in runs},
+        "turns": {n: [as_json(o) for o in v.values()] for n, v in outcomes.items()},
     }
 
 
 def compare(results: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """The ratios new / today per set, when both ran (and differ)."""
+    """The ratios new / today per set that both answered, when both ran (and differ)."""
     if not {"today", "new"} <= set(names) or results["configs"]["new"]["same_as"]:
         return {}
     table = results["results"]
-    return {s: ratios(table[f"new/{s}"], table[f"today/{s}"]) for s in results["sets"]}
+    both = [s for s in results["sets"] if f"today/{s}" in table and f"new/{s}" in table]
+    return {s: ratios(table[f"new/{s}"], table[f"today/{s}"]) for s in both}
 
 
 def main() -> None:
@@ -170,6 +187,7 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated names")
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated set names")
     parser.add_argument("--turns", type=int, default=0, help="the first N of each set (0: all)")
+    parser.add_argument("--every-set", action="store_true", help="every set at every config")
     parser.add_argument("--markdown", action="store_true", help="print the last results only")
     args = parser.parse_args()
     out = RESULTS / "human_turns.json"
@@ -179,7 +197,7 @@ def main() -> None:
     if not devset.SOURCE.exists():
         sys.exit(f"{devset.SOURCE} is missing: apt-get install pocketsphinx-testdata")
     names = args.configs.split(",")
-    results = run(names, args.sets.split(","), args.turns)
+    results = run(names, args.sets.split(","), args.turns, args.every_set)
     results["ratios_new_vs_today"] = compare(results, names)
     print_table(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
