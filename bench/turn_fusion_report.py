@@ -149,19 +149,32 @@ def table(rows: Rows, curves: dict[str, Any], settings: dict[str, list[float]]) 
     return results
 
 
-def examples(rows: Rows, p_both: np.ndarray) -> None:
-    """Where the short finished utterances land at 120 ms, against an unfinished start."""
+def examples(rows: Rows, p_both: np.ndarray, threshold: float) -> None:
+    """Where short finished utterances land at 120 ms, against an unfinished start.
+
+    Each line also gives the checkpoint at which the fusion ends the turn (or "-": never
+    before the long limit).
+    """
     texts = [*turn_texts.SHORT, *(t for t, _ in turn_texts.CUT)]
     for text in EXAMPLES:
         k = texts.index(text)
         how, kind = ("paused", "hold") if text not in turn_texts.SHORT else ("clean", "eot")
-        for i, r in enumerate(rows):
-            first = r["span"] == 0 and r["pause_ms"] == 120 and r["kind"] == kind
-            if first and r["id"].startswith(f"synth-{k:02d}-{how}."):
-                print(
-                    f"{text!r} ({kind}, {r['variant']}): heard {r['text']!r}, fused "
-                    f"{p_both[i]:.3f}, p_audio {r['p_audio']:.3f}, p_stop {r['p_stop']:.3g}"
-                )
+        mine = [
+            i
+            for i, r in enumerate(rows)
+            if r["id"].startswith(f"synth-{k:02d}-{how}.") and r["span"] == 0
+        ]
+        for i in mine:
+            r = rows[i]
+            if r["pause_ms"] != 120:
+                continue
+            same = [j for j in mine if rows[j]["id"] == r["id"]]
+            fires = [rows[j]["pause_ms"] for j in same if p_both[j] >= threshold]
+            print(
+                f"{text!r} ({kind}, {r['variant']}): heard {r['text']!r}, fused "
+                f"{p_both[i]:.3f}, p_audio {r['p_audio']:.3f}, p_stop {r['p_stop']:.3g}; "
+                f"ends at {fires[0] if fires else '-'} ms"
+            )
 
 
 def main(rows: Rows, x: np.ndarray, weights: np.ndarray, bias: float, threshold: float) -> None:
@@ -176,7 +189,7 @@ def main(rows: Rows, x: np.ndarray, weights: np.ndarray, bias: float, threshold:
     }
     results = table(rows, built["curves"], settings)
     verdict(rows, built["curves"], threshold, built["matched"])
-    examples(rows, built["p_both"])
+    examples(rows, built["p_both"], threshold)
     legend = "grey: today's rule  blue: audio only  orange: text only  green: both (fusion)"
     for of, name in (("human", "eot_fusion.png"), ("piper", "eot_fusion_piper.png")):
         plot({"results": results}, RESULTS / name, of, COLOURS, legend, "latency_mean_ms")
