@@ -1,7 +1,7 @@
 """The end-of-turn fusion's data: what the pipeline knows at every checkpoint of every pause.
 
 Run with ``python bench/turn_features.py``. For every turn of the human-speech dev set
-(bench/devset.py, all variants) and of a Piper-spoken tuning set (bench/turn_texts.py, two
+(bench/devset.py, all variants) and of a Piper-spoken tuning set (bench/turn_synth.py, two
 speaking rates), and for every pause in it (each ``hold`` span, a silence of 100 ms or more
 inside the turn, and the ``eot`` span after it), it collects what ``TentativeTurns`` has at
 hand, causally, as bench/eot.py feeds it:
@@ -24,7 +24,6 @@ import sys
 import time
 import zlib
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from assistant import config
 from assistant.models.loaders import Models, load_models
 from assistant.types import ChatMessage, Pcm16
-from bench import devset, turn_texts
+from bench import devset
 from bench.devset_audio import RATE, read_pcm
-from tests import media
+from bench.turn_synth import Clip, synthetic_clips
 
 OUT = Path(__file__).with_name("data") / "turn_features.jsonl"
 CACHE = Path(__file__).with_name("results") / "turn_features"
@@ -45,7 +44,6 @@ VERSION = 1  # bump when what a row holds changes: the cache is keyed on it
 FIRST_MS, EVERY_MS, LONG_MS = 120, 400, 2000  # vad.turn_short_ms, turn_recheck_ms, turn_long_ms
 SPECULATE_S = 0.08  # vad.speculate_ms: the tentative turn is transcribed at this pause
 PREROLL_S = 0.3  # vad.preroll_ms: the segmenter's utterance starts this much before speech
-Clip = tuple[devset.Turn, Pcm16]
 
 
 def checkpoints(span_s: float, kind: str) -> list[int]:
@@ -92,31 +90,6 @@ def clip_rows(turn: devset.Turn, pcm: Pcm16, models: Models, system: str) -> lis
     return rows
 
 
-def synthetic_clips() -> Iterator[Clip]:
-    """The Piper-spoken tuning turns: every text whole, and each cut one with its pauses."""
-    from assistant.models.piper import PiperTTS
-
-    voice = devset.MODELS / "piper-en_US-joe-medium" / "en_US-joe-medium.onnx"
-    texts = [(t, ()) for t in turn_texts.SHORT] + turn_texts.CUT
-    for speed in devset.PIPER_SPEEDS:
-        tts = PiperTTS(voice, length_scale=speed)
-        for k, (text, cuts) in enumerate(texts):
-            for how in ("clean", "paused") if cuts else ("clean",):
-                after = cuts if how == "paused" else ()
-                chosen = zip(after, turn_texts.pauses(text, after), strict=True)
-                entry = {
-                    "id": f"synth-{k:02d}-{how}",
-                    "split": "tuning",
-                    "text": text,
-                    "cuts": [{"after": a, "pause_s": p} for a, p in chosen],
-                }
-                path = CACHE / "audio" / f"{entry['id']}.{speed}.{_crc(entry)}.wav"
-                if not path.exists():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    media.write_wav(path, devset._synthetic(entry, partial(media.speech, tts)))
-                yield devset._turn(entry, f"synth-{speed}", read_pcm(path))
-
-
 def _crc(value: Any) -> int:
     return zlib.crc32(json.dumps(value, sort_keys=True).encode())
 
@@ -156,7 +129,7 @@ def main() -> None:
     rows = collect(models, system, _human())
     human_s = time.monotonic() - started
     if not args.no_synthetic:
-        rows += collect(models, system, synthetic_clips())
+        rows += collect(models, system, synthetic_clips(CACHE))
     OUT.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     spans = {(r["id"], r["span"]) for r in rows}
     empty = sum(r["empty"] for r in rows)
