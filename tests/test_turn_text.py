@@ -7,19 +7,26 @@ Real SmolLM2 behind the real LLM stage. Cache reuse is proved by the tokens llam
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
+from assistant import config
+from assistant.errors import ConfigError
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
 from assistant.llm.turn_end import TurnEndScore, open_prompt
 from assistant.models.interfaces import EndOfTurn
 from assistant.models.llama_chat import LlamaChatModel
 from assistant.models.loaders import Models
+from assistant.models.openai_client import OpenAIClient
+from assistant.models.remote_chat import RemoteChatModel
 from assistant.models.request import TextRequest, Usage
 from assistant.pipeline.events import Event, ReplyDone
 from assistant.pipeline.frames import (
@@ -35,8 +42,9 @@ from assistant.pipeline.harness import Recorder
 from assistant.pipeline.pipeline import Pipeline
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.tentative import _fused, _Tentative, finished
-from assistant.pipeline.turn_fusion import TurnFeatures, TurnFusion, features
+from assistant.pipeline.turn_fusion import DEFAULT, TurnFeatures, TurnFusion, features
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking, sounds_unfinished
+from assistant.pipeline.voice import _say_the_rule_decides, turn_taking
 from assistant.types import ChatMessage
 
 SYSTEM = "You are a voice assistant. Answer in one short sentence."
@@ -98,11 +106,15 @@ def test_a_score_of_none_on_the_board_leaves_the_rule_to_decide(turn_model: EndO
     async def check() -> list[float | None]:
         turns = TurnTaking(turn_model, fusion=FUSION)
         turns.board.open(1)
+        turns.board.open(2)  # never begun: its model thread busy with an earlier reply
+        turns.board.scoring(1)
         turns.board.scored(1, None)
-        tentative = _Tentative(1, 0.0)
-        return [await _fused(turns, tentative, p, "Hello world.", 520) for p in GRID_AUDIO]
+        return [
+            await _fused(turns, _Tentative(turn, 0.0), p, "Hello world.", 520)
+            for p, turn in itertools.product(GRID_AUDIO, (1, 2))
+        ]
 
-    assert asyncio.run(check()) == [None] * len(GRID_AUDIO)
+    assert asyncio.run(check()) == [None] * len(GRID_AUDIO) * 2
 
 
 def test_with_a_score_the_fusion_decides_and_it_is_kept_for_the_rechecks(
@@ -112,6 +124,7 @@ def test_with_a_score_the_fusion_decides_and_it_is_kept_for_the_rechecks(
         turns = TurnTaking(turn_model, fusion=FUSION)
         turns.board.open(1)
         sure = TurnEndScore(p_end=0.999, p_stop=0.999, tokens=10)
+        turns.board.scoring(1)
         turns.board.scored(1, sure)
         tentative = _Tentative(1, 0.0)
         decided = []
@@ -208,6 +221,8 @@ def test_a_tentative_turn_is_scored_before_its_reply_which_reuses_the_scored_pro
         assert run.board is not None
         run.board.open(1)
         await run.ask(1, "What is the capital of France?")
+        # the decision may have it at once: scored, and the stage said it was on it
+        assert await run.board.text_score(1, 0.0, 0.0) is not None
         await run.ask(2, "And of Spain?")  # not tentative: no score asked
         await run.finish()
         return run
@@ -312,3 +327,30 @@ def test_a_turn_taken_back_leaves_no_trace_in_the_cache(chat: LlamaChatModel, ho
         assert run.reply(2) == greedy_reply(fresh, fresh_history)
     finally:
         fresh.close()
+
+
+def test_the_setting_weighs_a_local_chat_models_opinion_only(
+    models: Models, caplog: pytest.LogCaptureFixture
+) -> None:
+    on = config.load({"vad": {"turn_text": True}})
+    plain = turn_taking(config.load(), models)
+    assert plain is not None and plain.fusion is None and not plain.board.wants_scores
+    if DEFAULT.exists():
+        local = turn_taking(on, models)
+        assert local is not None and local.fusion is not None and local.board.wants_scores
+    else:  # not fitted yet: said, with the file's name
+        with pytest.raises(ConfigError, match=r"turn_fusion\.toml"):
+            turn_taking(on, models)
+    _say_the_rule_decides.cache_clear()
+    client = OpenAIClient("http://127.0.0.1:9/v1", "", httpx.Timeout(1.0))
+    remote = RemoteChatModel(client, name="any")
+    try:
+        elsewhere = dataclasses.replace(models, llm=remote)
+        with caplog.at_level(logging.WARNING):
+            for _ in range(2):
+                ruled = turn_taking(on, elsewhere)
+                assert ruled is not None and ruled.fusion is None
+                assert not ruled.board.wants_scores
+        assert len([r for r in caplog.records if "turn_text" in r.message]) == 1
+    finally:
+        remote.close()

@@ -77,6 +77,7 @@ class TurnBoard:
         self._tentative: set[int] = set()
         self._transcripts: dict[int, asyncio.Future[str]] = {}
         self._scores: dict[int, asyncio.Future[TurnEndScore | None]] = {}
+        self._scoring: dict[int, asyncio.Future[bool]] = {}  # the LLM stage is on the score
 
     def open(self, turn: int) -> None:
         """A tentative turn begins."""
@@ -84,6 +85,7 @@ class TurnBoard:
         loop = asyncio.get_running_loop()
         self._transcripts[turn] = loop.create_future()
         self._scores[turn] = loop.create_future()
+        self._scoring[turn] = loop.create_future()
 
     def is_tentative(self, turn: int) -> bool:
         """Whether the turn's reply must still be held back."""
@@ -93,6 +95,10 @@ class TurnBoard:
         """The tentative turn's transcript ("" when it held no words)."""
         _settle(self._transcripts.get(turn), text)
 
+    def scoring(self, turn: int) -> None:
+        """The LLM stage is on the tentative turn's score: no earlier reply holds its model."""
+        _settle(self._scoring.get(turn), True)
+
     def scored(self, turn: int, score: TurnEndScore | None) -> None:
         """The chat model's opinion on the tentative turn's words (None: it gave none)."""
         _settle(self._scores.get(turn), score)
@@ -101,14 +107,20 @@ class TurnBoard:
         """The turn's transcript once known; None if it is not known within ``timeout``."""
         return await _wait(self._transcripts.get(turn), timeout)
 
-    async def text_score(self, turn: int, timeout: float) -> TurnEndScore | None:
-        """The chat model's opinion once known; None if none comes within ``timeout``."""
-        return await _wait(self._scores.get(turn), timeout)
+    async def text_score(self, turn: int, timeout: float, running: float) -> TurnEndScore | None:
+        """The chat model's opinion once known, or None.
+
+        None when the LLM stage was not on it within ``timeout`` (still busy with an earlier
+        reply), or the score did not come within ``running`` after that.
+        """
+        if not await _wait(self._scoring.get(turn), timeout):
+            return None
+        return await _wait(self._scores.get(turn), running)
 
     def settle(self, turn: int) -> None:
         """The turn is confirmed or withdrawn: no longer tentative."""
         self._tentative.discard(turn)
-        for futures in (self._transcripts, self._scores):
+        for futures in (self._transcripts, self._scores, self._scoring):
             future = futures.pop(turn, None)
             if future is not None and not future.done():
                 future.cancel()

@@ -151,7 +151,7 @@ def reply_stages(
     priority = SpeechFirst()
     options = reply_options(settings)
     context = context if context is not None else ConversationContext()
-    llm = LlmStage(models.llm, options, priority, live, tools, context)
+    llm = LlmStage(models.llm, options, priority, live, tools, context, board)
     stages: list[FrameProcessor] = [llm]
     if models.tts is not None:
         rate = settings.audio.output_sample_rate

@@ -47,7 +47,10 @@ if TYPE_CHECKING:
     from assistant.pipeline.stages.vad import VadStage
 
 _TRANSCRIPT_WAIT_S = 3.0  # longest wait for a tentative transcript at a decision
-_TEXT_WAIT_S = 0.3  # longest wait for the chat model's opinion; without it the rule decides
+# Longest wait for the LLM stage to be on the chat model's opinion (it may still be making an
+# earlier reply); without it the rule decides. Once it is, the score (a short call, behind at
+# most a read-ahead of the same prompt) is waited for as long as a transcript.
+_TEXT_WAIT_S = 0.3
 MERGE_EXTRA_MS = 500  # a turn not ending in a question mark may be continued this much later
 
 
@@ -215,14 +218,15 @@ async def _fused(
     """The fusion's P(finished) at a checkpoint; None without a fusion, words or a score.
 
     The score is waited for briefly at the first checkpoint that has words, and kept: at the
-    rechecks only the audio and the pause have changed. A score late for the first is still
-    taken at a recheck, but not waited for again.
+    rechecks only the audio and the pause have changed. A score not under way in time for the
+    first is still taken at a recheck once it is, but that is not waited for again.
     """
     if turns.fusion is None or not text:
         return None
     if tentative.score is None:
         wait, tentative.waited = (0.0 if tentative.waited else _TEXT_WAIT_S), True
-        tentative.score = await turns.board.text_score(tentative.turn, wait)
+        board = turns.board
+        tentative.score = await board.text_score(tentative.turn, wait, _TRANSCRIPT_WAIT_S)
     if tentative.score is None:
         return None
     return turns.fusion.probability(features(probability, tentative.score, text, pause_ms))

@@ -49,9 +49,15 @@ class TurnText:
         )
 
     async def score(self, turn: int, user: ChatMessage, opts: ReplyOptions) -> None:
-        """Score the turn's words on the model thread and put the score on the board."""
-        assert self.board is not None
-        self.board.scored(turn, await call_in_thread(self.stage.executor, self._score, user, opts))
+        """Score the turn's words on the model thread and put the score on the board.
+
+        Replies are made one at a time, so only a read-ahead can be ahead of the score on the
+        thread: the decision may wait for it from now on (``TurnBoard.scoring``).
+        """
+        board = self.board
+        assert board is not None
+        board.scoring(turn)
+        board.scored(turn, await call_in_thread(self.stage.executor, self._score, user, opts))
 
     def _score(self, user: ChatMessage, opts: ReplyOptions) -> TurnEndScore | None:
         """Runs on the model thread: the score of the messages the reply will read."""
