@@ -140,7 +140,7 @@ class TentativeTurns:
             events.EndOfTurn(
                 turn=tentative.turn,
                 probability=round(probability, 3),
-                text=round(score.p_end, 4) if score is not None else None,
+                text=float(f"{score.p_end:.3g}") if score is not None else None,  # often ~1e-5
                 fused=round(fused, 3) if fused is not None else None,
             )
         )
