@@ -110,18 +110,26 @@ def rules(rows: Rows, x: np.ndarray, weights: np.ndarray, bias: float) -> dict[s
 
 
 def verdict(rows: Rows, curves: dict[str, Any], fitted: float, matched: float) -> None:
-    """Held-out human speech: whether the fusion cuts off fewer pauses, no slower than today."""
+    """Held-out human speech: whether the fusion cuts off fewer pauses, no slower than today.
+
+    "No slower" is read at the median, the figure the goals are set in; the mean is printed
+    beside it, since the turns the fusion cannot call wait for the long limit.
+    """
     rule = score(rows, curves["rule"](0.5), "heldout", "human")
-    print(f"held-out human, today's rule: {rule.cutoff_rate:.0%} cut-offs, {rule.mean_ms:.0f} ms")
+    print(
+        f"held-out human, today's rule: {rule.cutoff_rate:.0%} cut-offs, "
+        f"p50 {rule.p50_ms:.0f} ms, mean {rule.mean_ms:.0f} ms"
+    )
     empty = np.array([r["empty"] for r in rows], dtype=bool)
-    for name, t in (("fitted", fitted), ("latency-matched on tuning", matched)):
+    for name, t in (("patient (<= 5 % on tuning)", fitted), ("default (today's speed)", matched)):
         both = score(rows, curves["both"](t), "heldout", "human")
-        wins = both.cutoff_rate < rule.cutoff_rate and both.mean_ms <= rule.mean_ms
+        wins = both.cutoff_rate < rule.cutoff_rate and both.p50_ms <= rule.p50_ms
         # what waiting on an empty transcript costs: the same, had it confirmed as today
         confirming = score(rows, curves["both"](t) | empty, "heldout", "human")
         print(
-            f"both at the {name} threshold {t:.4g}: {both.cutoff_rate:.0%} cut-offs, "
-            f"{both.mean_ms:.0f} ms -> {'GO' if wins else 'NO-GO'} (were an empty transcript "
+            f"both at the {name} threshold {t:.4g}: {both.cutoff_rate:.0%} cut-offs, p50 "
+            f"{both.p50_ms:.0f} ms, mean {both.mean_ms:.0f} ms -> {'GO' if wins else 'NO-GO'} "
+            "(were an empty transcript "
             f"to confirm: {confirming.cutoff_rate:.0%}, {confirming.mean_ms:.0f} ms)"
         )
 
@@ -189,7 +197,7 @@ def main(rows: Rows, x: np.ndarray, weights: np.ndarray, bias: float, threshold:
     }
     results = table(rows, built["curves"], settings)
     verdict(rows, built["curves"], threshold, built["matched"])
-    examples(rows, built["p_both"], threshold)
+    examples(rows, built["p_both"], built["matched"])
     legend = "grey: today's rule  blue: audio only  orange: text only  green: both (fusion)"
     for of, name in (("human", "eot_fusion.png"), ("piper", "eot_fusion_piper.png")):
         plot({"results": results}, RESULTS / name, of, COLOURS, legend, "latency_mean_ms")

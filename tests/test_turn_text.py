@@ -84,7 +84,7 @@ def todays_rule(p_audio: float, text: str | None, threshold: float = 0.5) -> boo
 GRID_AUDIO = [0.0, 0.2, 0.49, 0.5, 0.8, 1.0]
 GRID_TEXT = [None, "", "Hello world.", "What time is it?", "Tell me about the", "So, um,", "Yes"]
 # Hand-made: the words' P(end) and the audio decide, equally weighted.
-FUSION = TurnFusion(weights=(1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0), bias=0.0, threshold=0.5)
+FUSION = TurnFusion(weights=(1.0, 1.0, 0.0, 0.0, 0.0), bias=0.0, threshold=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_a_score_of_none_on_the_board_leaves_the_rule_to_decide(turn_model: EndO
         turns.board.scoring(1)
         turns.board.scored(1, None)
         return [
-            await _fused(turns, _Tentative(turn, 0.0), p, "Hello world.", 520)
+            await _fused(turns, _Tentative(turn, 0.0), p, "Hello world.")
             for p, turn in itertools.product(GRID_AUDIO, (1, 2))
         ]
 
@@ -129,17 +129,17 @@ def test_with_a_score_the_fusion_decides_and_it_is_kept_for_the_rechecks(
         tentative = _Tentative(1, 0.0)
         decided = []
         for p in (0.01, 0.9):
-            fused = await _fused(turns, tentative, p, "Tell me about the", 120)
+            fused = await _fused(turns, tentative, p, "Tell me about the")
             decided.append(finished(turns, p, "Tell me about the", fused))
         turns.board.settle(1)  # the board forgets the turn; the tentative turn keeps its score
-        again = await _fused(turns, tentative, 0.9, "Tell me about the", 520)
+        again = await _fused(turns, tentative, 0.9, "Tell me about the")
         return decided, tentative.score, again
 
     decided, kept, again = asyncio.run(check())
     # the rule would never end on "the"; the fusion as weighted here goes by audio and words
     assert decided == [False, True] and kept is not None and again is not None
-    f = features(0.9, kept, "Tell me about the", 520)
-    assert f.open_ending == 1.0 and FUSION.finished(f) and len(TurnFeatures.names()) == 7
+    f = features(0.9, kept, "Tell me about the")
+    assert f.open_ending == 1.0 and FUSION.finished(f) and len(TurnFeatures.names()) == 5
 
 
 # --- the score and the reply on one cache -----------------------------------------------

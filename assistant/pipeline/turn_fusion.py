@@ -7,7 +7,11 @@ such as "the"). A logistic regression over ``TurnFeatures`` weighs them into one
 Its weights are not set by hand: ``bench/fit_turn_fusion.py`` fits them on the labelled pauses
 of the dev set (bench/devset.py) and writes ``turn_fusion.toml`` next to this module, with the
 data's checksum and the fit's figures. Collecting the features and deciding share
-``features()``, so what was fitted is what runs.
+``features()``, so what was fitted is what runs. The length of the pause so far is no
+feature: fitted, it learnt the dev set's pause lengths (a 1.5 s pause became a turn's end) and
+outweighed what the sound and the words say. Time is the long limit's job (vad.turn_long_ms).
+Nor is the number of words: it counted against every short answer ("Yes.") and bought nothing
+on held-out speech.
 """
 
 from __future__ import annotations
@@ -35,8 +39,6 @@ class TurnFeatures:
     log_p_stop: float  # log P(end of message, or a sentence-final mark)
     asked: float  # 1 when the transcript ends with "?"
     open_ending: float  # 1 when the transcript ends on an open word, a comma or a dash
-    pause_s: float  # silence so far at this checkpoint
-    log_words: float  # log(1 + words in the transcript)
 
     @classmethod
     def names(cls) -> list[str]:
@@ -44,8 +46,8 @@ class TurnFeatures:
         return [f.name for f in fields(cls)]
 
 
-def features(p_audio: float, score: TurnEndScore, text: str, pause_ms: float) -> TurnFeatures:
-    """The features of one checkpoint: audio probability, text score, transcript, pause so far."""
+def features(p_audio: float, score: TurnEndScore, text: str) -> TurnFeatures:
+    """The features of one checkpoint: the audio's probability, the text's score, the words."""
     p = min(max(p_audio, _EDGE), 1.0 - _EDGE)
     stripped = text.strip()
     return TurnFeatures(
@@ -54,8 +56,6 @@ def features(p_audio: float, score: TurnEndScore, text: str, pause_ms: float) ->
         log_p_stop=_log(score.p_stop),
         asked=float(stripped.endswith("?")),
         open_ending=float(bool(stripped) and sounds_unfinished(stripped)),
-        pause_s=pause_ms / 1000.0,
-        log_words=math.log1p(len(stripped.split())),
     )
 
 

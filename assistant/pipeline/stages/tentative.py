@@ -130,8 +130,7 @@ class TentativeTurns:
         asked = loop.run_in_executor(self._executor, model.probability, audio)
         probability = await asked
         text = await self.turns.board.transcript(tentative.turn, _TRANSCRIPT_WAIT_S)
-        pause_ms = self.stage.segmenter.silence_ms
-        fused = await _fused(self.turns, tentative, probability, text, pause_ms)
+        fused = await _fused(self.turns, tentative, probability, text)
         if self.current is not tentative:  # withdrawn meanwhile
             return
         score = tentative.score
@@ -213,12 +212,12 @@ class TentativeTurns:
 
 
 async def _fused(
-    turns: TurnTaking, tentative: _Tentative, probability: float, text: str | None, pause_ms: int
+    turns: TurnTaking, tentative: _Tentative, probability: float, text: str | None
 ) -> float | None:
     """The fusion's P(finished) at a checkpoint; None without a fusion, words or a score.
 
     The score is waited for briefly at the first checkpoint that has words, and kept: at the
-    rechecks only the audio and the pause have changed. A score not under way in time for the
+    rechecks only the audio has changed. A score not under way in time for the
     first is still taken at a recheck once it is, but that is not waited for again.
     """
     if turns.fusion is None or not text:
@@ -229,7 +228,7 @@ async def _fused(
         tentative.score = await board.text_score(tentative.turn, wait, _TRANSCRIPT_WAIT_S)
     if tentative.score is None:
         return None
-    return turns.fusion.probability(features(probability, tentative.score, text, pause_ms))
+    return turns.fusion.probability(features(probability, tentative.score, text))
 
 
 def finished(turns: TurnTaking, probability: float, text: str | None, fused: float | None) -> bool:
