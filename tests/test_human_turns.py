@@ -47,11 +47,14 @@ def _words(text: str) -> set[str]:
 
 
 def _both_sides(turn: devset.Turn, heard: str) -> bool:
-    """Whether ``heard`` holds a word from before the first pause and one from after the last."""
+    """Whether ``heard`` holds a word from before the first pause and one from after it.
+
+    (A part after a later pause that became a turn of its own shows as a second turn.)
+    """
     entry = next(r for r in json.loads(devset.MANIFEST.read_text())["recordings"]
                  if r["id"] == turn.recording)  # fmt: skip
-    words, cuts = turn.text.split(), entry["cuts"]
-    before, after = words[: cuts[0]["after"] + 1], words[cuts[-1]["after"] + 1 :]
+    words, cut = turn.text.split(), entry["cuts"][0]["after"] + 1
+    before, after = words[:cut], words[cut:]
     return bool(_words(heard) & set(before)) and bool(_words(heard) & set(after))
 
 

@@ -39,9 +39,7 @@ def test_a_finished_short_sentence_ends_and_an_open_ending_waits() -> None:
     # as Smart Turn and the chat model heard "Thanks." at 120 ms of pause (Piper, measured)
     done = features(0.9, TurnEndScore(p_end=0.3, p_stop=0.9, tokens=40), "Thanks.")
     # the same audio opinion on an unfinished start the chat model expects more of
-    open_ = features(
-        0.9, TurnEndScore(p_end=1e-7, p_stop=1e-4, tokens=43), "Tell me about the", 120
-    )
+    open_ = features(0.9, TurnEndScore(p_end=1e-7, p_stop=1e-4, tokens=43), "Tell me about the")
     assert fusion.finished(done)
     assert not fusion.finished(open_)
     assert fusion.probability(done) > fusion.probability(open_)

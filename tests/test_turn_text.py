@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from assistant import config
-from assistant.errors import ConfigError
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
 from assistant.llm.turn_end import TurnEndScore, open_prompt
@@ -42,7 +41,7 @@ from assistant.pipeline.harness import Recorder
 from assistant.pipeline.pipeline import Pipeline
 from assistant.pipeline.stages.llm import LlmStage, ReplyOptions
 from assistant.pipeline.stages.tentative import _fused, _Tentative, finished
-from assistant.pipeline.turn_fusion import DEFAULT, TurnFeatures, TurnFusion, features
+from assistant.pipeline.turn_fusion import TurnFeatures, TurnFusion, features
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking, sounds_unfinished
 from assistant.pipeline.voice import _say_the_rule_decides, turn_taking
 from assistant.types import ChatMessage
@@ -332,15 +331,13 @@ def test_a_turn_taken_back_leaves_no_trace_in_the_cache(chat: LlamaChatModel, ho
 def test_the_setting_weighs_a_local_chat_models_opinion_only(
     models: Models, caplog: pytest.LogCaptureFixture
 ) -> None:
-    on = config.load({"vad": {"turn_text": True}})
-    plain = turn_taking(config.load(), models)
-    assert plain is not None and plain.fusion is None and not plain.board.wants_scores
-    if DEFAULT.exists():
-        local = turn_taking(on, models)
-        assert local is not None and local.fusion is not None and local.board.wants_scores
-    else:  # not fitted yet: said, with the file's name
-        with pytest.raises(ConfigError, match=r"turn_fusion\.toml"):
-            turn_taking(on, models)
+    on = config.load()  # the chat model's opinion is weighed by default
+    local = turn_taking(on, models)
+    assert local is not None and local.fusion == TurnFusion.load() and local.board.wants_scores
+    off = turn_taking(config.load({"vad": {"turn_text": False}}), models)
+    assert off is not None and off.fusion is None and not off.board.wants_scores
+    quick = turn_taking(config.load({"vad": {"turn_text_threshold": 0.7}}), models)
+    assert quick is not None and quick.fusion is not None and quick.fusion.threshold == 0.7
     _say_the_rule_decides.cache_clear()
     client = OpenAIClient("http://127.0.0.1:9/v1", "", httpx.Timeout(1.0))
     remote = RemoteChatModel(client, name="any")

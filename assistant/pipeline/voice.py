@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
@@ -90,7 +91,9 @@ def text_fusion(settings: Settings, models: Models) -> TurnFusion | None:
     if models.llm is None or not models.llm.scores_turn_end:
         _say_the_rule_decides()
         return None
-    return TurnFusion.load()
+    fusion = TurnFusion.load()
+    chosen = settings.vad.turn_text_threshold
+    return dataclasses.replace(fusion, threshold=chosen) if chosen else fusion
 
 
 @functools.cache  # once per process: every conversation would say it again
