@@ -21,6 +21,11 @@ frame heard, as webrtcvad and the floor judge it. Between two sentences ("Stop. 
 the model is then asked no sooner than before, and does not end the turn between them.
 Silence endpointing keeps webrtcvad's hangover: its 300 ms were tuned with it, and without it a
 comma's pause would end a turn.
+
+With ``progress_ms`` the segmenter also reports the utterance so far while the user speaks
+(``SpeechProgress``), for recognition as it goes: every ``progress_ms`` of stream time, on a
+voiced frame, once the utterance holds a second of speech (Whisper invents words on shorter
+audio). It is decided on stream time, so the same audio always gives the same reports.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from assistant.audio.noise_floor import NoiseFloor
 from assistant.audio.onset import OnsetWindow
 from assistant.audio.vad_events import (
     SpeechPaused,
+    SpeechProgress,
     SpeechResumed,
     SpeechStarted,
     Utterance,
@@ -46,6 +52,7 @@ from assistant.types import Pcm16
 
 __all__ = [
     "SpeechPaused",
+    "SpeechProgress",
     "SpeechResumed",
     "SpeechStarted",
     "Utterance",
@@ -76,6 +83,10 @@ class VadConfig:
     over_floor_db: float = 0.0
     # ...and at least this loud (with over_floor_db; -100 = no minimum)
     voiced_min_dbfs: float = -100.0
+    progress_ms: int = 0  # SpeechProgress this often while speaking; 0 = never
+
+
+PROGRESS_AFTER_MS = 1000  # speech an utterance holds before its first SpeechProgress
 
 
 def is_checkpoint(cfg: VadConfig, pause_ms: int, silence_ms: int, extra_ms: int) -> bool:
@@ -118,6 +129,7 @@ class VadSegmenter:
         self._voiced = 0
         self._silence_run = 0  # frames since the last voiced one: where the pause begins
         self._quiet_run = 0  # frames since the last heard one: what decisions wait on
+        self._progress_frame = 0  # index of the frame after the last SpeechProgress
 
     def feed(self, pcm: Pcm16, vad_pcm: Pcm16 | None = None) -> list[VadEvent]:
         """Consume samples; return the events they complete.
@@ -184,7 +196,19 @@ class VadSegmenter:
             )
         if self._seconds(len(self._speech)) >= cfg.max_utterance_s:
             return self._finish(forced=True)
-        return None
+        return self._progress(index) if voiced else None
+
+    def _progress(self, index: int) -> SpeechProgress | None:
+        """The utterance so far, when ``progress_ms`` have passed since the last report."""
+        cfg = self.config
+        if not cfg.progress_ms or self._voiced * cfg.frame_ms < PROGRESS_AFTER_MS:
+            return None
+        if (index + 1 - self._progress_frame) * cfg.frame_ms < cfg.progress_ms:
+            return None
+        assert self._speech is not None
+        self._progress_frame = index + 1
+        start, end = self._seconds(self._start_frame), self._seconds(index + 1)
+        return SpeechProgress(np.concatenate(self._speech), start, end)
 
     @property
     def silence_ms(self) -> int:
