@@ -105,6 +105,26 @@ def is_checkpoint(cfg: VadConfig, pause_ms: int, silence_ms: int, extra_ms: int)
     return (silence_ms - cfg.short_ms) % cfg.recheck_ms < cfg.frame_ms
 
 
+class ProgressClock:
+    """When speech in progress is reported (``SpeechProgress``), on stream time.
+
+    At most every ``progress_ms``, once the utterance holds ``PROGRESS_AFTER_MS`` of speech.
+    """
+
+    def __init__(self, cfg: VadConfig) -> None:
+        self.frame_ms, self.every_ms = cfg.frame_ms, cfg.progress_ms
+        self._last = 0  # index of the frame after the last report
+
+    def due(self, index: int, voiced: int) -> bool:
+        """Whether frame ``index``, voiced, with ``voiced`` frames of speech so far, reports."""
+        if not self.every_ms or voiced * self.frame_ms < PROGRESS_AFTER_MS:
+            return False
+        if (index + 1 - self._last) * self.frame_ms < self.every_ms:
+            return False
+        self._last = index + 1
+        return True
+
+
 class VadSegmenter:
     """Feeds on PCM chunks of any size and returns speech events as they are decided."""
 
@@ -120,6 +140,7 @@ class VadSegmenter:
         self._onset_frames = 0
         self.extra_checkpoint_ms = 0  # one more SpeechPaused at this silence (0 = none)
         self._floor = NoiseFloor(cfg.frame_ms)
+        self._progress = ProgressClock(cfg)
         self._reset_speech()
 
     def _reset_speech(self) -> None:
@@ -129,7 +150,6 @@ class VadSegmenter:
         self._voiced = 0
         self._silence_run = 0  # frames since the last voiced one: where the pause begins
         self._quiet_run = 0  # frames since the last heard one: what decisions wait on
-        self._progress_frame = 0  # index of the frame after the last SpeechProgress
 
     def feed(self, pcm: Pcm16, vad_pcm: Pcm16 | None = None) -> list[VadEvent]:
         """Consume samples; return the events they complete.
@@ -196,19 +216,10 @@ class VadSegmenter:
             )
         if self._seconds(len(self._speech)) >= cfg.max_utterance_s:
             return self._finish(forced=True)
-        return self._progress(index) if voiced else None
-
-    def _progress(self, index: int) -> SpeechProgress | None:
-        """The utterance so far, when ``progress_ms`` have passed since the last report."""
-        cfg = self.config
-        if not cfg.progress_ms or self._voiced * cfg.frame_ms < PROGRESS_AFTER_MS:
-            return None
-        if (index + 1 - self._progress_frame) * cfg.frame_ms < cfg.progress_ms:
-            return None
-        assert self._speech is not None
-        self._progress_frame = index + 1
-        start, end = self._seconds(self._start_frame), self._seconds(index + 1)
-        return SpeechProgress(np.concatenate(self._speech), start, end)
+        if voiced and self._progress.due(index, self._voiced):
+            start, end = self._seconds(self._start_frame), self._seconds(index + 1)
+            return SpeechProgress(np.concatenate(self._speech), start, end)
+        return None
 
     @property
     def silence_ms(self) -> int:

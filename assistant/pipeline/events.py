@@ -107,7 +107,6 @@ class Transcript(Event):
     stt_ms: float | None = None
     speculative: bool = False  # recognised at a pause, before the turn ended
     language: str = ""  # the language recognition heard ("" = typed, or not known)
-    streamed: bool = False  # the words confirmed while the user spoke, and a decode of the rest
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -183,7 +183,6 @@ class SttStage(FrameProcessor):
                 stt_ms=stt_ms,
                 speculative=reused,
                 language=transcript.language,
-                streamed=heard.streamed,
             )
         )
         await self.push_frame(
