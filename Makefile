@@ -25,7 +25,7 @@ else ifneq ($(LLAMA_BACKEND),cpu)
 $(error LLAMA_BACKEND must be cpu, cuda or metal, not $(LLAMA_BACKEND))
 endif
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-stream clean
 
 setup: system-deps $(VENV)/.installed models/.linked $(if $(GPU_CMAKE_ARGS),$(VENV)/.llama-$(LLAMA_BACKEND))
 
@@ -85,7 +85,7 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-eot bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk
+bench: bench-voice bench-eot bench-stream bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
@@ -136,6 +136,12 @@ bench-eot: setup
 	@test -d /usr/share/pocketsphinx/test/data || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends pocketsphinx-testdata; }
 	$(BIN)/python bench/eot.py --recordings $(or $(EOT_RECORDINGS),0)
+
+# Recognition while the user speaks, on the same recordings (about 4 minutes).
+bench-stream: setup
+	@test -d /usr/share/pocketsphinx/test/data || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends pocketsphinx-testdata; }
+	$(BIN)/python bench/stream_stt.py
 
 # The conversion benchmark compares against the ffmpeg command, which nothing else needs.
 bench-convert: setup

@@ -52,8 +52,9 @@ def test_norm_ignores_case_and_punctuation_but_keeps_inner_apostrophes() -> None
 
 
 def test_agreement_confirms_the_common_prefix_and_never_shrinks() -> None:
-    # case and punctuation differ, the words agree; the last word is never confirmed
-    assert agree(0, ["What", "is."], ["what", "is", "the."]) == 2
+    # case and punctuation differ, the words agree; the last word of either is never confirmed
+    assert agree(0, ["What", "is", "the"], ["what", "is", "the", "cap."]) == 2
+    assert agree(0, ["What", "is."], ["what", "is", "the."]) == 1
     assert agree(0, ["What", "is", "the."], ["What", "is", "the"]) == 2
     # a later pass that disagrees after the confirmed words takes nothing back
     assert agree(3, ["What", "is", "the", "capital"], ["What", "is", "the", "cat", "all"]) == 3
@@ -209,7 +210,8 @@ def test_partials_grow_and_the_final_continues_the_confirmed_words() -> None:
     assert final.text == " ".join(SCRIPT)
     assert stage.passes == 6 and stage.skipped == 0
     stables = [p.stable for p in partials]
-    assert stables[-1] == "What is the capital city of"  # "France?" was the last word heard
+    # one word behind the last pass: the end of the audio may cut a word
+    assert stables[-1] == "What is the capital city"
     for p, later in itertools.pairwise(partials):
         assert later.stable.startswith(p.stable)
     for p in partials:
@@ -232,7 +234,7 @@ def test_progress_while_the_model_is_busy_is_skipped_not_queued() -> None:
     # the first audio, then the newest: the two that came while the first pass ran are gone
     assert [samples for samples, _ in model.calls] == [1 * RATE, int(2.5 * RATE), 3 * RATE]
     assert stage.passes == 2 and stage.skipped == 2
-    assert model.calls[-1][1] == "What is"
+    assert model.calls[-1][1] == "What"
     final = next(e for e in seen if isinstance(e, events.Transcript))
     assert final.text == "What is the capital city of."
 

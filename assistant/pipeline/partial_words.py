@@ -4,9 +4,10 @@ The utterance so far is recognised again every few hundred milliseconds. A word 
 once two passes in a row agree on it (ufal/whisper_streaming; Macháček et al., 2023, found
 two passes the best trade-off between delay and flicker): the confirmed words are the longest
 common prefix of the last two hypotheses, compared without case and punctuation, and they
-never change again. The last word of a pass is never confirmed (the audio may end inside it),
-and the punctuation after the last confirmed word is held back until a later word is
-confirmed: "France" may still become "France?", and the end-of-turn decision reads that mark.
+never change again. The last word of either pass is never confirmed: the audio may have ended
+inside it ("cold." heard before "cold-hearted", then "cold hard."). The punctuation after
+the last confirmed word is held back until a later word is confirmed: "France" may still
+become "France?", and the end-of-turn decision reads that mark.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ def agree(confirmed: int, previous: list[str], current: list[str]) -> int:
     """How many words of ``current`` are confirmed, given ``confirmed`` already were.
 
     Never fewer than ``confirmed``; more only when both passes begin with the confirmed words,
-    and never the last word of ``current``.
+    and never the last word of either pass.
     """
     if [norm(w) for w in previous[:confirmed]] != [norm(w) for w in current[:confirmed]]:
         return confirmed
-    limit = min(len(previous), len(current) - 1)
+    limit = min(len(previous), len(current)) - 1
     count = confirmed
     while count < limit and norm(previous[count]) == norm(current[count]):
         count += 1
