@@ -29,7 +29,7 @@ from assistant.pipeline.frames import (
 from assistant.pipeline.harness import run_stage
 from assistant.pipeline.partial_words import agree, begins_with, norm, settled
 from assistant.pipeline.processor import FrameProcessor
-from assistant.pipeline.stages.stream_stt import StreamingRecognizer
+from assistant.pipeline.stages.stream_stt import Hypothesis, StreamingRecognizer
 from assistant.pipeline.stages.stt import SttStage
 from assistant.pipeline.stages.vad import VadStage
 from bench import devset
@@ -323,7 +323,7 @@ def whisper() -> WhisperSTT:
     return models.stt
 
 
-def _stream(stt: WhisperSTT, pcm: np.ndarray) -> tuple[list[list[str]], str, str]:
+def _stream(stt: WhisperSTT, pcm: np.ndarray, tail: bool) -> tuple[list[list[str]], str, str]:
     """The partials' stable texts (per utterance), the final text and the whole decode.
 
     As the STT stage does it, with every pass run: at each progress report a pass, at each
@@ -334,41 +334,62 @@ def _stream(stt: WhisperSTT, pcm: np.ndarray) -> tuple[list[list[str]], str, str
     stables: list[list[str]] = []
     finals, wholes = [], []
     paused: tuple[float, float, str] | None = None
+
+    def published(heard: Hypothesis | None) -> None:  # a partial transcript, as the stage's
+        if heard is not None:
+            if not stables or heard.restarted:
+                stables.append([])
+            stables[-1].append(heard.stable)
+
     for event in segmenter.feed(pcm) + segmenter.flush():
         if isinstance(event, SpeechProgress | SpeechPaused | Utterance):
             audio = event.audio.astype(np.float32) / 32768.0
         if isinstance(event, SpeechProgress):
-            heard = recognizer.step(audio, event.start)
-            if heard is not None:
-                if not stables or heard.restarted:
-                    stables.append([])
-                stables[-1].append(heard.stable)
+            published(recognizer.step(audio, event.start))
         elif isinstance(event, SpeechPaused):
-            final = recognizer.finish(audio, event.start)
+            final = recognizer.finish(audio, event.start, tail)
+            published(final.hypothesis)
             paused = (event.start, event.end, final.transcript.text)
         elif isinstance(event, Utterance):
             if paused is not None and paused[:2] == (event.start, event.end):
                 finals.append(paused[2])
             else:
-                finals.append(recognizer.finish(audio, event.start).transcript.text)
+                finals.append(recognizer.finish(audio, event.start, tail).transcript.text)
             wholes.append(stt.transcribe(audio).text)
             recognizer.reset()
     return stables, " ".join(finals), " ".join(wholes)
 
 
-@HUMAN
-def test_real_speech_partials_hold_and_the_final_is_no_worse_than_a_whole_decode(
-    whisper: WhisperSTT,
-) -> None:
+def _human_turns() -> list[devset.Turn]:
     turns = [t for t in devset.load() if t.split == "tuning" and t.variant in ("clean", "noisy")]
     assert turns
-    for turn in turns:
-        pcm = read_pcm(turn.path)
-        stables, final, whole = _stream(whisper, pcm)
+    return turns
+
+
+@HUMAN
+def test_real_speech_partials_only_grow_and_the_final_continues_them(whisper: WhisperSTT) -> None:
+    # stream_final = "tail": the final is the confirmed words and a decode of the rest
+    for turn in _human_turns():
+        stables, final, _ = _stream(whisper, read_pcm(turn.path), tail=True)
+        assert stables or len(words(turn.text)) < 4, turn.id  # a long turn has partials
         for run in stables:
             assert all(b.startswith(a) for a, b in itertools.pairwise(run)), (turn.id, run)
         if stables:
             assert all(final.startswith(s) for s in stables[-1]), (turn.id, stables[-1], final)
+
+
+@HUMAN
+def test_real_speech_the_default_final_is_no_worse_than_a_whole_decode(
+    whisper: WhisperSTT,
+) -> None:
+    # "tail" is not the default: on this set it lost words ("And" of Librivox 0870) and, in
+    # noise, kept words a whole decode rejects (cards 002: "4, green up 4, green up close"
+    # where the whole decode heard no speech), which this bound does not allow
+    assert config.load().stt.stream_final == "full"
+    for turn in _human_turns():
+        stables, final, whole = _stream(whisper, read_pcm(turn.path), tail=False)
+        for run in stables:
+            assert all(b.startswith(a) for a, b in itertools.pairwise(run)), (turn.id, run)
         bound = wer(turn.text, whole) + 1 / len(words(turn.text))
         assert final == whole or wer(turn.text, final) <= bound + 1e-9, (turn.id, final, whole)
 
