@@ -9,7 +9,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libportaudio2
 # The live-audio tests and benchmark run a private PulseAudio with virtual devices; the voice
 # page is tested in Debian's Chromium, driven by Playwright (no browser download).
-TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium iproute2
+# Real human speech (read sentences with transcripts) for the turn-taking and streaming tests.
+TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium iproute2 \
+  pocketsphinx-testdata
 # A portable llama.cpp build (AVX2/FMA/F16C, no -march=native): the cached wheel stays valid
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
@@ -25,7 +27,7 @@ else ifneq ($(LLAMA_BACKEND),cpu)
 $(error LLAMA_BACKEND must be cpu, cuda or metal, not $(LLAMA_BACKEND))
 endif
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-stream clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-stream bench-human devset-deps clean
 
 setup: system-deps $(VENV)/.installed models/.linked $(if $(GPU_CMAKE_ARGS),$(VENV)/.llama-$(LLAMA_BACKEND))
 
@@ -85,7 +87,7 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-eot bench-stream bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk
+bench: bench-voice bench-eot bench-stream bench-human bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
@@ -104,7 +106,8 @@ bench-vision: setup
 bench-server: setup
 	$(BIN)/python bench/server.py
 
-bench-live: setup test-deps
+# live_turns.py also plays the dev set's held-out human recordings (see devset-deps).
+bench-live: setup test-deps devset-deps
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/live_turns.py
 
@@ -130,18 +133,25 @@ bench-voice: setup
 	$(BIN)/python bench/voice.py
 	$(BIN)/python bench/turns.py
 
-# The end-of-turn benchmark's human speech is Debian's pocketsphinx test recordings, which
-# nothing else needs. EOT_RECORDINGS=N keeps the first N recordings of each split (0: all 12).
-bench-eot: setup
-	@test -d /usr/share/pocketsphinx/test/data || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends pocketsphinx-testdata; }
+# The turn-taking benchmarks' human speech is Debian's pocketsphinx test recordings, and their
+# second synthetic voice espeak-ng (the dev set is built again when either comes or goes).
+devset-deps:
+	@test -d /usr/share/pocketsphinx/test/data && command -v espeak-ng >/dev/null || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  --no-install-recommends pocketsphinx-testdata espeak-ng; }
+
+# EOT_RECORDINGS=N keeps the first N recordings of each split (0: all 12).
+bench-eot: setup devset-deps
 	$(BIN)/python bench/eot.py --recordings $(or $(EOT_RECORDINGS),0)
 
 # Recognition while the user speaks, on the same recordings (about 4 minutes).
-bench-stream: setup
-	@test -d /usr/share/pocketsphinx/test/data || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends pocketsphinx-testdata; }
+bench-stream: setup devset-deps
 	$(BIN)/python bench/stream_stt.py
+
+# Voice to voice on the dev set, today's turn-taking against the new in one run.
+# HUMAN_TURNS=N keeps the first N turns of each set (0: all).
+bench-human: setup devset-deps
+	$(BIN)/python bench/human_turns.py --turns $(or $(HUMAN_TURNS),0)
 
 # The conversion benchmark compares against the ffmpeg command, which nothing else needs.
 bench-convert: setup

@@ -1,14 +1,20 @@
 """Voice to voice through PulseAudio, timed from outside the process: end-of-turn model vs silence.
 
 Run with ``make bench-live`` (or ``python bench/live_turns.py``). A live ``assistant chat`` runs
-on a private PulseAudio (tests/pulse.py). Complete spoken questions (Piper) are played into the
-virtual microphone one after another, each after the previous reply has ended. Two ``parec``
-processes record the microphone's and the speaker's monitors; the time from the last sound of
-a question to the first sound of its reply is read off those two recordings, so it includes
-everything the process does (capture, VAD, the end-of-turn decision, STT, LLM, TTS, playback
-buffers). Once with ``vad.end_of_turn = "model"`` (the default) and once with ``"silence"``
-(the behaviour before), each in its own session. The first reply of a session is listed on its
-own: it waits out the merge window while the echo path is unknown (see pipeline/stages/vad.py).
+on a private PulseAudio (tests/pulse.py). Complete spoken questions (Piper), then the held-out
+human recordings of the dev set (bench/devset.py, ``clean``; left out with a note when
+pocketsphinx-testdata is missing), are played into the virtual microphone one after another,
+each after the previous reply has ended. A human recording is cut at its end of speech: its
+room tone, louder than the sound threshold below, would otherwise hide where speech ended.
+Two ``parec`` processes record the microphone's and the speaker's monitors; the time from the
+last sound of a question to the first sound of its reply is read off those two recordings, so
+it includes everything the process does (capture, VAD, the end-of-turn decision, STT, LLM,
+TTS, playback buffers). Once with ``vad.end_of_turn = "model"`` (the default) and once with
+``"silence"`` (the behaviour before), each in its own session. The first reply of a session is
+listed on its own: it waits out the merge window while the echo path is unknown (see
+pipeline/stages/vad.py). The human recordings are rows of their own (no first reply apart: they
+come later in the session), with how many were answered as more than one turn ("cut") and how
+many got no reply ("none").
 Prints a table and JSON (also bench/results/live_turns.json). Target: p50 <= 700 ms.
 """
 
@@ -16,11 +22,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,8 @@ from bench.voice import PROMPTS, RATE, pct, speak, write_wav  # noqa: E402
 from tests.pulse import PulseServer  # noqa: E402
 
 TARGETS = {"model_v2v_p50_ms": 700.0}
+HUMAN = "human"  # the kind, and the rows' suffix, of the dev set's recordings
+TURN_WAIT_S = 30.0  # a question with no reply by then got none (its words were not heard)
 FRAME = RATE // 100  # 10 ms
 SOUND_DBFS = -45.0  # a 10 ms frame at least this loud is sound
 
@@ -100,10 +110,52 @@ def _gap_ms(mic: Monitor, speaker: Monitor, after: float) -> float | None:
     return float((spk_t0 + (start + reply[0]) / 100 - speech_end) * 1000)
 
 
+@dataclass
+class Played:
+    """What the questions of one kind got in a session."""
+
+    gaps: list[float] = field(default_factory=list)
+    timings: list[dict[str, Any]] = field(default_factory=list)
+    extra_turns: int = 0  # more than one turn for a question: it was cut off
+    unanswered: int = 0
+
+
+class TurnLines:
+    """The chat's JSON turn lines, read on a thread so that waiting for one can give up."""
+
+    def __init__(self, chat: subprocess.Popen[str]) -> None:
+        self._chat = chat
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._chat.stdout is not None
+        for line in self._chat.stdout:
+            if '"turn"' in line:
+                self._lines.put(line)
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next turn, or None when none came within ``timeout`` seconds."""
+        try:
+            return dict(json.loads(self._lines.get(timeout=timeout)))
+        except queue.Empty:
+            if self._chat.poll() is not None:
+                raise RuntimeError("assistant chat ended early") from None
+            return None
+
+    def drain(self) -> int:
+        """How many more turns came meanwhile (they are dropped)."""
+        count = 0
+        while not self._lines.empty():
+            self._lines.get_nowait()
+            count += 1
+        return count
+
+
 def run_session(
-    pulse: PulseServer, clips: list[Path], mode: str, sets: list[str]
-) -> tuple[list[float], list[dict[str, Any]]]:
-    """One live chat: the voice-to-voice gap of each question, and its own timings."""
+    pulse: PulseServer, clips: list[tuple[str, Path]], mode: str, sets: list[str]
+) -> dict[str, Played]:
+    """One live chat: per kind of question, the voice-to-voice gaps and the turns' own timings."""
     env = {**os.environ, **pulse.env}
     cmd = [sys.executable, "-m", "assistant", "--set", f"vad.end_of_turn={mode}"]
     for setting in sets:
@@ -113,45 +165,73 @@ def run_session(
         cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     mic, speaker = Monitor(pulse, "vmic.monitor"), Monitor(pulse, "vspk.monitor")
-    gaps: list[float] = []
-    timings: list[dict[str, Any]] = []
+    played: dict[str, Played] = {}
     try:
         wait_line(chat, lambda line: "listening on" in line, stream="stderr")
         time.sleep(2.0)  # model warm-up and the gate's calibration
-        for clip in clips:
+        lines, last = TurnLines(chat), Played()
+        for kind, clip in clips:
+            last.extra_turns += lines.drain()  # late turns belong to the question before
+            last = played.setdefault(kind, Played())
             before = time.monotonic()
             pulse.play(clip)
-            turn = json.loads(wait_line(chat, lambda line: '"turn"' in line))
-            timings.append(turn["timings_ms"])
+            turn = lines.next(TURN_WAIT_S)
+            if turn is None:
+                last.unanswered += 1
+                continue
+            last.timings.append(turn["timings_ms"])
             time.sleep(0.5)  # the last of the reply leaves the speaker
             gap = _gap_ms(mic, speaker, before)
             if gap is not None:
-                gaps.append(gap)
+                last.gaps.append(gap)
+        time.sleep(1.0)
+        last.extra_turns += lines.drain()
     finally:
         chat.terminate()
         chat.wait(10)
         mic.close()
         speaker.close()
-    return gaps, timings
+    return played
 
 
-def summary(gaps: list[float], timings: list[dict[str, Any]]) -> dict[str, Any]:
-    """First reply apart; p50/p95 of the rest and of all; the process's own p50s."""
-    rest = gaps[1:]
+def summary(played: Played, first_apart: bool = True) -> dict[str, Any]:
+    """The first reply apart (the session's first); p50/p95 of the rest and of all; own p50s."""
+    gaps, skip = played.gaps, int(first_apart)
+    rest, timings = gaps[skip:], played.timings[skip:]
     own = {
-        key: pct([t[key] for t in timings[1:] if t.get(key) is not None], 0.5)
+        key: pct([t[key] for t in timings if t.get(key) is not None], 0.5)
         for key in ("endpoint", "stt", "llm_first_clause", "tts_first_audio", "voice_to_voice")
-        if any(t.get(key) is not None for t in timings[1:])
+        if any(t.get(key) is not None for t in timings)
     }
     return {
         "own_p50_ms": own,
-        "first_ms": gaps[0] if gaps else None,
+        "first_ms": gaps[0] if gaps and first_apart else None,
         "p50_ms": pct(rest, 0.5) if rest else None,
         "p95_ms": pct(rest, 0.95) if rest else None,
         "p50_all_ms": pct(gaps, 0.5) if gaps else None,
         "replies": len(gaps),
         "gaps_ms": [round(g) for g in gaps],
+        "extra_turns": played.extra_turns,
+        "unanswered": played.unanswered,
     }
+
+
+def human_clips(tmp: Path) -> list[Path]:
+    """The held-out human recordings, cut at their end of speech, with 0.2 s of silence."""
+    from bench import devset
+    from bench.devset_audio import read_pcm
+
+    if not devset.SOURCE.exists():
+        print(f"{devset.SOURCE} is missing: the human rows are left out", file=sys.stderr)
+        return []
+    paths = []
+    for turn in devset.load():
+        if turn.split == "heldout" and turn.variant == "clean":
+            pcm = read_pcm(turn.path)[: round(turn.end * RATE)]
+            path = tmp / f"{turn.id}.wav"
+            write_wav(path, np.concatenate([pcm, np.zeros(RATE // 5, np.int16)]))
+            paths.append(path)
+    return paths
 
 
 def main() -> None:
@@ -174,34 +254,42 @@ def main() -> None:
         for i, text in enumerate(PROMPTS[:10]):
             path = Path(tmp) / f"q{i}.wav"
             write_wav(path, np.concatenate([speak(models, text), np.zeros(RATE // 5, np.int16)]))
-            clips.append(path)
+            clips.append(("piper", path))
+        clips += [(HUMAN, path) for path in human_clips(Path(tmp))]
         pulse = PulseServer(Path(tmp) / "pulse")
         pulse.start()
         try:
             results: dict[str, Any] = {"targets": TARGETS, "settings": sets}
+            rows = []
             for mode in modes:
-                results[mode] = summary(*run_session(pulse, clips, mode, sets))
+                played = run_session(pulse, clips, mode, sets)
+                results[mode] = summary(played["piper"])
+                rows.append(mode)
+                if HUMAN in played:
+                    results[f"{mode}/{HUMAN}"] = summary(played[HUMAN], first_apart=False)
+                    rows.append(f"{mode}/{HUMAN}")
         finally:
             pulse.stop()
-    print_table(results, modes)
+    print_table(results, rows)
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "live_turns.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results))
 
 
-def print_table(results: dict[str, Any], modes: list[str]) -> None:
+def print_table(results: dict[str, Any], rows: list[str]) -> None:
     """Outside-the-process figures, then what the process measured itself (p50)."""
-    if {"model", "silence"} <= set(modes):
+    if {"model", "silence"} <= set(rows):
         model, silence = results["model"], results["silence"]
         results["p50_model_vs_silence"] = model["p50_ms"] / silence["p50_ms"]
         results["met"] = {"model_v2v_p50": bool(model["p50_ms"] <= TARGETS["model_v2v_p50_ms"])}
-    print(f"{'endpointing':<12} {'first':>7} {'p50':>7} {'p95':>7} {'p50 all':>8}  own p50s")
-    for mode in modes:
-        r = results[mode]
-        cells = [f"{r[k]:.0f}" for k in ("first_ms", "p50_ms", "p95_ms", "p50_all_ms")]
+    print(f"{'endpointing':<14}{'first':>8}{'p50':>8}{'p95':>8}{'p50 all':>8}{'cut':>5}{'none':>5}")
+    for row in rows:
+        r = results[row]
+        cells = [r[k] for k in ("first_ms", "p50_ms", "p95_ms", "p50_all_ms")]
+        text = "".join(f"{'-' if c is None else f'{c:.0f}':>8}" for c in cells)
         own = ", ".join(f"{k} {v:.0f}" for k, v in r["own_p50_ms"].items())
-        print(f"{mode:<12} {cells[0]:>7} {cells[1]:>7} {cells[2]:>7} {cells[3]:>8}  {own}")
+        print(f"{row:<14}{text}{r['extra_turns']:>5}{r['unanswered']:>5}  own p50s: {own}")
     if "p50_model_vs_silence" in results:
         ratio = results["p50_model_vs_silence"]
         print(f"p50 model / silence: {ratio:.2f}x (target p50 <= 700 ms)")

@@ -38,18 +38,13 @@ class SpeechStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PartialTranscript(Event):
-    """What the user said so far: heard while speaking, or at a pause.
-
-    ``text`` is the whole hypothesis; ``stable`` its confirmed words, which only grow within
-    one utterance (``start``, stream seconds) unless ``restarted`` says the hypothesis was
-    begun again (``stable`` is then a new start, not a continuation).
-    """
+    """What the user said so far, heard while speaking or at a pause."""
 
     kind: ClassVar[str] = "partial_transcript"
-    text: str
-    stable: str = ""
-    start: float = 0.0
-    restarted: bool = False
+    text: str  # the whole hypothesis: the confirmed words and a tail that may still change
+    stable: str = ""  # the confirmed words: they only grow within one utterance...
+    start: float = 0.0  # ...the one that began here (stream seconds)...
+    restarted: bool = False  # ...unless the hypothesis was begun again
 
 
 @dataclass(frozen=True, kw_only=True)
