@@ -114,6 +114,9 @@ class VadSettings(_Section):
     end_of_turn: Literal["model", "silence"] = "model"
     turn_model: str = ""  # a name from `assistant models list` or an .onnx path; "" = default
     turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # P(finished) that ends the turn
+    # The chat model's opinion at a pause, weighed with the audio's (pipeline/turn_fusion.py);
+    # a local chat model only (a remote one leaves the decision to the rule).
+    turn_text: bool = False
     turn_short_ms: int = Field(120, ge=40, le=2000)  # silence before the model's answer counts
     turn_recheck_ms: int = Field(400, ge=100, le=5000)  # "not finished": asked again this often
     turn_long_ms: int = Field(2000, ge=300, le=10000)  # silence that ends a turn whatever it says

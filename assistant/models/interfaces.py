@@ -80,8 +80,12 @@ class LanguageModel(Protocol):
         """
         ...
 
-    def prefill(self, messages: list[ChatMessage]) -> None:
-        """Process the start of a conversation ahead of time, so the first reply starts sooner."""
+    def prefill(self, messages: list[ChatMessage], open_end: bool = False) -> None:
+        """Process the start of a conversation ahead of time, so the first reply starts sooner.
+
+        ``open_end``: the last message is the user's words so far, and more may follow; the
+        prompt is read up to them only, as ``turn_end`` reads it.
+        """
         ...
 
     def turn_end(self, messages: list[ChatMessage]) -> TurnEndScore | None:

@@ -18,7 +18,7 @@ from assistant.llm.errors import ContextOverflowError, FeatureNotAvailableError,
 from assistant.llm.grammar import Grammar
 from assistant.llm.model import Model
 from assistant.llm.sampling import SamplerParams
-from assistant.llm.turn_end import TurnEndScore, score
+from assistant.llm.turn_end import TurnEndScore, open_prompt, score
 from assistant.models.request import TextRequest, Usage
 from assistant.types import ChatMessage
 
@@ -77,9 +77,16 @@ class LlamaChatModel:
         """Forget the cached prompt (the next call evaluates its prompt from scratch)."""
         self.context.clear_cache()
 
-    def prefill(self, messages: list[ChatMessage]) -> None:
-        """Evaluate ``messages`` now; later prompts that start the same way reuse the cache."""
-        self.context.prefill(self.prompt_tokens(messages))
+    def prefill(self, messages: list[ChatMessage], open_end: bool = False) -> None:
+        """Evaluate ``messages`` now; later prompts that start the same way reuse the cache.
+
+        ``open_end``: up to the user's last word (``turn_end.open_prompt``), which both the
+        reply's prompt and the end-of-turn score start with.
+        """
+        if open_end:
+            self.context.prefill(open_prompt(self.model, messages))
+        else:
+            self.context.prefill(self.prompt_tokens(messages))
 
     def turn_end(self, messages: list[ChatMessage]) -> TurnEndScore | None:
         """The model's opinion on the user's words ending the message (see ``turn_end.score``).
@@ -145,6 +152,7 @@ class LlamaChatModel:
             )
         finally:  # also when closed early: what was generated counts
             if usage is not None:
+                usage.cached_tokens = self.context.last_reused
                 usage.completion_tokens = self.context.n_generated
                 usage.finish_reason = self.context.finish_reason or None
         return "cancelled" if cancel.is_set() else self.context.finish_reason

@@ -51,7 +51,7 @@ class RemoteChatModel:
         self.name = name or client.first_model()
         self._owns_client = owns_client
 
-    def prefill(self, messages: list[ChatMessage]) -> None:
+    def prefill(self, messages: list[ChatMessage], open_end: bool = False) -> None:
         """Nothing to do here: the remote server caches prompts itself."""
 
     def turn_end(self, messages: list[ChatMessage]) -> TurnEndScore | None:

@@ -60,6 +60,7 @@ class Usage:
     """Token counts and finish reason of one reply (final once its stream has ended)."""
 
     prompt_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt, found in the cache and not evaluated again
     completion_tokens: int = 0
     # stop | length | cancelled, or a remote server's own (tool_calls...); None: judged from
     # the counts (a remote server that names none)

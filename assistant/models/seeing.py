@@ -108,9 +108,9 @@ class SeeingChatModel:
             return "cancelled"
         return vision.stats.finish_reason or "stop"
 
-    def prefill(self, messages: list[ChatMessage]) -> None:
+    def prefill(self, messages: list[ChatMessage], open_end: bool = False) -> None:
         """Warm the chat model's cache (the vision model starts afresh per picture)."""
-        self.llm.prefill(messages)
+        self.llm.prefill(messages, open_end)
 
     def turn_end(self, messages: list[ChatMessage]) -> TurnEndScore | None:
         """The chat model's opinion (a picture changes nothing about how the words end)."""

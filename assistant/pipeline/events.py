@@ -91,6 +91,7 @@ class Confirmed(Event):
     """The turn's end was decided (end-of-turn model): its reply may be heard."""
 
     kind: ClassVar[str] = "confirmed"
+    by_limit: bool = False  # ended by the long limit (vad.turn_long_ms), whatever was decided
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,11 +107,7 @@ class Transcript(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class LlmStarted(Event):
-    """The model was asked for a reply.
-
-    ``spoken``: it goes to the voice; ``kept``: to the history (both, unless requested
-    otherwise).
-    """
+    """The model was asked for a reply (``spoken``: to the voice, ``kept``: to the history)."""
 
     kind: ClassVar[str] = "llm_started"
     spoken: bool = True

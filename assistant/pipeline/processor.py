@@ -79,6 +79,10 @@ class FrameProcessor:
         """Whether the frame belongs to a cancelled turn."""
         return 0 < frame.turn_id <= self._cancelled_upto or frame.turn_id in self._withdrawn
 
+    def busy(self) -> bool:
+        """Whether a data frame is being processed or waits for its turn."""
+        return self._current is not None or (self._queue is not None and not self._queue.empty())
+
     def is_withdrawn(self, turn_id: int) -> bool:
         """Whether ``turn_id`` was retracted (and not cancelled by an interrupt since)."""
         return turn_id in self._withdrawn

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,11 +26,14 @@ from assistant.pipeline.stages.stt import SttStage
 from assistant.pipeline.stages.tentative import MERGE_EXTRA_MS
 from assistant.pipeline.stages.tts import TtsStage
 from assistant.pipeline.stages.vad import VadStage
+from assistant.pipeline.turn_fusion import TurnFusion
 from assistant.pipeline.turn_taking import TurnBoard, TurnTaking
 from assistant.pipeline.turns import TurnLedger
 from assistant.tools.policy import ToolPolicy
 
 OVER_FLOOR_DB = 6.0  # with the end-of-turn model: pauses begin at the last sound (see audio/vad)
+
+log = logging.getLogger(__name__)
 
 
 def vad_config(settings: Settings, live: bool = False) -> VadConfig:
@@ -64,7 +69,34 @@ def turn_taking(settings: Settings, models: Models) -> TurnTaking | None:
     if models.turn is None or settings.vad.end_of_turn != "model":
         return None
     v = settings.vad
-    return TurnTaking(models.turn, v.turn_threshold, v.turn_merge_ms, v.turn_merge_heard_ms)
+    fusion = text_fusion(settings, models)
+    return TurnTaking(
+        models.turn,
+        v.turn_threshold,
+        v.turn_merge_ms,
+        v.turn_merge_heard_ms,
+        board=TurnBoard(wants_scores=fusion is not None),
+        fusion=fusion,
+    )
+
+
+def text_fusion(settings: Settings, models: Models) -> TurnFusion | None:
+    """The fitted weighing of the chat model's opinion with the audio's (``vad.turn_text``).
+
+    None when it is off, or when the chat model cannot give an opinion (a remote one): turns
+    then end by the rule, which is said once.
+    """
+    if not settings.vad.turn_text:
+        return None
+    if models.llm is None or not models.llm.scores_turn_end:
+        _say_the_rule_decides()
+        return None
+    return TurnFusion.load()
+
+
+@functools.cache  # once per process: every conversation would say it again
+def _say_the_rule_decides() -> None:
+    log.warning("vad.turn_text needs a local chat model; turns end by the audio's rule")
 
 
 def frontend_config(settings: Settings) -> FrontEndConfig:
@@ -120,7 +152,7 @@ def reply_stages(
     priority = SpeechFirst()
     options = reply_options(settings)
     context = context if context is not None else ConversationContext()
-    llm = LlmStage(models.llm, options, priority, live, tools, context)
+    llm = LlmStage(models.llm, options, priority, live, tools, context, board)
     stages: list[FrameProcessor] = [llm]
     if models.tts is not None:
         rate = settings.audio.output_sample_rate

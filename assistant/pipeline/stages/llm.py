@@ -18,6 +18,7 @@ from assistant.pipeline.context import ConversationContext
 from assistant.pipeline.events import EventBus, LlmStarted, ReplyDone, StageFailed
 from assistant.pipeline.frames import (
     DataFrame,
+    Frame,
     ReplyEndFrame,
     SpeculativeTranscriptFrame,
     TranscriptFrame,
@@ -31,7 +32,9 @@ from assistant.pipeline.stages.reply_steps import (
     options_for,
     reply_language,
 )
+from assistant.pipeline.stages.turn_text import TurnText
 from assistant.pipeline.tool_loop import exchange, hand_out, run_tool
+from assistant.pipeline.turn_taking import TurnBoard
 from assistant.tools.policy import ToolPolicy
 
 __all__ = ["LlmStage", "ReplyOptions"]
@@ -48,35 +51,42 @@ class LlmStage(ReplySteps):
         survive_errors: bool = False,
         tools: ToolPolicy | None = None,
         context: ConversationContext | None = None,
+        board: TurnBoard | None = None,
     ) -> None:
         """``tools``: what a turn may call (None: nothing; its prompt is in ``options``).
 
-        ``context``: the conversation's (None: one of the stage's own).
+        ``context``: the conversation's (None: one of the stage's own). ``board``: the
+        tentative turns, whose words the model scores before replying when it is asked to.
         """
         super().__init__("llm")
         self.tools = tools
         # A conversation that goes on (live, over a socket, a kiosk) ends a turn whose reply
         # failed and keeps listening; a one-shot run fails with the error instead.
         self.survive_errors = survive_errors
-        self.model = model
-        self.options = options
-        self.priority = priority
+        self.model, self.options, self.priority = model, options, priority
         self.context = context if context is not None else ConversationContext()
+        self.turn_text = TurnText(self, board)
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; meanwhile process the system prompt, so the first reply is faster."""
         await super().start(bus, on_error)
-        if prompt := self._system_prompt(self.options):
+        if prompt := self.system_prompt(self.options):
             self._executor.submit(self.model.prefill, [ChatMessage("system", prompt)])
+
+    async def queue_frame(self, frame: Frame) -> None:
+        """Words heard while the user still speaks are read at once, or not at all."""
+        if not (isinstance(frame, SpeculativeTranscriptFrame) and frame.open):
+            await super().queue_frame(frame)
+        elif not self.is_stale(frame):
+            self.turn_text.read_ahead(frame)
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Answer transcripts; forward everything else."""
         if isinstance(frame, TranscriptFrame):
             await self._reply(frame)
         elif isinstance(frame, SpeculativeTranscriptFrame):
-            if not frame.open:
-                # Read the likely prompt now; the reply, if it comes, reuses the cache.
-                self._executor.submit(self._prefill, frame.text)
+            # Read the likely prompt now; the reply, if it comes, reuses the cache.
+            self.turn_text.read_ahead(frame)
         else:
             await self.push_frame(frame)
 
@@ -115,6 +125,8 @@ class LlmStage(ReplySteps):
         user = self.context.question(frame.text)
         reply = _Reply(turn, speak, reply_language(frame, opts))
         try:
+            if self.turn_text.scores(turn):  # the decision waits for it, the reply reuses it
+                await self.turn_text.score(turn, user, opts)
             reason = await self._steps(frame, user, reply, cancel, opts)
         except asyncio.CancelledError:
             cancel.set()
@@ -157,7 +169,7 @@ class LlmStage(ReplySteps):
             step = tools.max_steps  # the model words the answer; it calls nothing more
         while True:
             mode = tools.mode(step) if tools is not None else "free"
-            prompt = self.context.prompt(self._system_prompt(opts), user, reply.added)
+            prompt = self.context.prompt(self.system_prompt(opts), user, reply.added)
             messages = await call_in_thread(
                 self._executor, self.context.fit, self.model, prompt, opts.max_tokens
             )

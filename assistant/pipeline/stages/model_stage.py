@@ -9,6 +9,7 @@ lives here once.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from assistant.concurrency import model_executor, run_to_the_end
 from assistant.pipeline.processor import FrameProcessor
@@ -40,6 +41,11 @@ class ModelStage(FrameProcessor):
         super().__init__(name)
         self._executor = model_executor(name)
         self._work = TurnWork()
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The model's thread: every call on the model runs there, one at a time."""
+        return self._executor
 
     async def on_interrupt(self, turn_id: int) -> None:
         """Stop the work of a cancelled turn (and of every earlier one)."""

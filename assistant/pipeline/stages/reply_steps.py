@@ -8,7 +8,6 @@ streamed on as it comes (``LlmToken`` events, and ``TextFrame`` to the voice).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 from collections.abc import Generator
@@ -181,16 +180,8 @@ class ReplySteps(ModelStage):
             return self.tools
         return dataclasses.replace(self.tools, choice=request.tool_choice)
 
-    def _system_prompt(self, opts: ReplyOptions) -> str:
+    def system_prompt(self, opts: ReplyOptions) -> str:
         """The system prompt, with the tools listed when the model may call them."""
         if self.tools is None:
             return opts.system_prompt
         return self.tools.system_prompt(opts.system_prompt)
-
-    def _prefill(self, user_text: str) -> None:
-        """Runs on the model thread: evaluate the conversation as it would be with this message."""
-        # A message too long for the window is reported by the real turn, not here.
-        with contextlib.suppress(ValueError):
-            user, system = self.context.question(user_text), self._system_prompt(self.options)
-            prompt = self.context.prompt(system, user)
-            self.model.prefill(self.context.fit(self.model, prompt, self.options.max_tokens))

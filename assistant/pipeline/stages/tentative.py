@@ -8,6 +8,12 @@ With an end-of-turn model (``vad.end_of_turn = "model"``):
   does not end on an open word such as "the" or "and") confirms the turn, and what was held
   goes out; "not finished" keeps listening and asks again every ``recheck_ms``; at
   ``hangover_ms`` (the long limit) the turn ends whatever the model says;
+- with the chat model's opinion (``vad.turn_text``, ``TurnTaking.fusion``) the LLM stage scores
+  the words right before it replies (``TurnBoard.scored``), and the fitted fusion of that
+  score, the audio probability and the transcript's cues decides instead of the rule. An
+  empty transcript then waits rather than confirms: most often it is a first short word that
+  recognition has not caught yet, and the long limit still ends the turn. A score that is not
+  there in time (the model thread still busy with an earlier reply) leaves the rule to decide;
 - speech before the confirmation withdraws the tentative turn: nothing of it is heard, kept
   or reported, and the utterance goes on;
 - speech soon after a confirmed turn (``merge_ms`` after its end of speech), before much of
@@ -30,8 +36,10 @@ from typing import TYPE_CHECKING
 
 from assistant.audio.vad import SpeechPaused, SpeechStarted, Utterance
 from assistant.concurrency import model_executor
+from assistant.llm.turn_end import TurnEndScore
 from assistant.pipeline import events
 from assistant.pipeline.frames import ConfirmFrame, RetractFrame
+from assistant.pipeline.turn_fusion import features
 from assistant.pipeline.turn_taking import TurnTaking, sounds_unfinished
 from assistant.types import Pcm16
 
@@ -39,6 +47,10 @@ if TYPE_CHECKING:
     from assistant.pipeline.stages.vad import VadStage
 
 _TRANSCRIPT_WAIT_S = 3.0  # longest wait for a tentative transcript at a decision
+# Longest wait for the LLM stage to be on the chat model's opinion (it may still be making an
+# earlier reply); without it the rule decides. Once it is, the score (a short call, behind at
+# most a read-ahead of the same prompt) is waited for as long as a transcript.
+_TEXT_WAIT_S = 0.3
 MERGE_EXTRA_MS = 500  # a turn not ending in a question mark may be continued this much later
 
 
@@ -51,6 +63,8 @@ class _Tentative:
     confirm_at_ms: int = 0  # found finished: confirmed once the pause is this long
     asked: bool = False  # its transcript ended with a question mark
     end: float = 0.0  # once confirmed: stream seconds at which its speech ended
+    score: TurnEndScore | None = None  # the chat model's opinion, kept for the rechecks
+    waited: bool = False  # for the score, once: later checkpoints take it only if it is there
 
 
 class TentativeTurns:
@@ -90,7 +104,7 @@ class TentativeTurns:
         """
         current = self.current
         if current is not None and current.start == event.start and not event.forced:
-            await self.confirm()  # the long limit: the turn is over whatever the model said
+            await self.confirm(by_limit=True)  # the turn is over whatever the model said
             return True
         await self.retract()
         return False
@@ -107,8 +121,7 @@ class TentativeTurns:
 
         The model runs on its own thread while recognition finishes on the other core. It is
         asked here (``short_ms``) rather than as the pause begins: with only ~80 ms of the
-        pause to hear it often calls finished questions unfinished. A transcript that ends on
-        an open word ("the", "and") is never finished; one that ends with a question mark is.
+        pause to hear it often calls finished questions unfinished.
         """
         tentative = self.current
         assert tentative is not None
@@ -117,15 +130,22 @@ class TentativeTurns:
         asked = loop.run_in_executor(self._executor, model.probability, audio)
         probability = await asked
         text = await self.turns.board.transcript(tentative.turn, _TRANSCRIPT_WAIT_S)
+        pause_ms = self.stage.segmenter.silence_ms
+        fused = await _fused(self.turns, tentative, probability, text, pause_ms)
         if self.current is not tentative:  # withdrawn meanwhile
             return
+        score = tentative.score
         # not held with the turn: how a pause was judged is worth knowing either way
         self.stage.bus.publish(
-            events.EndOfTurn(turn=tentative.turn, probability=round(probability, 3))
+            events.EndOfTurn(
+                turn=tentative.turn,
+                probability=round(probability, 3),
+                text=float(f"{score.p_end:.3g}") if score is not None else None,  # often ~1e-5
+                fused=round(fused, 3) if fused is not None else None,
+            )
         )
         tentative.asked = (text or "").rstrip().endswith("?")
-        finished = probability >= self.turns.threshold or tentative.asked
-        if not (text == "" or (finished and not (text and sounds_unfinished(text)))):
+        if not finished(self.turns, probability, text, fused):
             return
         window = self._merge_window(tentative)
         if self.turns.echo_known() or self.stage.segmenter.silence_ms >= window:
@@ -133,8 +153,11 @@ class TentativeTurns:
         else:  # its reply would mask a continuation: wait out the merge window instead
             tentative.confirm_at_ms = self.stage.segmenter.extra_checkpoint_ms = window
 
-    async def confirm(self) -> None:
-        """The tentative turn is over: what was held of it goes out, its reply may be heard."""
+    async def confirm(self, by_limit: bool = False) -> None:
+        """The tentative turn is over: what was held of it goes out, its reply may be heard.
+
+        ``by_limit``: at the long limit, not by a decision.
+        """
         assert self.current is not None
         confirmed, self.current = self.current, None
         turn = confirmed.turn
@@ -144,7 +167,7 @@ class TentativeTurns:
         confirmed.end = ended.end if ended is not None else 0.0
         self.turns.board.settle(turn)
         self.stage.bus.release(turn)
-        self.stage.bus.publish(events.Confirmed(turn_id=turn))
+        self.stage.bus.publish(events.Confirmed(turn_id=turn, by_limit=by_limit))
         self.stage.ledger.answer(turn)
         self.confirmed = confirmed
         self._first_audio = {t: w for t, w in self._first_audio.items() if t >= turn - 1}
@@ -187,3 +210,41 @@ class TentativeTurns:
         A question that sounded finished and was asked as one gets the shorter window.
         """
         return self.turns.merge_ms + (0 if turn.asked else MERGE_EXTRA_MS)
+
+
+async def _fused(
+    turns: TurnTaking, tentative: _Tentative, probability: float, text: str | None, pause_ms: int
+) -> float | None:
+    """The fusion's P(finished) at a checkpoint; None without a fusion, words or a score.
+
+    The score is waited for briefly at the first checkpoint that has words, and kept: at the
+    rechecks only the audio and the pause have changed. A score not under way in time for the
+    first is still taken at a recheck once it is, but that is not waited for again.
+    """
+    if turns.fusion is None or not text:
+        return None
+    if tentative.score is None:
+        wait, tentative.waited = (0.0 if tentative.waited else _TEXT_WAIT_S), True
+        board = turns.board
+        tentative.score = await board.text_score(tentative.turn, wait, _TRANSCRIPT_WAIT_S)
+    if tentative.score is None:
+        return None
+    return turns.fusion.probability(features(probability, tentative.score, text, pause_ms))
+
+
+def finished(turns: TurnTaking, probability: float, text: str | None, fused: float | None) -> bool:
+    """Whether a turn ends at a checkpoint: by the fusion when it has a say, else by the rule.
+
+    ``text`` None: no transcript in time. The rule: a transcript that ends on an open word
+    ("the", "and") is never finished, one that ends with a question mark is, and an empty one
+    is over. With a fusion an empty transcript waits (see the module's notes).
+    """
+    if turns.fusion is not None:
+        if fused is not None:
+            return fused >= turns.fusion.threshold
+        if text == "":
+            return False
+    if text == "":
+        return True
+    ready = probability >= turns.threshold or (text or "").rstrip().endswith("?")
+    return ready and not (text and sounds_unfinished(text))
