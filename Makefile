@@ -27,7 +27,7 @@ else ifneq ($(LLAMA_BACKEND),cpu)
 $(error LLAMA_BACKEND must be cpu, cuda or metal, not $(LLAMA_BACKEND))
 endif
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-human devset-deps clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-stream bench-human devset-deps clean
 
 setup: system-deps $(VENV)/.installed models/.linked $(if $(GPU_CMAKE_ARGS),$(VENV)/.llama-$(LLAMA_BACKEND))
 
@@ -87,7 +87,7 @@ pytest: setup test-deps
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-eot bench-human bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk
+bench: bench-voice bench-eot bench-stream bench-human bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
@@ -143,6 +143,10 @@ devset-deps:
 # EOT_RECORDINGS=N keeps the first N recordings of each split (0: all 12).
 bench-eot: setup devset-deps
 	$(BIN)/python bench/eot.py --recordings $(or $(EOT_RECORDINGS),0)
+
+# Recognition while the user speaks, on the same recordings (about 4 minutes).
+bench-stream: setup devset-deps
+	$(BIN)/python bench/stream_stt.py
 
 # Voice to voice on the dev set, today's turn-taking against the new in one run.
 # HUMAN_TURNS=N keeps the first N turns of each set (0: all).

@@ -38,6 +38,12 @@ class SttSettings(_Section):
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
     log_prob_threshold: float = Field(-1.0, le=0.0)
     window_s: float = Field(10.0, ge=1.0, le=30.0)  # shortest encoder window; 30 = always full
+    # Recognition while the user speaks: a pass on the utterance so far this often (ms of
+    # speech; 0 = off, see pipeline/stages/stt.py for why off). With it, "full": the transcript
+    # at the pause is the whole utterance decoded, as without; "tail": the words two passes
+    # agreed on and a decode of the rest (cheaper, but it cannot mend a confirmed word).
+    stream_ms: int = Field(0, ge=0, le=2000)
+    stream_final: Literal["tail", "full"] = "full"
 
 
 class LlmSettings(_Section):
