@@ -64,7 +64,7 @@ class Outbox:
         """
         sent = self.sent.get(item_id, "")
         if len(stable) > len(sent) and stable.startswith(sent):
-            self._delta(item_id, stable[len(sent) :])
+            self._heard_delta(item_id, stable[len(sent) :])
             self.sent[item_id] = stable
 
     def transcribed(self, item_id: str, text: str) -> None:
@@ -76,7 +76,7 @@ class Outbox:
         """
         sent = self.sent.pop(item_id, "")
         if text.startswith(sent) and (rest := text[len(sent) :]):
-            self._delta(item_id, rest)
+            self._heard_delta(item_id, rest)
         common = {"item_id": item_id, "content_index": 0}
         self.emit("conversation.item.input_audio_transcription.completed", **common,
                   transcript=text, usage={"type": "duration", "seconds": 0})  # fmt: skip
@@ -85,7 +85,7 @@ class Outbox:
         item["status"] = "completed"
         self.emit("conversation.item.done", previous_item_id=None, item=item)
 
-    def _delta(self, item_id: str, text: str) -> None:
+    def _heard_delta(self, item_id: str, text: str) -> None:
         self.emit("conversation.item.input_audio_transcription.delta", item_id=item_id,
                   content_index=0, delta=text)  # fmt: skip
 
