@@ -17,6 +17,11 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
+# Measured by bench/stream_stt.py (see the STT stage): the most frequent passes that the
+# second core keeps up with.
+STREAM_MS = 400
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -38,6 +43,11 @@ class SttSettings(_Section):
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
     log_prob_threshold: float = Field(-1.0, le=0.0)
     window_s: float = Field(10.0, ge=1.0, le=30.0)  # shortest encoder window; 30 = always full
+    # Recognition while the user speaks: a pass on the utterance so far this often (ms of
+    # speech; 0 = off); see pipeline/stages/stt.py. "tail": the transcript at the pause is the
+    # words two passes agreed on and a decode of the rest; "full": the whole utterance decoded.
+    stream_ms: int = Field(STREAM_MS, ge=0, le=2000)
+    stream_final: Literal["tail", "full"] = "tail"
 
 
 class LlmSettings(_Section):

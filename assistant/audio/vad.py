@@ -21,6 +21,11 @@ frame heard, as webrtcvad and the floor judge it. Between two sentences ("Stop. 
 the model is then asked no sooner than before, and does not end the turn between them.
 Silence endpointing keeps webrtcvad's hangover: its 300 ms were tuned with it, and without it a
 comma's pause would end a turn.
+
+With ``progress_ms`` the segmenter also reports the utterance so far while the user speaks
+(``SpeechProgress``), for recognition as it goes: every ``progress_ms`` of stream time, on a
+voiced frame, once the utterance holds a second of speech (Whisper invents words on shorter
+audio). It is decided on stream time, so the same audio always gives the same reports.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from assistant.audio.noise_floor import NoiseFloor
 from assistant.audio.onset import OnsetWindow
 from assistant.audio.vad_events import (
     SpeechPaused,
+    SpeechProgress,
     SpeechResumed,
     SpeechStarted,
     Utterance,
@@ -46,6 +52,7 @@ from assistant.types import Pcm16
 
 __all__ = [
     "SpeechPaused",
+    "SpeechProgress",
     "SpeechResumed",
     "SpeechStarted",
     "Utterance",
@@ -76,6 +83,10 @@ class VadConfig:
     over_floor_db: float = 0.0
     # ...and at least this loud (with over_floor_db; -100 = no minimum)
     voiced_min_dbfs: float = -100.0
+    progress_ms: int = 0  # SpeechProgress this often while speaking; 0 = never
+
+
+PROGRESS_AFTER_MS = 1000  # speech an utterance holds before its first SpeechProgress
 
 
 def is_checkpoint(cfg: VadConfig, pause_ms: int, silence_ms: int, extra_ms: int) -> bool:
@@ -94,6 +105,26 @@ def is_checkpoint(cfg: VadConfig, pause_ms: int, silence_ms: int, extra_ms: int)
     return (silence_ms - cfg.short_ms) % cfg.recheck_ms < cfg.frame_ms
 
 
+class ProgressClock:
+    """When speech in progress is reported (``SpeechProgress``), on stream time.
+
+    At most every ``progress_ms``, once the utterance holds ``PROGRESS_AFTER_MS`` of speech.
+    """
+
+    def __init__(self, cfg: VadConfig) -> None:
+        self.frame_ms, self.every_ms = cfg.frame_ms, cfg.progress_ms
+        self._last = 0  # index of the frame after the last report
+
+    def due(self, index: int, voiced: int) -> bool:
+        """Whether frame ``index``, voiced, with ``voiced`` frames of speech so far, reports."""
+        if not self.every_ms or voiced * self.frame_ms < PROGRESS_AFTER_MS:
+            return False
+        if (index + 1 - self._last) * self.frame_ms < self.every_ms:
+            return False
+        self._last = index + 1
+        return True
+
+
 class VadSegmenter:
     """Feeds on PCM chunks of any size and returns speech events as they are decided."""
 
@@ -109,6 +140,7 @@ class VadSegmenter:
         self._onset_frames = 0
         self.extra_checkpoint_ms = 0  # one more SpeechPaused at this silence (0 = none)
         self._floor = NoiseFloor(cfg.frame_ms)
+        self._progress = ProgressClock(cfg)
         self._reset_speech()
 
     def _reset_speech(self) -> None:
@@ -184,6 +216,9 @@ class VadSegmenter:
             )
         if self._seconds(len(self._speech)) >= cfg.max_utterance_s:
             return self._finish(forced=True)
+        if voiced and self._progress.due(index, self._voiced):
+            start, end = self._seconds(self._start_frame), self._seconds(index + 1)
+            return SpeechProgress(np.concatenate(self._speech), start, end)
         return None
 
     @property

@@ -1,4 +1,4 @@
-"""What the VAD segmenter reports: speech started, paused, resumed, and whole utterances."""
+"""What the VAD segmenter reports: speech started, going on, paused, resumed, and utterances."""
 
 from __future__ import annotations
 
@@ -30,6 +30,19 @@ class SpeechPaused:
     silence_ms: int = 0
 
 
+@dataclass(frozen=True, eq=False)  # holds an array: compare by identity
+class SpeechProgress:
+    """Speech is going on: the utterance so far, to recognise while the user still speaks.
+
+    Sent every ``progress_ms`` of stream time while a frame is voiced, once the utterance holds
+    a second of speech; never during a pause.
+    """
+
+    audio: Pcm16
+    start: float  # stream seconds: first voiced frame
+    end: float  # stream seconds: end of the frame that completed it
+
+
 @dataclass(frozen=True)
 class SpeechResumed:
     """Speech went on at ``at`` (stream seconds) after a reported pause."""
@@ -48,4 +61,4 @@ class Utterance:
     forced: bool = False  # cut at max_utterance_s rather than by silence
 
 
-VadEvent = SpeechStarted | SpeechPaused | SpeechResumed | Utterance
+VadEvent = SpeechStarted | SpeechProgress | SpeechPaused | SpeechResumed | Utterance

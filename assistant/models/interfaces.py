@@ -31,9 +31,21 @@ class SpeechToText(Protocol):
     """Turns one utterance of audio into text."""
 
     sample_rate: int  # Hertz the model expects
+    # Whether ``transcribe_after`` works; False where it always returns None (recognition
+    # while the user speaks then decodes each pass whole).
+    continues: bool
 
     def transcribe(self, audio: Float32) -> Transcript:
         """Transcribe mono float32 audio in [-1, 1] at ``sample_rate``."""
+        ...
+
+    def transcribe_after(self, audio: Float32, prefix: str) -> Transcript | None:
+        """Transcribe ``audio`` whose words begin with ``prefix``; only what follows is decoded.
+
+        The decoder is forced to start with ``prefix``; ``text`` is the whole utterance
+        (``prefix`` and the words after it, ``prefix`` kept as given), or "" when no speech
+        was heard. None when the continuation failed to decode (the caller decodes it whole).
+        """
         ...
 
 

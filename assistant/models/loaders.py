@@ -44,18 +44,20 @@ class Models:
 
 
 def stt_threads(settings: Settings) -> int:
-    """``stt.threads``, or when 0 one per core, less the one the end-of-turn model runs on.
+    """``stt.threads``, or when 0 one per core, less one for the rest of the voice pipeline.
 
     With ``vad.end_of_turn = "model"`` recognition and the end-of-turn model run in the same
-    pause. Measured on 2 cores (tiny.en, 3 s questions): one thread transcribes in 79 ms on a
-    quiet machine and 100-145 ms beside the model, two threads in 107 ms and 175-215 ms, as
-    they wait on each other for the core the model holds. A minute of audio takes 1.8 s on one
-    thread instead of 1.2 s on two.
+    pause; with ``stt.stream_ms`` recognition runs while the user speaks, beside the capture,
+    the front end and the VAD. Measured on 2 cores (tiny.en, 3 s questions): one thread
+    transcribes in 79 ms on a quiet machine and 100-145 ms beside the model, two threads in
+    107 ms and 175-215 ms, as they wait on each other for the core the model holds. A minute
+    of audio takes 1.8 s on one thread instead of 1.2 s on two.
     """
     if settings.stt.threads:
         return settings.stt.threads
     cores = os.cpu_count() or 1
-    return max(1, cores - 1) if settings.vad.end_of_turn == "model" else cores
+    shared = settings.vad.end_of_turn == "model" or settings.stt.stream_ms > 0
+    return max(1, cores - 1) if shared else cores
 
 
 def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:

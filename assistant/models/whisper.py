@@ -8,6 +8,11 @@ degenerate (no end token, or text that compresses too well) is redone through fa
 own ``transcribe`` on the full window, as are utterances longer than 29 s. ``window_s=30``
 always uses the full window.
 
+Continuations (``transcribe_after``, for recognition while the user speaks): the words
+already confirmed are forced as the decoder's prefix, after the start tokens, so only the
+words after them are generated; the encoder costs the same. CTranslate2 returns the forced
+tokens at the head of the result, and they are cut off there.
+
 Hallucinations: Whisper invents text on silence and noise; a result is kept only when the
 model is confident there was speech (``no_speech_prob`` at most ``no_speech_threshold``) and
 in its text (``avg_logprob`` at least ``log_prob_threshold``). Text that is only punctuation or
@@ -38,6 +43,7 @@ class WhisperSTT:
     """A faster-whisper model; implements the SpeechToText interface."""
 
     sample_rate = 16000
+    continues: bool  # with a fixed language and a short window (see transcribe_after)
 
     def __init__(
         self,
@@ -82,6 +88,7 @@ class WhisperSTT:
             self._model.hf_tokenizer, self._model.model.is_multilingual, "transcribe", self.language
         )
         self._suppress = get_suppressed_tokens(self._tokenizer, [-1])
+        self.continues = self.language is not None and window_s < _FULL_WINDOW_S
 
     def transcribe(self, audio: Float32) -> Transcript:
         """Transcribe one utterance; ``text`` is empty when no speech was heard."""
@@ -91,7 +98,14 @@ class WhisperSTT:
             fast = self._short_window(audio, seconds)
         return fast or self._full_window(audio)
 
-    def _short_window(self, audio: Float32, seconds: float) -> Transcript | None:
+    def transcribe_after(self, audio: Float32, prefix: str) -> Transcript | None:
+        """Decode only the words after ``prefix`` (see the module); None: decode it whole."""
+        seconds = len(audio) / self.sample_rate
+        if not self.continues or seconds + 1 >= _FULL_WINDOW_S:
+            return None
+        return self._short_window(audio, seconds, prefix.strip())
+
+    def _short_window(self, audio: Float32, seconds: float, prefix: str = "") -> Transcript | None:
         import ctranslate2
 
         model, tokenizer = self._model, self._tokenizer
@@ -104,7 +118,8 @@ class WhisperSTT:
         encoded = model.model.encode(
             ctranslate2.StorageView.from_array(features[None, :, :frames].copy())
         )
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        forced = tokenizer.encode(" " + prefix) if prefix else []
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps, *forced]
         budget = int(seconds * _TOKENS_PER_S) + 16
         result = model.model.generate(
             encoded,
@@ -113,14 +128,18 @@ class WhisperSTT:
             max_length=len(prompt) + budget,
             return_scores=True,
             return_no_speech_prob=True,
-            suppress_blank=True,
+            suppress_blank=not forced,
             suppress_tokens=self._suppress,
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        text = tokenizer.decode(tokens).strip()
-        if len(result.sequences_ids[0]) >= budget or _compression(text) > _MAX_COMPRESSION:
+        ids = result.sequences_ids[0]
+        if ids[: len(forced)] == forced:  # the forced words come back first
+            ids = ids[len(forced) :]
+        tokens = [t for t in ids if t < tokenizer.eot]
+        tail = tokenizer.decode(tokens)
+        if len(ids) >= budget or _compression(tail) > _MAX_COMPRESSION:
             return None  # a decoding failure: redo it on the full window
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        text = (prefix + tail).strip()
         return self._judge(text, result.no_speech_prob, avg_logprob, self.language or "en")
 
     def _full_window(self, audio: Float32) -> Transcript:

@@ -58,6 +58,15 @@ class SpeechPauseFrame(DataFrame):
 
 
 @dataclass(kw_only=True)
+class SpeechProgressFrame(DataFrame):
+    """Speech is going on: the utterance so far, to recognise while the user still speaks."""
+
+    audio: Pcm16
+    start: float  # stream seconds of speech onset
+    end: float  # stream seconds at the end of ``audio``
+
+
+@dataclass(kw_only=True)
 class UtteranceFrame(DataFrame):
     """One utterance found by the VAD."""
 

@@ -55,6 +55,7 @@ def vad_config(settings: Settings, live: bool = False) -> VadConfig:
         merge_ms=v.turn_merge_ms + MERGE_EXTRA_MS if model else 0,
         over_floor_db=OVER_FLOOR_DB if model else 0.0,
         voiced_min_dbfs=settings.audio.gate_threshold_dbfs if model and live else -100.0,
+        progress_ms=settings.stt.stream_ms,
     )
 
 
@@ -174,5 +175,7 @@ def voice_stages(
     barge_in = live is not None and settings.audio.barge_in
     board = turns.board if turns is not None else None
     vad = VadStage(vad_config(settings, live is not None), barge_in, turns, ledger)
-    front += [vad, SttStage(models.stt, board), *([between] if between is not None else [])]
+    stream = settings.stt.stream_final if settings.stt.stream_ms else None
+    stt = SttStage(models.stt, board, stream)
+    front += [vad, stt, *([between] if between is not None else [])]
     return front + reply_stages(settings, models, sink, live is not None, board, tools, context)

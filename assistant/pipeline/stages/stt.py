@@ -1,9 +1,21 @@
-"""STT stage: an utterance in, the user's words out (or nothing when it held no speech)."""
+"""STT stage: an utterance in, the user's words out (or nothing when it held no speech).
+
+With ``stream`` it also recognises the user while they speak: each ``SpeechProgressFrame``
+starts a pass on the utterance so far (stages/stream_stt.py) when the model thread is free,
+and is dropped otherwise (``skipped``), as the next one carries newer audio anyway; a pass
+that heard something new publishes a ``PartialTranscript``, and one that confirmed more words
+sends them on as an open ``SpeculativeTranscriptFrame``. The transcript at the pause is then
+the confirmed words and a decode of the rest (``stream = "tail"``) or a decode of the whole
+utterance (``"full"``, as without streaming).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -13,21 +25,41 @@ from assistant.pipeline import events
 from assistant.pipeline.events import EventBus, NoSpeech, PartialTranscript
 from assistant.pipeline.frames import (
     DataFrame,
+    Frame,
     SpeculativeTranscriptFrame,
     SpeechPauseFrame,
+    SpeechProgressFrame,
     TranscriptFrame,
     UtteranceFrame,
 )
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
+from assistant.pipeline.stages.stream_stt import Hypothesis, StreamingRecognizer
 from assistant.pipeline.turn_taking import TurnBoard
 
-_Pending = asyncio.Future[tuple[Transcript, float]]  # a transcription and its compute time (ms)
+
+@dataclass(frozen=True)
+class _Heard:
+    """A transcription of an utterance, its compute time and what streaming made of it."""
+
+    transcript: Transcript
+    stt_ms: float
+    hypothesis: Hypothesis | None = None  # with streaming: the confirmed words after it
+    streamed: bool = False  # only the words after the confirmed ones were decoded
+
+
+_Pending = asyncio.Future[_Heard]
 
 
 class SttStage(FrameProcessor):
     """Transcribes each utterance off the event loop; publishes ``transcript`` or ``no_speech``."""
 
-    def __init__(self, stt: SpeechToText, board: TurnBoard | None = None) -> None:
+    def __init__(
+        self,
+        stt: SpeechToText,
+        board: TurnBoard | None = None,
+        stream: Literal["tail", "full"] | None = None,
+    ) -> None:
+        """``stream``: recognition while the user speaks, and how the final is made; None: off."""
         super().__init__("stt")
         self.stt = stt
         self.board = board  # told the transcripts of tentative turns
@@ -35,6 +67,11 @@ class SttStage(FrameProcessor):
         # (start, end) of the audio transcribed at the last pause, and that transcription
         self._speculation: tuple[tuple[float, float], _Pending] | None = None
         self._announcing: set[asyncio.Future[None]] = set()  # keeps the push tasks alive
+        self.recognizer = StreamingRecognizer(stt) if stream is not None else None
+        self._tail = stream == "tail" and stt.continues
+        self._busy: asyncio.Future[Any] | None = None  # the last job given to the model
+        self.passes = 0  # passes run while the user spoke
+        self.skipped = 0  # progress frames dropped because the model was busy
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
         """Start serving; a first transcription of silence meanwhile warms the model up."""
@@ -43,31 +80,79 @@ class SttStage(FrameProcessor):
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Transcribe utterances (speculatively at a pause); forward everything else."""
-        if isinstance(frame, SpeechPauseFrame):
-            pending = self._transcribe(frame.audio)
+        if isinstance(frame, SpeechProgressFrame):
+            self._progress(frame)
+        elif isinstance(frame, SpeechPauseFrame):
+            pending = self._transcribe(frame.audio, frame.start)
             self._speculation = ((frame.start, frame.end), pending)
-            pending.add_done_callback(self._announce)
+            pending.add_done_callback(functools.partial(self._announce, frame.start))
         elif isinstance(frame, UtteranceFrame):
             await self._utterance(frame)
         else:
             await self.push_frame(frame)
 
-    def _transcribe(self, pcm: Pcm16) -> _Pending:
-        """Start a transcription on the model thread; resolves to (transcript, compute ms)."""
-
-        def timed() -> tuple[Transcript, float]:
-            started = time.monotonic()
-            result = self.stt.transcribe(pcm.astype(np.float32) / 32768.0)
-            return result, (time.monotonic() - started) * 1000
-
-        return asyncio.get_running_loop().run_in_executor(self._executor, timed)
-
-    def _announce(self, pending: _Pending) -> None:
-        """Pass a speculative transcript on, so the LLM can read it before the turn is final."""
-        if pending.cancelled() or pending.exception() is not None or not pending.result()[0].text:
+    def _progress(self, frame: SpeechProgressFrame) -> None:
+        """A pass on the utterance so far, unless the model is busy (then none: no queue)."""
+        if self.recognizer is None:
             return
-        frame = SpeculativeTranscriptFrame(text=pending.result()[0].text)
-        self.bus.publish(PartialTranscript(text=frame.text))
+        if self._busy is not None and not self._busy.done():
+            self.skipped += 1
+            return
+        self.passes += 1
+        audio = frame.audio.astype(np.float32) / 32768.0
+        loop = asyncio.get_running_loop()
+        step = loop.run_in_executor(self._executor, self.recognizer.step, audio, frame.start)
+        self._busy = step
+        step.add_done_callback(functools.partial(self._stepped, frame.start))
+
+    def _stepped(self, start: float, step: asyncio.Future[Hypothesis | None]) -> None:
+        """Publish what a pass heard; send newly confirmed words on."""
+        if step.cancelled() or step.exception() is not None or (heard := step.result()) is None:
+            return
+        self.bus.publish(
+            PartialTranscript(
+                text=heard.text, stable=heard.stable, start=start, restarted=heard.restarted
+            )
+        )
+        if heard.grew:
+            self._send(SpeculativeTranscriptFrame(text=heard.stable, open=True))
+
+    def _transcribe(self, pcm: Pcm16, start: float) -> _Pending:
+        """Start a transcription on the model thread (with streaming: the recognizer's final)."""
+        audio = pcm.astype(np.float32) / 32768.0
+        recognizer, tail = self.recognizer, self._tail
+
+        def timed() -> _Heard:
+            started = time.monotonic()
+            if recognizer is None:
+                result = self.stt.transcribe(audio)
+                return _Heard(result, (time.monotonic() - started) * 1000)
+            final = recognizer.finish(audio, start, tail)
+            ms = (time.monotonic() - started) * 1000
+            return _Heard(final.transcript, ms, final.hypothesis, final.streamed)
+
+        pending = asyncio.get_running_loop().run_in_executor(self._executor, timed)
+        self._busy = pending
+        return pending
+
+    def _announce(self, start: float, pending: _Pending) -> None:
+        """Pass a speculative transcript on, so the LLM can read it before the turn is final."""
+        if pending.cancelled() or pending.exception() is not None:
+            return
+        heard = pending.result()
+        if not heard.transcript.text:
+            return
+        frame = SpeculativeTranscriptFrame(text=heard.transcript.text)
+        stable, restarted = "", False
+        if heard.hypothesis is not None:
+            stable, restarted = heard.hypothesis.stable, heard.hypothesis.restarted
+        self.bus.publish(
+            PartialTranscript(text=frame.text, stable=stable, start=start, restarted=restarted)
+        )
+        self._send(frame)
+
+    def _send(self, frame: Frame) -> None:
+        """Push a frame from a callback; the task is kept alive until it is done."""
         task = asyncio.ensure_future(self.push_frame(frame))
         self._announcing.add(task)
         task.add_done_callback(self._announcing.discard)
@@ -77,9 +162,15 @@ class SttStage(FrameProcessor):
         reused = speculation is not None and speculation[0] == (frame.start, frame.end)
         # Speech that went on after the pause makes the speculation stale.
         pending = (
-            speculation[1] if speculation is not None and reused else self._transcribe(frame.audio)
+            speculation[1]
+            if speculation is not None and reused
+            else self._transcribe(frame.audio, frame.start)
         )
-        transcript, stt_ms = await pending
+        heard = await pending
+        if self.recognizer is not None and not frame.tentative:
+            # the utterance is over; a tentative one may still go on, its words with it
+            self._executor.submit(self.recognizer.reset)
+        transcript, stt_ms = heard.transcript, heard.stt_ms
         if frame.tentative and self.board is not None:
             self.board.heard(frame.turn_id, transcript.text)
         if not transcript.text:

@@ -1,5 +1,8 @@
 """VAD stage: audio frames in, one UtteranceFrame per turn out; each starts a turn.
 
+While the user speaks it also sends the utterance so far (``SpeechProgressFrame``, with
+``VadConfig.progress_ms``) for recognition as it goes, except while a reply is being made.
+
 With ``barge_in`` the stage also watches the turn in progress (from its utterance until the
 sink reports it played, or until it is interrupted): speech starting during that time sends an
 InterruptFrame for it downstream, which overtakes its data in every stage and stops playback.
@@ -15,6 +18,7 @@ from collections import deque
 
 from assistant.audio.vad import (
     SpeechPaused,
+    SpeechProgress,
     SpeechResumed,
     SpeechStarted,
     Utterance,
@@ -30,6 +34,7 @@ from assistant.pipeline.frames import (
     EndFrame,
     InterruptFrame,
     SpeechPauseFrame,
+    SpeechProgressFrame,
     UtteranceFrame,
 )
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
@@ -104,6 +109,12 @@ class VadStage(FrameProcessor):
                 await self.tentative.retract()
         elif isinstance(event, SpeechPaused):
             await self._paused(event)
+        elif isinstance(event, SpeechProgress):
+            # A reply being made owns the other core (a file, half duplex): no recognition
+            # meanwhile; with barge-in that reply was interrupted as the speech began.
+            if not self.ledger.answering:
+                frame = SpeechProgressFrame(audio=event.audio, start=event.start, end=event.end)
+                await self.push_frame(frame)
         else:
             await self._utterance(event)
 
