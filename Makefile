@@ -9,7 +9,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libportaudio2
 # The live-audio tests and benchmark run a private PulseAudio with virtual devices; the voice
 # page is tested in Debian's Chromium, driven by Playwright (no browser download).
-TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium iproute2
+# Real human speech (read sentences with transcripts) for the turn-taking and streaming tests.
+TEST_APT_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins chromium iproute2 \
+  pocketsphinx-testdata
 # A portable llama.cpp build (AVX2/FMA/F16C, no -march=native): the cached wheel stays valid
 # if the same cache is used on another x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
@@ -133,8 +135,9 @@ bench-voice: setup
 # The end-of-turn benchmark's human speech is Debian's pocketsphinx test recordings, which
 # nothing else needs. EOT_RECORDINGS=N keeps the first N recordings of each split (0: all 12).
 bench-eot: setup
-	@test -d /usr/share/pocketsphinx/test/data || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends pocketsphinx-testdata; }
+	@test -d /usr/share/pocketsphinx/test/data && command -v espeak-ng >/dev/null || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  --no-install-recommends pocketsphinx-testdata espeak-ng; }
 	$(BIN)/python bench/eot.py --recordings $(or $(EOT_RECORDINGS),0)
 
 # The conversion benchmark compares against the ffmpeg command, which nothing else needs.
