@@ -16,3 +16,21 @@ def finish(name: str, results: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results))
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as WER counts them: case and punctuation aside, hyphens split."""
+    from assistant.pipeline.partial_words import norm
+
+    return [w for w in (norm(x) for x in text.replace("-", " ").split()) if w]
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate: word edits (substituted, inserted, deleted) per reference word."""
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        diagonal, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
+    return row[-1] / max(1, len(ref))

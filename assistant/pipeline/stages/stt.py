@@ -194,6 +194,11 @@ class SttStage(FrameProcessor):
             )
         )
 
+    async def idle(self) -> None:
+        """Wait until the model has done the last job this stage gave it (benches, tests)."""
+        if self._busy is not None:
+            await asyncio.wait([self._busy])
+
     async def cleanup(self) -> None:
         """Let a running transcription finish in the background."""
         self._executor.shutdown(wait=False, cancel_futures=True)
