@@ -138,3 +138,21 @@ def words(item: dict[str, Any]) -> str:
     """The words of a message item, in lower case."""
     parts = item.get("content") or []
     return " ".join(p.get("text") or p.get("transcript") or "" for p in parts).lower()
+
+
+def assert_transcription_adds_up(events: list[dict[str, Any]]) -> None:
+    """Each audio item's transcription deltas, in order, add up to its ``completed`` transcript.
+
+    Deltas may come while the user speaks (the words confirmed so far) and at the final (the
+    rest); every one names an item that ``speech_started`` or ``committed`` announced.
+    """
+    announced = {e["item_id"] for e in events if e["type"].startswith("input_audio_buffer.")}
+    deltas: dict[str, str] = {}
+    for event in events:
+        kind = event["type"]
+        if kind == "conversation.item.input_audio_transcription.delta":
+            assert event["item_id"] in announced and event["content_index"] == 0, event
+            deltas[event["item_id"]] = deltas.get(event["item_id"], "") + event["delta"]
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            assert deltas.pop(event["item_id"], "") == event["transcript"], event
+    assert not deltas, f"deltas of items never completed: {deltas}"

@@ -1,6 +1,7 @@
 """Starting real servers for the tests, and reading their WebSocket replies."""
 
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -87,3 +88,23 @@ def voice_messages(connection: object, until: str, timeout: float = 60) -> tuple
         if message["type"] == until:
             return messages, bytes(audio)
     raise AssertionError(f"no {until!r} message; got {[m['type'] for m in messages]}")
+
+
+def assert_partials_lead_to_the_final(messages: list[dict]) -> None:
+    """``/ws/voice``'s transcripts of one turn keep the contract of partial transcripts.
+
+    Each non-final one carries ``stable``, the confirmed words its ``text`` begins with; they
+    all come before the final; the confirmed words only grow, and the final begins with them.
+    A partial made at a pause confirms nothing (``stable`` empty), so only non-empty ones are
+    compared.
+    """
+    transcripts = [m for m in messages if m["type"] == "transcript"]
+    finals = [i for i, m in enumerate(transcripts) if m["final"]]
+    assert len(finals) == 1 and finals[0] == len(transcripts) - 1, transcripts
+    final, partials = transcripts[-1]["text"], transcripts[:-1]
+    for partial in partials:
+        assert isinstance(partial["stable"], str) and partial["text"].startswith(partial["stable"])
+    confirmed = [p["stable"] for p in partials if p["stable"]]
+    for before, after in itertools.pairwise(confirmed):
+        assert after.startswith(before), confirmed
+    assert not confirmed or final.startswith(confirmed[-1]), (confirmed, final)

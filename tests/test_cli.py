@@ -109,3 +109,35 @@ def test_kiosk_that_cannot_start_says_why_in_one_line() -> None:
     assert out.stderr.startswith("error:") and "llm.model" in out.stderr
     empty = run_cli("kiosk", "--wake-phrase", "!!!")
     assert empty.returncode == 2 and "no words" in empty.stderr and "Traceback" not in empty.stderr
+
+
+def test_live_printer_grows_one_line_of_confirmed_words(capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.cli.printer import ConsolePrinter
+    from assistant.pipeline.conversation import Observers
+    from assistant.pipeline.events import LlmToken, PartialTranscript, ReplyDone, Transcript
+
+    observers = Observers()
+    ConsolePrinter(observers, live=True)
+    said = [
+        PartialTranscript(text="What", stable=""),  # a pause's partial: a line of its own
+        Transcript(turn_id=1, text="What?", stt_ms=1.0),
+        PartialTranscript(text="What is the", stable="What is"),
+        PartialTranscript(text="What is the capitol", stable="What is the"),
+        PartialTranscript(text="What is the capital", stable="What is the"),  # nothing new
+        PartialTranscript(text="What is the capital of", stable="What is the capital"),
+        PartialTranscript(text="What is the capital of France", stable=""),  # at the pause
+        Transcript(turn_id=2, text="What is the capital of France?", stt_ms=1.0),
+        PartialTranscript(text="Where is", stable="Where is"),  # while the reply is written
+        LlmToken(turn_id=2, text="Paris."),
+        ReplyDone(turn_id=2, text="Paris.", finish_reason="stop", tokens=2),
+    ]
+    for event in said:
+        observers.bus.publish(event)
+    assert capsys.readouterr().out.splitlines() == [
+        "  (hearing) What",
+        "you: What?",
+        "  (hearing) What is the capital",
+        "you: What is the capital of France?",
+        "  (hearing) Where is",
+        "assistant: Paris.",
+    ]

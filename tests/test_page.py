@@ -6,6 +6,7 @@ WebSocket, the server's pipeline, and reply audio back into the page.
 """
 
 import contextlib
+import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,9 @@ def test_the_page_hears_a_spoken_question_and_answers_aloud(browser: Any, server
     )
     seen = stats(page)
     assert "capital" in seen["transcripts"][0].lower() and seen["replies"][0].strip()
+    # The partial bubble's confirmed words, as they were shown, only grew and begin the final.
+    assert all(seen["transcripts"][0].startswith(shown) for shown in seen["partials"])
+    assert all(b.startswith(a) for a, b in itertools.pairwise(seen["partials"]))
     assert seen["micFrames"] > 50  # 20 ms frames went to the server
     log = page.locator("#log")
     assert "capital" in log.locator("li.user").first.inner_text().lower()
@@ -157,3 +161,65 @@ def test_the_page_shows_a_tool_call_and_its_result(browser: Any, server: str) ->
     assert page.locator("#log li.assistant").last.inner_text().startswith("12 * 7 = 84")
     assert not errors, errors
     page.context.close()
+
+
+# Counts every change to words already shown as confirmed: a text node of the bubble's
+# ``.stable`` span rewritten, or taken out.
+WATCH_CONFIRMED = """() => {
+  window.rewritten = [];
+  const watch = (records) => {
+    for (const r of records) {
+      const node = r.target.nodeType === Node.TEXT_NODE ? r.target.parentElement : r.target;
+      const confirmed = node && node.closest(".stable");
+      if (confirmed && (r.type === "characterData" || r.removedNodes.length)) {
+        window.rewritten.push(r.type);
+      }
+    }
+  };
+  const options = { subtree: true, childList: true, characterData: true };
+  new MutationObserver(watch).observe(document.getElementById("log"), options);
+}"""
+
+
+def test_confirmed_words_stay_put_while_the_tail_changes(
+    browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The partial bubble: confirmed words, then a dimmed tail; the final replaces it.
+
+    The real server runs in this process (tests/serving_here.py), and the test publishes the
+    partials a streaming recognizer makes while the user speaks onto the session's real event
+    bus, the door's input, in a known order; the final is a typed question.
+    """
+    from assistant.pipeline.events import PartialTranscript
+    from tests.serving_here import serving_here
+
+    heard = [("What", ""), ("What is the", "What is"), ("What is the capitol", "What is the"),
+             ("What is the capital of", "What is the capital"),
+             ("What is the capital of France", "")]  # fmt: skip  # the last: at a pause
+    with serving_here(monkeypatch, llm={"preset": "greedy"}) as here:
+        page, errors = open_page(browser, here.url, microphone=False)
+        session = here.session()
+        page.evaluate(WATCH_CONFIRMED)
+        bubble = page.locator("#log li.user.partial")
+        shown = []
+        for count, (text, stable) in enumerate(heard, 1):
+            here.publish(session, PartialTranscript(text=text, stable=stable, start=0.5))
+            page.wait_for_function(f"window.assistantStats.partials.length === {count}")
+            parts = bubble.locator(".stable").inner_text(), bubble.locator(".unstable").inner_text()
+            assert "".join(parts) == text
+            shown.append(parts)
+        dim = bubble.locator(".unstable").evaluate("e => getComputedStyle(e).fontStyle")
+        assert dim == "italic"
+        page.get_by_label("Type a question").fill("What is the capital of France?")
+        page.keyboard.press("Enter")
+        page.wait_for_function("window.assistantStats.transcripts.length === 1")
+        assert page.locator("#log li.partial").count() == 0
+        final = page.locator("#log li.user").last.inner_text()
+        rewritten = page.evaluate("window.rewritten")
+        page.context.close()
+    confirmed = ["", "What is", "What is the", "What is the capital", "What is the capital"]
+    assert [stable for stable, _ in shown] == confirmed
+    assert shown[2][1] == " capitol" and shown[-1][1] == " of France"  # the tail changes
+    assert rewritten == []  # confirmed words were only ever appended to
+    assert final == "What is the capital of France?" and final.startswith(shown[-1][0])
+    assert not errors, errors

@@ -15,6 +15,7 @@ from openai import AsyncOpenAI, OpenAI
 from assistant.models.piper import PiperTTS
 from assistant.models.whisper import WhisperSTT
 from tests import media
+from tests.realtime_wire import assert_transcription_adds_up
 from tests.serving import start
 
 RT_RATE = 24000
@@ -127,6 +128,9 @@ def test_a_spoken_question_is_heard_transcribed_and_answered_aloud(
     # As /ws/voice's live tests: tiny.en, after the live front end, once heard "France" as
     # "friends" in a CI rehearsal (0 of 20 through the same resampling offline).
     assert "capital" in heard.transcript.lower(), heard.transcript
+    assert_transcription_adds_up([e.model_dump() for e in got])  # as heard, then the rest
+    started = next(e for e in got if e.type == "input_audio_buffer.speech_started")
+    assert heard.item_id == started.item_id
     reply = next(e for e in got if e.type == "response.output_audio_transcript.done").transcript
     audio = b"".join(
         base64.b64decode(e.delta) for e in got if e.type == "response.output_audio.delta"
@@ -170,6 +174,7 @@ def test_manual_turns_with_mulaw_at_8khz(greedy_server: str, tts: PiperTTS) -> N
     assert "input_audio_buffer.speech_started" not in [e.type for e in heard]
     words = next(e for e in heard if e.type.endswith("transcription.completed")).transcript
     assert "spider" in words.lower() and "legs" in words.lower()
+    assert_transcription_adds_up([e.model_dump() for e in heard])  # one delta: the whole text
     assert answer[-1].response.status == "completed"
     assert "".join(e.delta for e in answer if e.type == "response.output_text.delta").strip()
 

@@ -15,9 +15,26 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
+from assistant.doors.realtime.events import Emitter
 from assistant.models.piper import PiperTTS
+from assistant.pipeline.events import (
+    Event,
+    EventBus,
+    PartialTranscript,
+    SpeechStarted,
+    Transcript,
+    Utterance,
+)
 from tests import media
-from tests.realtime_wire import RT_RATE, Microphone, Wire, replay, words
+from tests.realtime_wire import (
+    RT_RATE,
+    SERVER_EVENT,
+    Microphone,
+    Wire,
+    assert_transcription_adds_up,
+    replay,
+    words,
+)
 from tests.serving import start
 
 QUESTION = "What is the capital of France?"
@@ -146,6 +163,7 @@ def test_a_merged_turn_leaves_the_client_with_the_servers_conversation(
     assert all("no item" in message for message in views[len(items) :])
     assert [item["role"] for item in items] == ["user", "assistant"], items
     assert "capital" in words(items[0]) and "spain" in words(items[0]), items[0]
+    assert_transcription_adds_up(events)
 
 
 def test_a_merged_turn_on_ws_voice_is_a_merged_message(merging_server: str, tts: PiperTTS) -> None:
@@ -195,3 +213,73 @@ def test_ws_voice_hears_words_spoken_from_the_first_sample(
         messages = _feed_until(ws, pcm, lambda m: m["type"] == "turn")
     said = [m["text"].lower() for m in messages if m["type"] == "transcript" and m["final"]]
     assert said and said[-1].startswith("what") and "capital" in said[-1], said
+
+
+def _told(said: list[Event]) -> list[dict[str, Any]]:
+    """The server events the Realtime door's emitter sends for ``said``, published on a bus.
+
+    Last, a manual turn (``input_audio_buffer.commit``) is transcribed, as input.commit does.
+    """
+    sent: list[dict[str, Any]] = []
+
+    async def send(event: dict[str, Any]) -> None:
+        SERVER_EVENT.validate_python(event)  # the SDK's own model of it
+        sent.append(event)
+
+    async def run() -> None:
+        bus, emitter = EventBus(), Emitter(send, audio=False)
+        bus.listen(emitter.on_event)
+        for event in said:
+            bus.publish(event)
+        emitter.commit("item_manual")
+        emitter.transcribed("item_manual", "How many legs?")
+        await emitter.close()
+
+    asyncio.run(run())
+    return sent
+
+
+def test_words_confirmed_while_speaking_are_transcription_deltas_that_add_up() -> None:
+    """Realtime transcription deltas while the user speaks, and the final's rest.
+
+    The door's input is the conversation's event bus: the partial transcripts a streaming
+    recognizer publishes while the user speaks are published onto a real bus here, in a
+    known order, and the door's real emitter turns them into server events (checked against
+    the `openai` SDK's types).
+    """
+
+    def partial(text: str, stable: str, restarted: bool = False) -> Event:
+        return PartialTranscript(text=text, stable=stable, start=0.5, restarted=restarted)
+
+    sent = _told([
+        partial("What", ""),  # nothing confirmed yet
+        SpeechStarted(turn_id=1, start=0.5),
+        partial("What is the", "What is"),
+        partial("What is the capital", "What is the"),
+        partial("What is the", ""),  # a pause's partial confirms nothing
+        Utterance(turn_id=1, start=0.5, end=2.0, speech_end_wall=0.0),
+        Transcript(turn_id=1, text="What is the capital of France?", stt_ms=5.0),
+        partial("And", "And"),  # after the turn, before new speech: no item to add to
+        SpeechStarted(turn_id=2, start=4.0),
+        partial("Was it in", "Was it"),
+        partial("Where is", "Where", restarted=True),  # begun again: it does not extend "Was it"
+        Utterance(turn_id=2, start=4.0, end=5.0, speech_end_wall=0.0),
+        Transcript(turn_id=2, text="Where is Spain?", stt_ms=5.0),
+    ])  # fmt: skip
+    first, second = (e["item_id"] for e in sent if e["type"].endswith("speech_started"))
+
+    def told(item_id: str, kind: str) -> list[Any]:
+        return [(i, e.get("delta", e.get("transcript"))) for i, e in enumerate(sent)
+                if e.get("item_id") == item_id and e["type"].endswith(kind)]  # fmt: skip
+
+    deltas = told(first, "transcription.delta")
+    assert [d for _, d in deltas] == ["What is", " the", " capital of France?"]
+    committed = told(first, "buffer.committed")[0][0]
+    assert deltas[1][0] < committed < deltas[2][0]  # confirmed words come before the commit
+    assert told(first, "transcription.completed")[0][1] == "".join(d for _, d in deltas)
+    # A hypothesis begun again sends nothing that would not add up; `completed` has the say.
+    assert [d for _, d in told(second, "transcription.delta")] == ["Was it"]
+    assert [t for _, t in told(second, "transcription.completed")] == ["Where is Spain?"]
+    # A manual turn is transcribed whole: one delta, then `completed`.
+    assert [d for _, d in told("item_manual", "transcription.delta")] == ["How many legs?"]
+    assert_transcription_adds_up([e for e in sent if e.get("item_id") != second])

@@ -17,7 +17,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.conftest import ASSISTANT, run_cli
-from tests.serving import free_port, serving, start, voice_messages, ws_url
+from tests.serving import (
+    assert_partials_lead_to_the_final,
+    free_port,
+    serving,
+    start,
+    voice_messages,
+    ws_url,
+)
 from tests.tiny_vlm import make_tiny_vlm
 
 
@@ -308,6 +315,7 @@ def test_voice_over_websocket_answers_a_spoken_question(server: str, question_wa
     kinds = [m["type"] for m in messages]
     final = next(m for m in messages if m["type"] == "transcript" and m["final"])
     assert "capital" in final["text"].lower()
+    assert_partials_lead_to_the_final(messages)
     assert "token" in kinds and "reply" in kinds and "state" in kinds
     samples = np.frombuffer(audio, "<i2")
     assert len(samples) > 24000 * 0.5 and np.abs(samples).max() > 1000  # real speech came back
@@ -604,3 +612,33 @@ def _wait_for_free_contexts(url: str, count: int) -> None:
     while httpx.get(f"{url}/health").json()["contexts_free"] != count:
         assert time.monotonic() < deadline, "a generation kept its context"
         time.sleep(0.02)
+
+
+def test_voice_socket_sends_confirmed_words_as_they_grow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partial transcripts reach ``/ws/voice`` with their confirmed words, before the final.
+
+    The real server runs in this process (tests/serving_here.py), and the test publishes the
+    partials a streaming recognizer makes while the user speaks onto the session's real event
+    bus, the door's input; the final is a typed turn of the same conversation.
+    """
+    from websockets.sync.client import connect
+
+    from assistant.pipeline.events import PartialTranscript
+    from tests.serving_here import serving_here
+
+    heard = [("What", ""), ("What is the", "What is"), ("What is the capital", "What is the"),
+             ("What is the capital of", "What is the capital"), ("What is the", "")]  # fmt: skip
+    with (
+        serving_here(monkeypatch, llm={"preset": "greedy"}) as here,
+        connect(ws_url(here.url) + "/voice", max_size=None) as ws,
+    ):
+        assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+        session = here.session()
+        for text, stable in heard:
+            here.publish(session, PartialTranscript(text=text, stable=stable, start=0.5))
+        ws.send(json.dumps({"type": "text", "text": "What is the capital of France?"}))
+        messages, _ = voice_messages(ws, "reply")
+    transcripts = [m for m in messages if m["type"] == "transcript"]
+    assert [(m["text"], m["stable"]) for m in transcripts[:-1]] == heard
+    assert all(not m["final"] for m in transcripts[:-1]) and transcripts[-1]["final"]
+    assert_partials_lead_to_the_final(messages)

@@ -1,7 +1,10 @@
 """Prints a conversation as it happens: the transcript, the streaming reply, turn timings.
 
 Live, it also shows the assistant's state (listening, hearing, thinking, speaking) as dim
-marker lines; a marker that comes while the reply is being printed waits for the line to end.
+marker lines; a marker that comes while a line is being printed waits for the line to end.
+While the user speaks, the words confirmed so far grow on one dim "(hearing)" line (only
+new words are added, so nothing is rewritten); a partial made at a pause, with no confirmed
+words, is one line of its own.
 In JSON mode each turn is one object per line, and live each state change is one too
 (``{"state": "speaking"}``). Tool calls and their results are one object each, as they
 happen (``{"event": "tool_call", ...}``, ``{"event": "tool_result", ...}``).
@@ -33,7 +36,8 @@ class ConsolePrinter:
         self.as_json = as_json
         self.show_user = show_user
         self.live = live
-        self._line_open = False  # a reply is being printed on the current line
+        self._line_open = False  # a reply or what is heard is being printed on the line
+        self._heard: str | None = None  # confirmed words on the open "(hearing)" line
         self._deferred: str | None = None
         self._replying: set[int] = set()
         if live:
@@ -57,8 +61,8 @@ class ConsolePrinter:
         match event:
             case events.Transcript(text=text) if self.show_user:
                 self._line(f"you: {text}")
-            case events.PartialTranscript(text=text) if self.live:
-                self._line(click.style(f"  (hearing) {text}", dim=True))
+            case events.PartialTranscript(text=text, stable=stable) if self.live:
+                self._hearing(text, stable)
             case events.LlmToken(text=text):
                 self._token(event.turn_id, text)
             case events.ReplyDone():
@@ -84,7 +88,22 @@ class ConsolePrinter:
         else:
             click.echo(click.style(f"[{state}]", dim=True))
 
+    def _hearing(self, text: str, stable: str) -> None:
+        """Add newly confirmed words to the "(hearing)" line, or print a pause's partial."""
+        if not stable:  # made at a pause: the final comes next, once the line is done
+            if self._heard is None:
+                self._line(click.style(f"  (hearing) {text}", dim=True))
+            return
+        if self._heard is None or not stable.startswith(self._heard):
+            self._end_line()  # a first word, or a hypothesis begun again: a new line
+            click.echo(click.style("  (hearing)", dim=True), nl=False)
+            self._heard, self._line_open = "", True
+        click.echo(click.style(_spaced(stable[len(self._heard) :]), dim=True), nl=False)
+        self._heard = stable
+
     def _token(self, turn_id: int, text: str) -> None:
+        if self._heard is not None:
+            self._end_line()  # the reply is not written on the line of what is heard
         if turn_id not in self._replying:
             self._replying.add(turn_id)
             self._end_line()
@@ -99,7 +118,7 @@ class ConsolePrinter:
     def _end_line(self) -> None:
         if self._line_open:
             click.echo()
-            self._line_open = False
+            self._line_open, self._heard = False, None
         if self._deferred is not None:
             state, self._deferred = self._deferred, None
             click.echo(click.style(f"[{state}]", dim=True))
@@ -116,6 +135,11 @@ class ConsolePrinter:
         ]
         if parts:
             click.echo(click.style(f"  [{' · '.join(parts)}]", dim=True))
+
+
+def _spaced(words: str) -> str:
+    """New words for the "(hearing)" line, parted from the label or the words before them."""
+    return words if not words or words[0].isspace() or not words[0].isalnum() else f" {words}"
 
 
 _TIMING_LABELS = (

@@ -1,14 +1,15 @@
 """The conversation's events, told as Realtime API server events, in order, through one outbox.
 
-A turn's user speech becomes a user item (``input_audio_buffer.speech_started``,
-``speech_stopped``, ``committed``, ``conversation.item.added``, its transcription and
-``conversation.item.done``); its reply becomes a response (``response.created``) whose
-assistant message item opens with its first words (``output_item.added``,
-``content_part.added``, the deltas, then the ``.done`` events), or whose output is the
-function calls the client runs (realtime/tools.py), and ends with ``response.done``. A reply is
-finished when all its audio has been played (``completed``, ``incomplete`` at the token limit),
-or when it was stopped (``cancelled``, keeping only the words that were heard:
-``turn_detected`` when the user spoke, ``client_cancelled`` after ``response.cancel``).
+A turn's user speech becomes a user item (``input_audio_buffer.speech_started``, the words
+confirmed while the user speaks as transcription deltas, ``speech_stopped``, ``committed``,
+``conversation.item.added``, the rest of its transcription and ``conversation.item.done``);
+its reply becomes a response (``response.created``) whose assistant message item opens with
+its first words (``output_item.added``, ``content_part.added``, the deltas, then the ``.done``
+events), or whose output is the function calls the client runs (realtime/tools.py), and ends
+with ``response.done``. A reply is finished when all its audio has been played
+(``completed``, ``incomplete`` at the token limit), or when it was stopped (``cancelled``,
+keeping only the words that were heard: ``turn_detected`` when the user spoke,
+``client_cancelled`` after ``response.cancel``).
 
 A turn taken back because the user went on speaking (``Merged``) leaves nothing: its response
 ends ``cancelled`` (``turn_detected``), then ``conversation.item.deleted`` removes its user
@@ -76,6 +77,8 @@ class Emitter(Outbox):
                 self._speech_item = self._speech_item or new_id("item")
                 self.emit("input_audio_buffer.speech_started", audio_start_ms=int(start * 1000),
                           item_id=self._speech_item)  # fmt: skip
+            case events.PartialTranscript(stable=stable) if self._speech_item is not None:
+                self.confirmed(self._speech_item, stable)  # turn detection on: words as heard
             case events.Utterance(end=end):
                 self._user_audio(turn, int(end * 1000))
             case events.Transcript(text=text, stt_ms=stt_ms) if stt_ms is not None:
@@ -181,6 +184,7 @@ class Emitter(Outbox):
         self.finish(turn, cancelled=True, heard="")
         response = self.responses.get(turn)
         gone = [self.user_items.pop(turn, "")]
+        self.sent.pop(gone[0], None)
         gone += [item["id"] for item in response.output] if response is not None else []
         for item_id in gone:
             if self.items.pop(item_id, None) is not None:

@@ -30,6 +30,7 @@ class Outbox:
         self._writer = asyncio.ensure_future(self._write())
         self.last_item: str | None = None
         self.items: dict[str, dict[str, Any]] = {}  # every item of the conversation, in order
+        self.sent: dict[str, str] = {}  # audio item id -> its words sent as deltas so far
 
     def emit(self, kind: str, **fields: Any) -> None:
         """Queue one server event."""
@@ -55,16 +56,38 @@ class Outbox:
         self.emit("input_audio_buffer.committed", previous_item_id=self.last_item, item_id=item_id)
         self.add_item(user_item(item_id, [{"type": "input_audio", "transcript": None}]))
 
+    def confirmed(self, item_id: str, stable: str) -> None:
+        """Words of audio item ``item_id`` confirmed while the user speaks: the new ones.
+
+        Only words that extend what was sent go out (a hypothesis begun again sends nothing
+        until it does), so the deltas always add up to a prefix of what was said.
+        """
+        sent = self.sent.get(item_id, "")
+        if len(stable) > len(sent) and stable.startswith(sent):
+            self._heard_delta(item_id, stable[len(sent) :])
+            self.sent[item_id] = stable
+
     def transcribed(self, item_id: str, text: str) -> None:
-        """The words of audio item ``item_id``."""
+        """The words of audio item ``item_id``, after what went out as deltas.
+
+        The last delta is what ``text`` adds to those, so the deltas add up to the transcript.
+        A final that does not begin with them (the recognizer began its hypothesis again)
+        adds none: ``completed`` holds the item's words.
+        """
+        sent = self.sent.pop(item_id, "")
+        if text.startswith(sent) and (rest := text[len(sent) :]):
+            self._heard_delta(item_id, rest)
         common = {"item_id": item_id, "content_index": 0}
-        self.emit("conversation.item.input_audio_transcription.delta", **common, delta=text)
         self.emit("conversation.item.input_audio_transcription.completed", **common,
                   transcript=text, usage={"type": "duration", "seconds": 0})  # fmt: skip
         item = self.items[item_id]
         item["content"][0]["transcript"] = text
         item["status"] = "completed"
         self.emit("conversation.item.done", previous_item_id=None, item=item)
+
+    def _heard_delta(self, item_id: str, text: str) -> None:
+        self.emit("conversation.item.input_audio_transcription.delta", item_id=item_id,
+                  content_index=0, delta=text)  # fmt: skip
 
 
 def user_item(item_id: str, content: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,11 +8,12 @@ sends back JSON text messages and reply audio as binary messages:
 
 - ``{"type": "ready", "input": {...}, "output": {"format": "pcm_s16le", "sample_rate": 24000,
   "channels": 1, "header": "turn_id uint32 LE, sequence uint32 LE"}}`` once, first;
-- ``state`` (listening/hearing/thinking/speaking), ``transcript`` (``final`` false at a pause,
-  true for the turn), ``token``, ``reply`` (the whole text and finish reason), ``interrupted``
-  (``heard``: the part of the reply played before the user spoke over it), ``merged`` (the
-  user went on right after the turn: drop its bubbles and audio, its words open the next
-  turn), ``turn`` (timings), ``error``;
+- ``state`` (listening/hearing/thinking/speaking), ``transcript`` (``final`` false while the
+  user speaks and at a pause, with ``stable``: the words of ``text`` that are confirmed, which
+  only grow within an utterance; true for the turn), ``token``, ``reply`` (the whole text and
+  finish reason), ``interrupted`` (``heard``: the part of the reply played before the user
+  spoke over it), ``merged`` (the user went on right after the turn: drop its bubbles and
+  audio, its words open the next turn), ``turn`` (timings), ``error``;
 - binary: an 8-byte header (turn id, sequence) followed by the PCM samples.
 
 Text messages from the client: ``{"type": "end"}`` (the input is over: the last utterance is
@@ -98,8 +99,9 @@ class VoiceSession:
     def _on_event(self, event: Event) -> None:
         turn = event.turn_id
         match event:
-            case events.PartialTranscript(text=text):
-                self._send_later({"type": "transcript", "final": False, "text": text})
+            case events.PartialTranscript(text=text, stable=stable):
+                message = {"type": "transcript", "final": False, "text": text, "stable": stable}
+                self._send_later(message)
             case events.Transcript(text=text):
                 self._send_later(
                     {"type": "transcript", "final": True, "turn_id": turn, "text": text}

@@ -16,6 +16,7 @@ const stats = (window.assistantStats = {
   audioBytes: 0,
   micFrames: 0,
   transcripts: [],
+  partials: [], // the confirmed words the partial bubble showed, one entry per message
   replies: [],
   tools: [],
 });
@@ -136,14 +137,30 @@ function scrollDown() {
   window.scrollTo({ top: document.body.scrollHeight });
 }
 
+// What is being heard: the confirmed words, then the dimmed tail that may still change. Only
+// the tail is rewritten; confirmed words are appended to, so they never flicker.
+function showPartial(m) {
+  if (!partial) {
+    partial = document.createElement("li");
+    partial.className = "user partial";
+    partial.innerHTML = '<span class="stable"></span><span class="unstable"></span>';
+    $("log").append(partial);
+  }
+  const shown = partial.querySelector(".stable");
+  const kept = shown.textContent;
+  let stable = m.text.startsWith(m.stable || "") ? m.stable || "" : "";
+  // A partial that confirms less (one made at a pause confirms nothing) keeps what is shown
+  // while its text still begins with it.
+  if (kept.startsWith(stable) && m.text.startsWith(kept)) stable = kept;
+  if (!stable.startsWith(kept)) shown.textContent = stable; // the hypothesis began again
+  else if (stable.length > kept.length) shown.append(stable.slice(kept.length));
+  partial.querySelector(".unstable").textContent = m.text.slice(stable.length);
+  stats.partials.push(shown.textContent);
+}
+
 function onTranscript(m) {
   if (!m.final) {
-    if (!partial) {
-      partial = document.createElement("li");
-      partial.className = "user partial";
-      $("log").append(partial);
-    }
-    partial.textContent = m.text;
+    showPartial(m);
   } else {
     if (partial) partial.remove();
     partial = null;
