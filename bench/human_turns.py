@@ -48,15 +48,17 @@ from bench.report import RESULTS
 # Twelve tokens hold the first clause (tts.first_chunk_words, 6), and the run waits for every
 # reply to be played in real time: 24 would add ~3 s a turn.
 BASE: dict[str, Any] = {"llm": {"seed": 42, "max_tokens": 12}, "vad": {"end_of_turn": "model"}}
-# The settings that turn off what issue 30 adds (the chat model's view of the words in the
-# end-of-turn decision; recognition while the user speaks). config.load rejects unknown keys,
-# and these are being added now, so each applies only once config.Settings has it.
+# The settings that turn off the chat model's view of the words in the end-of-turn decision and
+# recognition while the user speaks: turn-taking as it was before them, for the ratios.
 NEW_FEATURES_OFF: dict[str, dict[str, Any]] = {"vad": {"turn_text": False}, "stt": {"stream_ms": 0}}
-# Overrides of BASE per configuration: "today" is turn-taking before issue 30, "new" the defaults.
+# Overrides of BASE per configuration: "today" is turn-taking before them, "new" the defaults.
 CONFIGS: dict[str, dict[str, Any]] = {"today": NEW_FEATURES_OFF, "new": {}}
 # "today" is there for the ratios: it answers the sets they are read on, which keeps a full run
-# under ~15 minutes on 2 cores (``--every-set`` runs every set at every configuration).
-BASELINE_SETS = {"today": ("heldout/clean", "heldout/phone", "heldout/noisy", "paused/human")}
+# under ~20 minutes on 2 cores (``--every-set`` runs every set at every configuration).
+BASELINE_SETS = {
+    "today": ("heldout/clean", "heldout/phone", "heldout/noisy", "paused/human", "piper-0.8",
+              "paused/piper")
+}  # fmt: skip
 SETS = (
     "heldout/clean",
     "heldout/phone",
