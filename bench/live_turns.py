@@ -1,21 +1,21 @@
 """Voice to voice through PulseAudio, timed from outside the process: end-of-turn model vs silence.
 
-Run with ``make bench-live`` (or ``python bench/live_turns.py``). A live ``assistant chat`` runs
-on a private PulseAudio (tests/pulse.py). Complete spoken questions (Piper), then the held-out
-human recordings of the dev set (bench/devset.py, ``clean``; left out with a note when
-pocketsphinx-testdata is missing), are played into the virtual microphone one after another,
-each after the previous reply has ended. A human recording is cut at its end of speech: its
-room tone, louder than the sound threshold below, would otherwise hide where speech ended.
-Two ``parec`` processes record the microphone's and the speaker's monitors; the time from the
-last sound of a question to the first sound of its reply is read off those two recordings, so
-it includes everything the process does (capture, VAD, the end-of-turn decision, STT, LLM,
-TTS, playback buffers). Once with ``vad.end_of_turn = "model"`` (the default) and once with
-``"silence"`` (the behaviour before), each in its own session. The first reply of a session is
-listed on its own: it waits out the merge window while the echo path is unknown (see
-pipeline/stages/vad.py). The human recordings are rows of their own (no first reply apart: they
-come later in the session), with how many were answered as more than one turn ("cut") and how
-many got no reply ("none").
-Prints a table and JSON (also bench/results/live_turns.json). Target: p50 <= 700 ms.
+Run with ``make bench-live`` (or ``python bench/live_turns.py``). A live ``assistant chat`` runs on
+a private PulseAudio (tests/pulse.py). Complete spoken questions (Piper), then the held-out human
+recordings of the dev set (bench/devset.py, ``clean``; left out with a note when pocketsphinx-
+testdata is missing), are played into the virtual microphone one after another, each after the
+previous reply has ended. A human recording is cut at its end of speech: its room tone, louder than
+the sound threshold below, would otherwise hide where speech ended. Two ``parec`` processes record
+the microphone's and the speaker's monitors; the time from the last sound of a question to the first
+sound of its reply is read off those two recordings, so it includes everything the process does
+(capture, VAD, the end-of-turn decision, STT, LLM, TTS, playback buffers). Once with the defaults
+("model"), once without the chat model's opinion in the end-of-turn decision ("audio-rule", the
+decision before it) and once with ``vad.end_of_turn = "silence"`` (the behaviour before the model),
+each in its own session. The first reply of a session is listed on its own: it waits out the merge
+window while the echo path is unknown (see pipeline/stages/vad.py). The human recordings are rows of
+their own (no first reply apart: they come later in the session), with how many were answered as
+more than one turn ("cut") and how many got no reply ("none"). Prints a table and JSON (also
+bench/results/live_turns.json). Target: p50 <= 700 ms.
 """
 
 from __future__ import annotations
@@ -152,12 +152,21 @@ class TurnLines:
         return count
 
 
+# The sessions: the defaults; the end-of-turn model without the chat model's opinion (the
+# decision as it was before that); the plain silence timeout (as it was before the model).
+MODES = {
+    "model": ["vad.end_of_turn=model"],
+    "audio-rule": ["vad.end_of_turn=model", "vad.turn_text=false"],
+    "silence": ["vad.end_of_turn=silence"],
+}
+
+
 def run_session(
     pulse: PulseServer, clips: list[tuple[str, Path]], mode: str, sets: list[str]
 ) -> dict[str, Played]:
     """One live chat: per kind of question, the voice-to-voice gaps and the turns' own timings."""
     env = {**os.environ, **pulse.env}
-    cmd = [sys.executable, "-m", "assistant", "--set", f"vad.end_of_turn={mode}"]
+    cmd = [sys.executable, "-m", "assistant", *(a for m in MODES[mode] for a in ("--set", m))]
     for setting in sets:
         cmd += ["--set", setting]
     cmd += ["chat", "--json", "--max-tokens", "24", "--seed", "7"]
@@ -244,7 +253,10 @@ def main() -> None:
         at = args.index("--set")
         sets.append(args[at + 1])
         args = args[:at] + args[at + 2 :]
-    modes = args or ["model", "silence"]
+    modes = args or list(MODES)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise SystemExit(f"unknown session {unknown[0]!r}; they are {', '.join(MODES)}")
     from assistant import config
     from assistant.models.loaders import load_models
 
