@@ -117,8 +117,8 @@ class VadSettings(_Section):
     # The chat model's opinion at a pause, weighed with the audio's (pipeline/turn_fusion.py);
     # a local chat model only (a remote one leaves the decision to the rule).
     turn_text: bool = True
-    # P(finished) of that weighing that ends the turn; 0 = the fitted one, which holds pauses
-    # first (turn_fusion.toml's quick_threshold ends turns as soon as the audio rule did).
+    # P(finished) of that weighing that ends the turn; 0 = the fitted one (as quick as the
+    # audio's rule); turn_fusion.toml's patient_threshold holds more pauses, waits far longer.
     turn_text_threshold: float = Field(0.0, ge=0.0, lt=1.0)
     turn_short_ms: int = Field(120, ge=40, le=2000)  # silence before the model's answer counts
     turn_recheck_ms: int = Field(400, ge=100, le=5000)  # "not finished": asked again this often

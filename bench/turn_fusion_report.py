@@ -121,7 +121,7 @@ def verdict(rows: Rows, curves: dict[str, Any], fitted: float, matched: float) -
         f"p50 {rule.p50_ms:.0f} ms, mean {rule.mean_ms:.0f} ms"
     )
     empty = np.array([r["empty"] for r in rows], dtype=bool)
-    for name, t in (("default (<= 5 % on tuning)", fitted), ("quick (today's speed)", matched)):
+    for name, t in (("patient (<= 5 % on tuning)", fitted), ("default (today's speed)", matched)):
         both = score(rows, curves["both"](t), "heldout", "human")
         wins = both.cutoff_rate < rule.cutoff_rate and both.p50_ms <= rule.p50_ms
         # what waiting on an empty transcript costs: the same, had it confirmed as today
@@ -198,7 +198,7 @@ def main(rows: Rows, x: np.ndarray, weights: np.ndarray, bias: float, threshold:
     }
     results = table(rows, built["curves"], settings)
     verdict(rows, built["curves"], threshold, built["matched"])
-    examples(rows, built["p_both"], threshold)
+    examples(rows, built["p_both"], built["matched"])
     legend = "grey: today's rule  blue: audio only  orange: text only  green: both (fusion)"
     for of, name in (("human", "eot_fusion.png"), ("piper", "eot_fusion_piper.png")):
         plot({"results": results}, RESULTS / name, of, COLOURS, legend, "latency_mean_ms")
