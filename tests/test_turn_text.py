@@ -96,9 +96,11 @@ def test_without_a_score_the_decision_is_todays_rule(turn_model: EndOfTurn) -> N
     plain, fused = TurnTaking(turn_model), TurnTaking(turn_model, fusion=FUSION)
     for p, text in itertools.product(GRID_AUDIO, GRID_TEXT):
         assert finished(plain, p, text, None) == todays_rule(p, text), (p, text)
-        # a fusion with no score decides as the rule, except that no words mean "wait"
+        # a fusion with no score decides as the rule, except that no words in a word's length
+        # of speech mean "wait"; a click with no words ends as before
         expected = False if text == "" else todays_rule(p, text)
-        assert finished(fused, p, text, None) == expected, (p, text)
+        assert finished(fused, p, text, None, spoken_s=0.4) == expected, (p, text)
+        assert finished(fused, p, text, None, spoken_s=0.08) == todays_rule(p, text), (p, text)
 
 
 def test_a_score_of_none_on_the_board_leaves_the_rule_to_decide(turn_model: EndOfTurn) -> None:

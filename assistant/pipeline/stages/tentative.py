@@ -11,8 +11,10 @@ With an end-of-turn model (``vad.end_of_turn = "model"``):
 - with the chat model's opinion (``vad.turn_text``, ``TurnTaking.fusion``) the LLM stage scores
   the words right before it replies (``TurnBoard.scored``), and the fitted fusion of that
   score, the audio probability and the transcript's cues decides instead of the rule. An
-  empty transcript then waits rather than confirms: most often it is a first short word that
-  recognition has not caught yet, and the long limit still ends the turn. A score that is not
+  empty transcript of a word's length (``WORD_S``) then waits rather than confirms: most often
+  it is a first short word that recognition has not caught yet, and the long limit still ends
+  the turn. A shorter one is a click or a breath and ends at once as before, with no reply:
+  joined to the words after it, it made Whisper hear none of them. A score that is not
   there in time (the model thread still busy with an earlier reply) leaves the rule to decide;
 - speech before the confirmation withdraws the tentative turn: nothing of it is heard, kept
   or reported, and the utterance goes on;
@@ -46,6 +48,7 @@ from assistant.types import Pcm16
 if TYPE_CHECKING:
     from assistant.pipeline.stages.vad import VadStage
 
+WORD_S = 0.25  # speech that may hold a word Whisper did not catch alone (shorter: a click)
 _TRANSCRIPT_WAIT_S = 3.0  # longest wait for a tentative transcript at a decision
 # Longest wait for the LLM stage to be on the chat model's opinion (it may still be making an
 # earlier reply); without it the rule decides. Once it is, the score (a short call, behind at
@@ -63,6 +66,7 @@ class _Tentative:
     confirm_at_ms: int = 0  # found finished: confirmed once the pause is this long
     asked: bool = False  # its transcript ended with a question mark
     end: float = 0.0  # once confirmed: stream seconds at which its speech ended
+    spoken_s: float = 0.0  # speech in it (first voiced frame to the pause)
     score: TurnEndScore | None = None  # the chat model's opinion, kept for the rechecks
     waited: bool = False  # for the score, once: later checkpoints take it only if it is there
 
@@ -114,7 +118,7 @@ class TentativeTurns:
         self.stage.bus.hold(turn)
         self.turns.board.open(turn)
         await self.stage.send(turn, event.audio, event.start, event.end, tentative=True)
-        return _Tentative(turn, event.start)
+        return _Tentative(turn, event.start, spoken_s=event.end - event.start)
 
     async def _decide(self, audio: Pcm16) -> None:
         """At a checkpoint of the pause: confirm the turn, or wait for the next checkpoint.
@@ -144,7 +148,7 @@ class TentativeTurns:
             )
         )
         tentative.asked = (text or "").rstrip().endswith("?")
-        if not finished(self.turns, probability, text, fused):
+        if not finished(self.turns, probability, text, fused, tentative.spoken_s):
             return
         window = self._merge_window(tentative)
         if self.turns.echo_known() or self.stage.segmenter.silence_ms >= window:
@@ -231,17 +235,24 @@ async def _fused(
     return turns.fusion.probability(features(probability, tentative.score, text))
 
 
-def finished(turns: TurnTaking, probability: float, text: str | None, fused: float | None) -> bool:
+def finished(
+    turns: TurnTaking,
+    probability: float,
+    text: str | None,
+    fused: float | None,
+    spoken_s: float = WORD_S,
+) -> bool:
     """Whether a turn ends at a checkpoint: by the fusion when it has a say, else by the rule.
 
     ``text`` None: no transcript in time. The rule: a transcript that ends on an open word
     ("the", "and") is never finished, one that ends with a question mark is, and an empty one
-    is over. With a fusion an empty transcript waits (see the module's notes).
+    is over. With a fusion an empty transcript of ``spoken_s`` >= ``WORD_S`` of speech waits
+    (see the module's notes).
     """
     if turns.fusion is not None:
         if fused is not None:
             return fused >= turns.fusion.threshold
-        if text == "":
+        if text == "" and spoken_s >= WORD_S:
             return False
     if text == "":
         return True
