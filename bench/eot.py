@@ -191,7 +191,10 @@ def run(names: list[str], recordings: int) -> dict[str, Any]:
     """Every turn at every setting; summaries by setting, split and group (and "all")."""
     turns = devset.load(recordings)
     audio = {t.id: read_pcm(t.path) for t in turns}
-    every = {n: config.load({"llm": {"seed": 42}, "vad": SETTINGS[n]}) for n in names}
+    # the audio's rule: the chat model's opinion comes from the LLM stage, which is not built
+    # here; bench/fit_turn_fusion.py scores the fused decision on the same dev set
+    rule = {"turn_text": False}
+    every = {n: config.load({"llm": {"seed": 42}, "vad": {**rule, **SETTINGS[n]}}) for n in names}
     models = load_models(every[DEFAULT] if DEFAULT in every else config.load(), ("stt",))
     cells: dict[tuple[str, str, str], Cell] = {}
     seconds: dict[str, float] = {}
