@@ -198,7 +198,7 @@ def main() -> None:
     # The default: the fewest tuning cut-offs at no more mean latency than the audio's rule
     # there. The patient threshold (at most MAX_CUTOFFS of the tuning pauses cut off) is
     # recorded beside it: it holds every held-out pause, but voice to voice it left most
-    # finished turns to the long limit (p50 ~2.1 s, see the README).
+    # finished turns to the long limit (p50 1.8-2.1 s, see the README).
     patient = choose_threshold(p[tuning], Spans([rows[i] for i in tuning]))
     threshold = report.rules(rows, x, weights, bias)["matched"]
     summary = report.fit_summary(rows, p >= threshold)
