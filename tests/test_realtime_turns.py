@@ -38,6 +38,7 @@ from tests.realtime_wire import (
 from tests.serving import start
 
 QUESTION = "What is the capital of France?"
+LONG_ANSWERS = "Answer every question with a long story of at least ten sentences."
 CONTINUATION = "And of Spain?"
 
 
@@ -131,7 +132,10 @@ def test_a_merged_turn_leaves_the_client_with_the_servers_conversation(
 ) -> None:
     async def talk() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
         async with Wire.open(merging_server) as wire, Microphone(wire) as mic:
-            await wire.update(output_modalities=["text"])  # semantic_vad, the default
+            # semantic_vad, the default. A long answer: the reply must still be running when the
+            # continuation comes, however long the decision took (a short one may be complete
+            # by the time the turn is confirmed, on a busy machine)
+            await wire.update(output_modalities=["text"], instructions=LONG_ANSWERS)
             mic.say(np.concatenate([media.silence(0.4, RT_RATE), _spoken(tts, QUESTION)]))
             await wire.until("response.created")  # the turn was confirmed: go on at once
             mic.say(np.concatenate([_spoken(tts, CONTINUATION), media.silence(2.5, RT_RATE)]))
