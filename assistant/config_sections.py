@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from assistant.config_remote import RemoteRole
 from assistant.errors import ConfigError
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -21,9 +22,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class SttSettings(_Section):
-    """Speech to text (faster-whisper)."""
+class SttSettings(RemoteRole):
+    """Speech to text (faster-whisper here, or a remote server: see ``RemoteRole``)."""
 
+    backend: Literal["local", "openai", "wyoming"] = "local"
+    max_text_chars: int = Field(2000, ge=1)  # a remote transcript longer than this is cut off
     model: str = ""  # a manifest name or a path to a CTranslate2 folder; "" = default
     language: str = "en"
     beam_size: int = Field(1, ge=1, le=16)
@@ -79,8 +82,12 @@ class LlmSettings(_Section):
         return self.base_url.rstrip("/")
 
 
-class TtsSettings(_Section):
-    """Text to speech (Piper)."""
+class TtsSettings(RemoteRole):
+    """Text to speech (Piper here, or a remote server: see ``RemoteRole``)."""
+
+    backend: Literal["local", "openai", "wyoming"] = "local"
+    voice: str = ""  # the remote voice to ask for; "" = the server's own choice
+    max_audio_s: float = Field(60.0, gt=0, le=3600)  # remote audio for one piece of text, at most
 
     model: str = ""  # a manifest name or a path to a Piper .onnx (its .onnx.json beside it)
     speaker_id: int | None = Field(None, ge=0)
@@ -97,7 +104,7 @@ class TtsSettings(_Section):
     first_chunk_words: int = Field(6, ge=0, le=50)  # 0 = whole first clauses
     # Language code -> voice (a name from `assistant models list`, or an .onnx path) for
     # replies in that language (stt.language = "auto"); others use tts.model.
-    voices: dict[str, str] = {}
+    voices: dict[str, str] = Field(default_factory=dict)
 
 
 class VadSettings(_Section):
@@ -158,8 +165,16 @@ class AudioSettings(_Section):
     device_retry_s: float = Field(10.0, ge=0.0, le=600.0)  # how long a lost device is retried
 
 
-class VisionSettings(_Section):
+# phrases that make a conversation turn look through the camera
+_TRIGGERS = (
+    "what do you see", "what can you see", "look at this", "what is this", "what am i holding",
+)  # fmt: skip
+
+
+class VisionSettings(RemoteRole):
     """[vision]: the image model, the camera, and when a conversation looks."""
+
+    backend: Literal["local", "openai"] = "local"  # openai: a server taking OpenAI image input
 
     model: str = ""  # a preset pulled with `assistant models pull`, or a path to a GGUF file
     mmproj: str = ""  # path to the projector GGUF; "" = the preset's, or beside the model
@@ -175,13 +190,7 @@ class VisionSettings(_Section):
     max_side: int = Field(0, ge=0)  # downscale images to this many pixels; 0 = the model's size
     camera: str = ""  # /dev/video0, a device name, or a video file; "" = the system's first
     camera_warmup_s: float = Field(1.0, ge=0.0, le=30.0)  # frames skipped while exposure settles
-    triggers: list[str] = [
-        "what do you see",
-        "what can you see",
-        "look at this",
-        "what is this",
-        "what am i holding",
-    ]  # phrases that make a conversation turn look through the camera
+    triggers: list[str] = Field(default_factory=lambda: list(_TRIGGERS))
     always_attach: bool = False  # every turn looks through the camera (kiosk mode)
 
 

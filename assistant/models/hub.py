@@ -193,5 +193,7 @@ def _on_disk(settings: Settings, role: str) -> tuple[str, int | None]:
     if role not in _CONFIGURED:
         return settings.vision.model or role, None
     section, key = _CONFIGURED[role].split(".")
+    if getattr(getattr(settings, section), "backend", "local") != "local":  # on its server
+        return getattr(settings, section).remote_model or section, None
     entry = loaders.store(settings).resolve(role, getattr(getattr(settings, section), key))
     return entry.name, entry.size

@@ -24,6 +24,7 @@ from assistant.models.llava import LlamaVisionModel
 from assistant.models.names import chat_model_path
 from assistant.models.piper import PiperTTS
 from assistant.models.remote import RemoteText
+from assistant.models.remote_audio import remote_stt, remote_tts
 from assistant.models.seeing import eyes_for
 from assistant.models.smart_turn import SmartTurn
 from assistant.models.text import LocalText, NotAvailable, TextBackend
@@ -60,8 +61,15 @@ def stt_threads(settings: Settings) -> int:
     return max(1, cores - 1) if shared else cores
 
 
-def load_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
-    """The speech-to-text model named by ``stt.model``."""
+def load_stt(settings: Settings, store: ModelStore) -> SpeechToText:
+    """The speech-to-text model of ``stt.backend``: here, ``stt.model``; else its server's."""
+    if settings.stt.backend != "local":
+        return remote_stt(settings)
+    return load_local_stt(settings, store)
+
+
+def load_local_stt(settings: Settings, store: ModelStore) -> WhisperSTT:
+    """The speech-to-text model named by ``stt.model``, on this machine."""
     s = settings.stt
     model = store.resolve("stt", s.model)
     return WhisperSTT(
@@ -84,8 +92,15 @@ def load_turn(settings: Settings, store: ModelStore) -> SmartTurn | None:
     return SmartTurn(store.resolve("turn", settings.vad.turn_model).path)
 
 
-def load_tts(settings: Settings, store: ModelStore) -> PiperTTS:
-    """The voice named by ``tts.model``."""
+def load_tts(settings: Settings, store: ModelStore) -> TextToSpeech:
+    """The voice of ``tts.backend``: here, ``tts.model``; else its server's."""
+    if settings.tts.backend != "local":
+        return remote_tts(settings)
+    return load_local_tts(settings, store)
+
+
+def load_local_tts(settings: Settings, store: ModelStore) -> PiperTTS:
+    """The voice named by ``tts.model``, on this machine."""
     s = settings.tts
     model = store.resolve("tts", s.model)
     return PiperTTS(
@@ -197,7 +212,7 @@ def load_models(
     """
     store = ModelStore(settings.models_dir)
     for role in roles:
-        if role != "llm" or settings.llm.backend == "local":
+        if getattr(settings, role).backend == "local":
             store.resolve(role, getattr(settings, role).model)
     listens = "stt" in roles  # a voice conversation: it needs to know when a turn ends
     if listens and settings.vad.end_of_turn == "model":

@@ -33,6 +33,13 @@ from assistant.errors import ModelError
 from assistant.models.interfaces import Float32, Transcript
 
 _NON_SPEECH = re.compile(r"^[\s\W]*$|^\s*[\[(*][^\])*]*[\])*]\s*$")
+
+
+def is_non_speech(text: str) -> bool:
+    """Whether a transcript is only punctuation or a bracketed tag ("[BLANK_AUDIO]", "(wind)")."""
+    return bool(_NON_SPEECH.match(text))
+
+
 _FULL_WINDOW_S = 30
 _FRAMES_PER_S = 100  # Whisper's mel frames per second
 _MAX_COMPRESSION = 2.4  # above this the text is repetitive: a decoding failure
@@ -166,7 +173,7 @@ class WhisperSTT:
         self, text: str, no_speech_prob: float, avg_logprob: float, language: str
     ) -> Transcript:
         speech = (
-            not _NON_SPEECH.match(text)
+            not is_non_speech(text)
             and no_speech_prob <= self.no_speech_threshold
             and avg_logprob >= self.log_prob_threshold
         )

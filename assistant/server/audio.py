@@ -6,11 +6,12 @@ import contextlib
 import io
 import time
 import wave
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import ConfigDict, Field
 
 from assistant.convert.api import convert_audio_bytes, resample
@@ -71,15 +72,29 @@ async def _transcribe(request: Request, upload: UploadFile) -> dict[str, Any]:
 
 
 async def _speech(request: Request, text: str, fmt: str) -> Response:
+    """The speech of ``text``; ``pcm`` streams sentence by sentence, the others are whole files."""
     hub = engine_of(request).hub
-    async with contextlib.aclosing(hub.speak_stream(text)) as stream:
-        pieces = [pcm async for pcm in stream]
-    pcm = np.concatenate(pieces) if pieces else np.zeros(0, np.int16)
     rate = (await hub.tts()).sample_rate
-    if not pcm.size:
+    stream = hub.speak_stream(text)
+    first = await anext(stream, None)
+    if first is None:
         raise InputError("the text has nothing to speak (no words or numbers)")
-    pcm = resample(pcm, rate, SPEECH_RATE).astype(np.int16)
+    if fmt == "pcm":  # raw samples can be played as they come: first audio after one sentence
+        return StreamingResponse(_pcm_pieces(first, stream, rate), media_type=_MEDIA[fmt])
+    async with contextlib.aclosing(stream):
+        pieces = [first] + [pcm async for pcm in stream]
+    pcm = resample(np.concatenate(pieces), rate, SPEECH_RATE).astype(np.int16)
     return Response(encode(pcm, fmt), media_type=_MEDIA[fmt])
+
+
+async def _pcm_pieces(
+    first: Pcm16, rest: AsyncGenerator[Pcm16, None], rate: int
+) -> AsyncIterator[bytes]:
+    """Each piece of speech at SPEECH_RATE as it is made; a client that leaves stops the voice."""
+    async with contextlib.aclosing(rest):
+        yield encode(resample(first, rate, SPEECH_RATE).astype(np.int16), "pcm")
+        async for pcm in rest:
+            yield encode(resample(pcm, rate, SPEECH_RATE).astype(np.int16), "pcm")
 
 
 def encode(pcm: Pcm16, fmt: str) -> bytes:

@@ -1,0 +1,40 @@
+"""The settings every model role that can run on a remote server shares (stt, tts, vision)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.errors import ConfigError
+
+
+class RemoteRole(BaseModel):
+    """Where a model role runs: on this machine, or on a server the user already runs.
+
+    ``backend`` "local" loads ``model`` here; "openai" speaks OpenAI's API at ``url`` (its
+    ``/v1``: speaches, vLLM, llama.cpp's server, another `assistant serve`); "wyoming" speaks
+    the Wyoming protocol at ``url`` (tcp://host:port). See models/remote_role.py.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    url: str = ""  # the remote server: http://host:8000/v1 (openai), tcp://host:10300 (wyoming)
+    api_key: str = ""  # openai: sent as a Bearer token when set
+    remote_model: str = ""  # the model to ask the remote for; "" = the server's own choice
+    timeout_s: float = Field(30.0, gt=0, le=600)  # no answer (or no next piece) by then fails
+    connect_timeout_s: float = Field(3.0, gt=0, le=60)  # a server that is not there, said soon
+    retries: int = Field(1, ge=0, le=5)  # a call that failed before any answer, tried again
+    # "local": when the remote fails, the call is made on the local ``model`` instead (loaded
+    # on the first failure).
+    fallback: Literal["none", "local"] = "none"
+
+    def remote_url(self, role: str) -> str:
+        """``url`` for a remote backend (ConfigError, naming the fix, when unset)."""
+        if not self.url:
+            example = _EXAMPLE_URLS.get(getattr(self, "backend", ""), "http://host:8000/v1")
+            raise ConfigError(f'a remote {role}.backend needs {role}.url (e.g. "{example}")')
+        return self.url.rstrip("/")
+
+
+_EXAMPLE_URLS = {"wyoming": "tcp://host:10300", "openai": "http://host:8000/v1"}
