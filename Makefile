@@ -82,7 +82,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup test-deps
+pytest: setup test-deps .servers-venv/bin/python
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -92,12 +92,13 @@ bench: bench-voice bench-eot bench-stream bench-human bench-convert bench-librar
 bench-wake: setup
 	$(BIN)/python bench/wake.py
 
-# The Wyoming servers Home Assistant users run today, in their own environment, for comparison.
-.bench-venv/bin/python:
-	python3 -m venv .bench-venv
-	.bench-venv/bin/pip install -q "wyoming-faster-whisper==3.8.1" "wyoming-piper==2.5.2"
+# The Wyoming servers Home Assistant users run today, in their own environment: the remote
+# speech backends' tests and benches start them, and bench-wyoming compares against them.
+.servers-venv/bin/python:
+	$(PYTHON) -m venv .servers-venv
+	.servers-venv/bin/pip install -q "wyoming-faster-whisper==3.8.1" "wyoming-piper==2.5.2"
 
-bench-wyoming: setup .bench-venv/bin/python
+bench-wyoming: setup .servers-venv/bin/python
 	$(BIN)/python bench/wyoming_side.py
 
 bench-vision: setup

@@ -1,7 +1,7 @@
 """Wyoming side by side: our endpoint against wyoming-faster-whisper and wyoming-piper.
 
 Run with ``make bench-wyoming`` (it puts the two servers Home Assistant users run today in
-their own virtual environment, ``.bench-venv``, from the package registry). All three serve on
+their own virtual environment, ``.servers-venv``, from the package registry). All three serve on
 loopback with the same model files (whisper-tiny.en, Piper en_US-joe-medium), and one client
 built on the ``wyoming`` package's classes measures, in the same run, interleaved:
 - transcribe: twelve spoken questions sent at once, from ``audio-stop`` to ``transcript``;
@@ -40,7 +40,7 @@ from bench.voice import PROMPTS  # noqa: E402
 from tests import media  # noqa: E402
 from tests.serving import free_port  # noqa: E402
 
-THEIRS = REPO / ".bench-venv" / "bin" / "python"
+THEIRS = REPO / ".servers-venv" / "bin" / "python"
 # Short sentences, where Piper's own sentence split already starts audio early, and replies
 # whose first sentence is long, as chat models write them: there clause streaming (the first
 # cut at a comma or after tts.first_chunk_words) is what starts the audio sooner.
