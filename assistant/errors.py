@@ -27,3 +27,8 @@ class ModelError(UserError):
 
 class DeviceError(UserError):
     """An audio device is missing or cannot be opened."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line (a server's answer quoted in it may hold line breaks)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -84,10 +84,14 @@ def chat(
     image: Path | None,
     **flags: Any,
 ) -> int:
-    """Talk with the assistant: each utterance is one turn, answered aloud."""
+    """Talk with the assistant: each utterance is one turn, answered aloud.
+
+    With --input, a turn whose recognition or voice failed (a remote server down) is reported
+    and the file goes on; the command then exits with 1.
+    """
     settings = state.settings(flag_overrides(flags))
     observers = Observers()
-    ConsolePrinter(observers, as_json, live=input_path is None)
+    printer = ConsolePrinter(observers, as_json, live=input_path is None)
     if input_path is None:
         if output is not None or no_realtime:
             raise click.UsageError("--output and --no-realtime need --input FILE")
@@ -100,6 +104,8 @@ def chat(
     turns = run_async(
         chat_file(settings, input_path, output, not no_realtime, observers, image=image)
     )
+    if printer.failures:  # each was reported as it happened; the rest of the file went on
+        return 1
     if not turns:
         click.echo(f"no speech found in {input_path}", err=True)
     return 0

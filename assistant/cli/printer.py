@@ -7,7 +7,9 @@ new words are added, so nothing is rewritten); a partial made at a pause, with n
 words, is one line of its own.
 In JSON mode each turn is one object per line, and live each state change is one too
 (``{"state": "speaking"}``). Tool calls and their results are one object each, as they
-happen (``{"event": "tool_call", ...}``, ``{"event": "tool_result", ...}``).
+happen (``{"event": "tool_call", ...}``, ``{"event": "tool_result", ...}``), and so is a
+turn's failure (``{"event": "error", "turn", "stage", "message"}``: a remote server down, say);
+``failures`` counts them.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class ConsolePrinter:
         self._heard: str | None = None  # confirmed words on the open "(hearing)" line
         self._deferred: str | None = None
         self._replying: set[int] = set()
+        self.failures = 0  # turns (or stages) that failed
         if live:
             observers.on_state = self._print_state_json if as_json else self._set_state
         observers.on_turn = self.turn
@@ -53,6 +56,10 @@ class ConsolePrinter:
         """JSON mode: device news on stderr (states, tools and turns go to stdout)."""
         if isinstance(event, events.AudioStatus):
             click.echo(f"[{event.message}]", err=True)
+        elif isinstance(event, events.StageFailed):
+            self.failures += 1
+            line = {"event": event.kind, "turn": event.turn_id, **event.fields()}
+            click.echo(json.dumps(line, ensure_ascii=False))
         elif isinstance(event, events.ToolCalled | events.ToolResult):
             line = {"event": event.kind, "turn": event.turn_id, **event.fields()}
             click.echo(json.dumps(line, ensure_ascii=False))
@@ -79,6 +86,7 @@ class ConsolePrinter:
                 self._end_line()
                 click.echo(f"[{message}]", err=True)
             case events.StageFailed(stage=stage, message=message):
+                self.failures += 1
                 self._end_line()
                 click.echo(f"[{stage} failed: {message}]", err=True)
 

@@ -7,7 +7,8 @@ conversation's input and the conversation's events back into wire messages. Arou
   wait), given back as soon as the client has gone; WebSocket doors also check the API key and
   the Origin, and need a chat model, before the place is taken;
 - **a chat context** from the hub (``ModelHub.conversation``), which the sessions gauge counts;
-- **metrics**: every finished turn goes to ``Engine.record_turn`` (``observers``);
+- **metrics**: every finished turn goes to ``Engine.record_turn`` (``observers``); a turn's
+  failure (a remote model server down: ``StageFailed``) is one log line and counted;
 - **teardown**: ``end_conversation`` is the one cancel-then-wait sequence;
 - **the error shape**: a WebSocket door is closed with a code and a reason (``Close``), after
   its own error message if its protocol has one (the door's ``Fail``); a shutdown closes it with
@@ -27,6 +28,7 @@ from fastapi import WebSocket
 from assistant.errors import AssistantError
 from assistant.models.hub import NoModel
 from assistant.pipeline.conversation import Conversation, Observers
+from assistant.pipeline.events import Event, StageFailed
 from assistant.pipeline.turns import TurnReport
 from assistant.server.engine import Engine
 from assistant.server.voice_slots import VoiceSlot, ended_by_shutdown
@@ -34,6 +36,7 @@ from assistant.server.wire_check import first_line
 from assistant.server.ws import admit
 
 BUSY = "too many voice sessions; try again later"
+_log = logging.getLogger("assistant.doors")
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,20 @@ async def serve_socket(socket: WebSocket, serve: Serve, fail: Fail, log: logging
 
 
 def observers(engine: Engine, observed: Observers | None = None) -> Observers:
-    """``observed`` (or new observers) with every finished turn counted in the metrics."""
+    """``observed`` (or new observers) with every finished turn counted in the metrics.
+
+    A turn's failure is logged (once: the door's client sees it as its protocol's error) and
+    counted as well.
+    """
     chosen = observed or Observers()
     chosen.on_turn = _both(engine, chosen.on_turn)
+
+    def failed(event: Event) -> None:
+        if isinstance(event, StageFailed):
+            _log.warning("turn %d: %s failed: %s", event.turn_id, event.stage, event.message)
+            engine.metrics.stage_failures.labels(event.stage).inc()
+
+    chosen.bus.listen(failed)
     return chosen
 
 

@@ -160,7 +160,8 @@ def reply_stages(
     if models.tts is not None:
         rate = settings.audio.output_sample_rate
         splitter = ClauseSplitter(first_words=settings.tts.first_chunk_words)
-        voice = TtsStage(models.tts, rate, priority, models.voices)
+        local = settings.tts.backend == "local"  # a remote voice is not warmed up
+        voice = TtsStage(models.tts, rate, priority, models.voices, local)
         stages += [ChunkerStage(splitter), voice]
     if board is not None:
         stages.append(HoldStage(board))
@@ -211,6 +212,6 @@ def voice_stages(
     board = turns.board if turns is not None else None
     vad = VadStage(vad_config(settings, live is not None), barge_in, turns, ledger)
     stream = settings.stt.stream_final if settings.stt.stream_ms else None
-    stt = SttStage(models.stt, board, stream)
+    stt = SttStage(models.stt, board, stream, local=settings.stt.backend == "local")
     front += [vad, stt, *([between] if between is not None else [])]
     return front + reply_stages(settings, models, sink, live is not None, board, tools, context)

@@ -23,6 +23,7 @@ class Metrics:
     voice_to_voice: Histogram
     kiosk_restarts: Counter
     kiosk_wakes: Counter
+    stage_failures: Counter  # turns of voice sessions that failed, by stage (stt, llm, tts)
 
     @classmethod
     def create(cls) -> Metrics:
@@ -56,4 +57,10 @@ class Metrics:
                 registry=r,
             ),
             Counter("assistant_kiosk_wakes", "Wake words heard by the kiosk", registry=r),
+            Counter(
+                "assistant_voice_turn_failures",
+                "Voice turns that failed (a remote model server down, say), by stage",
+                ["stage"],
+                registry=r,
+            ),
         )

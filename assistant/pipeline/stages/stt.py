@@ -17,6 +17,14 @@ passes agreed on (the first "And" of a sentence heard short), and in noise it ke
 whole decode rejects as no speech. A "full" final is the same text as without streaming, but
 a pass still running at the pause delays it (STT time after the pause, p95, 766 -> 884 ms).
 So streaming buys words shown while the user speaks, at that price: ``stt.stream_ms = 300``.
+
+A model that fails (a remote server down, too slow, answering garbage: an AssistantError such
+as RemoteFailed) fails its turn only: one ``StageFailed`` with the error's line, then
+``NoSpeech`` so the turn ends as one without words (no reply), and the stage goes on with the
+next utterance. A remote model (``local`` False) is not warmed up, which would be a call on
+its server; without streaming its calls run side by side, up to ``REMOTE_CALLS``: a pause's
+speculative transcription made stale by speech that went on is abandoned (its answer is
+dropped when it comes) instead of holding up the utterance's own call behind it.
 """
 
 from __future__ import annotations
@@ -24,15 +32,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from assistant.concurrency import model_executor
+from assistant.errors import AssistantError, one_line
 from assistant.models.interfaces import Pcm16, SpeechToText, Transcript
 from assistant.pipeline import events
-from assistant.pipeline.events import EventBus, NoSpeech, PartialTranscript
+from assistant.pipeline.events import EventBus, NoSpeech, PartialTranscript, StageFailed
 from assistant.pipeline.frames import (
     DataFrame,
     Frame,
@@ -45,6 +55,10 @@ from assistant.pipeline.frames import (
 from assistant.pipeline.processor import ErrorHandler, FrameProcessor
 from assistant.pipeline.stages.stream_stt import Hypothesis, StreamingRecognizer
 from assistant.pipeline.turn_taking import TurnBoard
+
+# Calls on a remote recognizer at once: the utterance's, and stale speculations still waiting
+# for their answer (each ends within the role's timeout).
+REMOTE_CALLS = 3
 
 
 @dataclass(frozen=True)
@@ -75,12 +89,22 @@ class SttStage(FrameProcessor):
         stt: SpeechToText,
         board: TurnBoard | None = None,
         stream: Literal["tail", "full"] | None = None,
+        local: bool = True,
     ) -> None:
-        """``stream``: recognition while the user speaks, and how the final is made; None: off."""
+        """``stream``: recognition while the user speaks, and how the final is made; None: off.
+
+        ``local``: the model runs here; False for a remote server's (see the module's notes).
+        """
         super().__init__("stt")
         self.stt = stt
         self.board = board  # told the transcripts of tentative turns
-        self._executor = model_executor("stt")
+        self.local = local
+        # The streaming recognizer's state is the model thread's alone: one thread with it.
+        side_by_side = not local and stream is None
+        self._executor = (
+            ThreadPoolExecutor(REMOTE_CALLS, "stt") if side_by_side else model_executor("stt")
+        )
+        self._latest: _Pending | None = None  # the newest speculation, the only one announced
         # (start, end) of the audio transcribed at the last pause, and that transcription
         self._speculation: tuple[tuple[float, float], _Pending] | None = None
         self._announcing: set[asyncio.Future[None]] = set()  # keeps the push tasks alive
@@ -91,9 +115,10 @@ class SttStage(FrameProcessor):
         self.skipped = 0  # progress frames dropped because the model was busy
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
-        """Start serving; a first transcription of silence meanwhile warms the model up."""
+        """Start serving; a first transcription of silence meanwhile warms a local model up."""
         await super().start(bus, on_error)
-        self._executor.submit(self.stt.transcribe, np.zeros(self.stt.sample_rate, np.float32))
+        if self.local:
+            self._executor.submit(self.stt.transcribe, np.zeros(self.stt.sample_rate, np.float32))
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Transcribe utterances (speculatively at a pause); forward everything else."""
@@ -101,7 +126,7 @@ class SttStage(FrameProcessor):
             self._progress(frame)
         elif isinstance(frame, SpeechPauseFrame):
             pending = self._transcribe(frame.audio, frame.start)
-            self._speculation = ((frame.start, frame.end), pending)
+            self._speculation, self._latest = ((frame.start, frame.end), pending), pending
             pending.add_done_callback(functools.partial(self._announce, frame.start))
         elif isinstance(frame, UtteranceFrame):
             await self._utterance(frame)
@@ -150,8 +175,8 @@ class SttStage(FrameProcessor):
 
     def _announce(self, start: float, pending: _Pending) -> None:
         """Pass a speculative transcript on, so the LLM can read it before the turn is final."""
-        if pending.cancelled() or pending.exception() is not None:
-            return
+        if pending.cancelled() or pending.exception() is not None or pending is not self._latest:
+            return  # failed (the utterance reports it), or stale: speech went on after it
         heard = pending.result()
         if not heard.transcript.text:
             return
@@ -169,12 +194,16 @@ class SttStage(FrameProcessor):
         speculation, self._speculation = self._speculation, None
         reused = speculation is not None and speculation[0] == (frame.start, frame.end)
         # Speech that went on after the pause makes the speculation stale.
-        pending = (
-            speculation[1]
-            if speculation is not None and reused
-            else self._transcribe(frame.audio, frame.start)
-        )
-        heard = await pending
+        if speculation is not None and reused:
+            pending = speculation[1]
+        else:
+            self._latest = None  # a speculation still running is stale
+            pending = self._transcribe(frame.audio, frame.start)
+        try:
+            heard = await pending
+        except AssistantError as exc:  # the model failed: this turn's failure only
+            self._failed(frame, exc)
+            return
         if self.recognizer is not None and not frame.tentative:
             # the utterance is over; a tentative one may still go on, its words with it
             self._executor.submit(self.recognizer.reset)
@@ -201,6 +230,16 @@ class SttStage(FrameProcessor):
                 language=transcript.language,
             )
         )
+
+    def _failed(self, frame: UtteranceFrame, exc: AssistantError) -> None:
+        """The turn's one error, then its end as a turn without words."""
+        if self.recognizer is not None and not frame.tentative:
+            self._executor.submit(self.recognizer.reset)
+        if frame.tentative and self.board is not None:
+            self.board.heard(frame.turn_id, "")  # nothing to wait for: the turn may end
+        turn = frame.turn_id
+        self.bus.publish(StageFailed(turn_id=turn, stage=self.name, message=one_line(exc)))
+        self.bus.publish(NoSpeech(turn_id=turn))
 
     async def idle(self) -> None:
         """Wait until the model has done the last job this stage gave it (benches, tests)."""

@@ -3,6 +3,12 @@
 Piper begins every clause with 0-60 ms of near-silence. Before the first clause of a reply it
 only delays the moment the user hears an answer, so it is cut down to ``LEAD_MS`` (under
 ``LEAD_DBFS``, far below speech); later clauses keep it, as the rhythm between them.
+
+A voice that fails (a remote server down, too slow, cut off: an AssistantError such as
+RemoteFailed) fails its turn's speech only: one ``StageFailed`` with the error's line, the
+turn's later clauses are not asked for (each would wait for the same server), and the reply's
+text and its end go on as usual, so the turn ends. The next turn asks again. A remote voice
+(``local`` False) is not warmed up: that would be a call on its server.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import numpy as np
 
 from assistant.concurrency import iterate_in_thread
 from assistant.convert.resample import StreamResampler
+from assistant.errors import AssistantError, one_line
 from assistant.models.interfaces import Pcm16, TextToSpeech
-from assistant.pipeline.events import EventBus, TtsAudio
+from assistant.pipeline.events import EventBus, StageFailed, TtsAudio
 from assistant.pipeline.frames import ClauseFrame, DataFrame, ReplyAudioFrame
 from assistant.pipeline.priority import SpeechFirst
 from assistant.pipeline.processor import ErrorHandler
@@ -37,9 +44,15 @@ class TtsStage(ModelStage):
         output_rate: int,
         priority: SpeechFirst | None = None,
         voices: dict[str, TextToSpeech] | None = None,
+        local: bool = True,
     ) -> None:
-        """``tts`` speaks every clause, except those in a language ``voices`` has a voice for."""
+        """``tts`` speaks every clause, except those in a language ``voices`` has a voice for.
+
+        ``local``: ``tts`` runs here; False for a remote server's.
+        """
         super().__init__("tts")
+        self.local = local
+        self._failed = 0  # the last turn whose speech failed
         self.priority = priority or SpeechFirst()
         self.tts = tts
         self.voices = voices or {}
@@ -48,14 +61,24 @@ class TtsStage(ModelStage):
         self._unvoiced: set[str] = set()  # languages already warned about
 
     async def start(self, bus: EventBus, on_error: ErrorHandler) -> None:
-        """Start serving; a first synthesis meanwhile gets the runtime's one-off set-up done."""
+        """Start serving; a first synthesis meanwhile gets a local runtime's set-up done."""
         await super().start(bus, on_error)
-        self._executor.submit(lambda: list(self.tts.synthesize(WARM_UP_TEXT)))
+        if self.local:
+            self._executor.submit(lambda: list(self.tts.synthesize(WARM_UP_TEXT)))
 
     async def process_frame(self, frame: DataFrame) -> None:
         """Synthesize clauses; forward everything else."""
         if isinstance(frame, ClauseFrame):
-            await self._speak(frame)
+            if frame.turn_id == self._failed:
+                return  # its text goes on unspoken
+            try:
+                await self._speak(frame)
+            except AssistantError as exc:  # the voice failed: this turn's speech only
+                self._failed = frame.turn_id
+                message = one_line(exc)
+                self.bus.publish(
+                    StageFailed(turn_id=frame.turn_id, stage=self.name, message=message)
+                )
         else:
             await self.push_frame(frame)
 
