@@ -62,9 +62,12 @@ def stt_threads(settings: Settings) -> int:
 
 
 def load_stt(settings: Settings, store: ModelStore) -> SpeechToText:
-    """The speech-to-text model of ``stt.backend``: here, ``stt.model``; else its server's."""
+    """The speech-to-text model of ``stt.backend``: here, ``stt.model``; else its server's.
+
+    A remote one with ``stt.fallback = "local"`` loads ``stt.model`` on its first failure.
+    """
     if settings.stt.backend != "local":
-        return remote_stt(settings)
+        return remote_stt(settings, lambda: load_local_stt(settings, store))
     return load_local_stt(settings, store)
 
 
@@ -93,9 +96,12 @@ def load_turn(settings: Settings, store: ModelStore) -> SmartTurn | None:
 
 
 def load_tts(settings: Settings, store: ModelStore) -> TextToSpeech:
-    """The voice of ``tts.backend``: here, ``tts.model``; else its server's."""
+    """The voice of ``tts.backend``: here, ``tts.model``; else its server's.
+
+    A remote one with ``tts.fallback = "local"`` loads ``tts.model`` on its first failure.
+    """
     if settings.tts.backend != "local":
-        return remote_tts(settings)
+        return remote_tts(settings, lambda: load_local_tts(settings, store))
     return load_local_tts(settings, store)
 
 

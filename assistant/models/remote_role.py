@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from assistant.errors import ModelError
+from assistant.models.interfaces import SpeechToText, TextToSpeech
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,7 +47,7 @@ class BackendStatus:
     role: str  # stt, tts, llm, vision
     backend: str  # local, openai, wyoming
     url: str  # "" for a local model
-    ready: bool  # it answered the last probe (a local model: it is loaded)
+    ready: bool  # it answered the probe (a local model: its files are there)
     latency_ms: float | None = None  # the probe's round trip; None when not asked
     model: str = ""  # what it serves, where it says
     error: str = ""  # why it is not ready
@@ -69,6 +70,11 @@ class Remote(Protocol):
     backend: str  # openai, wyoming
     url: str
 
+    @property
+    def calls(self) -> int:
+        """Requests sent to the server, retries included (`/metrics`, the benches)."""
+        ...
+
     def status(self, timeout_s: float = 2.0) -> BackendStatus:
         """Ask the server whether it answers (its model list, its info), within ``timeout_s``."""
         ...
@@ -76,6 +82,14 @@ class Remote(Protocol):
     def close(self) -> None:
         """Close its connections; calls after it fail."""
         ...
+
+
+class RemoteSpeechToText(SpeechToText, Remote, Protocol):
+    """A speech-to-text model on a server (what models/remote_audio.py makes)."""
+
+
+class RemoteTextToSpeech(TextToSpeech, Remote, Protocol):
+    """A voice on a server (what models/remote_audio.py makes)."""
 
 
 def retrying(call: Callable[[], T], retries: int, pause_s: float = 0.2) -> T:
