@@ -37,6 +37,7 @@ from assistant.models.interfaces import (
     VoiceModel,
 )
 from assistant.models.llava import LlamaVisionModel
+from assistant.models.remote_role import Remote
 from assistant.models.seeing import Eyes
 from assistant.models.text import TextBackend
 
@@ -84,6 +85,11 @@ class ModelHub(ChatSlot):
     async def vision(self) -> LlamaVisionModel:
         """The vision model of ``vision.model`` (ModelError when unset)."""
         return await self._model("vision")  # type: ignore[no-any-return]
+
+    def remotes(self) -> dict[str, Remote]:
+        """The remote speech models made so far, by role (for `/health` and `/metrics`)."""
+        roles = [r for r in ("stt", "tts") if getattr(self.settings, r).backend != "local"]
+        return {role: self._loaded[role] for role in roles if role in self._loaded}
 
     @property
     def loaded_vision(self) -> LlamaVisionModel | None:

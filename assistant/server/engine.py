@@ -34,6 +34,7 @@ class Engine:
         self.settings: Settings = hub.settings
         self.metrics = Metrics.create()
         self.metrics.voice_sessions.set_function(lambda: hub.conversations)
+        self.metrics.count_remote_calls(hub.remotes)
         text = hub.text
         self.admission = Admission(text.max_concurrent, max_queue, self.metrics)
         self.voice_slots = VoiceSlots()  # voice sessions of every door (doors/base.py)

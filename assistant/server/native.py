@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from assistant import __version__
 from assistant.errors import InputError
 from assistant.heap import resident_bytes
+from assistant.models.backends import backend_statuses
 from assistant.models.hub import report
 from assistant.server.engine import Engine
 from assistant.server.schemas import (
@@ -56,8 +58,9 @@ router = APIRouter()
 
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
-    """Liveness and what is loaded."""
+    """Liveness, what is loaded, and where each role's model runs and whether it answers."""
     engine = engine_of(request)
+    backends = await asyncio.to_thread(backend_statuses, engine.settings, engine.hub.remotes())
     state: dict[str, Any] = {"ready": False, "contexts_free": 0}
     if engine.hub.loaded:
         state = await engine.hub.text.health()
@@ -73,15 +76,17 @@ async def health(request: Request) -> dict[str, Any]:
         "max_concurrent": engine.admission.max_concurrent,
         "vision_model": engine.hub.loaded_vision.name if engine.hub.loaded_vision else None,
         "loaded": report(engine.hub),  # every model loaded so far, with its size on disk
+        "backends": {role: status.as_dict() for role, status in backends.items()},
     }
 
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics."""
-    return Response(
-        generate_latest(engine_of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    """Prometheus metrics; each role's backend is probed for them (up, round trip)."""
+    engine = engine_of(request)
+    backends = await asyncio.to_thread(backend_statuses, engine.settings, engine.hub.remotes())
+    engine.metrics.record_backends(backends.values())
+    return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/api/ps")
