@@ -82,11 +82,12 @@ def placement(settings: Settings) -> list[dict[str, Any]]:
     )
     if settings.vision.model:
         rows.append(_llama_row("vision", settings.vision.gpu_layers))
-    remote = {"stt": settings.stt, "tts": settings.tts, "vision": settings.vision}
+    s, t, v = settings.stt, settings.tts, settings.vision
+    remote = {"stt": (s.backend, s.url), "tts": (t.backend, t.url), "vision": (v.backend, v.url)}
     for row in rows:  # a model on a server runs wherever that server runs it
-        section = remote.get(row["role"])
-        if section is not None and section.backend != "local":
-            why = f"{row['role']}.backend = {section.backend} ({section.url or 'no url set'})"
+        backend, url = remote.get(row["role"], ("local", ""))
+        if backend != "local":
+            why = f"{row['role']}.backend = {backend} ({url or 'no url set'})"
             row.update(runs_on="remote", why=why)
     return rows
 

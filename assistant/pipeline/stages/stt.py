@@ -40,7 +40,7 @@ import numpy as np
 
 from assistant.concurrency import model_executor
 from assistant.errors import AssistantError, one_line
-from assistant.models.interfaces import Pcm16, SpeechToText, Transcript
+from assistant.models.interfaces import Float32, Pcm16, SpeechToText, Transcript
 from assistant.pipeline import events
 from assistant.pipeline.events import EventBus, NoSpeech, PartialTranscript, StageFailed
 from assistant.pipeline.frames import (
@@ -81,6 +81,42 @@ def _partial(text: str, heard: Hypothesis | None, start: float) -> PartialTransc
     return PartialTranscript(text=text, stable=heard.stable, start=start, restarted=heard.restarted)
 
 
+def _executor(local: bool, streams: bool) -> ThreadPoolExecutor:
+    """The model's thread; a remote model's calls side by side (see the module's notes).
+
+    The streaming recognizer's state is the model thread's alone: one thread with it.
+    """
+    if local or streams:
+        return model_executor("stt")
+    return ThreadPoolExecutor(REMOTE_CALLS, "stt")
+
+
+def _timed(
+    stt: SpeechToText,
+    recognizer: StreamingRecognizer | None,
+    tail: bool,
+    audio: Float32,
+    start: float,
+) -> _Heard:
+    """A transcription and its compute time (with streaming: the recognizer's final)."""
+    started = time.monotonic()
+    if recognizer is None:
+        result = stt.transcribe(audio)
+        return _Heard(result, (time.monotonic() - started) * 1000)
+    final = recognizer.finish(audio, start, tail)
+    ms = (time.monotonic() - started) * 1000
+    return _Heard(final.transcript, ms, final.hypothesis, final.streamed)
+
+
+def _fail_turn(stage: SttStage, frame: UtteranceFrame, exc: AssistantError) -> None:
+    """The turn's one error, then its end as a turn without words."""
+    if frame.tentative and stage.board is not None:
+        stage.board.heard(frame.turn_id, "")  # nothing to wait for: the turn may end
+    turn = frame.turn_id
+    stage.bus.publish(StageFailed(turn_id=turn, stage=stage.name, message=one_line(exc)))
+    stage.bus.publish(NoSpeech(turn_id=turn))
+
+
 class SttStage(FrameProcessor):
     """Transcribes each utterance off the event loop; publishes ``transcript`` or ``no_speech``."""
 
@@ -99,11 +135,7 @@ class SttStage(FrameProcessor):
         self.stt = stt
         self.board = board  # told the transcripts of tentative turns
         self.local = local
-        # The streaming recognizer's state is the model thread's alone: one thread with it.
-        side_by_side = not local and stream is None
-        self._executor = (
-            ThreadPoolExecutor(REMOTE_CALLS, "stt") if side_by_side else model_executor("stt")
-        )
+        self._executor = _executor(local, stream is not None)
         self._latest: _Pending | None = None  # the newest speculation, the only one announced
         # (start, end) of the audio transcribed at the last pause, and that transcription
         self._speculation: tuple[tuple[float, float], _Pending] | None = None
@@ -158,18 +190,8 @@ class SttStage(FrameProcessor):
     def _transcribe(self, pcm: Pcm16, start: float) -> _Pending:
         """Start a transcription on the model thread (with streaming: the recognizer's final)."""
         audio = pcm.astype(np.float32) / 32768.0
-        recognizer, tail = self.recognizer, self._tail
-
-        def timed() -> _Heard:
-            started = time.monotonic()
-            if recognizer is None:
-                result = self.stt.transcribe(audio)
-                return _Heard(result, (time.monotonic() - started) * 1000)
-            final = recognizer.finish(audio, start, tail)
-            ms = (time.monotonic() - started) * 1000
-            return _Heard(final.transcript, ms, final.hypothesis, final.streamed)
-
-        pending = asyncio.get_running_loop().run_in_executor(self._executor, timed)
+        job = functools.partial(_timed, self.stt, self.recognizer, self._tail, audio, start)
+        pending = asyncio.get_running_loop().run_in_executor(self._executor, job)
         self._busy = pending
         return pending
 
@@ -202,11 +224,13 @@ class SttStage(FrameProcessor):
         try:
             heard = await pending
         except AssistantError as exc:  # the model failed: this turn's failure only
-            self._failed(frame, exc)
-            return
+            heard = None
+            _fail_turn(self, frame, exc)
         if self.recognizer is not None and not frame.tentative:
             # the utterance is over; a tentative one may still go on, its words with it
             self._executor.submit(self.recognizer.reset)
+        if heard is None:
+            return
         transcript, stt_ms = heard.transcript, heard.stt_ms
         if frame.tentative and self.board is not None:
             self.board.heard(frame.turn_id, transcript.text)
@@ -230,16 +254,6 @@ class SttStage(FrameProcessor):
                 language=transcript.language,
             )
         )
-
-    def _failed(self, frame: UtteranceFrame, exc: AssistantError) -> None:
-        """The turn's one error, then its end as a turn without words."""
-        if self.recognizer is not None and not frame.tentative:
-            self._executor.submit(self.recognizer.reset)
-        if frame.tentative and self.board is not None:
-            self.board.heard(frame.turn_id, "")  # nothing to wait for: the turn may end
-        turn = frame.turn_id
-        self.bus.publish(StageFailed(turn_id=turn, stage=self.name, message=one_line(exc)))
-        self.bus.publish(NoSpeech(turn_id=turn))
 
     async def idle(self) -> None:
         """Wait until the model has done the last job this stage gave it (benches, tests)."""
