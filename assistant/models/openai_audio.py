@@ -171,6 +171,10 @@ class OpenAITTS(_OpenAIRemote):
             raise self._http_failed(exc) from None
         try:
             self._check(response)
+            kind = response.headers.get("content-type", "")
+            if kind.startswith(("application/json", "text/")):  # an error told as a success
+                detail = response.read()[:200].decode(errors="replace")
+                raise self._failed(f"answered {kind} instead of audio: {detail}", False)
         except BaseException:
             response.close()
             raise
