@@ -169,9 +169,12 @@ class TentativeTurns:
         ended = self.stage.segmenter.end_now()
         confirmed.end = ended.end if ended is not None else 0.0
         self.turns.board.settle(turn)
+        # Answered before its held events go out: a turn that already ended without words
+        # (no speech, or its recognition failed) is settled by them, not left "answered",
+        # where the next speech would be taken for a barge-in over a reply that never comes.
+        self.stage.ledger.answer(turn)
         self.stage.bus.release(turn)
         self.stage.bus.publish(events.Confirmed(turn_id=turn, by_limit=by_limit))
-        self.stage.ledger.answer(turn)
         self.confirmed = confirmed
         self._first_audio = {t: w for t, w in self._first_audio.items() if t >= turn - 1}
         await self.stage.push_frame(ConfirmFrame(turn_id=turn))
