@@ -54,6 +54,7 @@ class Hostile:
         self._listener: socket.socket | None = None
         self._accepting: threading.Thread | None = None
         self._closing = threading.Event()  # "never" answers wait for it (or the client leaving)
+        self.received = 0  # requests read
         self.up()
 
     def up(self) -> None:
@@ -99,6 +100,7 @@ class Hostile:
         with conn, contextlib.suppress(OSError):
             method, path, headers, body = _read_request(conn)
             mode = self.mode
+            self.received += 1
             speech = path.endswith("/audio/speech")
             if mode == "working":
                 self._relay(conn, method, path, headers, body)
@@ -411,6 +413,56 @@ def test_nothing_leaks_over_fifty_turns_of_a_failing_and_working_server(
         stt.close()
         tts.close()
         hostile.set("working")
+
+
+def test_a_stale_speculation_waiting_on_the_server_does_not_hold_up_the_utterance(
+    hostile: Hostile, question: np.ndarray
+) -> None:
+    """The pause's transcription hangs; the utterance went on, and its own call goes at once."""
+    import asyncio
+
+    from assistant.pipeline import events
+    from assistant.pipeline.events import EventBus
+    from assistant.pipeline.frames import EndFrame, SpeechPauseFrame, UtteranceFrame
+    from assistant.pipeline.pipeline import Pipeline
+    from assistant.pipeline.stages.stt import SttStage
+
+    slow = SttSettings(backend="openai", url=hostile.url, timeout_s=20, retries=0)
+    stt = OpenAISTT(slow, "en", 2000)
+    pcm = np.concatenate([question, media.silence(0.3)])
+    heard: asyncio.Queue[events.Event] = asyncio.Queue()
+
+    async def talk() -> float:
+        bus = EventBus()
+        bus.listen(lambda e: heard.put_nowait(e) if isinstance(e, events.Transcript) else None)
+        pipeline = Pipeline([SttStage(stt, local=False)], bus)
+        await pipeline.start()
+        before = hostile.received
+        hostile.set("never")
+        await pipeline.queue_frame(SpeechPauseFrame(audio=pcm[:16000], start=0.0, end=1.0))
+        while hostile.received == before:  # the speculation is waiting on the server
+            await asyncio.sleep(0.02)
+        hostile.set("working")
+        started = time.monotonic()
+        end = len(pcm) / 16000
+        utterance = UtteranceFrame(
+            turn_id=1, audio=pcm, sample_rate=16000, start=0.0, end=end, speech_end_wall=started
+        )
+        await pipeline.queue_frame(utterance)
+        transcript = await asyncio.wait_for(heard.get(), 15)
+        took = time.monotonic() - started
+        assert isinstance(transcript, events.Transcript) and "capital" in transcript.text.lower()
+        await pipeline.queue_frame(EndFrame())
+        await pipeline.wait()
+        return took
+
+    try:
+        took = asyncio.run(talk())
+    finally:
+        hostile.set("working")
+        stt.close()
+    assert took < 5, f"the utterance waited {took:.1f} s behind the stale call"  # not 20
+    assert stt.calls == 2  # the stale one and the utterance's: none asked twice
 
 
 def _fds() -> int:
