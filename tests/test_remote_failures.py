@@ -342,14 +342,19 @@ def test_each_failure_is_one_error_and_the_voice_session_goes_on(
     assert failures == len(HEARD_MODES)
 
 
-def test_realtime_reports_a_failed_voice_as_its_error_event(hostile: Hostile, relay: str) -> None:
+def test_realtime_reports_each_failed_turn_as_its_error_event(
+    hostile: Hostile, relay: str, voice: PiperTTS
+) -> None:
     import asyncio
 
-    from tests.realtime_wire import Wire
+    from tests.realtime_wire import Microphone, Wire
+
+    spoken = np.concatenate([media.speech(voice, "What is the capital of France?", 24000),
+                             media.silence(0.3, 24000)])  # fmt: skip
 
     async def talk() -> None:
-        async with Wire.open(relay) as wire:
-            hostile.set("error")
+        async with Wire.open(relay) as wire, Microphone(wire) as mic:
+            hostile.set("error")  # a typed question: its reply's voice fails
             item = {"type": "message", "role": "user",
                     "content": [{"type": "input_text", "text": "Say hello."}]}  # fmt: skip
             await wire.send("conversation.item.create", item=item)
@@ -357,10 +362,19 @@ def test_realtime_reports_a_failed_voice_as_its_error_event(hostile: Hostile, re
             events = await wire.until("response.done", 60, errors=True)
             errors = [e for e in events if e["type"] == "error"]
             assert len(errors) == 1 and "the tts server at" in errors[0]["error"]["message"]
-            hostile.set("working")
-            await wire.send("response.create")
+            mic.say(spoken)  # a spoken one: its recognition fails, and no response is made
+            failed = "conversation.item.input_audio_transcription.failed"
+            events = await wire.until(failed, 2 + FAILS_WITHIN_S, errors=True)
+            assert "the stt server at" in events[-1]["error"]["message"]
+            error = (await wire.until("error", 5, errors=True))[-1]
+            assert "the stt server at" in error["error"]["message"]
+            assert not any(e["type"] == "response.created" for e in events)
+            hostile.set("working")  # back: the session answers the next question aloud
+            mic.say(spoken)
             events = await wire.until("response.done", 60)
             assert any(e["type"] == "response.output_audio.delta" for e in events)
+            heard = "conversation.item.input_audio_transcription.completed"
+            assert "capital" in next(e for e in events if e["type"] == heard)["transcript"].lower()
 
     try:
         asyncio.run(talk())

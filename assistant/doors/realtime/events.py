@@ -96,7 +96,9 @@ class Emitter(Outbox):
                 self.finish(turn, cancelled=True, heard=heard)
             case events.Merged():  # the user went on: nothing of the turn remains
                 self.withdraw(turn)
-            case events.StageFailed(message=message):
+            case events.StageFailed(stage=stage, message=message):
+                if stage == "stt" and (item_id := self.user_items.get(turn)) is not None:
+                    self.transcription_failed(item_id, message)
                 self.emit("error", error={"type": "server_error", "code": "pipeline_error",
                                           "message": message, "event_id": None})  # fmt: skip
 

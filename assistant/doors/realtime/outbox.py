@@ -85,6 +85,14 @@ class Outbox:
         item["status"] = "completed"
         self.emit("conversation.item.done", previous_item_id=None, item=item)
 
+    def transcription_failed(self, item_id: str, message: str) -> None:
+        """Audio item ``item_id`` was not transcribed (its recognition server failed)."""
+        self.sent.pop(item_id, None)
+        error = {"type": "transcription_error", "code": "transcription_failed",
+                 "message": message, "param": None}  # fmt: skip
+        self.emit("conversation.item.input_audio_transcription.failed", item_id=item_id,
+                  content_index=0, error=error)  # fmt: skip
+
     def _heard_delta(self, item_id: str, text: str) -> None:
         self.emit("conversation.item.input_audio_transcription.delta", item_id=item_id,
                   content_index=0, delta=text)  # fmt: skip

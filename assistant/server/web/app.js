@@ -164,6 +164,7 @@ function onTranscript(m) {
   } else {
     if (partial) partial.remove();
     partial = null;
+    showError(""); // a new turn: an earlier turn's failure (a server down) is old news
     bubble("user", m.turn_id).querySelector(".text").textContent = m.text;
     stats.transcripts.push(m.text);
   }
