@@ -32,13 +32,32 @@ PROBE_TIMEOUT_S = 2.0  # each probe's limit: a health check answers in about thi
 def backend_statuses(
     settings: Settings, remotes: Mapping[str, Remote], timeout_s: float = PROBE_TIMEOUT_S
 ) -> dict[str, BackendStatus]:
-    """The status of each role's backend, by role; ``remotes``: remote models already made."""
-    roles = ["stt", "tts", "llm"]
-    if settings.vision.model or settings.vision.backend != "local":
-        roles.append("vision")
-    with ThreadPoolExecutor(len(roles), "probe") as pool:
-        futures = {r: pool.submit(backend_status, settings, r, remotes, timeout_s) for r in roles}
-        return {role: future.result() for role, future in futures.items()}
+    """The status of each role's backend, by role; ``remotes``: remote models already made.
+
+    Local ones are a look at their files, here; remote ones are probed side by side.
+    """
+    roles = configured_roles(settings)
+    probed = [role for role in roles if not is_local(settings, role)]
+    found = {r: _local(settings, r) for r in roles if r not in probed}
+    if probed:
+        with ThreadPoolExecutor(len(probed), "probe") as pool:
+            asked = {
+                r: pool.submit(backend_status, settings, r, remotes, timeout_s) for r in probed
+            }
+            found |= {role: future.result() for role, future in asked.items()}
+    return {role: found[role] for role in roles}
+
+
+def configured_roles(settings: Settings) -> list[str]:
+    """The roles shown: stt, tts, llm, and vision where a vision model or server is set."""
+    vision = settings.vision.model or settings.vision.backend != "local"
+    return ["stt", "tts", "llm", *(["vision"] if vision else [])]
+
+
+def is_local(settings: Settings, role: str) -> bool:
+    """Whether ``role``'s model runs on this machine."""
+    section: str = getattr(settings, role).backend
+    return section == "local"
 
 
 def backend_status(
@@ -46,9 +65,9 @@ def backend_status(
 ) -> BackendStatus:
     """The status of ``role``'s backend (a remote speech model not in ``remotes`` is made)."""
     backend = getattr(settings, role).backend
+    if backend == "local":
+        return _local(settings, role)
     try:
-        if backend == "local":
-            return _local(settings, role)
         if role in remotes:
             return remotes[role].status(timeout_s)
         if role in ("stt", "tts"):
@@ -83,9 +102,12 @@ def probe_openai(
 
 
 def _local(settings: Settings, role: str) -> BackendStatus:
-    """A model on this machine: ready when its files are there (ModelError when not)."""
-    if role == "vision":
-        files = resolve_vision(settings.vision, vision_models_dir(settings))
-        return BackendStatus(role, "local", "", True, None, files.model.name)
-    entry = ModelStore(settings.models_dir).resolve(role, getattr(settings, role).model)
-    return BackendStatus(role, "local", "", True, None, entry.name)
+    """A model on this machine: ready when its files are there."""
+    try:
+        if role == "vision":
+            files = resolve_vision(settings.vision, vision_models_dir(settings))
+            return BackendStatus(role, "local", "", True, None, files.model.name)
+        entry = ModelStore(settings.models_dir).resolve(role, getattr(settings, role).model)
+        return BackendStatus(role, "local", "", True, None, entry.name)
+    except AssistantError as exc:  # not there, or not what the role takes
+        return BackendStatus(role, "local", "", False, None, "", one_line(exc))

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -15,8 +16,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from assistant import __version__
 from assistant.errors import InputError
 from assistant.heap import resident_bytes
-from assistant.models.backends import backend_statuses
+from assistant.models.backends import backend_statuses, configured_roles, is_local
 from assistant.models.hub import report
+from assistant.models.remote_role import BackendStatus
 from assistant.server.engine import Engine
 from assistant.server.schemas import (
     ChatRequest,
@@ -60,7 +62,7 @@ router = APIRouter()
 async def health(request: Request) -> dict[str, Any]:
     """Liveness, what is loaded, and where each role's model runs and whether it answers."""
     engine = engine_of(request)
-    backends = await asyncio.to_thread(backend_statuses, engine.settings, engine.hub.remotes())
+    backends = await _backends(engine)
     state: dict[str, Any] = {"ready": False, "contexts_free": 0}
     if engine.hub.loaded:
         state = await engine.hub.text.health()
@@ -84,9 +86,25 @@ async def health(request: Request) -> dict[str, Any]:
 async def metrics(request: Request) -> Response:
     """Prometheus metrics; each role's backend is probed for them (up, round trip)."""
     engine = engine_of(request)
-    backends = await asyncio.to_thread(backend_statuses, engine.settings, engine.hub.remotes())
+    backends = await _backends(engine)
     engine.metrics.record_backends(backends.values())
     return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _backends(engine: Engine) -> dict[str, BackendStatus]:
+    """Each role's backend.
+
+    Remote ones are probed on threads of their own, never on those the server's work queues
+    for: a busy server still answers /health at once.
+    """
+    settings = engine.settings
+    if all(is_local(settings, role) for role in configured_roles(settings)):
+        return backend_statuses(settings, {})  # a look at the files
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_PROBES, backend_statuses, settings, engine.hub.remotes())
+
+
+_PROBES = ThreadPoolExecutor(2, "probes")  # /health and /metrics asked at once, at most
 
 
 @router.get("/api/ps")
