@@ -13,6 +13,7 @@ import contextlib
 import json
 import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -274,7 +275,9 @@ def metric(url: str, name: str) -> float:
     return sum(float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith(name))
 
 
-def test_health_metrics_and_doctor_show_each_backend(hostile: Hostile, relay: str) -> None:
+def test_health_metrics_and_doctor_show_each_backend(
+    hostile: Hostile, relay: str, tmp_path: Path
+) -> None:
     hostile.set("working")
     backends = httpx.get(f"{relay}/health", timeout=10).json()["backends"]
     assert backends["stt"] == backends["stt"] | {"backend": "openai", "url": hostile.url}
@@ -286,6 +289,10 @@ def test_health_metrics_and_doctor_show_each_backend(hostile: Hostile, relay: st
         backends = httpx.get(f"{relay}/health", timeout=10).json()["backends"]
         assert not backends["stt"]["ready"] and "ConnectError" in backends["stt"]["error"]
         assert metric(relay, 'assistant_backend_up{backend="openai",role="tts"') == 0
+        wav = media.write_wav(tmp_path / "a.wav", media.silence(1.0))
+        upload = {"file": ("a.wav", wav.read_bytes())}
+        answer = httpx.post(f"{relay}/v1/audio/transcriptions", files=upload, timeout=30)
+        assert answer.status_code == 502 and "the stt server at" in answer.text
         doctor = run_cli("doctor", "--json", env=remote_env(hostile.url))
         assert doctor.returncode == 1  # a backend that does not answer needs fixing
         report = json.loads(doctor.stdout)["backends"]
@@ -502,8 +509,6 @@ def test_chat_json_prints_each_failed_turn_and_exits_1(
 
 
 def test_fallback_local_transcribes_here_when_the_server_is_down(question: np.ndarray) -> None:
-    import tempfile
-
     gone = f"http://127.0.0.1:{free_port()}/v1"
     env = {
         "ASSISTANT_STT__BACKEND": "openai",
@@ -521,3 +526,34 @@ def test_fallback_local_transcribes_here_when_the_server_is_down(question: np.nd
     assert "capital" in turn["transcript"].lower() and turn["reply"]
     said = [line for line in out.stderr.splitlines() if "local model answers instead" in line]
     assert len(said) == 1, out.stderr  # one line; the remote then rests, unasked
+
+
+def test_fallback_local_speaks_here_once_the_server_failed_but_never_twice(
+    hostile: Hostile, voice: PiperTTS
+) -> None:
+    """Cut mid-clause, a clause stays cut; then the local voice speaks until the remote rested."""
+    from assistant.models.fallback import FallbackTTS
+
+    settings = TtsSettings(backend="openai", url=hostile.url, timeout_s=TIMEOUT_S, retries=0)
+    remote = OpenAITTS(settings, "", 10)
+    tts = FallbackTTS(remote, lambda: voice, cool_down_s=1.0)
+
+    def seconds(text: str) -> float:
+        return sum(len(pcm) for pcm in tts.synthesize(text)) / tts.sample_rate
+
+    try:
+        hostile.set("killed")  # 0.3 s of audio, then the connection is cut
+        assert seconds("Paris is the capital of France.") == pytest.approx(0.3, abs=0.01)
+        assert tts.fallbacks == 0 and remote.calls == 1  # not said again by the local voice
+        hostile.set("working")  # resting: the remote is not asked, the local voice speaks
+        assert seconds("Paris is the capital of France.") > 1.0
+        assert tts.fallbacks == 1 and remote.calls == 1
+        time.sleep(1.0)  # rested: asked again, and it answers
+        assert seconds("Paris is the capital of France.") > 1.0
+        assert tts.fallbacks == 1 and remote.calls == 2
+        hostile.set("down")  # fails before any audio: the same clause, spoken here
+        assert seconds("Paris.") > 0.3
+        assert tts.fallbacks == 2 and remote.calls == 3
+    finally:
+        hostile.set("working")
+        tts.close()

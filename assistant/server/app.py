@@ -22,6 +22,7 @@ from assistant.llm.openai_wire import UpstreamError
 from assistant.models.hub import InUse, NoModel
 from assistant.models.loaders import ModelLoadFailed
 from assistant.models.remote import relayed_status
+from assistant.models.remote_role import RemoteFailed
 from assistant.models.text import NotAvailable
 from assistant.server import (
     audio,
@@ -133,6 +134,7 @@ _ERRORS: dict[type[Exception], tuple[int, str, dict[str, str]]] = {
     RequestTimeout: (504, "timeout", {}),
     NoModel: (404, "model_not_loaded", {}),  # /v1 says model_not_found; see wire_errors
     ModelError: (404, "model_not_found", {}),
+    RemoteFailed: (502, "upstream_error", {}),  # a remote speech server down or misbehaving
     ModelLoadFailed: (500, "model_load_failed", {}),
     InUse: (409, "model_in_use", {"Retry-After": "1"}),
     UserError: (400, "invalid_input", {}),
