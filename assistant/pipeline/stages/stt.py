@@ -24,7 +24,11 @@ as RemoteFailed) fails its turn only: one ``StageFailed`` with the error's line,
 next utterance. A remote model (``local`` False) is not warmed up, which would be a call on
 its server; without streaming its calls run side by side, up to ``REMOTE_CALLS``: a pause's
 speculative transcription made stale by speech that went on is abandoned (its answer is
-dropped when it comes) instead of holding up the utterance's own call behind it.
+dropped when it comes) instead of holding up the utterance's own call behind it. So a spoken
+turn costs one call per pause of ``vad.speculate_ms`` or more in it (each pause's speculative
+transcription; the utterance, tentative or not, reuses the last one, as its audio is the same),
+and the call's retries when it fails; with ``stt.stream_ms`` also one per pass while the user
+speaks (the model's ``calls`` counts them all, and `/metrics` shows the sum).
 """
 
 from __future__ import annotations
