@@ -23,6 +23,7 @@ from assistant.models.llava import LlamaVisionModel
 from assistant.models.loaders import load_vision
 from assistant.models.remote_role import RemoteFailed
 from assistant.models.remote_vision import RemoteVision
+from tests.conftest import run_cli
 from tests.llama_server import llama_server
 from tests.serving import free_port, openai_client, serving, voice_messages, ws_url
 from tests.tiny_vlm import N_IMAGE_TOKENS, make_tiny_vlm
@@ -119,6 +120,24 @@ def test_a_server_with_a_remote_vision_model_relays_pictures(
             messages, _ = voice_messages(ws, "reply")
         assert not [m for m in messages if m["type"] == "error"], messages
         assert messages[-1]["text"].strip() and messages[-1]["finish_reason"] in ("stop", "length")
+
+
+def test_describe_asks_the_remote_vision_model(
+    local: LlamaVisionModel, vision_server: str, picture: Path
+) -> None:
+    ask(local, picture, max_tokens=16)
+    sets = ["--set", "vision.backend=openai", "--set", f"vision.url={vision_server}/v1"]
+    done = run_cli(*sets, "--set", "vision.temperature=0", "--set", "vision.max_tokens=16",
+                   "describe", str(picture), "--json", "--prompt", QUESTION)  # fmt: skip
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    record = json.loads(done.stdout)
+    assert record["handler"] == "openai" and record["image_size"] == [320, 240]  # sent whole
+    assert record["prompt_tokens"] == local.stats.prompt_tokens  # counted by the server
+    assert record["completion_tokens"] == 16
+    sets[-1] = f"vision.url=http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    gone = run_cli(*sets, "describe", str(picture))
+    assert gone.returncode == 2 and gone.stderr.count("\n") == 1, gone.stderr
+    assert "vision.url" in gone.stderr and "Traceback" not in gone.stderr
 
 
 def test_llama_cpp_server_with_a_multimodal_model_answers_the_picture(
