@@ -9,9 +9,11 @@ the prompt only when the picture really reached the model).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from assistant import config
+from assistant.catalog import ModelStore
 from assistant.models.llava import LlamaVisionModel
 from assistant.models.loaders import load_vision
 from assistant.models.remote_role import RemoteFailed
@@ -154,6 +157,18 @@ def test_llama_cpp_server_with_a_multimodal_model_answers_the_picture(
             remote.close()
 
 
+def test_a_server_whose_model_takes_no_pictures_is_one_clear_failure(picture: Path) -> None:
+    settings = config.load()
+    text_only = ModelStore(settings.models_dir).resolve("llm", settings.llm.model).path
+    with llama_server(text_only) as url:
+        remote = remote_vision(url)
+        try:
+            with pytest.raises(RemoteFailed, match="model that takes pictures"):
+                ask(remote, picture)  # llama.cpp's server answers 200 and an empty stream
+        finally:
+            remote.close()
+
+
 def test_a_vision_server_that_is_not_there_is_one_clear_failure(picture: Path) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(RemoteFailed, match=r"vision\.url"):  # asked what it serves, at load
@@ -167,5 +182,63 @@ def test_a_vision_server_that_is_not_there_is_one_clear_failure(picture: Path) -
         assert remote.calls == 3  # tried again twice, then given up
         status = remote.status(timeout_s=1)
         assert not status.ready and status.error and status.backend == "openai"
+    finally:
+        remote.close()
+
+
+@pytest.fixture
+def odd_server() -> Iterator[tuple[dict[str, str], str]]:
+    """A real OpenAI-style server on loopback that answers chat badly, as ``mode`` says: its /v1."""
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    mode = {"mode": "endless"}
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat() -> object:
+        if mode["mode"] == "500":
+            return JSONResponse({"error": {"message": "out of memory"}}, 500)
+        if mode["mode"] == "plain":
+            return {"choices": [{"message": {"content": "a cat"}}]}
+
+        async def endless() -> AsyncIterator[str]:
+            while True:  # until the client hangs up, which the pause lets the server see
+                yield 'data: {"choices": [{"delta": {"content": "and more "}}]}\n\n'
+                await asyncio.sleep(0.005)
+
+        return StreamingResponse(endless(), media_type="text/event-stream")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield mode, f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_server_answering_badly_is_cut_off_or_refused(
+    odd_server: tuple[dict[str, str], str], picture: Path
+) -> None:
+    mode, url = odd_server
+    remote = remote_vision(url, remote_model="m", retries=1)
+    try:
+        with pytest.raises(RemoteFailed, match="more than 128 characters") as failed:
+            ask(remote, picture)  # 8 tokens can hold 128 characters at most
+        assert not failed.value.before_answer and remote.calls == 1
+        mode["mode"] = "500"
+        with pytest.raises(RemoteFailed, match=r"answered 500: .*out of memory"):
+            ask(remote, picture)
+        assert remote.calls == 3  # a server error is tried once more
+        mode["mode"] = "plain"
+        with pytest.raises(RemoteFailed, match="without streaming"):
+            ask(remote, picture)
+        assert remote.calls == 4
     finally:
         remote.close()

@@ -40,6 +40,9 @@ from assistant.vision.images import DEFAULT_MAX_SIDE, ImageInput, PreparedImage,
 # Characters one token may stand for, at most, before an answer counts as too long: generous
 # (English averages four), so only a server ignoring ``max_tokens`` is cut off.
 CHARS_PER_TOKEN_LIMIT = 16
+# llama.cpp's server, asked about a picture by a model without a projector, answers 200 and an
+# empty stream.
+_UNFINISHED = "ended its answer without finishing it (does it serve a model that takes pictures?)"
 
 
 class RemoteVision(_OpenAIRemote):
@@ -163,6 +166,9 @@ class RemoteVision(_OpenAIRemote):
                 if cancel is not None and cancel.is_set():
                     stats.finish_reason = ""
                     break
+            else:  # every server ends an answer with a finish reason
+                if not stats.finish_reason:
+                    raise self._failed(_UNFINISHED, before_answer=False)
         except httpx.HTTPError as exc:
             why = f"broke off its answer ({type(exc).__name__}: {exc})"
             raise self._failed(why, before_answer=False) from None
