@@ -368,3 +368,37 @@ def test_a_remote_that_fails_once_is_asked_again_and_one_that_hangs_times_out(
         proc.terminate()
         proc.wait(10)
     assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_with_fallback_the_local_model_answers_when_the_remote_fails_to_start(
+    misbehaving: tuple[Misbehaving, str],
+) -> None:
+    from websockets.sync.client import connect
+
+    odd, upstream = misbehaving
+    env = {**remote(upstream), "ASSISTANT_LLM__FALLBACK": "local", "ASSISTANT_LLM__RETRIES": "0"}
+    proc, relay = start(env=env)
+    try:
+        with connect(ws_url(relay) + "/voice", max_size=None) as ws:
+            assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+            odd.mode = "broken"  # started, then broke off: the turn's error, not a second voice
+            ws.send(json.dumps({"type": "text", "text": "Hi there."}))
+            messages, _ = voice_messages(ws, "reply")
+            assert messages[-1]["finish_reason"] == "error"
+            assert any(m["type"] == "error" for m in messages)
+            odd.mode, odd.asked = "busy", 0  # refused before any text: the local model answers
+            ws.send(json.dumps({"type": "text", "text": "What is the capital of France?"}))
+            messages, _ = voice_messages(ws, "reply")
+            assert not any(m["type"] == "error" for m in messages)
+            reply = messages[-1]
+            assert reply["finish_reason"] in ("stop", "length") and reply["text"].strip()
+            assert reply["text"] != "Hello." and odd.asked == 1
+            odd.mode, odd.asked = "fine", 0  # within the cool-down the remote is left alone
+            ws.send(json.dumps({"type": "text", "text": "And of Spain?"}))
+            messages, _ = voice_messages(ws, "reply")
+            assert messages[-1]["text"].strip() and odd.asked == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    stderr = proc.stderr.read()  # type: ignore[union-attr]
+    assert "Traceback" not in stderr and stderr.count("the local model answers") == 1
