@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 
 from assistant import config
 from assistant.catalog import ModelStore
+from assistant.hardware import placement
 from assistant.models.llava import LlamaVisionModel
 from assistant.models.loaders import load_vision
 from assistant.models.remote_role import RemoteFailed
@@ -242,3 +243,14 @@ def test_a_server_answering_badly_is_cut_off_or_refused(
         assert remote.calls == 4
     finally:
         remote.close()
+
+
+def test_the_placement_report_says_the_vision_model_is_remote() -> None:
+    remote = config.load({"vision": {"backend": "openai", "url": "http://gpu-box:8000/v1/"}})
+    row = placement(remote)[-1]
+    assert row == {
+        "role": "vision",
+        "runs_on": "remote",
+        "why": "vision.backend = openai (http://gpu-box:8000/v1)",
+    }
+    assert "vision" not in [r["role"] for r in placement(config.load())]  # none configured
