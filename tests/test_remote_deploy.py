@@ -2,8 +2,9 @@
 
 llama.cpp's own OpenAI server (``python -m llama_cpp.server``, the store's SmolLM2) answers chat;
 a second `assistant serve` is the audio server (OpenAI's ``/v1/audio/transcriptions`` and
-``/v1/audio/speech``). The `assistant serve` under test (a thin kiosk's server) keeps only
-what listens on the device: the VAD and the end-of-turn model.
+``/v1/audio/speech``). The `assistant serve` or `assistant kiosk` under test keeps only what
+listens on the device (audio, the echo canceller, the VAD, the end-of-turn model, the wake
+word), and never imports the libraries of the models that run elsewhere.
 """
 
 from __future__ import annotations
@@ -21,13 +22,19 @@ import pytest
 from assistant import config
 from assistant.catalog import ModelStore
 from assistant.convert.audio_decode import decode_audio
+from assistant.models.piper import PiperTTS
 from assistant.types import Pcm16
+from tests import media
 from tests.conftest import ASSISTANT
+from tests.kiosk_process import Kiosk
 from tests.llama_server import llama_server
+from tests.pulse import PulseServer, needs_pulse
 from tests.serving import serving, start, voice_messages, ws_url
 
 # The libraries of local recognition, synthesis and chat: a thin kiosk imports none of them.
 HEAVY = ("faster_whisper", "ctranslate2", "piper", "llama_cpp")
+# Where their native code lies: a process that imported one has one of these mapped.
+HEAVY_FILES = ("/ctranslate2", "/faster_whisper/", "/piper/", "/llama_cpp/")
 
 # `python -m assistant` that writes the modules it imported to $MODULES_OUT when it exits.
 COUNTING = [
@@ -160,3 +167,28 @@ def test_two_servers_share_one_set_of_remote_backends(
     (a_start, a_end), (b_start, b_end) = spans.values()
     assert a_start < b_end and b_start < a_end  # the sessions ran at the same time
     assert served(audio_url, "/v1/audio/transcriptions") >= heard + 2
+
+
+@needs_pulse()
+def test_a_thin_kiosk_keeps_only_the_listening_on_the_device(
+    pulse: PulseServer, tts: PiperTTS, chat_url: str, audio_url: str, tmp_path: Path
+) -> None:
+    sets = [f"{key[10:].lower().replace('__', '.')}={value}"
+            for key, value in all_remote(chat_url, audio_url).items()]  # fmt: skip
+    question = media.speech(tts, "What is the capital of France?")
+    wav = media.write_wav(tmp_path / "question.wav", np.concatenate([question, media.silence(0.2)]))
+    kiosk = Kiosk(pulse, *sets)
+    try:
+        kiosk.wait_listening()
+        pulse.play(wav)
+        turn = kiosk.turn()
+        maps = Path(f"/proc/{kiosk.process.pid}/maps").read_text()
+    finally:
+        code, _ = kiosk.terminate()
+    assert "capital" in turn["transcript"].lower() and turn["reply"].strip(), turn
+    assert turn["reply_audio_s"] > 0.5  # spoken by the audio server, played here
+    assert "onnxruntime" in maps  # the end-of-turn model runs on the device
+    assert not [name for name in HEAVY_FILES if name in maps], [
+        line for line in maps.splitlines() if any(name in line for name in HEAVY_FILES)
+    ][:5]
+    assert code == 0 and not kiosk.log.text, kiosk.log.text
