@@ -120,7 +120,7 @@ class RemoteVision(_OpenAIRemote):
             self._check(response)
             kind = response.headers.get("content-type", "")
             if not kind.startswith("text/event-stream"):
-                head = response.read()[:200].decode(errors="replace")
+                head = next(response.iter_bytes(200), b"").decode(errors="replace")
                 raise self._failed(f"answered without streaming ({head})", before_answer=False)
         except BaseException:
             response.close()
@@ -132,7 +132,7 @@ class RemoteVision(_OpenAIRemote):
         if not self.model:
             try:
                 listed = self._http.get("/models")
-                listed.raise_for_status()
+                self._check(listed)  # a refusal (a wrong key) is not asked again
                 self.model = self.name = first_model(listed.json())
             except httpx.HTTPError as exc:
                 raise self._http_failed(exc) from None
