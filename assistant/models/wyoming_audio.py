@@ -86,6 +86,7 @@ class WyomingSTT(WyomingRemote):
         return self.model or _one_name(names, [p.name for p in info.asr])
 
     def _ask(self, pcm: bytes) -> str:
+        self.count()
         call = self.connect()
         try:
             fmt = {"rate": _STT_RATE, "width": 2, "channels": 1}
@@ -94,7 +95,6 @@ class WyomingSTT(WyomingRemote):
                 AudioChunk(**fmt, audio=pcm[i : i + _CHUNK_BYTES]).event()
                 for i in range(0, len(pcm), _CHUNK_BYTES)
             ]
-            self.count()
             call.send(
                 Transcribe(name=self.model or None, language=language).event(),
                 AudioStart(**fmt).event(),
@@ -111,14 +111,14 @@ class WyomingSTT(WyomingRemote):
         for _ in range(_MAX_EVENTS):
             event = call.receive()
             if Transcript.is_type(event.type):
-                return str(Transcript.from_event(event).text or "")
+                return _text(call, event)
             if TranscriptStop.is_type(event.type):
                 return "".join(pieces)
             if TranscriptStart.is_type(event.type):
                 call.answered = True
             elif TranscriptChunk.is_type(event.type):
                 call.answered = True
-                pieces.append(str(event.data.get("text") or ""))
+                pieces.append(_text(call, event))
                 if sum(map(len, pieces)) > self.max_text_chars:
                     return "".join(pieces)  # cut off at the limit: the rest is not read
         raise call.failed(f"sent {_MAX_EVENTS} events without ending its transcript")
@@ -158,11 +158,11 @@ class WyomingTTS(WyomingRemote):
 
     def _start(self, text: str) -> tuple[_Answer, Pcm16 | None]:
         """Send the request and wait for the first audio (the part a retry may repeat)."""
+        self.count()
         call = self.connect()
         try:
             if self._streams is None:
                 self.served(call.describe())
-            self.count()
             call.send(*self._request(text))
             answer = _Answer(self, call, streamed=bool(self._streams))
             return answer, answer.next_audio()
@@ -189,22 +189,33 @@ class _Answer:
         self._resampler = StreamResampler(VOICE_RATE, VOICE_RATE)
         self._sent = 0
         self._done = False
+        self._over = False  # more audio came than tts.max_audio_s: the next call fails
 
     def next_audio(self) -> Pcm16 | None:
         """The next piece of audio; None at the end of the answer."""
+        if self._over:
+            raise self.tts.failed(
+                f"sent more than {self.tts.max_samples / VOICE_RATE:g} s of audio for one "
+                "piece of text (tts.max_audio_s)",
+                before_answer=False,
+            )
         if self._done:
             return None
         for _ in range(_MAX_EVENTS):
             event = self.call.receive()
             if self._end(event.type):
                 self._done = True
-                tail = self._resampler.process(np.zeros(0, np.int16), last=True)
-                return self._limit(tail) if tail.size else None
-            if AudioChunk.is_type(event.type):
-                pcm = self._limit(self._resampled(self._chunk(event)))
-                if pcm.size:
-                    self.call.answered = True
-                    return pcm
+                pcm = self._resampler.process(np.zeros(0, np.int16), last=True)
+            elif AudioChunk.is_type(event.type):
+                pcm = self._resampled(self._chunk(event))
+            else:
+                continue
+            pcm = self._limit(pcm)
+            if pcm.size:
+                self.call.answered = True
+                return pcm
+            if self._done or self._over:
+                return self.next_audio()
         raise self.call.failed(f"sent {_MAX_EVENTS} events without audio or an end")
 
     def _chunk(self, event: Event) -> tuple[Pcm16, int]:
@@ -225,16 +236,20 @@ class _Answer:
         return np.concatenate([tail, self._resampler.process(pcm)])
 
     def _limit(self, pcm: Pcm16) -> Pcm16:
-        """``pcm``, or RemoteFailed once it passes ``tts.max_audio_s``."""
+        """``pcm`` up to ``tts.max_audio_s`` in all; past it, the next call fails."""
         room = self.tts.max_samples - self._sent
         if len(pcm) > room:
-            raise self.tts.failed(
-                f"sent more than {self.tts.max_samples / VOICE_RATE:g} s of audio for one "
-                "piece of text (tts.max_audio_s)",
-                before_answer=False,
-            )
+            pcm, self._over = pcm[:room], True
         self._sent += len(pcm)
         return pcm
+
+
+def _text(call: WyomingCall, event: Event) -> str:
+    """The text of a ``transcript`` or ``transcript-chunk`` (RemoteFailed where it has none)."""
+    text = event.data.get("text")
+    if not isinstance(text, str):
+        raise call.failed(f"sent a {event.type} whose text is {type(text).__name__}")
+    return text
 
 
 def _one_name(models: list[str], programs: list[str]) -> str:

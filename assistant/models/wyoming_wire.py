@@ -91,7 +91,7 @@ class _BoundedClient(AsyncTcpClient):
             payload = await reader.readexactly(size) if size else None
         except asyncio.IncompleteReadError:
             return None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: nested JSON
             raise _NotAnEvent(str(exc)[:200]) from None
         return Event(type=head["type"], data=data, payload=payload)
 
