@@ -11,9 +11,12 @@ servers on loopback (tests/wyoming_script.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from wyoming.asr import TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event, async_read_event
 
 from assistant import config
 from assistant.config import Settings
@@ -34,6 +41,7 @@ from assistant.models.wyoming_audio import VOICE_RATE, WyomingSTT, WyomingTTS
 from tests import media
 from tests.conftest import REPO, run_cli
 from tests.serving import free_port
+from tests.wyoming_script import Script, read_until, scripted, voice_info, write
 
 SERVERS = REPO / ".servers-venv" / "bin" / "python"
 QUESTION = "What is the capital of France?"
@@ -238,3 +246,152 @@ def test_recognition_of_silence_is_no_speech(servers: dict[str, str], tts: Piper
     assert heard.lower().startswith("what is the capital of france")
     cut = WyomingSTT(_role(servers["stt"]), "en", 10).transcribe(pcm.astype(np.float32) / 32768)
     assert cut.text == heard[:10]  # the text is cut at stt.max_text_chars
+
+
+# Scripted servers (tests/wyoming_script.py): forms and failures the real servers do not show.
+
+
+def test_a_streamed_transcript_is_read_to_its_end() -> None:
+    asked: list[Event] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.extend(await read_until(reader, "audio-stop"))
+        pieces = ["What is", " the capital", " of France?"]
+        await write(
+            writer,
+            TranscriptStart(language="en").event(),
+            *(TranscriptChunk(text=p).event() for p in pieces),
+            TranscriptStop().event(),
+        )
+        await reader.read()  # until the client hangs up
+
+    with scripted(script) as url:
+        remote = WyomingSTT(_role(url, remote_model="tiny"), "en", 100)
+        assert remote.transcribe(np.full(8000, 0.1, np.float32)).text == QUESTION
+    assert asked[0].type == "transcribe" and asked[0].data == {"name": "tiny", "language": "en"}
+    assert asked[1].data == {"rate": 16000, "width": 2, "channels": 1, "timestamp": None}
+    audio = b"".join(e.payload or b"" for e in asked if e.type == "audio-chunk")
+    assert np.all(np.frombuffer(audio, "<i2") == 3276) and len(audio) == 16000
+
+
+def test_an_endless_transcript_is_cut_at_its_limit() -> None:
+    hung_up = threading.Event()
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_until(reader, "audio-stop")
+        await write(writer, TranscriptStart().event())
+        try:
+            while True:
+                await write(writer, TranscriptChunk(text="word ").event())
+        finally:
+            hung_up.set()
+
+    with scripted(script) as url:
+        remote = WyomingSTT(_role(url), "auto", 50)
+        started = time.monotonic()
+        heard = remote.transcribe(np.zeros(1600, np.float32)).text
+        assert time.monotonic() - started < 5
+        assert heard == ("word " * 10).strip() and hung_up.wait(5)
+
+
+def _voice(script: Script, **fields: Any) -> tuple[list[np.ndarray], RemoteFailed | None, int]:
+    """What ``synthesize`` yields from a scripted server, how it failed, and its request count."""
+    pieces: list[np.ndarray] = []
+    with scripted(script) as url:
+        voice = WyomingTTS(_role(url, timeout_s=5, **fields), "", 5)
+        try:
+            for piece in voice.synthesize("Hello."):
+                pieces.append(piece)
+        except RemoteFailed as exc:
+            assert url in str(exc)
+            return pieces, exc, voice.calls
+    return pieces, None, voice.calls
+
+
+def _answering(*answer: Event | bytes, then_close: bool = False) -> Script:
+    """A voice server that tells its info, then answers ``synthesize`` with ``answer``."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (event := await async_read_event(reader)) is not None:
+            if event.type == "describe":
+                await write(writer, voice_info())
+            elif event.type == "synthesize":
+                for part in answer:
+                    if isinstance(part, bytes):
+                        writer.write(part)
+                    else:
+                        await write(writer, part)
+                await writer.drain()
+                if then_close:
+                    return
+
+    return script
+
+
+@pytest.mark.parametrize(("rate", "width", "channels"), [(16000, 4, 2), (44100, 1, 1)])
+def test_audio_of_another_format_comes_out_mono_at_the_declared_rate(
+    rate: int, width: int, channels: int
+) -> None:
+    tone = np.sin(2 * np.pi * 440 * np.arange(rate) / rate) * 0.5
+    kinds = {1: ("u1", 127.0, 128.0), 4: ("<i4", 2.0**31 - 1, 0.0)}
+    kind, scale, offset = kinds[width]
+    frames = np.repeat(tone * scale + offset, channels).astype(kind).tobytes()
+    step = len(frames) // 10
+    chunks = [
+        AudioChunk(rate=rate, width=width, channels=channels, audio=frames[i : i + step]).event()
+        for i in range(0, len(frames), step)
+    ]
+    start = AudioStart(rate=rate, width=width, channels=channels).event()
+    pieces, failed, _ = _voice(_answering(start, *chunks, AudioStop().event()))
+    assert failed is None and len(pieces) >= 10
+    out = np.concatenate(pieces)
+    assert abs(len(out) - VOICE_RATE) < VOICE_RATE * 0.01  # one second, at 22050 Hz
+    assert abs(media.level_dbfs(out) - 20 * np.log10(0.5 / np.sqrt(2))) < 0.5
+
+
+@pytest.mark.parametrize(
+    ("answer", "why", "retried"),
+    [
+        ((b"hello\n",), "not a Wyoming event", True),
+        ((b'{"type": "audio-chunk", "payload_length": 1000000000}\n',), "payload_length", True),
+        ((b'{"type": "x", "data_length": 9}\n' + b"[" * 9,), "not a Wyoming event", True),
+        ((b"{" * 2_000_000,), "longer than", True),
+        ((Error(text="no such voice").event(),), "answered with an error: no such voice", False),
+        ((AudioStart(rate=22050, width=2, channels=1).event(),), "closed the connection", True),
+        ((Event("ping"),) * 5000, "5000 events|4096 events without audio", True),
+        (
+            (AudioChunk(rate=22050, width=3, channels=1, audio=b"\0" * 6).event(),),
+            "3 bytes per sample",
+            True,
+        ),
+    ],
+    ids=["garbage", "huge-payload", "bad-data", "endless-line", "error", "closed", "pings", "w3"],
+)
+def test_a_misbehaving_voice_server_is_one_remote_failure(
+    answer: tuple[Event | bytes, ...], why: str, retried: bool
+) -> None:
+    pieces, failed, calls = _voice(_answering(*answer, then_close=True), retries=1)
+    assert failed is not None and re.search(why, str(failed)), failed
+    assert not pieces and calls == (2 if retried else 1)
+
+
+def test_a_server_that_breaks_off_its_audio_is_not_asked_again() -> None:
+    chunk = AudioChunk(rate=22050, width=2, channels=1, audio=b"\1\0" * 2205).event()
+    start = AudioStart(rate=22050, width=2, channels=1).event()
+    pieces, failed, calls = _voice(_answering(start, chunk, then_close=True), retries=3)
+    assert [len(p) for p in pieces] == [2205]  # what came was played
+    assert failed is not None and not failed.before_answer and calls == 1
+
+
+def test_a_server_that_never_answers_fails_after_its_timeout() -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # takes everything, says nothing
+
+    with scripted(script) as url:
+        remote = WyomingSTT(_role(url, timeout_s=0.5, retries=0), "en", 100)
+        started = time.monotonic()
+        with pytest.raises(RemoteFailed, match=r"sent nothing for 0\.5 s \(timeout_s\)"):
+            remote.transcribe(np.zeros(1600, np.float32))
+        assert 0.4 < time.monotonic() - started < 2
+        status = remote.status(timeout_s=0.5)
+        assert not status.ready and "sent nothing" in status.error

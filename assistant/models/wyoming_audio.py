@@ -101,7 +101,7 @@ class WyomingSTT(WyomingRemote):
                 *chunks,
                 AudioStop().event(),
             )
-            return self._read(call).strip()[: self.max_text_chars]
+            return self._read(call).strip()[: self.max_text_chars].rstrip()
         finally:
             call.close()
 
