@@ -395,3 +395,36 @@ def test_a_server_that_never_answers_fails_after_its_timeout() -> None:
         assert 0.4 < time.monotonic() - started < 2
         status = remote.status(timeout_s=0.5)
         assert not status.ready and "sent nothing" in status.error
+
+
+def test_calls_leave_no_socket_or_thread_behind(servers: dict[str, str]) -> None:
+    stt = WyomingSTT(_role(servers["stt"]), "en", 100)
+    voice = WyomingTTS(_role(servers["tts"]), "", 60)
+    missing = WyomingSTT(_role(f"tcp://127.0.0.1:{free_port()}", retries=0), "en", 100)
+
+    async def stop_on_a_loop(speech: Iterator[np.ndarray]) -> None:
+        speech.close()  # a reply dropped by code on an event loop's thread
+
+    def turn() -> None:
+        stt.transcribe(np.zeros(1600, np.float32))
+        assert len(np.concatenate(list(voice.synthesize("Yes.")))) > 0
+        speech = voice.synthesize(LONG)
+        next(speech)
+        speech.close()  # a reply stopped after its first piece (barge-in)
+        speech = voice.synthesize(LONG)
+        next(speech)
+        asyncio.run(stop_on_a_loop(speech))
+        with pytest.raises(RemoteFailed):
+            missing.transcribe(np.zeros(1600, np.float32))
+
+    turn()  # the first call loads what the process keeps
+    fds, threads = _open_files(), threading.active_count()
+    for _ in range(6):
+        turn()
+    assert _open_files() == fds and threading.active_count() == threads
+    assert stt.calls == 7 and voice.calls == 21 and missing.calls == 7
+    assert stt.status().ready and voice.status().ready  # the servers were left in order
+
+
+def _open_files() -> int:
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())

@@ -123,14 +123,14 @@ class WyomingCall:
         self.answered = False
         try:
             self._run(self._client.connect(), connect_timeout_s)
-        except TimeoutError:
+        except BaseException as exc:
             self.close()
-            raise self.failed(
-                f"did not accept a connection within {connect_timeout_s:g} s"
-            ) from None
-        except OSError as exc:
-            self.close()
-            raise self.failed(f"could not be reached ({exc.strerror or exc})") from None
+            if isinstance(exc, TimeoutError):
+                why = f"did not accept a connection within {connect_timeout_s:g} s"
+                raise self.failed(why) from None
+            if isinstance(exc, OSError):
+                raise self.failed(f"could not be reached ({exc.strerror or exc})") from None
+            raise
 
     def _run(self, step: Coroutine[Any, Any, T], timeout_s: float) -> T:
         return self._loop.run_until_complete(asyncio.wait_for(step, timeout_s))
