@@ -251,7 +251,12 @@ def test_recognition_of_silence_is_no_speech(servers: dict[str, str], tts: Piper
 # Scripted servers (tests/wyoming_script.py): forms and failures the real servers do not show.
 
 
-def test_a_streamed_transcript_is_read_to_its_end() -> None:
+@pytest.mark.parametrize(
+    ("language", "said", "heard_in"), [("en", None, "en"), ("auto", "fr", "fr")]
+)
+def test_a_streamed_transcript_is_read_to_its_end(
+    language: str, said: str | None, heard_in: str
+) -> None:
     asked: list[Event] = []
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -259,16 +264,18 @@ def test_a_streamed_transcript_is_read_to_its_end() -> None:
         pieces = ["What is", " the capital", " of France?"]
         await write(
             writer,
-            TranscriptStart(language="en").event(),
+            TranscriptStart(language=said).event(),
             *(TranscriptChunk(text=p).event() for p in pieces),
             TranscriptStop().event(),
         )
         await reader.read()  # until the client hangs up
 
     with scripted(script) as url:
-        remote = WyomingSTT(_role(url, remote_model="tiny"), "en", 100)
-        assert remote.transcribe(np.full(8000, 0.1, np.float32)).text == QUESTION
-    assert asked[0].type == "transcribe" and asked[0].data == {"name": "tiny", "language": "en"}
+        remote = WyomingSTT(_role(url, remote_model="tiny"), language, 100)
+        heard = remote.transcribe(np.full(8000, 0.1, np.float32))
+        assert heard.text == QUESTION and heard.language == heard_in
+    expected = {"name": "tiny", "language": "en"} if language == "en" else {"name": "tiny"}
+    assert asked[0].type == "transcribe" and asked[0].data == expected
     assert asked[1].data == {"rate": 16000, "width": 2, "channels": 1, "timestamp": None}
     audio = b"".join(e.payload or b"" for e in asked if e.type == "audio-chunk")
     assert np.all(np.frombuffer(audio, "<i2") == 3276) and len(audio) == 16000

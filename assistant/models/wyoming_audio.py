@@ -71,10 +71,10 @@ class WyomingSTT(WyomingRemote):
     def transcribe(self, audio: Float32) -> Heard:
         """Send ``audio`` and read the server's transcript (RemoteFailed when it cannot)."""
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        text = retrying(lambda: self._ask(pcm), self.retries)
+        text, language = retrying(lambda: self._ask(pcm), self.retries)
         if is_non_speech(text):
             text = ""
-        return Heard(text=text, language=self.language, no_speech_prob=0.0, avg_logprob=0.0)
+        return Heard(text=text, language=language, no_speech_prob=0.0, avg_logprob=0.0)
 
     def transcribe_after(self, audio: Float32, prefix: str) -> Heard | None:
         """Not offered by the protocol: None, so the caller decodes the utterance whole."""
@@ -85,7 +85,8 @@ class WyomingSTT(WyomingRemote):
         names = [m.name for p in info.asr for m in p.models if m.installed]
         return self.model or _one_name(names, [p.name for p in info.asr])
 
-    def _ask(self, pcm: bytes) -> str:
+    def _ask(self, pcm: bytes) -> tuple[str, str]:
+        """The transcript's text and language (the one asked for, where the server says none)."""
         self.count()
         call = self.connect()
         try:
@@ -101,26 +102,34 @@ class WyomingSTT(WyomingRemote):
                 *chunks,
                 AudioStop().event(),
             )
-            return self._read(call).strip()[: self.max_text_chars].rstrip()
+            text, said = self._read(call)
+            return text.strip()[: self.max_text_chars].rstrip(), said or self.language
         finally:
             call.close()
 
-    def _read(self, call: WyomingCall) -> str:
-        """The final text: a ``transcript``, or the streamed chunks up to ``transcript-stop``."""
+    def _read(self, call: WyomingCall) -> tuple[str, str]:
+        """The final text: a ``transcript``, or the streamed chunks up to ``transcript-stop``.
+
+        Also the language the server says it heard ("" where it says none).
+        """
         pieces: list[str] = []
+        chars, language = 0, ""
         for _ in range(_MAX_EVENTS):
             event = call.receive()
+            said = event.data.get("language")
+            language = said if isinstance(said, str) and said else language
             if Transcript.is_type(event.type):
-                return _text(call, event)
+                return _text(call, event), language
             if TranscriptStop.is_type(event.type):
-                return "".join(pieces)
+                return "".join(pieces), language
             if TranscriptStart.is_type(event.type):
                 call.answered = True
             elif TranscriptChunk.is_type(event.type):
                 call.answered = True
                 pieces.append(_text(call, event))
-                if sum(map(len, pieces)) > self.max_text_chars:
-                    return "".join(pieces)  # cut off at the limit: the rest is not read
+                chars += len(pieces[-1])
+                if chars > self.max_text_chars:
+                    return "".join(pieces), language  # cut off at the limit: the rest unread
         raise call.failed(f"sent {_MAX_EVENTS} events without ending its transcript")
 
 
