@@ -4,10 +4,13 @@ The classes of the ``wyoming`` package make and read the events; what this modul
 what a client needs against a server it does not trust to behave:
 
 - ``url`` is ``tcp://host:port``; anything else is a ConfigError naming the form.
-- Each call opens its own connection and drives it on an event loop of its own, made in the
-  calling thread for that call and closed with it. The model interfaces are synchronous and
-  run on worker threads (never on the caller's loop), and a synthesis is a generator advanced
-  between the caller's other work: each step runs the loop only until its event arrives.
+- Each call opens its own connection, as Home Assistant's clients do: the servers keep state
+  per connection (an utterance's audio, whether text is streamed), a connection that broke
+  mid-answer never leaks into the next call, and connecting costs one round trip.
+- That connection is driven on an event loop of its own, made in the calling thread for the
+  call and closed with it. The model interfaces are synchronous and run on worker threads
+  (never on the caller's loop), and a synthesis is a generator advanced between the caller's
+  other work: each step runs the loop only until its event arrives.
 - ``connect_timeout_s`` bounds the connect, ``timeout_s`` each next event. An event's line,
   data and payload have sizes bounded here (the package's own reader buffers whatever length
   a header claims); a call reads a bounded number of events.
