@@ -80,11 +80,15 @@ def placement(settings: Settings) -> list[dict[str, Any]]:
     rows.append(
         {"role": "turn", "runs_on": "cpu", "why": "Smart Turn on onnxruntime's CPU provider"}
     )
-    if settings.vision.model:
-        rows.append(_llama_row("vision", settings.vision.gpu_layers))
-    s, t, v = settings.stt, settings.tts, settings.vision
-    remote = {"stt": (s.backend, s.url), "tts": (t.backend, t.url), "vision": (v.backend, v.url)}
-    for row in rows:  # a model on a server runs wherever that server runs it
+    vision = settings.vision
+    if vision.backend != "local":
+        where = f"vision.backend = {vision.backend} ({vision.remote_url('vision')})"
+        rows.append({"role": "vision", "runs_on": "remote", "why": where})
+    elif vision.model:
+        rows.append(_llama_row("vision", vision.gpu_layers))
+    s, t = settings.stt, settings.tts
+    remote = {"stt": (s.backend, s.url), "tts": (t.backend, t.url)}
+    for row in rows:  # a speech model on a server runs wherever that server runs it
         backend, url = remote.get(row["role"], ("local", ""))
         if backend != "local":
             why = f"{row['role']}.backend = {backend} ({url or 'no url set'})"
