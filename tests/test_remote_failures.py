@@ -34,6 +34,8 @@ from assistant.models.piper import PiperTTS
 from assistant.models.remote_role import RemoteFailed
 from tests import media
 from tests.conftest import STEADY_VOICE, run_cli
+from tests.kiosk_process import Kiosk
+from tests.pulse import PulseServer, needs_pulse
 from tests.serving import free_port, serving, start, ws_url
 
 TIMEOUT_S, RETRIES = 2.0, 1  # the server under test's limits for each speech call
@@ -387,6 +389,33 @@ def test_realtime_reports_each_failed_turn_as_its_error_event(
         asyncio.run(talk())
     finally:
         hostile.set("working")
+
+
+@needs_pulse()
+def test_the_kiosk_logs_a_failed_turn_once_and_goes_on_listening(
+    pulse: PulseServer, hostile: Hostile, question: np.ndarray, tmp_path: Path
+) -> None:
+    sets = [f"{key[10:].lower().replace('__', '.')}={value}"
+            for key, value in remote_env(hostile.url).items()]  # fmt: skip
+    wav = media.write_wav(tmp_path / "q.wav", np.concatenate([question, media.silence(0.2)]))
+    kiosk = Kiosk(pulse, *sets)
+    try:
+        kiosk.wait_listening()
+        hostile.set("error")
+        pulse.play(wav)
+        failed = kiosk.wait_for(lambda e: "failed" in e["message"], 2 + FAILS_WITHIN_S)
+        assert failed["level"] == "error" and "stt failed: the stt server at" in failed["message"]
+        kiosk.wait_for(lambda e: e.get("state") == "listening", 10)
+        hostile.set("working")
+        pulse.play(wav)
+        turn = kiosk.turn()
+        assert "capital" in turn["transcript"].lower() and turn["reply_audio_s"] > 0.3
+    finally:
+        hostile.set("working")
+        code, _ = kiosk.terminate()
+    failures = [e for e in kiosk.log.seen if "failed" in e["message"]]
+    assert len(failures) == 1, failures  # one line for the failed turn, no restart
+    assert code == 0 and not kiosk.log.text, kiosk.log.text
 
 
 def test_nothing_leaks_over_fifty_turns_of_a_failing_and_working_server(
