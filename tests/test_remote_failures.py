@@ -327,6 +327,7 @@ def test_each_failure_is_one_error_and_the_voice_session_goes_on(
             got = messages_until(ws, {"error"}, len(question) / 16000 + FAILS_WITHIN_S)
             assert time.monotonic() - mic.said_at < FAILS_WITHIN_S, mode
             assert "the stt server at" in got[-1]["error"] and "\n" not in got[-1]["error"]
+            assert got[-1]["stage"] == "stt" and got[-1]["turn_id"] > 0
             assert not any(m["type"] in ("reply", "turn") for m in got), mode
             hostile.set("working")  # back: the same session hears the next question
             mic.say(spoken)

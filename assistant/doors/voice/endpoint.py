@@ -13,7 +13,9 @@ sends back JSON text messages and reply audio as binary messages:
   only grow within an utterance; true for the turn), ``token``, ``reply`` (the whole text and
   finish reason), ``interrupted`` (``heard``: the part of the reply played before the user
   spoke over it), ``merged`` (the user went on right after the turn: drop its bubbles and
-  audio, its words open the next turn), ``turn`` (timings), ``error``;
+  audio, its words open the next turn), ``turn`` (timings), ``error`` (a turn's failure, a
+  remote model server down say, carries its ``turn_id`` and ``stage``: stt, llm or tts; the
+  session goes on);
 - binary: an 8-byte header (turn id, sequence) followed by the PCM samples.
 
 Text messages from the client: ``{"type": "end"}`` (the input is over: the last utterance is
@@ -118,8 +120,9 @@ class VoiceSession:
                 self._send_later({"type": event.kind, "turn_id": turn, **event.fields()})
             case events.Merged():  # taken back: the user went on, its words open the next turn
                 self._send_later({"type": "merged", "turn_id": turn})
-            case events.StageFailed(message=message):
-                self._send_later({"type": "error", "code": "PIPELINE_ERROR", "error": message})
+            case events.StageFailed(stage=stage, message=message):  # the turn's, not the session's
+                failed = {"code": "PIPELINE_ERROR", "error": message, "stage": stage}
+                self._send_later({"type": "error", "turn_id": turn, **failed})
 
     def _on_turn(self, report: TurnReport) -> None:
         self._send_later({"type": "turn", **report.to_json()})
