@@ -311,9 +311,11 @@ def test_each_failure_is_one_error_and_the_voice_session_goes_on(
     """Spoken turns fail in recognition, typed ones in speech; every next turn works again."""
     spoken = np.concatenate([question, media.silence(0.3)])
     hostile.set("working")
+    asked = hostile.received
     with connect(ws_url(relay) + "/voice", max_size=None) as ws, Microphone(ws) as mic:
         assert json.loads(ws.recv(timeout=60))["type"] == "ready"
         time.sleep(0.6)  # the noise floor is measured on the first half second
+        assert hostile.received == asked  # remote models are not warmed up: nothing was asked
         calls = metric(relay, 'assistant_remote_calls_total{backend="openai",role="stt"')
         mic.say(spoken)
         got = messages_until(ws, {"turn"}, 60)
