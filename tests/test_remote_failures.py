@@ -285,6 +285,7 @@ def test_health_metrics_and_doctor_show_each_backend(
     assert backends["stt"] == backends["stt"] | {"backend": "openai", "url": hostile.url}
     assert backends["stt"]["ready"] and backends["tts"]["ready"] and backends["llm"]["ready"]
     assert backends["stt"]["latency_ms"] > 0 and backends["llm"]["backend"] == "local"
+    assert backends["llm"]["model"] == httpx.get(f"{relay}/health").json()["model"]
     assert metric(relay, 'assistant_backend_up{backend="openai",role="tts"') == 1
     hostile.set("down")
     try:

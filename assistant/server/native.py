@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -92,16 +93,20 @@ async def metrics(request: Request) -> Response:
 
 
 async def _backends(engine: Engine) -> dict[str, BackendStatus]:
-    """Each role's backend.
+    """Each role's backend; the chat model is the one being served (it may have been swapped).
 
     Remote ones are probed on threads of their own, never on those the server's work queues
     for: a busy server still answers /health at once.
     """
-    settings = engine.settings
+    settings, hub = engine.settings, engine.hub
     if all(is_local(settings, role) for role in configured_roles(settings)):
-        return backend_statuses(settings, {})  # a look at the files
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_PROBES, backend_statuses, settings, engine.hub.remotes())
+        found = backend_statuses(settings, {})  # a look at the files
+    else:
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(_PROBES, backend_statuses, settings, hub.remotes())
+    if hub.loaded:
+        found["llm"] = dataclasses.replace(found["llm"], model=hub.name)
+    return found
 
 
 _PROBES = ThreadPoolExecutor(2, "probes")  # /health and /metrics asked at once, at most
