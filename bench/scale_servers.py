@@ -1,0 +1,181 @@
+"""The processes ``make bench-scale`` measures: `assistant serve`, and a GPU box's model servers.
+
+The model servers run on loopback, as they would on the GPU box:
+- chat: llama.cpp's own OpenAI server (``python -m llama_cpp.server``) on the chat model file the
+  model store resolves;
+- speech, ``wyoming``: wyoming-faster-whisper and wyoming-piper from .servers-venv, on the same
+  model files (bench/wyoming_side.py's commands); ``openai``: a second `assistant serve`, whose
+  ``/v1/audio/transcriptions`` and ``/v1/audio/speech`` answer.
+``Remotes.env`` points an `assistant` at them (``ASSISTANT_*`` variables). CPU is read with
+psutil: user and system seconds of each process over a wall-clock window, in cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from assistant import config
+from assistant.models.loaders import store
+from bench.server import start_server, stop
+from bench.wyoming_side import THEIRS, theirs, wait_ready
+from tests.serving import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+SPEECH = ("wyoming", "openai")
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU seconds of a process so far (0 once it has gone)."""
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+class CpuMeter:
+    """Cores used by named processes between ``start`` and ``stop`` (CPU seconds / wall)."""
+
+    def __init__(self, processes: dict[str, psutil.Process]) -> None:
+        self.processes = processes
+        self._began = 0.0
+        self._before: dict[str, float] = {}
+
+    def start(self) -> None:
+        """Begin the window."""
+        self._before = {name: cpu_seconds(p) for name, p in self.processes.items()}
+        self._began = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """Each process's cores over the window, and the wall seconds as ``wall_s``."""
+        wall = time.monotonic() - self._began
+        used = {n: (cpu_seconds(p) - self._before[n]) / wall for n, p in self.processes.items()}
+        return used | {"wall_s": wall}
+
+
+@dataclass
+class Remotes:
+    """The model servers running, and how an `assistant` reaches them."""
+
+    speech: str  # wyoming or openai
+    env: dict[str, str] = field(default_factory=dict)  # ASSISTANT_* settings for an assistant
+    processes: dict[str, psutil.Process] = field(default_factory=dict)  # name -> server
+    urls: dict[str, str] = field(default_factory=dict)  # stt, tts, llm -> where they answer
+
+    def settings(self) -> config.Settings:
+        """The settings ``env`` gives (for the project's remote classes in this process)."""
+        values: dict[str, dict[str, str]] = {}
+        for name, value in self.env.items():
+            section, _, key = name.removeprefix("ASSISTANT_").lower().partition("__")
+            values.setdefault(section, {})[key] = value
+        return config.load(values)
+
+
+def assistant(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, psutil.Process]:
+    """`assistant serve` with ``env`` added, once it answers; its process for CPU."""
+    process, url = start_server(env)
+    return process, url, psutil.Process(process.pid)
+
+
+def _llama(started: list[subprocess.Popen[bytes]]) -> tuple[str, psutil.Process]:
+    """llama.cpp's OpenAI server on the chat model file; its /v1 URL."""
+    path = store(config.load()).resolve("llm").path
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(path)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "0"]
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    started.append(process)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                return url, psutil.Process(process.pid)
+        time.sleep(0.3)
+    raise SystemExit("llama.cpp's server did not start (python -m llama_cpp.server)")
+
+
+def _wyoming(started: list[subprocess.Popen[bytes]], remotes: Remotes) -> None:
+    """wyoming-faster-whisper and wyoming-piper on free ports."""
+    import asyncio
+
+    if not THEIRS.exists():
+        raise SystemExit(f"{THEIRS} is missing: `make .servers-venv/bin/python` installs it")
+    settings = config.load()
+    ports = {"faster-whisper": free_port(), "piper": free_port()}
+    for name, command in theirs(settings, ports).items():
+        process = subprocess.Popen(
+            command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        started.append(process)
+        remotes.processes[name] = psutil.Process(process.pid)
+    for port in ports.values():
+        asyncio.run(wait_ready(port))
+    voice = store(settings).resolve("tts", settings.tts.model).path.stem
+    remotes.urls |= {
+        "stt": f"tcp://127.0.0.1:{ports['faster-whisper']}",
+        "tts": f"tcp://127.0.0.1:{ports['piper']}",
+    }
+    remotes.env |= {"ASSISTANT_TTS__VOICE": voice}
+
+
+def _audio_server(started: list[subprocess.Popen[bytes]], remotes: Remotes) -> None:
+    """A second `assistant serve`, its local Whisper and Piper behind /v1/audio/*."""
+    process, url, proc = assistant({})
+    started.append(process)
+    remotes.processes["audio-server"] = proc
+    remotes.urls |= {"stt": f"{url}/v1", "tts": f"{url}/v1"}
+
+
+@contextlib.contextmanager
+def remotes(speech: str) -> Iterator[Remotes]:
+    """Every model on a loopback server for the length of a block; all stopped after."""
+    if speech not in SPEECH:
+        raise SystemExit(f"--speech must be one of {', '.join(SPEECH)}, not {speech!r}")
+    started: list[subprocess.Popen[bytes]] = []
+    found = Remotes(speech)
+    try:
+        llm_url, llm = _llama(started)
+        found.processes["llama.cpp"] = llm
+        (_wyoming if speech == "wyoming" else _audio_server)(started, found)
+        found.urls["llm"] = llm_url
+        found.env |= {
+            "ASSISTANT_LLM__BACKEND": "openai",
+            "ASSISTANT_LLM__BASE_URL": llm_url,
+            "ASSISTANT_STT__BACKEND": speech,
+            "ASSISTANT_STT__URL": found.urls["stt"],
+            "ASSISTANT_TTS__BACKEND": speech,
+            "ASSISTANT_TTS__URL": found.urls["tts"],
+        }
+        yield found
+    finally:
+        for process in reversed(started):
+            stop_quietly(process)
+
+
+def stop_quietly(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started here, killing it when it does not stop in time."""
+    try:
+        stop(process)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wyoming_offered() -> bool:
+    """Whether this checkout has the Wyoming speech backend (the default ``--speech`` then)."""
+    import importlib.util
+
+    return importlib.util.find_spec("assistant.models.wyoming_audio") is not None
+
