@@ -13,6 +13,7 @@ psutil: user and system seconds of each process over a wall-clock window, in cor
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -79,6 +80,29 @@ class Remotes:
             values.setdefault(section, {})[key] = value
         return config.load(values)
 
+    def assignments(self) -> list[str]:
+        """``env`` as ``--set`` arguments (``stt.url="tcp://..."``)."""
+        out = []
+        for name, value in self.env.items():
+            section, _, key = name.removeprefix("ASSISTANT_").lower().partition("__")
+            out.append(f"{section}.{key}={json.dumps(value)}")
+        return out
+
+    def calls(self) -> dict[str, float]:
+        """Requests the audio server has answered, by endpoint.
+
+        Only with openai speech: the Wyoming servers count nothing.
+        """
+        if "audio-server" not in self.urls:
+            return {}
+        text = httpx.get(f"{self.urls['audio-server']}/metrics", timeout=10).text
+        counts: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("assistant_requests_total{") and "/v1/audio/" in line:
+                endpoint = line.split('endpoint="', 1)[1].split('"', 1)[0]
+                counts[endpoint] = counts.get(endpoint, 0.0) + float(line.rsplit(" ", 1)[1])
+        return counts
+
 
 def assistant(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, psutil.Process]:
     """`assistant serve` with ``env`` added, once it answers; its process for CPU."""
@@ -135,7 +159,7 @@ def _audio_server(started: list[subprocess.Popen[bytes]], remotes: Remotes) -> N
     process, url, proc = assistant({})
     started.append(process)
     remotes.processes["audio-server"] = proc
-    remotes.urls |= {"stt": f"{url}/v1", "tts": f"{url}/v1"}
+    remotes.urls |= {"stt": f"{url}/v1", "tts": f"{url}/v1", "audio-server": url}
 
 
 @contextlib.contextmanager
@@ -178,4 +202,3 @@ def wyoming_offered() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("assistant.models.wyoming_audio") is not None
-
