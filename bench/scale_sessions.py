@@ -17,6 +17,7 @@ import asyncio
 import json
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -49,6 +50,7 @@ class TurnResult:
     server_v2v_ms: float | None  # the server's own figure, from its ``turn`` message
     early: bool  # the reply began before the end of speech
     transcript: str
+    note: str = ""  # without a reply: what the server did say (its final transcripts, replies)
 
 
 class Heard:
@@ -57,6 +59,7 @@ class Heard:
     def __init__(self) -> None:
         self.first_audio: dict[int, float] = {}  # turn id -> monotonic arrival
         self.reports: dict[int, dict[str, Any]] = {}  # turn id -> the ``turn`` message
+        self.said: list[tuple[float, str]] = []  # arrival, and a final transcript, reply or merge
         self.errors: list[str] = []
 
     async def read(self, socket: ClientConnection) -> None:
@@ -71,6 +74,10 @@ class Heard:
                 self.reports[int(message["turn"])] = message
             elif message["type"] == "error":
                 self.errors.append(str(message.get("error", message)))
+                self.said.append((time.monotonic(), f"error: {message.get('error')}"))
+            elif message["type"] in ("reply", "merged", "interrupted") or message.get("final"):
+                text = message.get("text", "")
+                self.said.append((time.monotonic(), f"{message['type']}: {text}".strip()))
 
 
 class Mic:
@@ -114,9 +121,11 @@ async def ask(mic: Mic, heard: Heard, index: int, question: Turn) -> TurnResult:
         return sorted(t for t in heard.first_audio if t not in before)
 
     pcm, _ = media.read_wav(question.path)
+    began = time.monotonic()
     speech_end = await mic.say(pcm, question.end)
     if not await mic.quiet(TURN_WAIT_S, lambda: bool(new())):
-        return TurnResult(index, question.id, None, None, False, "")
+        note = "; ".join(text for at, text in heard.said if at >= began) or "nothing"
+        return TurnResult(index, question.id, None, None, False, "", note)
     first = new()[0]
     v2v = (heard.first_audio[first] - speech_end) * 1000
     await mic.quiet(PLAYED_WAIT_S, lambda: new()[-1] in heard.reports)
@@ -147,7 +156,10 @@ async def session(url: str, index: int, plan: list[Turn], seed: int) -> list[Tur
             await mic.quiet(think.uniform(*THINK_S))
         reader.cancel()
     for error in heard.errors:
-        print(f"session {index}: error {error}")
+        print(f"session {index}: error {error}", file=sys.stderr)
+    for result in results:
+        if result.note:
+            print(f"session {index}, {result.question}: no reply ({result.note})", file=sys.stderr)
     return results
 
 
