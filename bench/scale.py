@@ -45,7 +45,7 @@ from bench.scale_servers import (
     stop_quietly,
     wyoming_offered,
 )
-from bench.scale_sessions import level, warm
+from bench.scale_sessions import idle, level, warm
 from bench.scale_table import print_markdown, print_tables
 
 TARGETS = {"assistant_cores_per_session_max": 0.05, "overhead_ratio_max": 1.05}
@@ -72,6 +72,7 @@ def capacity(
     rows = []
     try:
         warm(url, questions)
+        baseline = idle(CpuMeter({ASSISTANT: proc} | servers))
         for sessions in args.levels:
             before = found.calls() if found else {}
             meter = CpuMeter({ASSISTANT: proc} | servers)
@@ -82,6 +83,7 @@ def capacity(
                     k: (v - before.get(k, 0.0)) / max(1, row["turns"]) for k, v in after.items()
                 }
             row["model_servers_cores"] = sum(row["cpu_cores"][n] for n in servers)
+            row["idle_cores"] = baseline
             rows.append(row)
             print(f"{'remote' if found else 'local'}: {sessions} sessions done", file=sys.stderr)
     finally:
@@ -179,6 +181,8 @@ def arguments() -> argparse.Namespace:
     args.parts = args.parts.split(",")
     if unknown := set(args.parts) - set(PARTS):
         parser.error(f"unknown parts {sorted(unknown)}; they are {', '.join(PARTS)}")
+    if args.speech == "wyoming" and not wyoming_offered():
+        parser.error('this checkout has no stt.backend "wyoming" yet: use --speech openai')
     return args
 
 

@@ -20,12 +20,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import httpx
 import psutil
 
 from assistant import config
+from assistant.errors import ConfigError
 from assistant.models.loaders import store
+from assistant.models.remote_audio import remote_stt
+from assistant.models.remote_role import Remote
 from bench.server import start_server, stop
 from bench.wyoming_side import THEIRS, theirs, wait_ready
 from tests.serving import free_port
@@ -198,7 +202,15 @@ def stop_quietly(process: subprocess.Popen[bytes]) -> None:
 
 
 def wyoming_offered() -> bool:
-    """Whether this checkout has the Wyoming speech backend (the default ``--speech`` then)."""
-    import importlib.util
+    """Whether this checkout has the Wyoming speech backend (the default ``--speech`` then).
 
-    return importlib.util.find_spec("assistant.models.wyoming_audio") is not None
+    Asked of the backends' own dispatch, which refuses a kind it does not know; the model is
+    made (it connects on its first call) and closed again.
+    """
+    settings = config.load({"stt": {"backend": "wyoming", "url": "tcp://127.0.0.1:9"}})
+    try:
+        model = remote_stt(settings)
+    except ConfigError:
+        return False
+    cast(Remote, model).close()
+    return True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -190,9 +191,20 @@ def level(
     wall = cpu.pop("wall_s")
     return summary(sessions, results) | {
         "wall_s": round(wall, 1),
+        # the machine's 1-minute load at the end: other work running beside the level
+        "load_average": round(os.getloadavg()[0], 2),
         "cpu_cores": cpu,
         "cpu_cores_per_session": {name: cores / sessions for name, cores in cpu.items()},
     }
+
+
+def idle(meter: CpuMeter, seconds: float = 5.0) -> dict[str, float]:
+    """Cores used with no session open, after the warm-up: what the processes cost by themselves."""
+    meter.start()
+    time.sleep(seconds)
+    used = meter.stop()
+    used.pop("wall_s")
+    return used
 
 
 def pct(values: list[float], q: float) -> float | None:

@@ -36,15 +36,23 @@ def _local(rows: list[dict[str, Any]]) -> Table:
             _cores(r["cpu_cores_per_session"]["assistant"]),
             _x(r["vs_first"]["assistant_cores_per_session"]),
             _answered(r),
+            f"{r['load_average']:.1f}",
         ]
         for r in rows
     ]
-    return "Capacity, every model in `assistant serve`", [*header, "answered"], body
+    title = f"Capacity, every model in `assistant serve` (idle: {_idle(rows)})"
+    return title, [*header, "answered", "load"], body
+
+
+def _idle(rows: list[dict[str, Any]]) -> str:
+    """The processes' cores with no session open, as measured before the levels."""
+    used = rows[0]["idle_cores"]
+    return ", ".join(f"{name} {_cores(cores)} cores" for name, cores in used.items())
 
 
 def _remote(rows: list[dict[str, Any]], speech: str) -> Table:
     header = ["sessions", "v2v p50", "v2v p95", "p50 vs local", "assistant cores"]
-    header += ["per session", "vs local", "model servers cores", "calls/turn", "answered"]
+    header += ["per session", "vs local", "model servers cores", "calls/turn", "answered", "load"]
     body = []
     for r in rows:
         local = r.get("vs_local", {})
@@ -61,9 +69,11 @@ def _remote(rows: list[dict[str, Any]], speech: str) -> Table:
                 _cores(r["model_servers_cores"]),
                 " ".join(f"{k.rsplit('/', 1)[-1]} {v:.1f}" for k, v in calls.items()) or "-",
                 _answered(r),
+                f"{r['load_average']:.1f}",
             ]
         )
-    return f"Capacity, every model on a loopback server (speech: {speech})", header, body
+    title = f"Capacity, every model on a loopback server (speech: {speech}; idle: {_idle(rows)})"
+    return title, header, body
 
 
 def _overhead(o: dict[str, Any]) -> Table:
