@@ -127,11 +127,15 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def timed_stream(pieces: Callable[[], Iterator[Any]]) -> tuple[float, float]:
-    """Milliseconds to the first piece of a stream and to its end."""
+Audio = tuple[np.ndarray, bytes, np.ndarray]  # 16 kHz int16, as WAV, as float32 in [-1, 1]
+Stream = Callable[[str], Iterator[Any]]  # text -> its audio, piece by piece
+
+
+def timed_stream(stream: Stream, text: str) -> tuple[float, float]:
+    """Milliseconds to the first piece of ``stream(text)`` and to its end."""
     started = time.perf_counter()
     first = None
-    for _ in pieces():
+    for _ in stream(text):
         first = first or time.perf_counter()
     end = time.perf_counter()
     return ((first or end) - started) * 1000, (end - started) * 1000
@@ -142,22 +146,22 @@ def measure(
 ) -> dict[str, Any]:
     """Both ways, interleaved, ``rounds`` times over the inputs; p50s, best times and ratios."""
     stt, tts = load_stt(settings, store(settings)), load_tts(settings, store(settings))
-    audio = []
+    audio: list[Audio] = []
     for question in questions:
         pcm, _ = media.read_wav(question.path)
         audio.append((pcm, wav_bytes(pcm), pcm.astype(np.float32) / 32768))
     texts = [t for kind in REPLIES.values() for t in kind]
     times: dict[str, list[float]] = {k: [] for k in ("stt", "stt_raw", "tts", "tts_raw")}
     firsts: dict[str, list[float]] = {"tts": [], "tts_raw": []}
-    calls = {
+    calls: dict[str, Callable[[Audio], object]] = {
         "stt": lambda a: stt.transcribe(a[2]),
         "stt_raw": lambda a: raw.transcribe(a[0], a[1]),
     }
-    streams = {"tts": lambda t: tts.synthesize(t), "tts_raw": lambda t: raw.synthesize(t)}
+    streams: dict[str, Stream] = {"tts": tts.synthesize, "tts_raw": raw.synthesize}
     for call in calls.values():  # warm: a first connection and decode each way
         call(audio[0])
     for stream in streams.values():
-        timed_stream(lambda stream=stream: stream(texts[0]))  # type: ignore[misc]
+        timed_stream(stream, texts[0])
     for r in range(rounds):
         for i, a in enumerate(audio):
             for name in list(calls)[:: 1 if (r + i) % 2 == 0 else -1]:
@@ -166,7 +170,7 @@ def measure(
                 times[name].append((time.perf_counter() - started) * 1000)
         for i, text in enumerate(texts):
             for name in list(streams)[:: 1 if (r + i) % 2 == 0 else -1]:
-                first, total = timed_stream(lambda name=name, text=text: streams[name](text))
+                first, total = timed_stream(streams[name], text)
                 firsts[name].append(first)
                 times[name].append(total)
     for model in (stt, tts):

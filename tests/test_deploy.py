@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,8 +22,9 @@ SETTINGS = sorted(DEPLOY.glob("*.toml"))
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 
 
-def compose() -> dict:
-    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    return loaded
 
 
 def published(service: str) -> int:
