@@ -57,6 +57,11 @@ class LlmSettings(_Section):
     base_url: str = ""  # with backend "openai", e.g. http://127.0.0.1:8080/v1
     api_key: str = ""  # with backend "openai", sent as a Bearer token when set
     remote_model: str = ""  # with backend "openai": the model to ask for; "" = the first listed
+    timeout_s: float = Field(60.0, gt=0, le=3600)  # with "openai": silence that fails a reply
+    connect_timeout_s: float = Field(10.0, gt=0, le=60)
+    retries: int = Field(1, ge=0, le=5)  # a request refused or unreachable before any answer
+    # "local": a reply the server fails to start is made by the local ``model`` (fallback_chat.py)
+    fallback: Literal["none", "local"] = "none"
     n_ctx: int = Field(2048, ge=128)
     threads: int = Field(0, ge=0)
     gpu_layers: int = Field(0, ge=-1)  # layers offloaded to the GPU (GPU builds); -1 = all

@@ -4,6 +4,7 @@ Everything is real: two servers on loopback, the second relaying to the first. T
 metrics show that each answer really came from it.
 """
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -232,6 +233,7 @@ class Misbehaving:
         from fastapi.responses import JSONResponse, StreamingResponse
 
         self.mode = "plain"
+        self.asked = 0  # chat requests received
         app = FastAPI()
 
         @app.get("/v1/models")
@@ -240,6 +242,11 @@ class Misbehaving:
 
         @app.post("/v1/chat/completions")
         async def chat() -> object:
+            self.asked += 1
+            if self.mode == "hang":
+                await asyncio.sleep(3600)
+            if self.mode == "flaky" and self.asked % 2:  # every other request fails
+                return JSONResponse({"error": {"message": "restarting"}}, 503)
             if self.mode == "busy":
                 return JSONResponse({"error": {"message": "too many"}}, 429)
             if self.mode == "plain":  # ignores "stream": true
@@ -247,7 +254,7 @@ class Misbehaving:
 
             async def events() -> Iterator[str]:  # type: ignore[misc]
                 yield 'data: {"choices": [{"delta": {"content": "Hel"}}]}\n\n'
-                if self.mode == "fine":  # the one good way
+                if self.mode in ("fine", "flaky"):  # the one good way
                     yield 'data: {"choices": [{"delta": {"content": "lo."}}]}\n\ndata: [DONE]\n\n'
                     return
                 yield 'data: {"choices": {"0": "not a list"}}\n\n'
@@ -331,3 +338,67 @@ def test_a_voice_session_outlives_a_failed_reply(misbehaving: tuple[Misbehaving,
         proc.terminate()
         proc.wait(10)
     assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_a_remote_that_fails_once_is_asked_again_and_one_that_hangs_times_out(
+    misbehaving: tuple[Misbehaving, str],
+) -> None:
+    from websockets.sync.client import connect
+
+    odd, upstream = misbehaving
+    env = {**remote(upstream), "ASSISTANT_LLM__TIMEOUT_S": "2", "ASSISTANT_LLM__RETRIES": "1"}
+    proc, relay = start(env=env)
+    try:
+        with connect(ws_url(relay) + "/voice", max_size=None) as ws:
+            assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+            odd.mode, odd.asked = "flaky", 0  # 503 first: asked again, and answered
+            ws.send(json.dumps({"type": "text", "text": "Hi there."}))
+            messages, _ = voice_messages(ws, "reply")
+            assert messages[-1]["text"] == "Hello." and odd.asked == 2
+            odd.mode, odd.asked = "hang", 0  # silent: the turn fails after llm.timeout_s
+            started = time.monotonic()
+            ws.send(json.dumps({"type": "text", "text": "Hi again."}))
+            messages, _ = voice_messages(ws, "error")
+            waited = time.monotonic() - started
+            assert "no answer from the model server" in messages[-1]["error"]
+            assert 2 <= waited < 15 and odd.asked == 1  # a timeout is not retried
+            messages, _ = voice_messages(ws, "reply")
+            assert messages[-1]["finish_reason"] == "error"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_with_fallback_the_local_model_answers_when_the_remote_fails_to_start(
+    misbehaving: tuple[Misbehaving, str],
+) -> None:
+    from websockets.sync.client import connect
+
+    odd, upstream = misbehaving
+    env = {**remote(upstream), "ASSISTANT_LLM__FALLBACK": "local", "ASSISTANT_LLM__RETRIES": "0"}
+    proc, relay = start(env=env)
+    try:
+        with connect(ws_url(relay) + "/voice", max_size=None) as ws:
+            assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+            odd.mode = "broken"  # started, then broke off: the turn's error, not a second voice
+            ws.send(json.dumps({"type": "text", "text": "Hi there."}))
+            messages, _ = voice_messages(ws, "reply")
+            assert messages[-1]["finish_reason"] == "error"
+            assert any(m["type"] == "error" for m in messages)
+            odd.mode, odd.asked = "busy", 0  # refused before any text: the local model answers
+            ws.send(json.dumps({"type": "text", "text": "What is the capital of France?"}))
+            messages, _ = voice_messages(ws, "reply")
+            assert not any(m["type"] == "error" for m in messages)
+            reply = messages[-1]
+            assert reply["finish_reason"] in ("stop", "length") and reply["text"].strip()
+            assert reply["text"] != "Hello." and odd.asked == 1
+            odd.mode, odd.asked = "fine", 0  # within the cool-down the remote is left alone
+            ws.send(json.dumps({"type": "text", "text": "And of Spain?"}))
+            messages, _ = voice_messages(ws, "reply")
+            assert messages[-1]["text"].strip() and odd.asked == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    stderr = proc.stderr.read()  # type: ignore[union-attr]
+    assert "Traceback" not in stderr and stderr.count("the local model answers") == 1

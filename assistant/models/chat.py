@@ -16,6 +16,7 @@ from assistant.catalog import ModelStore
 from assistant.config import Settings
 from assistant.hardware import gpu_layers
 from assistant.llm.model import Model
+from assistant.models.fallback_chat import FallbackChat
 from assistant.models.interfaces import VoiceModel
 from assistant.models.llama_chat import LlamaChatModel
 from assistant.models.llava import LlamaVisionModel
@@ -59,15 +60,25 @@ def _open(settings: Settings, shared: SharedChat) -> VoiceModel:
     """The bare chat model, on ``shared`` or loaded from the settings."""
     s = settings.llm
     if shared.client is not None:
-        return RemoteChatModel(shared.client, shared.name, s.n_ctx, owns_client=False)
+        chat = RemoteChatModel(shared.client, shared.name, s.n_ctx, owns_client=False)
+        return _with_fallback(settings, chat)
     if shared.weights is not None:
         return LlamaChatModel(shared.weights, s.n_ctx, s.threads)
     if s.backend == "openai":
         client = openai_client(settings)
         try:  # "" asks the server for its first model, which may fail
-            return RemoteChatModel(client, s.remote_model, s.n_ctx)
+            return _with_fallback(settings, RemoteChatModel(client, s.remote_model, s.n_ctx))
         except BaseException:
             client.close()
             raise
     path = ModelStore(settings.models_dir).resolve("llm", s.model).path
     return LlamaChatModel.load(path, s.n_ctx, s.threads, gpu_layers("llm", s.gpu_layers))
+
+
+def _with_fallback(settings: Settings, remote: VoiceModel) -> VoiceModel:
+    """``remote``, with ``llm.fallback = "local"`` wrapped so the local model stands in."""
+    s = settings.llm
+    if s.fallback != "local":
+        return remote
+    path = ModelStore(settings.models_dir).resolve("llm", s.model).path  # missing: fails now
+    return FallbackChat(remote, path, s.n_ctx, s.threads, gpu_layers("llm", s.gpu_layers))

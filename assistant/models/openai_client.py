@@ -11,6 +11,7 @@ Answers that are not what an OpenAI server sends become ``UpstreamError`` (see o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -31,8 +32,11 @@ from assistant.llm.openai_wire import (
 class OpenAIClient:
     """A connection pool to the server at ``base_url`` (its ``/v1``), with its key."""
 
-    def __init__(self, base_url: str, api_key: str, timeout: httpx.Timeout) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, timeout: httpx.Timeout, retries: int = 0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retries = retries  # a stream refused (5xx) or unreachable is opened again this often
         self._http = httpx.Client(
             base_url=self.base_url, headers=auth_headers(api_key), timeout=timeout
         )
@@ -56,18 +60,28 @@ class OpenAIClient:
     def stream(self, path: str, body: dict[str, Any]) -> Generator[StreamEvent, None, None]:
         """POST a streamed completion to ``path`` and yield its events as they arrive.
 
-        Closing the iterator closes the stream, which an OpenAI-compatible server takes as
-        the end of the request (its slot is free again).
+        A server that cannot be reached, or answers 5xx, before any event is asked again up to
+        ``retries`` times (0.2 s, 0.4 s, ... apart): nothing of the reply was seen, so nothing
+        is repeated. Closing the iterator closes the stream, which an OpenAI-compatible server
+        takes as the end of the request (its slot is free again).
         """
-        try:
-            with self._http.stream("POST", path, json=body) as response:
-                _check(response, self.base_url)
-                for line in response.iter_lines():
-                    event = parse_event(line, self.base_url)
-                    if event is not None:
-                        yield event
-        except httpx.HTTPError as exc:
-            raise unreachable(self.base_url, exc) from None
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                with self._http.stream("POST", path, json=body) as response:
+                    if response.status_code < 500 or last:  # else asked again below
+                        _check(response, self.base_url)
+                        for line in response.iter_lines():
+                            event = parse_event(line, self.base_url)
+                            if event is not None:
+                                yield event
+                        return
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if last:
+                    raise unreachable(self.base_url, exc) from None
+            except httpx.HTTPError as exc:
+                raise unreachable(self.base_url, exc) from None
+            time.sleep(0.2 * (attempt + 1))
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         """POST ``body`` and return the JSON answer (UpstreamError for a refusal or no JSON)."""
@@ -90,12 +104,14 @@ class OpenAIClient:
 def openai_client(settings: Settings) -> OpenAIClient:
     """The client of ``llm.base_url`` with ``llm.api_key`` (ConfigError without a URL).
 
-    A request may take ``server.request_timeout_s`` (a long reply streams that long), a
-    connection 10 s: a server that is not there is said so soon.
+    ``llm.timeout_s`` is how long the server may be silent (before the first piece of a
+    reply, and between pieces), ``llm.connect_timeout_s`` how long a connection may take: a
+    server that is not there, or hangs, is said so soon. The whole of a long reply is bounded
+    by the caller (``server.request_timeout_s`` for a served request).
     """
     s = settings.llm
-    timeout = httpx.Timeout(settings.server.request_timeout_s, connect=10)
-    return OpenAIClient(s.remote_url(), s.api_key, timeout)
+    timeout = httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s)
+    return OpenAIClient(s.remote_url(), s.api_key, timeout, s.retries)
 
 
 def _check(response: httpx.Response, base_url: str) -> None:

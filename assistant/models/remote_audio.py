@@ -18,6 +18,10 @@ def remote_stt(settings: Settings) -> SpeechToText:
         from assistant.models.openai_audio import OpenAISTT
 
         return OpenAISTT(s, s.language, s.max_text_chars)
+    if s.backend == "wyoming":
+        from assistant.models.wyoming_audio import WyomingSTT
+
+        return WyomingSTT(s, s.language, s.max_text_chars)
     raise ConfigError(f'stt.backend "{s.backend}" is not one of local, openai, wyoming')
 
 
@@ -28,4 +32,8 @@ def remote_tts(settings: Settings) -> TextToSpeech:
         from assistant.models.openai_audio import OpenAITTS
 
         return OpenAITTS(s, s.voice, s.max_audio_s)
+    if s.backend == "wyoming":
+        from assistant.models.wyoming_audio import WyomingTTS
+
+        return WyomingTTS(s, s.voice, s.max_audio_s)
     raise ConfigError(f'tts.backend "{s.backend}" is not one of local, openai, wyoming')
