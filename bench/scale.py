@@ -153,9 +153,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["remote"] = capacity(args, questions, found)
             against_local(results["remote"], results.get("local", []))
         if "overhead" in args.parts:
-            raw = raw_client(args.speech, found.urls)
+            settings = found.settings()
+            raw = raw_client(args.speech, settings)
             try:
-                results["overhead"] = measure(found.settings(), raw, questions[:6], args.rounds)
+                results["overhead"] = measure(settings, raw, questions[:6], args.rounds)
             finally:
                 raw.close()
         if "kiosk" in args.parts:

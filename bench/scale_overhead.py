@@ -72,12 +72,30 @@ class RawOpenAI:
 
 
 class RawWyoming:
-    """Wyoming servers with the ``wyoming`` package's client and nothing else."""
+    """Wyoming servers with the ``wyoming`` package's client and nothing else.
 
-    def __init__(self, stt_url: str, tts_url: str) -> None:
+    Synthesis sends what the project's class sends (the streamed form where the server's info
+    offers it, with the whole ``synthesize`` too, as the protocol asks), so the servers do the
+    same work both ways.
+    """
+
+    def __init__(self, stt_url: str, tts_url: str, voice: str) -> None:
         self.stt = _host_port(stt_url)
         self.tts = _host_port(tts_url)
+        self.voice = voice
         self.loop = asyncio.new_event_loop()
+        self.streams = self.loop.run_until_complete(self._streams())
+
+    async def _streams(self) -> bool:
+        from wyoming.client import AsyncTcpClient
+        from wyoming.info import Describe, Info
+
+        async with AsyncTcpClient(*self.tts) as client:
+            await client.write_event(Describe().event())
+            while (event := await client.read_event()) is not None:
+                if Info.is_type(event.type):
+                    return any(p.supports_synthesize_streaming for p in Info.from_event(event).tts)
+        raise RuntimeError("the Wyoming voice server did not describe itself")
 
     def transcribe(self, pcm: np.ndarray, wav: bytes) -> str:
         """The transcript of ``pcm`` (16 kHz), sent in 100 ms audio chunks."""
@@ -103,19 +121,33 @@ class RawWyoming:
     def synthesize(self, text: str) -> Iterator[bytes]:
         """The speech of ``text``, chunk by chunk as it arrives."""
         from wyoming.client import AsyncTcpClient
-        from wyoming.tts import Synthesize
+        from wyoming.tts import (
+            Synthesize,
+            SynthesizeChunk,
+            SynthesizeStart,
+            SynthesizeStop,
+            SynthesizeVoice,
+        )
 
+        voice = SynthesizeVoice(name=self.voice) if self.voice else None
+        request = [Synthesize(text=text, voice=voice).event()]
+        if self.streams:
+            start, chunk = SynthesizeStart(voice=voice), SynthesizeChunk(text=text)
+            request = [start.event(), chunk.event(), *request, SynthesizeStop().event()]
+        end = "synthesize-stopped" if self.streams else "audio-stop"
         client = AsyncTcpClient(*self.tts)
-        self.loop.run_until_complete(client.connect())
+        run = self.loop.run_until_complete
+        run(client.connect())
         try:
-            self.loop.run_until_complete(client.write_event(Synthesize(text=text).event()))
-            while (event := self.loop.run_until_complete(client.read_event())) is not None:
-                if event.type == "audio-chunk":
-                    yield event.payload or b""
-                elif event.type == "audio-stop":
+            for event in request:
+                run(client.write_event(event))
+            while (answer := run(client.read_event())) is not None:
+                if answer.type == "audio-chunk":
+                    yield answer.payload or b""
+                elif answer.type == end:
                     return
         finally:
-            self.loop.run_until_complete(client.disconnect())
+            run(client.disconnect())
 
     def close(self) -> None:
         """Close the event loop."""
@@ -201,8 +233,8 @@ def figures(times: dict[str, list[float]], firsts: dict[str, list[float]]) -> di
     return out
 
 
-def raw_client(speech: str, urls: dict[str, str]) -> RawOpenAI | RawWyoming:
-    """The bare client of the speech servers at ``urls``."""
+def raw_client(speech: str, settings: config.Settings) -> RawOpenAI | RawWyoming:
+    """The bare client of the speech servers ``settings`` point at."""
     if speech == "openai":
-        return RawOpenAI(urls["stt"])
-    return RawWyoming(urls["stt"], urls["tts"])
+        return RawOpenAI(settings.stt.url)
+    return RawWyoming(settings.stt.url, settings.tts.url, settings.tts.voice)

@@ -86,6 +86,10 @@ def theirs(settings: config.Settings, ports: dict[str, int]) -> dict[str, list[s
             "1",
             "--language",
             "en",
+            # the compute type ours runs (stt.compute_type): left out, the server computes in
+            # the model's own type on a CPU (float32 here), about twice as slow
+            "--compute-type",
+            settings.stt.compute_type,
             "--cpu-threads",
             str(os.cpu_count() or 1),
         ],
