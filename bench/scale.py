@@ -12,7 +12,8 @@ baseline measured in the same run:
   OpenAI server for chat; wyoming-faster-whisper and wyoming-piper, or a second `assistant serve`
   with ``--speech openai``): the `assistant` process's own CPU per session apart from the model
   servers', against the all-local process at the same N. Goal: <= 5 % of a core per session.
-  With openai speech, the recognition and synthesis requests each turn cost are counted.
+  The recognition and synthesis requests each turn costs are counted (recognition during the
+  pause must not multiply them).
 - ``overhead``: the project's remote speech classes against the same server called directly
   (bench/scale_overhead.py), interleaved. Goal: <= 1.05x.
 - ``kiosk``: a thin kiosk against the all-local one (bench/scale_kiosk.py): memory and CPU, idle

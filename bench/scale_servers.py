@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +77,7 @@ class Remotes:
     env: dict[str, str] = field(default_factory=dict)  # ASSISTANT_* settings for an assistant
     processes: dict[str, psutil.Process] = field(default_factory=dict)  # name -> server
     urls: dict[str, str] = field(default_factory=dict)  # stt, tts, llm -> where they answer
+    logs: dict[str, Path] = field(default_factory=dict)  # Wyoming server -> its --debug log
 
     def settings(self) -> config.Settings:
         """The settings ``env`` gives (for the project's remote classes in this process)."""
@@ -93,17 +96,30 @@ class Remotes:
         return out
 
     def calls(self) -> dict[str, float]:
-        """Requests the audio server has answered, by endpoint.
+        """Requests the speech servers have answered so far, by kind.
 
-        Only with openai speech: the Wyoming servers count nothing.
+        The audio server's own counters (openai speech), or the lines the Wyoming servers log
+        per request with ``--debug`` (they keep no counters).
         """
-        if "audio-server" not in self.urls:
+        if "audio-server" in self.urls:
+            return self._metrics(self.urls["audio-server"])
+        if not self.logs:
             return {}
-        text = httpx.get(f"{self.urls['audio-server']}/metrics", timeout=10).text
+        whisper = self.logs["faster-whisper"].read_text(errors="replace")
+        piper = self.logs["piper"].read_text(errors="replace")
+        streamed = piper.count("Text stream started")
+        return {
+            "transcriptions": float(whisper.count("Completed request in")),
+            "speech": float(streamed or piper.count("synthesize: raw_text")),
+        }
+
+    @staticmethod
+    def _metrics(url: str) -> dict[str, float]:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
         counts: dict[str, float] = {}
         for line in text.splitlines():
             if line.startswith("assistant_requests_total{") and "/v1/audio/" in line:
-                endpoint = line.split('endpoint="', 1)[1].split('"', 1)[0]
+                endpoint = line.split('endpoint="', 1)[1].split('"', 1)[0].rsplit("/", 1)[-1]
                 counts[endpoint] = counts.get(endpoint, 0.0) + float(line.rsplit(" ", 1)[1])
         return counts
 
@@ -134,7 +150,7 @@ def _llama(started: list[subprocess.Popen[bytes]]) -> tuple[str, psutil.Process]
     raise SystemExit("llama.cpp's server did not start (python -m llama_cpp.server)")
 
 
-def _wyoming(started: list[subprocess.Popen[bytes]], remotes: Remotes) -> None:
+def _wyoming(started: list[subprocess.Popen[bytes]], remotes: Remotes, logs: Path) -> None:
     """wyoming-faster-whisper and wyoming-piper on free ports."""
     import asyncio
 
@@ -143,9 +159,12 @@ def _wyoming(started: list[subprocess.Popen[bytes]], remotes: Remotes) -> None:
     settings = config.load()
     ports = {"faster-whisper": free_port(), "piper": free_port()}
     for name, command in theirs(settings, ports).items():
-        process = subprocess.Popen(
-            command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        # --debug: a line per request, which is how their calls are counted
+        remotes.logs[name] = logs / f"{name}.log"
+        with remotes.logs[name].open("wb") as log:
+            process = subprocess.Popen(
+                [*command, "--debug"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=log
+            )
         started.append(process)
         remotes.processes[name] = psutil.Process(process.pid)
     for port in ports.values():
@@ -158,8 +177,11 @@ def _wyoming(started: list[subprocess.Popen[bytes]], remotes: Remotes) -> None:
     remotes.env |= {"ASSISTANT_TTS__VOICE": voice}
 
 
-def _audio_server(started: list[subprocess.Popen[bytes]], remotes: Remotes) -> None:
-    """A second `assistant serve`, its local Whisper and Piper behind /v1/audio/*."""
+def _audio_server(started: list[subprocess.Popen[bytes]], remotes: Remotes, logs: Path) -> None:
+    """A second `assistant serve`, its local Whisper and Piper behind /v1/audio/*.
+
+    It counts its requests itself (/metrics): ``logs`` is not needed.
+    """
     process, url, proc = assistant({})
     started.append(process)
     remotes.processes["audio-server"] = proc
@@ -173,10 +195,11 @@ def remotes(speech: str) -> Iterator[Remotes]:
         raise SystemExit(f"--speech must be one of {', '.join(SPEECH)}, not {speech!r}")
     started: list[subprocess.Popen[bytes]] = []
     found = Remotes(speech)
+    logs = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         llm_url, llm = _llama(started)
         found.processes["llama.cpp"] = llm
-        (_wyoming if speech == "wyoming" else _audio_server)(started, found)
+        (_wyoming if speech == "wyoming" else _audio_server)(started, found, logs)
         found.urls["llm"] = llm_url
         found.env |= {
             "ASSISTANT_LLM__BACKEND": "openai",
@@ -190,6 +213,7 @@ def remotes(speech: str) -> Iterator[Remotes]:
     finally:
         for process in reversed(started):
             stop_quietly(process)
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 def stop_quietly(process: subprocess.Popen[bytes]) -> None:
