@@ -104,7 +104,7 @@ bench-wyoming: setup .servers-venv/bin/python
 # Scaling out: real-time voice sessions per machine with every model here and with every model
 # on a loopback server (llama.cpp's own server, the Wyoming servers), the remote classes' cost
 # over calling the servers directly, and a thin kiosk on a private PulseAudio against the
-# all-local one. SCALE_LEVELS=1,2 SCALE_TURNS=2 is a quick run (about 4 minutes).
+# all-local one. SCALE_LEVELS=1,2 SCALE_TURNS=2 is a quick run (about 3 minutes on 2 cores).
 bench-scale: setup test-deps devset-deps .servers-venv/bin/python
 	$(BIN)/python bench/scale.py $(if $(SCALE_LEVELS),--levels $(SCALE_LEVELS)) \
 	  $(if $(SCALE_TURNS),--turns $(SCALE_TURNS))
