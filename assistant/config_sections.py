@@ -198,6 +198,11 @@ class VisionSettings(RemoteRole):
     triggers: list[str] = Field(default_factory=lambda: list(_TRIGGERS))
     always_attach: bool = False  # every turn looks through the camera (kiosk mode)
 
+    @property
+    def configured(self) -> bool:
+        """Whether pictures can be answered: a local ``model`` is set, or a server answers them."""
+        return self.backend != "local" or bool(self.model)
+
 
 class McpServerSettings(_Section):
     """One [[tools.mcp]] entry: an MCP server started over stdio, and the tools it may offer."""

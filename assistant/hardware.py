@@ -80,8 +80,12 @@ def placement(settings: Settings) -> list[dict[str, Any]]:
     rows.append(
         {"role": "turn", "runs_on": "cpu", "why": "Smart Turn on onnxruntime's CPU provider"}
     )
-    if settings.vision.model:
-        rows.append(_llama_row("vision", settings.vision.gpu_layers))
+    vision = settings.vision
+    if vision.backend != "local":
+        where = f"vision.backend = {vision.backend} ({vision.remote_url('vision')})"
+        rows.append({"role": "vision", "runs_on": "remote", "why": where})
+    elif vision.model:
+        rows.append(_llama_row("vision", vision.gpu_layers))
     return rows
 
 

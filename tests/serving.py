@@ -27,14 +27,16 @@ def start(
     env: dict[str, str] | None = None,
     port: int | None = None,
     log: IO[str] | None = None,
+    program: list[str] | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
     """`assistant serve` on ``port`` (a free one by default), once /health answers.
 
     With ``log`` its stderr goes to that file (which never fills up as a pipe would).
+    ``program``: the command line that runs `assistant` (``python -m assistant``).
     """
     port = port or free_port()
     proc = subprocess.Popen(
-        [*ASSISTANT, "serve", "--port", str(port), *args],
+        [*(program or ASSISTANT), "serve", "--port", str(port), *args],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,

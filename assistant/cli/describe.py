@@ -19,7 +19,7 @@ import click
 from assistant.cli.common import State
 from assistant.errors import UserError
 from assistant.llm.errors import ContextOverflowError
-from assistant.models.llava import LlamaVisionModel
+from assistant.models.interfaces import VisionModel
 from assistant.models.loaders import load_vision
 from assistant.vision.camera import Camera
 from assistant.vision.images import ImageInput, PreparedImage, check_image
@@ -98,7 +98,7 @@ def describe(
 class _Printer:
     """Answers each image and prints it as text or JSON; remembers whether any failed."""
 
-    def __init__(self, model: LlamaVisionModel, as_json: bool, stream: bool, several: bool):
+    def __init__(self, model: VisionModel, as_json: bool, stream: bool, several: bool):
         self.model = model
         self.as_json = as_json
         self.stream = stream and not as_json

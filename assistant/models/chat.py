@@ -17,9 +17,8 @@ from assistant.config import Settings
 from assistant.hardware import gpu_layers
 from assistant.llm.model import Model
 from assistant.models.fallback_chat import FallbackChat
-from assistant.models.interfaces import VoiceModel
+from assistant.models.interfaces import VisionModel, VoiceModel
 from assistant.models.llama_chat import LlamaChatModel
-from assistant.models.llava import LlamaVisionModel
 from assistant.models.openai_client import OpenAIClient, openai_client
 from assistant.models.remote_chat import RemoteChatModel
 from assistant.models.seeing import Eyes, SeeingChatModel
@@ -38,7 +37,7 @@ def chat_model(
     settings: Settings,
     shared: SharedChat | None = None,
     eyes: Eyes | None = None,
-    vision: LlamaVisionModel | Future[LlamaVisionModel] | None = None,
+    vision: VisionModel | Future[VisionModel] | None = None,
 ) -> VoiceModel:
     """The chat model of one conversation; closing it frees its context, not shared weights.
 

@@ -34,9 +34,9 @@ from assistant.models.interfaces import (
     SpeechToText,
     TextToSpeech,
     Transcript,
+    VisionModel,
     VoiceModel,
 )
-from assistant.models.llava import LlamaVisionModel
 from assistant.models.seeing import Eyes
 from assistant.models.text import TextBackend
 
@@ -65,8 +65,11 @@ class ModelHub(ChatSlot):
                 self._loaded[role] = await asyncio.to_thread(
                     loaders.LOADERS[role], self.settings, loaders.store(self.settings)
                 )
-                if self._loaded[role] is not None and role != "voices":  # for /health, once
-                    self.on_disk[role] = await asyncio.to_thread(_on_disk, self.settings, role)
+                model = self._loaded[role]
+                if model is not None and role != "voices":  # for /health, once
+                    self.on_disk[role] = await asyncio.to_thread(
+                        _on_disk, self.settings, role, model
+                    )
             return self._loaded[role]
 
     async def stt(self) -> SpeechToText:
@@ -81,12 +84,12 @@ class ModelHub(ChatSlot):
         """The end-of-turn model (None with ``vad.end_of_turn = "silence"``)."""
         return await self._model("turn")  # type: ignore[no-any-return]
 
-    async def vision(self) -> LlamaVisionModel:
+    async def vision(self) -> VisionModel:
         """The vision model of ``vision.model`` (ModelError when unset)."""
         return await self._model("vision")  # type: ignore[no-any-return]
 
     @property
-    def loaded_vision(self) -> LlamaVisionModel | None:
+    def loaded_vision(self) -> VisionModel | None:
         """The vision model, when one has been loaded."""
         return self._loaded.get("vision")
 
@@ -188,10 +191,11 @@ def report(hub: ModelHub) -> list[dict[str, Any]]:
     return rows
 
 
-def _on_disk(settings: Settings, role: str) -> tuple[str, int | None]:
-    """The name and size on disk of the model of ``role`` (vision models: the name only)."""
-    if role not in _CONFIGURED:
-        return settings.vision.model or role, None
+def _on_disk(settings: Settings, role: str, model: Any) -> tuple[str, int | None]:
+    """The name and size on disk of ``model``, of ``role`` (vision models: the name only)."""
+    if role not in _CONFIGURED:  # the vision model: a remote one says what it asks for
+        s = settings.vision
+        return (s.model if s.backend == "local" else model.name) or role, None
     section, key = _CONFIGURED[role].split(".")
     if getattr(getattr(settings, section), "backend", "local") != "local":  # on its server
         return getattr(settings, section).remote_model or section, None

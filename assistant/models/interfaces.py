@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 # Re-exported: these names were first published here.
@@ -15,6 +15,7 @@ from assistant.types import Pcm16 as Pcm16
 if TYPE_CHECKING:
     from assistant.llm.turn_end import TurnEndScore
     from assistant.models.request import TextRequest, Usage
+    from assistant.vision.images import ImageInput, PreparedImage
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,45 @@ class EndOfTurn(Protocol):
         ...
 
 
+@dataclass
+class VisionStats:
+    """What a vision model's last answer cost."""
+
+    prompt_tokens: int = 0  # the image's tokens included
+    completion_tokens: int = 0
+    finish_reason: str = ""  # stop or length ("" when stopped early)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
 class VisionModel(Protocol):
-    """Answers a question about an image (implemented by the Vision issue)."""
+    """Answers questions about pictures, here (llava.py) or on a server (remote_vision.py).
+
+    ``stats`` describes the answer that ended last.
+    """
+
+    name: str  # the model that answers
+    handler: str  # the prompt format around the image ("openai" where the server chooses)
+    stats: VisionStats
+
+    def prepare(self, image: ImageInput) -> PreparedImage:
+        """Normalise an image for this model (upright RGB, no larger than it looks at)."""
+        ...
 
     def describe(self, image_png: bytes, prompt: str, cancel: threading.Event) -> Iterator[str]:
         """Yield the answer text for a PNG-encoded image."""
+        ...
+
+    def answer(
+        self,
+        image: PreparedImage | None,
+        prompt: str,
+        max_tokens: int | None = 256,
+        temperature: float = 0.1,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Stream the answer about ``image`` (None: the question alone), until ``cancel``."""
+        ...
+
+    def close(self) -> None:
+        """Free the model, or the connections to its server."""
         ...

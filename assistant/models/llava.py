@@ -12,13 +12,13 @@ import ctypes
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import ModelError
 from assistant.llm.backend import quiet_logs
 from assistant.llm.errors import ContextOverflowError
+from assistant.models.interfaces import VisionStats
 from assistant.stdio import SILENCER_LOCK
 from assistant.vision.gguf_info import (
     ProjectorInfo,
@@ -33,16 +33,6 @@ from assistant.vision.images import DEFAULT_MAX_SIDE, ImageInput, PreparedImage,
 
 # handlers that squeeze every image to the encoder's square: larger input is wasted work
 FIXED_SIZE = ("llava15", "moondream", "nanollava")
-
-
-@dataclass
-class VisionStats:
-    """What the last answer cost."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = ""  # llama.cpp's: stop or length ("" when stopped early)
-    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 class LlamaVisionModel:

@@ -19,7 +19,13 @@ from assistant.errors import ModelError, UserError
 from assistant.hardware import gpu_layers, stt_device
 from assistant.llm.errors import LlmError
 from assistant.models.chat import chat_model
-from assistant.models.interfaces import EndOfTurn, LanguageModel, SpeechToText, TextToSpeech
+from assistant.models.interfaces import (
+    EndOfTurn,
+    LanguageModel,
+    SpeechToText,
+    TextToSpeech,
+    VisionModel,
+)
 from assistant.models.llava import LlamaVisionModel
 from assistant.models.names import chat_model_path
 from assistant.models.piper import PiperTTS
@@ -128,12 +134,18 @@ def load_voices(settings: Settings, store: ModelStore) -> dict[str, TextToSpeech
     return voices
 
 
-def load_vision(settings: Settings, store: ModelStore | None = None) -> LlamaVisionModel:
-    """The vision model of ``vision.model`` (ModelError saying how to get one when unset).
+def load_vision(settings: Settings, store: ModelStore | None = None) -> VisionModel:
+    """The vision model of ``vision.backend``: ``vision.model`` here, or its server's.
 
-    Vision models live in their own folders (see vision/catalog.py), not in ``store``.
+    Vision models live in their own folders (see vision/catalog.py), not in ``store``. A
+    local one that is unset is a ModelError saying how to get one; a remote one that cannot
+    be reached, a RemoteFailed.
     """
     s = settings.vision
+    if s.backend == "openai":
+        from assistant.models.remote_vision import RemoteVision
+
+        return RemoteVision.reach(s)
     files = resolve_vision(s, vision_models_dir(settings))
     return LlamaVisionModel.load(
         files.model,
@@ -218,7 +230,7 @@ def load_models(
     if listens and settings.vad.end_of_turn == "model":
         store.resolve("turn", settings.vad.turn_model)
     eyes = eyes_for(settings, image) if "llm" in roles else None
-    if eyes is not None:
+    if eyes is not None and settings.vision.backend == "local":
         resolve_vision(settings.vision, vision_models_dir(settings))
     loaders = {"stt": load_stt, "tts": load_tts}
     with ThreadPoolExecutor(max_workers=len(roles) + 2) as pool:

@@ -29,8 +29,7 @@ from assistant.concurrency import iterate_in_thread
 from assistant.config import Settings
 from assistant.llm.openai_wire import UpstreamError, estimate_tokens, refusal, streaming_body
 from assistant.models.chat import SharedChat, chat_model
-from assistant.models.interfaces import LanguageModel, VoiceModel
-from assistant.models.llava import LlamaVisionModel
+from assistant.models.interfaces import LanguageModel, VisionModel, VoiceModel
 from assistant.models.openai_client import OpenAIClient, openai_client
 from assistant.models.remote_chat import RemoteChatModel, read_reply
 from assistant.models.request import TextRequest, Usage
@@ -156,7 +155,7 @@ class RemoteText:
         raise NotAvailable(_NO_TOKENIZER.format("detokenize"))
 
     async def voice_model(
-        self, eyes: Eyes | None = None, vision: LlamaVisionModel | None = None
+        self, eyes: Eyes | None = None, vision: VisionModel | None = None
     ) -> VoiceModel:
         """A chat model of the same remote model for one conversation, on the same client."""
         shared = SharedChat(client=self.client, name=self.name)

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 
 from assistant.config import Settings
 from assistant.errors import DeviceError
-from assistant.models.interfaces import ChatMessage, VoiceModel
-from assistant.models.llava import LlamaVisionModel
+from assistant.models.interfaces import ChatMessage, VisionModel, VoiceModel
 from assistant.models.request import TextRequest, Usage
 from assistant.vision.camera import Camera
 from assistant.vision.images import ImageInput, PreparedImage, check_image
@@ -46,7 +45,7 @@ class Eyes:
         """Make ``image`` the picture of every turn from now on (None: no picture again)."""
         self.image, self._prepared = image, None
 
-    def picture_for(self, words: str, vision: LlamaVisionModel) -> PreparedImage | None:
+    def picture_for(self, words: str, vision: VisionModel) -> PreparedImage | None:
         """The picture that goes with ``words``, prepared for ``vision``; None for none."""
         if self.image is not None:
             if self._prepared is None:  # decoded and shrunk once, not every turn
@@ -72,7 +71,7 @@ class SeeingChatModel:
     is the chat model's.
     """
 
-    def __init__(self, llm: VoiceModel, vision: LlamaVisionModel | None, eyes: Eyes) -> None:
+    def __init__(self, llm: VoiceModel, vision: VisionModel | None, eyes: Eyes) -> None:
         self.llm = llm
         self.vision = vision
         self.eyes = eyes
@@ -132,14 +131,15 @@ class SeeingChatModel:
 def eyes_for(settings: Settings, image: Path | None = None) -> Eyes | None:
     """Which turns of a conversation come with a picture; None when none can.
 
-    With ``image`` every turn is about it. Without, when a vision model is configured, turns
-    with a trigger phrase (or all, with ``always_attach``) look through ``vision.camera``.
+    With ``image`` every turn is about it. Without, when a vision model is configured (here or
+    on a server), turns with a trigger phrase (or all, with ``always_attach``) look through
+    ``vision.camera``.
     """
     s = settings.vision
     if image is not None:
         check_image(image)
         return Eyes(image=image)
-    if not s.model:
+    if not s.configured:
         return None
     return Eyes(
         camera=s.camera,

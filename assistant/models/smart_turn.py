@@ -5,7 +5,10 @@ reads the last 8 s of 16 kHz audio as Whisper's 80-bin log-mel features and retu
 probability that the turn is complete. Its input is made here: the audio is cut to its last
 8 s (or padded with silence in front), normalised to zero mean and unit variance, and turned
 into features by faster-whisper's feature extractor (already a dependency, and equal to the
-reference implementation within 1e-6; a test checks it on real speech).
+reference implementation within 1e-6; a test checks it on real speech). The extractor is one
+numpy module of that package, loaded as a file of its own: the package itself loads
+CTranslate2, the speech model's runtime, which a kiosk whose recognition runs on a server
+never needs.
 
 One decision costs ~95 ms of CPU on the reference machine (bench/turns.py), so the model gets
 a thread of its own and runs while speech recognition uses the other core; the VAD stage asks
@@ -14,7 +17,10 @@ it 120 ms into a pause (``vad.turn_short_ms``).
 
 from __future__ import annotations
 
+import importlib.util
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,12 +37,7 @@ class SmartTurn:
     sample_rate = RATE
 
     def __init__(self, path: Path, threads: int = 1) -> None:
-        # The package before its submodule: this loads on a thread beside the speech model,
-        # which imports the package. A submodule import holds its own lock while it imports the
-        # package, and the two threads deadlocked (CPython's _DeadlockError) once in CI.
-        import faster_whisper  # noqa: F401
         import onnxruntime
-        from faster_whisper.feature_extractor import FeatureExtractor
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -52,7 +53,7 @@ class SmartTurn:
                 'default models with `make setup`, or set vad.end_of_turn = "silence"'
             ) from None
         self._input = self._session.get_inputs()[0].name
-        self._features = FeatureExtractor(feature_size=80, sampling_rate=RATE)
+        self._features = _feature_extractor()(feature_size=80, sampling_rate=RATE)
 
     def features(self, audio: Pcm16) -> np.ndarray:
         """The model's input for ``audio`` (16 kHz int16): log-mel features, shape (80, 800)."""
@@ -73,3 +74,23 @@ class SmartTurn:
         """The model alone on ready features (``features``), for a probability."""
         (output,) = self._session.run(None, {self._input: features[np.newaxis]})[:1]
         return float(np.asarray(output).reshape(-1)[0])
+
+
+@cache
+def _feature_extractor() -> Any:
+    """faster-whisper's ``FeatureExtractor`` class, from its module alone (numpy only).
+
+    Found without importing the package (``find_spec`` of a top-level name only locates it),
+    so neither CTranslate2 nor the package's import lock is involved: this loads on a thread
+    beside the speech model, which imports the package.
+    """
+    package = importlib.util.find_spec("faster_whisper")
+    if package is None or not package.submodule_search_locations:
+        raise ModelError("faster-whisper is not installed; reinstall with `make setup`")
+    path = Path(package.submodule_search_locations[0]) / "feature_extractor.py"
+    spec = importlib.util.spec_from_file_location("assistant_whisper_features", path)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"faster-whisper's feature extractor is missing ({path})")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FeatureExtractor

@@ -21,9 +21,8 @@ from assistant.config import Settings
 from assistant.llm.aio import AsyncModel, Finish
 from assistant.llm.embeddings import EmbeddingGenerator
 from assistant.models.chat import SharedChat, chat_model
-from assistant.models.interfaces import LanguageModel, VoiceModel
+from assistant.models.interfaces import LanguageModel, VisionModel, VoiceModel
 from assistant.models.llama_chat import LlamaChatModel
-from assistant.models.llava import LlamaVisionModel
 from assistant.models.request import TextRequest, Usage
 from assistant.models.seeing import Eyes
 
@@ -76,7 +75,7 @@ class TextBackend(Protocol):
         ...
 
     async def voice_model(
-        self, eyes: Eyes | None = None, vision: LlamaVisionModel | None = None
+        self, eyes: Eyes | None = None, vision: VisionModel | None = None
     ) -> VoiceModel:
         """A chat model for one voice session (its own context; the weights are shared).
 
@@ -198,7 +197,7 @@ class LocalText:
             return self.model.model.detokenize(tokens)
 
     async def voice_model(
-        self, eyes: Eyes | None = None, vision: LlamaVisionModel | None = None
+        self, eyes: Eyes | None = None, vision: VisionModel | None = None
     ) -> VoiceModel:
         """A chat context of the session's own on the shared weights."""
         shared = SharedChat(weights=self.model.model)

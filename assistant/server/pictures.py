@@ -63,7 +63,8 @@ async def show_picture(engine: Engine, seeing: SeeingChatModel | None, picture: 
     """
     if seeing is None:
         raise UserError(
-            "pictures need a vision model: set vision.model (see `assistant models pull`)"
+            "pictures need a vision model: set vision.model (see `assistant models pull`), "
+            'or vision.backend = "openai" and vision.url'
         )
     if picture is None:
         seeing.eyes.show(None)

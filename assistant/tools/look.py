@@ -8,12 +8,12 @@ from typing import Any
 
 from assistant.errors import DeviceError
 from assistant.llm.toolcall import ToolSpec
-from assistant.models.llava import LlamaVisionModel
+from assistant.models.interfaces import VisionModel
 from assistant.tools.toolbox import Tool, ToolError
 from assistant.vision.camera import Camera
 
 
-def look_tool(vision: LlamaVisionModel, camera: str, max_tokens: int = 128) -> Tool:
+def look_tool(vision: VisionModel, camera: str, max_tokens: int = 128) -> Tool:
     """``look``: what the camera (``camera``: a device, "" = the default) sees right now."""
 
     def see(question: str, cancel: threading.Event) -> str:

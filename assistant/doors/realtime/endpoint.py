@@ -209,7 +209,7 @@ async def realtime(socket: WebSocket) -> None:
 
 async def _serve(socket: WebSocket, slot: VoiceSlot) -> None:
     engine: Engine = socket.app.state.engine
-    eyes = Eyes() if engine.settings.vision.model else None  # pictures come in items
+    eyes = Eyes() if engine.settings.vision.configured else None  # pictures come in items
     async with engine.hub.conversation(eyes) as models:
         session = RealtimeSession(socket, engine, models)
         try:

@@ -20,7 +20,7 @@ Text messages from the client: ``{"type": "end"}`` (the input is over: the last 
 finished and the connection closes after the last reply), ``{"type": "interrupt"}`` (stop
 the current reply, e.g. a stop button), ``{"type": "text", "text"}`` (typed words: a turn of
 the same conversation, answered aloud; a reply being given stops first) and, when
-``vision.model`` is set (``ready`` says ``"vision": true``), ``{"type": "image", "data"}``
+a vision model is configured (``ready`` says ``"vision": true``), ``{"type": "image", "data"}``
 (base64 or a ``data:`` URI; the following turns are about it, answered by the vision model,
 until ``"data": null``). Echo cancellation is the client's job (browsers do it
 in getUserMedia); playback is assumed to run in real time from the first audio of a turn, which
@@ -143,7 +143,7 @@ async def voice(socket: WebSocket) -> None:
 async def _serve(socket: WebSocket, slot: VoiceSlot) -> None:
     engine: Engine = socket.app.state.engine
     encoded = socket.query_params.get("format", "pcm16") == "encoded"
-    eyes = Eyes() if engine.settings.vision.model else None  # pictures come from the client
+    eyes = Eyes() if engine.settings.vision.configured else None  # pictures come from the client
     async with engine.hub.conversation(eyes) as models:
         session = VoiceSession(socket, engine, models)
         await session.send(_ready(engine, encoded))
@@ -156,7 +156,7 @@ def _ready(engine: Engine, encoded: bool) -> dict[str, Any]:
     source = "any format PyAV decodes" if encoded else "pcm_s16le"
     return {
         "type": "ready",
-        "vision": bool(engine.settings.vision.model),
+        "vision": engine.settings.vision.configured,
         "input": {"format": source, "sample_rate": RATE, "channels": 1},
         "output": {
             "format": "pcm_s16le",
