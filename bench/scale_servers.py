@@ -1,8 +1,8 @@
 """The processes ``make bench-scale`` measures: `assistant serve`, and a GPU box's model servers.
 
 The model servers run on loopback, as they would on the GPU box:
-- chat: llama.cpp's own OpenAI server (``python -m llama_cpp.server``) on the chat model file the
-  model store resolves;
+- chat: llama.cpp's own OpenAI server (``python -m llama_cpp.server``, tests/llama_server.py) on
+  the chat model file the model store resolves;
 - speech, ``wyoming``: wyoming-faster-whisper and wyoming-piper from .servers-venv, on the same
   model files (bench/wyoming_side.py's commands); ``openai``: a second `assistant serve`, whose
   ``/v1/audio/transcriptions`` and ``/v1/audio/speech`` answer.
@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -34,6 +33,7 @@ from assistant.models.remote_audio import remote_stt
 from assistant.models.remote_role import Remote
 from bench.server import start_server, stop
 from bench.wyoming_side import THEIRS, theirs, wait_ready
+from tests.llama_server import llama_server
 from tests.serving import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,24 +130,14 @@ def assistant(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, psutil
     return process, url, psutil.Process(process.pid)
 
 
-def _llama(started: list[subprocess.Popen[bytes]]) -> tuple[str, psutil.Process]:
-    """llama.cpp's OpenAI server on the chat model file; its /v1 URL."""
-    path = store(config.load()).resolve("llm").path
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(path)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "0"]
-    process = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    started.append(process)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                return url, psutil.Process(process.pid)
-        time.sleep(0.3)
-    raise SystemExit("llama.cpp's server did not start (python -m llama_cpp.server)")
+def listening(url: str) -> psutil.Process:
+    """The process that listens on ``url``'s port (one started here), for its CPU."""
+    port = urlsplit(url).port
+    for connection in psutil.net_connections("tcp"):
+        listens = connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+        if listens and connection.pid:
+            return psutil.Process(connection.pid)
+    raise SystemExit(f"nothing listens on {url}")
 
 
 def _wyoming(started: list[subprocess.Popen[bytes]], remotes: Remotes, logs: Path) -> None:
@@ -193,12 +183,13 @@ def remotes(speech: str) -> Iterator[Remotes]:
     """Every model on a loopback server for the length of a block; all stopped after."""
     if speech not in SPEECH:
         raise SystemExit(f"--speech must be one of {', '.join(SPEECH)}, not {speech!r}")
-    started: list[subprocess.Popen[bytes]] = []
     found = Remotes(speech)
-    logs = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    try:
-        llm_url, llm = _llama(started)
-        found.processes["llama.cpp"] = llm
+    with contextlib.ExitStack() as stack:
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-scale-")))
+        llm_url = stack.enter_context(llama_server(store(config.load()).resolve("llm").path))
+        found.processes["llama.cpp"] = listening(llm_url)
+        started: list[subprocess.Popen[bytes]] = []
+        stack.callback(_stop_all, started)
         (_wyoming if speech == "wyoming" else _audio_server)(started, found, logs)
         found.urls["llm"] = llm_url
         found.env |= {
@@ -210,10 +201,11 @@ def remotes(speech: str) -> Iterator[Remotes]:
             "ASSISTANT_TTS__URL": found.urls["tts"],
         }
         yield found
-    finally:
-        for process in reversed(started):
-            stop_quietly(process)
-        shutil.rmtree(logs, ignore_errors=True)
+
+
+def _stop_all(started: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(started):
+        stop_quietly(process)
 
 
 def stop_quietly(process: subprocess.Popen[bytes]) -> None:
