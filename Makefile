@@ -27,7 +27,7 @@ else ifneq ($(LLAMA_BACKEND),cpu)
 $(error LLAMA_BACKEND must be cpu, cuda or metal, not $(LLAMA_BACKEND))
 endif
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-stream bench-human devset-deps clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-stream bench-human bench-scale devset-deps clean
 
 setup: system-deps $(VENV)/.installed models/.linked $(if $(GPU_CMAKE_ARGS),$(VENV)/.llama-$(LLAMA_BACKEND))
 
@@ -87,7 +87,7 @@ pytest: setup test-deps .servers-venv/bin/python
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-eot bench-stream bench-human bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk
+bench: bench-voice bench-eot bench-stream bench-human bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk bench-scale
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
@@ -100,6 +100,14 @@ bench-wake: setup
 
 bench-wyoming: setup .servers-venv/bin/python
 	$(BIN)/python bench/wyoming_side.py
+
+# Scaling out: real-time voice sessions per machine with every model here and with every model
+# on a loopback server (llama.cpp's own server, the Wyoming servers), the remote classes' cost
+# over calling the servers directly, and a thin kiosk on a private PulseAudio against the
+# all-local one. SCALE_LEVELS=1,2 SCALE_TURNS=2 is a quick run (about 3 minutes on 2 cores).
+bench-scale: setup test-deps devset-deps .servers-venv/bin/python
+	$(BIN)/python bench/scale.py $(if $(SCALE_LEVELS),--levels $(SCALE_LEVELS)) \
+	  $(if $(SCALE_TURNS),--turns $(SCALE_TURNS))
 
 bench-vision: setup
 	$(BIN)/python bench/vision.py

@@ -62,17 +62,16 @@ REPLIES = {
 ROUNDS = 4
 
 
-def start_servers(
-    settings: config.Settings,
-) -> tuple[list[subprocess.Popen[bytes]], dict[str, int]]:
+def theirs(settings: config.Settings, ports: dict[str, int]) -> dict[str, list[str]]:
+    """wyoming-faster-whisper's and wyoming-piper's commands, on ``ports`` under those names.
+
+    With the model files of ``settings``; bench/scale.py starts them too.
+    """
     s = store(settings)
     whisper = s.resolve("stt", settings.stt.model).path
     voice = s.resolve("tts", settings.tts.model).path
-    ports = {name: free_port() for name in ("ours", "faster-whisper", "piper")}
-    ours_http = free_port()
-    commands = [
-        [sys.executable, "-m", "assistant", "serve", "--port", str(ours_http)],
-        [
+    return {
+        "faster-whisper": [
             str(THEIRS),
             "-m",
             "wyoming_faster_whisper",
@@ -87,10 +86,14 @@ def start_servers(
             "1",
             "--language",
             "en",
+            # the compute type ours runs (stt.compute_type): left out, the server computes in
+            # the model's own type on a CPU (float32 here), about twice as slow
+            "--compute-type",
+            settings.stt.compute_type,
             "--cpu-threads",
             str(os.cpu_count() or 1),
         ],
-        [
+        "piper": [
             str(THEIRS),
             "-m",
             "wyoming_piper",
@@ -102,6 +105,17 @@ def start_servers(
             str(voice.parent),
             "--local-files-only",
         ],
+    }
+
+
+def start_servers(
+    settings: config.Settings,
+) -> tuple[list[subprocess.Popen[bytes]], dict[str, int]]:
+    ports = {name: free_port() for name in ("ours", "faster-whisper", "piper")}
+    ours_http = free_port()
+    commands = [
+        [sys.executable, "-m", "assistant", "serve", "--port", str(ours_http)],
+        *theirs(settings, ports).values(),
     ]
     commands[0] += ["--wyoming-port", str(ports["ours"])]
     procs = [
