@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import socket
 import tempfile
 import threading
@@ -393,6 +394,40 @@ def test_realtime_reports_each_failed_turn_as_its_error_event(
         asyncio.run(talk())
     finally:
         hostile.set("working")
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium comes with `make test-deps`")
+def test_the_page_shows_a_failed_turn_until_the_next_one(hostile: Hostile, relay: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = chromium.new_context(bypass_csp=True).new_page()  # Playwright's waits eval
+            page.goto(relay)
+            page.wait_for_function("window.assistantStats && window.assistantStats.connected")
+            hostile.set("error")
+            box = page.get_by_label("Type a question")
+            box.fill("Say hello.")
+            box.press("Enter")
+            alert = page.get_by_role("alert")
+            alert.wait_for(state="visible", timeout=(FAILS_WITHIN_S + 10) * 1000)
+            assert "the tts server at" in alert.inner_text()
+            page.wait_for_function("window.assistantStats.replies.length === 1")  # text goes on
+            hostile.set("working")
+            box.fill("Say hello again.")
+            box.press("Enter")
+            page.wait_for_function(
+                "window.assistantStats.replies.length === 2 && window.assistantStats.audioBytes",
+                timeout=60_000,
+            )
+            assert alert.is_hidden()  # the next turn began: the old failure is gone
+        finally:
+            hostile.set("working")
+            chromium.close()
 
 
 @needs_pulse()
