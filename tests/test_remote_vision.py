@@ -254,3 +254,33 @@ def test_the_placement_report_says_the_vision_model_is_remote() -> None:
         "why": "vision.backend = openai (http://gpu-box:8000/v1)",
     }
     assert "vision" not in [r["role"] for r in placement(config.load())]  # none configured
+
+
+def test_with_fallback_the_local_model_answers_what_the_server_fails(
+    local: LlamaVisionModel,
+    pair: tuple[Path, Path],
+    odd_server: tuple[dict[str, str], str],
+    picture: Path,
+) -> None:
+    from assistant.models.fallback_vision import FallbackVision
+
+    mode, url = odd_server
+    mode["mode"] = "500"
+    expected = ask(local, picture)
+    settings = {"remote_model": "m", "retries": 0, "fallback": "local", "model": str(pair[0])}
+    vision = {"backend": "openai", "url": url, "n_ctx": 512, **settings}
+    model = load_vision(config.load({"vision": vision}))
+    assert isinstance(model, FallbackVision)
+    try:
+        assert ask(model, picture) == expected  # refused before any word: the local model
+        assert model.calls == 1 and model.fallbacks == 1 and model.stats.tokens_generated
+        mode["mode"] = "endless"  # the server rests after a failure: still the local model
+        assert ask(model, picture) == expected and model.calls == 1
+    finally:
+        model.close()
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"  # not there at all: the local model loads
+    alone = load_vision(config.load({"vision": {**vision, "url": nowhere, "remote_model": ""}}))
+    try:
+        assert isinstance(alone, LlamaVisionModel) and ask(alone, picture) == expected
+    finally:
+        alone.close()

@@ -6,6 +6,7 @@ hub (models/hub.py) loads the same roles one by one, on first use, for a server 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,7 +16,7 @@ from typing import Any, cast
 
 from assistant.catalog import ModelStore
 from assistant.config import Settings
-from assistant.errors import ModelError, UserError
+from assistant.errors import ModelError, UserError, one_line
 from assistant.hardware import gpu_layers, stt_device
 from assistant.llm.errors import LlmError
 from assistant.models.chat import chat_model
@@ -31,12 +32,15 @@ from assistant.models.names import chat_model_path
 from assistant.models.piper import PiperTTS
 from assistant.models.remote import RemoteText
 from assistant.models.remote_audio import remote_stt, remote_tts
+from assistant.models.remote_role import RemoteFailed
 from assistant.models.seeing import eyes_for
 from assistant.models.smart_turn import SmartTurn
 from assistant.models.text import LocalText, NotAvailable, TextBackend
 from assistant.models.whisper import WhisperSTT
 from assistant.vision import vision_models_dir
 from assistant.vision.catalog import resolve_vision
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -149,9 +153,33 @@ def load_vision(settings: Settings, store: ModelStore | None = None) -> VisionMo
     """
     s = settings.vision
     if s.backend == "openai":
-        from assistant.models.remote_vision import RemoteVision
+        return _remote_vision(settings)
+    return _local_vision(settings)
 
+
+def _remote_vision(settings: Settings) -> VisionModel:
+    """The vision model at ``vision.url``, with the local one standing in for it.
+
+    With ``vision.fallback = "local"``: for failed questions (fallback_vision.py), and for
+    all of them when the server cannot be reached now.
+    """
+    from assistant.models.fallback_vision import FallbackVision
+    from assistant.models.remote_vision import RemoteVision
+
+    s = settings.vision
+    if s.fallback != "local":
         return RemoteVision.reach(s)
+    try:
+        remote = RemoteVision.reach(s)
+    except RemoteFailed as exc:
+        log.warning("%s; the local vision model answers instead", one_line(exc))
+        return _local_vision(settings)
+    return FallbackVision(remote, lambda: _local_vision(settings))
+
+
+def _local_vision(settings: Settings) -> LlamaVisionModel:
+    """The vision model of ``vision.model``, on this machine."""
+    s = settings.vision
     files = resolve_vision(s, vision_models_dir(settings))
     return LlamaVisionModel.load(
         files.model,
