@@ -23,7 +23,6 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from assistant.convert.resample import StreamResampler
-from assistant.errors import one_line
 from assistant.models.interfaces import Float32, Pcm16, SpeechToText, TextToSpeech, Transcript
 from assistant.models.remote_role import (
     BackendStatus,
@@ -71,7 +70,7 @@ class _Fallback(Generic[M]):
         self._resting_until = time.monotonic() + self.cool_down_s
         log.warning(
             "%s; the local model answers instead (the remote rests %g s)",
-            one_line(exc),
+            exc.what,
             self.cool_down_s,
         )
 

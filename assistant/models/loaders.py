@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from assistant.catalog import ModelStore
 from assistant.config import Settings
-from assistant.errors import ModelError, UserError, one_line
+from assistant.errors import ModelError, UserError
 from assistant.hardware import gpu_layers, stt_device
 from assistant.llm.errors import LlmError
 from assistant.models.chat import chat_model
@@ -172,7 +172,7 @@ def _remote_vision(settings: Settings) -> VisionModel:
     try:
         remote = RemoteVision.reach(s)
     except RemoteFailed as exc:
-        log.warning("%s; the local vision model answers instead", one_line(exc))
+        log.warning("%s; the local vision model answers instead", exc.what)
         return _local_vision(settings)
     return FallbackVision(remote, lambda: _local_vision(settings))
 

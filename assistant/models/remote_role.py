@@ -33,11 +33,10 @@ class RemoteFailed(ModelError):
     """
 
     def __init__(self, role: str, url: str, why: str, before_answer: bool = True) -> None:
-        super().__init__(
-            f"the {role} server at {url} {why}; check that it is running and {role}.url, or set "
-            f'{role}.fallback = "local"'
-        )
         self.role, self.url, self.why, self.before_answer = role, url, why, before_answer
+        self.what = " ".join(f"the {role} server at {url} {why}".split())  # without the advice
+        fix = f'check that it is running and {role}.url, or set {role}.fallback = "local"'
+        super().__init__(f"{self.what}; {fix}")
 
 
 @dataclass(frozen=True)
