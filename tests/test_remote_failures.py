@@ -356,6 +356,31 @@ def test_each_failure_is_one_error_and_the_voice_session_goes_on(
     assert failures == len(HEARD_MODES)
 
 
+def test_a_new_turn_is_spoken_at_once_while_a_voice_server_hangs(hostile: Hostile) -> None:
+    """The hanging call is left behind: the next turn's speech does not wait for its timeout."""
+    patient = 20.0  # the voice server may be silent this long before a call fails
+    env = remote_env(hostile.url) | {"ASSISTANT_TTS__TIMEOUT_S": str(patient)}
+    hostile.set("working")
+    proc, url = start(env=env)
+    try:
+        with connect(ws_url(url) + "/voice", max_size=None) as ws, Microphone(ws) as mic:
+            assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+            hostile.set("never")
+            mic.type("Say hello.")
+            messages_until(ws, {"reply"}, 30)  # the text is written; its speech hangs
+            hostile.set("working")
+            started = time.monotonic()
+            mic.type("Say goodbye.")  # a new turn: the reply being given stops first
+            got = messages_until(ws, {"turn"}, 2 * patient)
+            assert got[-1]["reply_audio_s"] > 0.3
+            assert time.monotonic() - started < patient / 2
+    finally:
+        hostile.set("working")
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
 def test_realtime_reports_each_failed_turn_as_its_error_event(
     hostile: Hostile, relay: str, voice: PiperTTS
 ) -> None:

@@ -8,7 +8,10 @@ A voice that fails (a remote server down, too slow, cut off: an AssistantError s
 RemoteFailed) fails its turn's speech only: one ``StageFailed`` with the error's line, the
 turn's later clauses are not asked for (each would wait for the same server), and the reply's
 text and its end go on as usual, so the turn ends. The next turn asks again. A remote voice
-(``local`` False) is not warmed up: that would be a call on its server.
+(``local`` False) is not warmed up: that would be a call on its server. Its calls run on two
+threads: a barge-in cannot stop a read waiting on a server that hangs, so that call is left to
+its timeout on one thread while the next turn speaks on the other (a turn's clauses still go
+one after the other, each awaited).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -32,6 +36,7 @@ from assistant.pipeline.stages.model_stage import ModelStage
 WARM_UP_TEXT = "Hello."
 LEAD_DBFS = -60.0  # quieter than this, the start of a reply is silence
 LEAD_MS = 10  # silence kept before the first sound of a reply: no click at its onset
+REMOTE_CALLS = 2  # a remote voice's calls at once: the turn's, and one left hanging
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +57,8 @@ class TtsStage(ModelStage):
         """
         super().__init__("tts")
         self.local = local
+        if not local:  # a call hanging on its server is left behind, not queued behind
+            self._executor = ThreadPoolExecutor(REMOTE_CALLS, "tts")
         self._failed = 0  # the last turn whose speech failed
         self.priority = priority or SpeechFirst()
         self.tts = tts
