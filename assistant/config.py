@@ -186,6 +186,8 @@ def _describe(exc: ValidationError, files: list[Path]) -> str:
     sources = f"{ENV_PREFIX}*, " + (", ".join(str(p) for p in files) or "no config file")
     if err["type"] == "extra_forbidden":
         return f"unknown setting {key!r} (sources: flags, {sources}); see `assistant config`"
-    return (
-        f"bad value for {key}: {err['msg']} (got {err.get('input')!r}; sources: flags, {sources})"
-    )
+    given = err.get("input")
+    # A whole section (a rule across its keys) is not echoed, nor a key: secrets stay unprinted.
+    got = "" if isinstance(given, dict) or key.endswith("api_key") else f"got {given!r}; "
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"bad value for {key}: {message} ({got}sources: flags, {sources})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.errors import ConfigError
 
@@ -29,6 +29,15 @@ class RemoteRole(BaseModel):
     # on the first failure).
     fallback: Literal["none", "local"] = "none"
 
+    @model_validator(mode="after")
+    def _keys_only_where_sent(self) -> RemoteRole:
+        if getattr(self, "backend", "") == "wyoming" and self.api_key:
+            raise ValueError(
+                "api_key is sent only to an openai backend; the Wyoming protocol has no keys "
+                "(keep its port on a private network)"
+            )
+        return self
+
     def remote_url(self, role: str) -> str:
         """``url`` for a remote backend (ConfigError, naming the fix, when unset)."""
         if not self.url:
@@ -38,3 +47,16 @@ class RemoteRole(BaseModel):
 
 
 _EXAMPLE_URLS = {"wyoming": "tcp://host:10300", "openai": "http://host:8000/v1"}
+
+
+def named_for_fallback(role: str, backend: str, fallback: str, remote_model: str) -> None:
+    """ValueError unless a remote with ``fallback = "local"`` names its model.
+
+    The name is asked of the server only when unset, which a server that is down at start
+    cannot answer: a fallback that must work then needs the name given.
+    """
+    if backend == "openai" and fallback == "local" and not remote_model:
+        raise ValueError(
+            f'fallback = "local" needs {role}.remote_model (the model to ask the server for), '
+            "so that the server need not be asked for it at start"
+        )

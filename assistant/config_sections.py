@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.config_remote import RemoteRole
+from assistant.config_remote import RemoteRole, named_for_fallback
 from assistant.errors import ConfigError
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -79,6 +79,11 @@ class LlmSettings(_Section):
     penalty_last_n: int | None = Field(None, ge=-1)
     seed: int | None = Field(None, ge=0)  # 0 = random
     stop: list[str] = []
+
+    @model_validator(mode="after")
+    def _fallback_knows_the_model(self) -> LlmSettings:
+        named_for_fallback("llm", self.backend, self.fallback, self.remote_model)
+        return self
 
     def remote_url(self) -> str:
         """``base_url`` for the openai backend (ConfigError, naming the fix, when unset)."""
@@ -197,6 +202,11 @@ class VisionSettings(RemoteRole):
     camera_warmup_s: float = Field(1.0, ge=0.0, le=30.0)  # frames skipped while exposure settles
     triggers: list[str] = Field(default_factory=lambda: list(_TRIGGERS))
     always_attach: bool = False  # every turn looks through the camera (kiosk mode)
+
+    @model_validator(mode="after")
+    def _fallback_knows_the_model(self) -> VisionSettings:
+        named_for_fallback("vision", self.backend, self.fallback, self.remote_model)
+        return self
 
     @property
     def configured(self) -> bool:

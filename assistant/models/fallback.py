@@ -7,8 +7,9 @@ after a failure the remote is not asked at all, so a server that is down does no
 turn its timeout; the first call after that tries it again.
 
 Speech that fails after some of its audio has been yielded is not spoken again locally: the
-listener has heard its start, and saying it again would double it. That clause stays cut;
-the next ones go to the local voice (the cool-down has begun). The local voice's audio is
+listener has heard its start, and saying it again would double it. That clause fails (the
+turn's error, as without a fallback); the next calls go to the local voice (the cool-down
+has begun). The local voice's audio is
 resampled to the remote's rate, which the caller already set up for.
 """
 
@@ -66,8 +67,12 @@ class _Fallback(Generic[M]):
     def _ask_remote(self) -> bool:
         return time.monotonic() >= self._resting_until
 
-    def _failed(self, exc: RemoteFailed) -> None:
+    def _rest(self) -> None:
+        """Leave the remote alone for the cool-down: the local model takes the next calls."""
         self._resting_until = time.monotonic() + self.cool_down_s
+
+    def _failed(self, exc: RemoteFailed) -> None:
+        self._rest()
         log.warning(
             "%s; the local model answers instead (the remote rests %g s)",
             exc.what,
@@ -134,9 +139,10 @@ class FallbackTTS(_Fallback[TextToSpeech]):
                     yield pcm
                 return
             except RemoteFailed as exc:
+                if spoke:  # heard in part: not said twice, so this clause fails its turn
+                    self._rest()
+                    raise
                 self._failed(exc)
-                if spoke:  # heard in part: not said twice
-                    return
         yield from self._local_speech(text)
 
     def _local_speech(self, text: str) -> Iterator[Pcm16]:

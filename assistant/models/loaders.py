@@ -32,7 +32,6 @@ from assistant.models.names import chat_model_path
 from assistant.models.piper import PiperTTS
 from assistant.models.remote import RemoteText
 from assistant.models.remote_audio import remote_stt, remote_tts
-from assistant.models.remote_role import RemoteFailed
 from assistant.models.seeing import eyes_for
 from assistant.models.smart_turn import SmartTurn
 from assistant.models.text import LocalText, NotAvailable, TextBackend
@@ -158,22 +157,17 @@ def load_vision(settings: Settings, store: ModelStore | None = None) -> VisionMo
 
 
 def _remote_vision(settings: Settings) -> VisionModel:
-    """The vision model at ``vision.url``, with the local one standing in for it.
+    """The vision model at ``vision.url``, with the local one for what it fails.
 
-    With ``vision.fallback = "local"``: for failed questions (fallback_vision.py), and for
-    all of them when the server cannot be reached now.
+    That is with ``vision.fallback = "local"`` (fallback_vision.py), whose settings name the
+    remote model, so nothing is asked of the server now.
     """
     from assistant.models.fallback_vision import FallbackVision
     from assistant.models.remote_vision import RemoteVision
 
-    s = settings.vision
-    if s.fallback != "local":
-        return RemoteVision.reach(s)
-    try:
-        remote = RemoteVision.reach(s)
-    except RemoteFailed as exc:
-        log.warning("%s; the local vision model answers instead", exc.what)
-        return _local_vision(settings)
+    remote = RemoteVision.reach(settings.vision)
+    if settings.vision.fallback != "local":
+        return remote
     return FallbackVision(remote, lambda: _local_vision(settings))
 
 

@@ -61,17 +61,35 @@ class _OpenAIRemote:
         return RemoteFailed(self.role, self.url, why, before_answer)
 
     def _http_failed(self, exc: httpx.HTTPError) -> RemoteFailed:
+        """One RemoteFailed for a transport failure; only a failed connection is tried again.
+
+        A server that took the request and then said nothing for ``timeout_s`` is not asked
+        again: the turn would wait that long once more for a server that is stuck.
+        """
+        if isinstance(exc, httpx.ConnectTimeout):
+            return self._failed(f"did not take the connection in time ({type(exc).__name__})")
         if isinstance(exc, httpx.TimeoutException):
-            return self._failed(f"did not answer in time ({type(exc).__name__})")
+            return self._failed(f"did not answer in time ({type(exc).__name__})", False)
         return self._failed(f"could not be reached ({type(exc).__name__}: {exc})")
 
     def _check(self, response: httpx.Response) -> None:
         """RemoteFailed for an error answer; a 5xx may be tried again, a 4xx would fail again."""
         if response.is_success:
             return
-        detail = response.read()[:300].decode(errors="replace")
-        why = f"answered {response.status_code}: {detail}"
+        why = f"answered {response.status_code}: {self._head(response)}"
         raise self._failed(why, before_answer=response.status_code >= 500)
+
+    def _head(self, response: httpx.Response, limit: int = 300) -> str:
+        """The start of an answer's body, for an error message: no more is read."""
+        body = b""
+        try:
+            for piece in response.iter_bytes():
+                body += piece
+                if len(body) >= limit:
+                    break
+        except httpx.HTTPError as exc:
+            raise self._http_failed(exc) from None
+        return body[:limit].decode(errors="replace")
 
     def _count(self) -> None:
         with self._lock:
@@ -110,7 +128,9 @@ class OpenAISTT(_OpenAIRemote):
         text = retrying(lambda: self._ask(wav), self.retries)
         if is_non_speech(text):
             text = ""
-        return Transcript(text=text, language=self.language, no_speech_prob=0.0, avg_logprob=0.0)
+        # The json answer names no language: with "auto", none is known ("" = the default voice's)
+        language = "" if self.language == "auto" else self.language
+        return Transcript(text=text, language=language, no_speech_prob=0.0, avg_logprob=0.0)
 
     def transcribe_after(self, audio: Float32, prefix: str) -> Transcript | None:
         """Not offered by the API: None, so the caller decodes the utterance whole."""
@@ -131,7 +151,10 @@ class OpenAISTT(_OpenAIRemote):
                 for piece in response.iter_bytes():
                     body += piece
                     if len(body) > limit:
-                        raise self._failed(f"sent more than {limit} bytes for one transcript")
+                        why = (
+                            f"sent more than {limit} bytes for one transcript (stt.max_text_chars)"
+                        )
+                        raise self._failed(why, before_answer=False)
         except httpx.HTTPError as exc:
             raise self._http_failed(exc) from None
         try:
@@ -171,10 +194,10 @@ class OpenAITTS(_OpenAIRemote):
             raise self._http_failed(exc) from None
         try:
             self._check(response)
-            kind = response.headers.get("content-type", "")
-            if kind.startswith(("application/json", "text/")):  # an error told as a success
-                detail = response.read()[:200].decode(errors="replace")
-                raise self._failed(f"answered {kind} instead of audio: {detail}", False)
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if not _raw_pcm(kind):  # an error told as a success, or an encoded file
+                detail = self._head(response, 200)
+                raise self._failed(f"answered {kind} instead of raw pcm audio: {detail}", False)
         except BaseException:
             response.close()
             raise
@@ -216,6 +239,11 @@ class _Stream:
 
     def __exit__(self, *_: object) -> None:
         self.response.close()
+
+
+def _raw_pcm(kind: str) -> bool:
+    """Whether a content type can be raw samples: OpenAI sends none or octet-stream for pcm."""
+    return kind in ("", "application/octet-stream", "audio/pcm", "audio/l16", "audio/raw")
 
 
 def _wav(audio: Float32, rate: int) -> bytes:

@@ -103,6 +103,6 @@ def retrying(call: Callable[[], T], retries: int, pause_s: float = 0.2) -> T:
         except RemoteFailed as exc:
             if not exc.before_answer or attempt == retries:
                 raise
-            log.info("%s; trying again (%d of %d)", exc.why, attempt + 1, retries)
+            log.info("%s; trying again (%d of %d)", exc.what, attempt + 1, retries)
             time.sleep(pause_s * (attempt + 1))
     raise AssertionError("unreachable")  # the loop returns or raises

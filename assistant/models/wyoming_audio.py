@@ -103,7 +103,8 @@ class WyomingSTT(WyomingRemote):
                 AudioStop().event(),
             )
             text, said = self._read(call)
-            return text.strip()[: self.max_text_chars].rstrip(), said or self.language
+            asked = "" if self.language == "auto" else self.language  # "auto" is no language
+            return text.strip()[: self.max_text_chars].rstrip(), said or asked
         finally:
             call.close()
 
@@ -140,7 +141,7 @@ class WyomingTTS(WyomingRemote):
 
     def __init__(self, settings: RemoteRole, voice: str, max_audio_s: float) -> None:
         super().__init__("tts", settings)
-        self.voice = voice
+        self.voice = voice or settings.remote_model  # a Wyoming voice is its model
         self.language = ""  # whatever the server's voice speaks
         self.max_samples = int(max_audio_s * VOICE_RATE)
         self._streams: bool | None = None  # the server's supports_synthesize_streaming
@@ -231,7 +232,7 @@ class _Answer:
         try:
             chunk = AudioChunk.from_event(event)
             return mono16(chunk.audio, chunk.width, chunk.channels), int(chunk.rate)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise self.call.failed(f"sent audio it does not describe ({exc})") from None
 
     def _resampled(self, chunk: tuple[Pcm16, int]) -> Pcm16:

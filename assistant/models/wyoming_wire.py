@@ -15,7 +15,9 @@ what a client needs against a server it does not trust to behave:
   data and payload have sizes bounded here (the package's own reader buffers whatever length
   a header claims); a call reads a bounded number of events.
 - Every failure (refused, too slow, not an event, closed mid-answer, an ``error`` event) is one
-  RemoteFailed naming the server, ``before_answer`` until the caller marks the answer begun.
+  RemoteFailed naming the server, ``before_answer`` until the caller marks the answer begun;
+  a server that took the connection and then stalled is not asked again (the turn would wait
+  ``timeout_s`` once more).
 """
 
 from __future__ import annotations
@@ -146,8 +148,9 @@ class WyomingCall:
         """Write ``events`` in order (the server must take them within ``timeout_s``)."""
         try:
             self._run(self._write(events), self._timeout_s)
-        except TimeoutError:
-            raise self.failed(f"did not take the request within {self._timeout_s:g} s") from None
+        except TimeoutError:  # stuck: asking again would wait as long once more
+            why = f"did not take the request within {self._timeout_s:g} s (timeout_s)"
+            raise self._remote.failed(why, before_answer=False) from None
         except OSError as exc:
             raise self.failed(f"closed the connection ({exc.strerror or exc})") from None
 
@@ -159,8 +162,9 @@ class WyomingCall:
         """The next event; RemoteFailed for silence, garbage, a closed connection or an error."""
         try:
             event = self._run(self._client.read_event(), self._timeout_s)
-        except TimeoutError:
-            raise self.failed(f"sent nothing for {self._timeout_s:g} s (timeout_s)") from None
+        except TimeoutError:  # stuck: asking again would wait as long once more
+            why = f"sent nothing for {self._timeout_s:g} s (timeout_s)"
+            raise self._remote.failed(why, before_answer=False) from None
         except _NotAnEvent as exc:
             raise self.failed(f"sent something that is not a Wyoming event ({exc})") from None
         except OSError as exc:
@@ -198,10 +202,15 @@ class WyomingCall:
             helper.join()
 
     def _close_here(self) -> None:
+        writer = self._client._writer
         try:
             self._run(self._client.disconnect(), 1.0)
         except (OSError, TimeoutError):
-            pass  # the server closed it already, or will notice the reset
+            # Closed already, or a server that stopped reading holds back the flush a close
+            # waits for: the socket is dropped now, not left to the garbage collector.
+            if writer is not None:
+                writer.transport.abort()
+                self._loop.run_until_complete(asyncio.sleep(0))
         finally:
             self._loop.close()
 

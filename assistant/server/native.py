@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -17,10 +14,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from assistant import __version__
 from assistant.errors import InputError
 from assistant.heap import resident_bytes
-from assistant.models.backends import backend_statuses, configured_roles, is_local
 from assistant.models.hub import report
 from assistant.models.remote_role import BackendStatus
 from assistant.server.engine import Engine
+from assistant.server.guard import bearer_token
+from assistant.server.probes import BackendProbes
 from assistant.server.schemas import (
     ChatRequest,
     DetokenizeRequest,
@@ -63,7 +61,8 @@ router = APIRouter()
 async def health(request: Request) -> dict[str, Any]:
     """Liveness, what is loaded, and where each role's model runs and whether it answers."""
     engine = engine_of(request)
-    backends = await _backends(engine)
+    backends = await _backends(request)
+    shown = _shown(request, engine)
     state: dict[str, Any] = {"ready": False, "contexts_free": 0}
     if engine.hub.loaded:
         state = await engine.hub.text.health()
@@ -79,7 +78,7 @@ async def health(request: Request) -> dict[str, Any]:
         "max_concurrent": engine.admission.max_concurrent,
         "vision_model": engine.hub.loaded_vision.name if engine.hub.loaded_vision else None,
         "loaded": report(engine.hub),  # every model loaded so far, with its size on disk
-        "backends": {role: status.as_dict() for role, status in backends.items()},
+        "backends": {role: shown(status.as_dict()) for role, status in backends.items()},
     }
 
 
@@ -87,29 +86,29 @@ async def health(request: Request) -> dict[str, Any]:
 async def metrics(request: Request) -> Response:
     """Prometheus metrics; each role's backend is probed for them (up, round trip)."""
     engine = engine_of(request)
-    backends = await _backends(engine)
+    backends = await _backends(request)
     engine.metrics.record_backends(backends.values())
     return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _backends(engine: Engine) -> dict[str, BackendStatus]:
-    """Each role's backend; the chat model is the one being served (it may have been swapped).
+def _shown(request: Request, engine: Engine) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """What /health shows of a backend: all of it to a caller with the key (or with none set).
 
-    Remote ones are probed on threads of their own, never on those the server's work queues
-    for: a busy server still answers /health at once.
+    To others, who may be anyone (/health needs no key), not where it points nor its error.
     """
-    settings, hub = engine.settings, engine.hub
-    if all(is_local(settings, role) for role in configured_roles(settings)):
-        found = backend_statuses(settings, {})  # a look at the files
-    else:
-        loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(_PROBES, backend_statuses, settings, hub.remotes())
-    if hub.loaded:
-        found["llm"] = dataclasses.replace(found["llm"], model=hub.name)
-    return found
+    key = engine.settings.server.api_key
+    if not key or bearer_token(request.headers.get("authorization", "")) == key:
+        return lambda row: row
+    return lambda row: {k: v for k, v in row.items() if k not in ("url", "error")}
 
 
-_PROBES = ThreadPoolExecutor(2, "probes")  # /health and /metrics asked at once, at most
+async def _backends(request: Request) -> dict[str, BackendStatus]:
+    """Each role's backend, probed at most every few seconds (server/probes.py)."""
+    state = request.app.state
+    if not hasattr(state, "probes"):
+        state.probes = BackendProbes()
+    probes: BackendProbes = state.probes
+    return await probes.statuses(engine_of(request))
 
 
 @router.get("/api/ps")
