@@ -109,3 +109,86 @@ def test_a_remote_backend_needs_its_url() -> None:
     settings = config.Settings(stt={"backend": "openai"})
     with pytest.raises(config.ConfigError, match=r"stt\.url"):
         load_stt(settings, store(settings))
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"llm": {"backend": "openai", "base_url": "http://x/v1", "fallback": "local"}}, "llm"),
+        ({"vision": {"backend": "openai", "url": "http://x/v1", "fallback": "local"}}, "vision"),
+        ({"stt": {"backend": "wyoming", "url": "tcp://x:1", "api_key": "s3cret"}}, "stt"),
+    ],
+)
+def test_settings_that_cannot_work_are_one_line_without_secrets(settings: dict, named: str) -> None:
+    with pytest.raises(config.ConfigError) as refused:
+        config.load(settings)
+    message = str(refused.value)
+    assert message.startswith(f"bad value for {named}: ") and "\n" not in message
+    assert "s3cret" not in message and "Value error" not in message
+
+
+@pytest.fixture
+def odd_voice() -> Iterator[tuple[dict[str, str], str]]:
+    """A speech server on loopback answering as ``mode`` says: its /v1."""
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import Response, StreamingResponse
+
+    mode = {"mode": "mp3"}
+    app = FastAPI()
+
+    @app.post("/v1/audio/speech")
+    async def speech() -> Response:
+        if mode["mode"] == "mp3":  # the format asked for ignored: an encoded file
+            return Response(b"ID3\x04" + bytes(4000), media_type="audio/mpeg")
+
+        async def endless() -> Iterator[bytes]:  # type: ignore[misc]
+            while True:  # an error page that never ends
+                yield b"x" * 65536
+
+        return StreamingResponse(endless(), status_code=500, media_type="text/plain")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield mode, f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_voice_answering_other_than_raw_pcm_is_refused_and_read_no_further(
+    odd_voice: tuple[dict[str, str], str],
+) -> None:
+    mode, url = odd_voice
+    settings = _remote(url, retries=0)
+    voice = load_tts(settings, store(settings))
+    try:
+        with pytest.raises(RemoteFailed, match="answered audio/mpeg instead of raw pcm"):
+            list(voice.synthesize("Hello."))
+        mode["mode"] = "endless error"
+        with pytest.raises(RemoteFailed, match=r"answered 500: x{300};"):
+            list(voice.synthesize("Hello."))
+    finally:
+        voice.close()
+
+
+def test_health_shows_where_backends_point_only_to_a_caller_with_the_key() -> None:
+    import httpx
+
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"
+    env = {
+        "ASSISTANT_SERVER__API_KEY": "k3y",
+        "ASSISTANT_STT__BACKEND": "openai",
+        "ASSISTANT_STT__URL": nowhere,
+    }
+    with serving(env=env) as url:
+        anyone = httpx.get(f"{url}/health", timeout=10).json()["backends"]["stt"]
+        keyed = httpx.get(f"{url}/health", headers={"Authorization": "Bearer k3y"}, timeout=10)
+        stt = keyed.json()["backends"]["stt"]
+    assert not anyone["ready"] and "url" not in anyone and "error" not in anyone
+    assert stt["url"] == nowhere and stt["error"] and not stt["ready"]
