@@ -24,7 +24,9 @@ def llama_server(model: Path, *options: str, n_ctx: int = 2048) -> Iterator[str]
     port = free_port()
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", str(n_ctx), "--verbose", "False", *options,
+        "--port", str(port), "--n_ctx", str(n_ctx), "--verbose", "False",
+        # Requests wait their turn: by default a new one cuts short the reply being made.
+        "--interrupt_requests", "False", *options,
     ]  # fmt: skip
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)

@@ -255,7 +255,11 @@ class Misbehaving:
             async def events() -> Iterator[str]:  # type: ignore[misc]
                 yield 'data: {"choices": [{"delta": {"content": "Hel"}}]}\n\n'
                 if self.mode in ("fine", "flaky"):  # the one good way
-                    yield 'data: {"choices": [{"delta": {"content": "lo."}}]}\n\ndata: [DONE]\n\n'
+                    end = '{"delta": {"content": "lo."}, "finish_reason": "stop"}'
+                    yield f'data: {{"choices": [{end}]}}\n\ndata: [DONE]\n\n'
+                    return
+                if self.mode == "cut":  # ended, [DONE] and all, without saying why
+                    yield "data: [DONE]\n\n"
                     return
                 yield 'data: {"choices": {"0": "not a list"}}\n\n'
 
@@ -355,6 +359,12 @@ def test_a_remote_that_fails_once_is_asked_again_and_one_that_hangs_times_out(
             ws.send(json.dumps({"type": "text", "text": "Hi there."}))
             messages, _ = voice_messages(ws, "reply")
             assert messages[-1]["text"] == "Hello." and odd.asked == 2
+            odd.mode = "cut"  # cut short, as llama-cpp-python's server cuts one for another
+            ws.send(json.dumps({"type": "text", "text": "Hi there."}))
+            messages, _ = voice_messages(ws, "error")
+            assert "without saying why (no finish_reason)" in messages[-1]["error"]
+            messages, _ = voice_messages(ws, "reply")
+            assert messages[-1]["finish_reason"] == "error"
             odd.mode, odd.asked = "hang", 0  # silent: the turn fails after llm.timeout_s
             started = time.monotonic()
             ws.send(json.dumps({"type": "text", "text": "Hi again."}))

@@ -110,7 +110,9 @@ class RemoteText:
         guess = estimate_tokens([prompt])
         async with self._slot():
             stream = iterate_in_thread(
-                lambda: read_reply(self.client.stream("/completions", body), cancel, usage, guess),
+                lambda: read_reply(
+                    self.client.stream("/completions", body), cancel, usage, guess, self.base_url
+                ),
                 self.executor,
                 cancel=cancel,
                 buffer=8,

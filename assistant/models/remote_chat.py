@@ -20,6 +20,7 @@ from assistant.llm.grammar import Grammar
 from assistant.llm.openai_wire import (
     CallPieces,
     StreamEvent,
+    UpstreamError,
     estimate_tokens,
     plain_messages,
     streaming_body,
@@ -104,7 +105,7 @@ class RemoteChatModel:
         )
         events = self.client.stream("/chat/completions", body)
         guess = estimate_chat(messages)
-        return (yield from read_reply(events, cancel, usage or Usage(), guess))
+        return (yield from read_reply(events, cancel, usage or Usage(), guess, self.base_url))
 
     def close(self) -> None:
         """Close the client, when it is this model's own."""
@@ -119,14 +120,27 @@ def _schema_format(grammar: Grammar) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
 
 
+_CUT_SHORT = (
+    "the model server at {} ended the reply without saying why (no finish_reason): it was cut "
+    "short (llama-cpp-python's own server does that to a reply when another request comes, "
+    "unless started with --interrupt_requests False)"
+)
+
+
 def read_reply(
-    events: Generator[StreamEvent, None, None], cancel: threading.Event, usage: Usage, guess: int
+    events: Generator[StreamEvent, None, None],
+    cancel: threading.Event,
+    usage: Usage,
+    guess: int,
+    base_url: str,
 ) -> Generator[str, None, str]:
     """Yield the text of a streamed completion; return stop, length or cancelled.
 
     A tool call the server made comes last, written as the local model writes one. ``usage``
     gets the server's counts and finish reason; where it sends no counts, ``guess`` for the
-    prompt and one token per event for the reply (what such servers stream).
+    prompt and one token per event for the reply (what such servers stream). A stream that
+    ends without a finish reason was cut short, whatever it held: UpstreamError, not a reply
+    passed off as complete.
     """
     pieces, call, reason = 0, CallPieces(), "stop"
     try:
@@ -140,6 +154,8 @@ def read_reply(
             usage.finish_reason = event.finish_reason or usage.finish_reason
             usage.prompt_tokens = event.prompt_tokens or usage.prompt_tokens
             usage.completion_tokens = event.completion_tokens or usage.completion_tokens
+        if not usage.finish_reason:
+            raise UpstreamError(_CUT_SHORT.format(base_url))
         if call.seen:
             yield call.text()
         reason = "length" if usage.finish_reason == "length" else "stop"
