@@ -386,7 +386,12 @@ def test_with_fallback_the_local_model_answers_when_the_remote_fails_to_start(
     from websockets.sync.client import connect
 
     odd, upstream = misbehaving
-    env = {**remote(upstream), "ASSISTANT_LLM__FALLBACK": "local", "ASSISTANT_LLM__RETRIES": "0"}
+    env = {
+        **remote(upstream),
+        "ASSISTANT_LLM__FALLBACK": "local",
+        "ASSISTANT_LLM__REMOTE_MODEL": "odd",  # named: the server is not asked at start
+        "ASSISTANT_LLM__RETRIES": "0",
+    }
     proc, relay = start(env=env)
     try:
         with connect(ws_url(relay) + "/voice", max_size=None) as ws:
