@@ -73,7 +73,7 @@ def placement(settings: Settings) -> list[dict[str, Any]]:
         rows[0] = {
             "role": "llm",
             "runs_on": "remote",
-            "why": f"llm.backend = openai ({settings.llm.base_url or 'no url set'})",
+            "why": f"llm.backend = openai ({settings.llm.base_url.rstrip('/') or 'no url set'})",
         }
     rows.append(_stt_row(settings))
     rows.append({"role": "tts", "runs_on": "cpu", "why": "Piper on onnxruntime's CPU provider"})
@@ -82,7 +82,7 @@ def placement(settings: Settings) -> list[dict[str, Any]]:
     )
     vision = settings.vision
     if vision.backend != "local":
-        where = f"vision.backend = {vision.backend} ({vision.url or 'no url set'})"
+        where = f"vision.backend = {vision.backend} ({vision.url.rstrip('/') or 'no url set'})"
         rows.append({"role": "vision", "runs_on": "remote", "why": where})
     elif vision.model:
         rows.append(_llama_row("vision", vision.gpu_layers))
@@ -91,7 +91,7 @@ def placement(settings: Settings) -> list[dict[str, Any]]:
     for row in rows:  # a speech model on a server runs wherever that server runs it
         backend, url = remote.get(row["role"], ("local", ""))
         if backend != "local":
-            why = f"{row['role']}.backend = {backend} ({url or 'no url set'})"
+            why = f"{row['role']}.backend = {backend} ({url.rstrip('/') or 'no url set'})"
             row.update(runs_on="remote", why=why)
     return rows
 

@@ -273,14 +273,15 @@ def test_with_fallback_the_local_model_answers_what_the_server_fails(
     assert isinstance(model, FallbackVision)
     try:
         assert ask(model, picture) == expected  # refused before any word: the local model
-        assert model.calls == 1 and model.fallbacks == 1 and model.stats.tokens_generated
+        assert model.calls == 1 and model.fallbacks == 1 and model.stats.completion_tokens
         mode["mode"] = "endless"  # the server rests after a failure: still the local model
         assert ask(model, picture) == expected and model.calls == 1
     finally:
         model.close()
-    nowhere = f"http://127.0.0.1:{free_port()}/v1"  # not there at all: the local model loads
-    alone = load_vision(config.load({"vision": {**vision, "url": nowhere, "remote_model": ""}}))
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"  # not there at all: the local model answers
+    alone = load_vision(config.load({"vision": {**vision, "url": nowhere}}))
     try:
-        assert isinstance(alone, LlamaVisionModel) and ask(alone, picture) == expected
+        assert isinstance(alone, FallbackVision) and ask(alone, picture) == expected
+        assert alone.fallbacks == 1
     finally:
         alone.close()

@@ -152,7 +152,10 @@ def reply_stages(
     in, and the heard stage cuts to what was heard (None: a new one).
     """
     assert models.llm is not None
-    priority = SpeechFirst()
+    # The gate shares this machine's cores; a model on a server competes for none of them,
+    # and a remote voice that hangs must not hold the reply's text back.
+    shared = settings.tts.backend == "local" and settings.llm.backend == "local"
+    priority = SpeechFirst() if shared else None
     options = reply_options(settings)
     context = context if context is not None else ConversationContext()
     llm = LlmStage(models.llm, options, priority, live, tools, context, board)
