@@ -27,7 +27,7 @@ else ifneq ($(LLAMA_BACKEND),cpu)
 $(error LLAMA_BACKEND must be cpu, cuda or metal, not $(LLAMA_BACKEND))
 endif
 
-.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-stream bench-human bench-scale devset-deps clean
+.PHONY: setup system-deps test-deps apt-install run test lint typecheck pytest bench bench-voice bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-wyoming bench-grammar bench-tools bench-stops bench-kiosk bench-eot bench-stream bench-human bench-scale bench-satellite devset-deps clean
 
 setup: system-deps $(VENV)/.installed models/.linked $(if $(GPU_CMAKE_ARGS),$(VENV)/.llama-$(LLAMA_BACKEND))
 
@@ -87,7 +87,7 @@ pytest: setup test-deps .servers-venv/bin/python
 
 test: lint typecheck pytest
 
-bench: bench-voice bench-eot bench-stream bench-human bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk bench-scale
+bench: bench-voice bench-eot bench-stream bench-human bench-convert bench-library bench-live bench-server bench-vision bench-wake bench-grammar bench-tools bench-stops bench-kiosk bench-scale bench-satellite
 
 bench-wake: setup
 	$(BIN)/python bench/wake.py
@@ -130,6 +130,11 @@ bench-tools: setup
 # The kiosk on a private PulseAudio: SIGTERM mid-reply against idle, memory over many turns.
 bench-kiosk: setup test-deps
 	$(BIN)/python bench/kiosk.py
+
+# The kiosk as Home Assistant's satellite (aioesphomeapi's client on loopback) against the
+# plain kiosk, both on a private PulseAudio: wake latency, CPU and RSS idle and during a run.
+bench-satellite: setup test-deps
+	$(BIN)/python bench/satellite.py
 
 bench-stops: setup
 	$(BIN)/python bench/stops.py

@@ -22,10 +22,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from assistant.config_kiosk import KioskSettings
 from assistant.config_sections import (
     DEFAULT_SYSTEM_PROMPT,
     AudioSettings,
-    KioskSettings,
     LlmSettings,
     ServerSettings,
     SttSettings,

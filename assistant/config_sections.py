@@ -246,15 +246,6 @@ class ToolsSettings(_Section):
     mcp: list[McpServerSettings] = []
 
 
-class KioskSettings(_Section):
-    """The always-on kiosk (``assistant kiosk``)."""
-
-    # A built-in wake word (okay_nabu, hey_jarvis, hey_mycroft, alexa) heard in front of the
-    # VAD: only after it does a turn open. "" = none (every turn, or --wake-phrase).
-    wake_word: str = ""
-    follow_up_s: float = Field(8.0, gt=0)  # after a reply (or the wake word), no wake needed
-
-
 class ServerSettings(_Section):
     """The HTTP server (``assistant serve``)."""
 

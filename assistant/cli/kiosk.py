@@ -35,6 +35,12 @@ log = logging.getLogger("assistant.kiosk")
     type=click.Choice(["okay_nabu", "hey_jarvis", "hey_mycroft", "alexa"]),
     help="Open a turn only after this built-in wake word (kiosk.wake_word).",
 )
+@click.option(
+    "--home-assistant",
+    is_flag=True,
+    default=None,
+    help="Be a Home Assistant voice satellite: the ESPHome API, port 6053 (kiosk.home_assistant).",
+)
 @click.option("--print-unit", is_flag=True, help="Print a systemd unit for this install and exit.")
 @click.pass_obj
 def kiosk(
@@ -45,6 +51,7 @@ def kiosk(
     api_key: str | None,
     wake_phrase: str,
     wake_word: str | None,
+    home_assistant: bool | None,
     print_unit: bool,
 ) -> int:
     """Run headless and always on: hands-free turns on the local devices, plus the server.
@@ -63,6 +70,8 @@ def kiosk(
             flags["server"][key] = value
     if wake_word is not None:
         flags["kiosk"]["wake_word"] = wake_word
+    if home_assistant:
+        flags["kiosk"]["home_assistant"] = True
     settings = state.settings(flags)
     if settings.kiosk.wake_word:
         from assistant.models.wake_word import check_wake_word
@@ -93,14 +102,16 @@ def unit_file(wake_phrase: str = "", wake_word: str = "") -> str:
 async def _run(settings: Settings, wake_phrase: str) -> None:
     from assistant.doors import lifecycle
     from assistant.kiosk import Kiosk, KioskHooks
+    from assistant.kiosk.esphome.service import satellite_for
     from assistant.server.engine import Engine
 
     s = settings.server
     engine = await Engine.load(settings)
     metrics = engine.metrics
     hooks = KioskHooks(engine.record_turn, metrics.kiosk_restarts.inc, metrics.kiosk_wakes.inc)
-    kiosk = Kiosk(engine.hub, settings, wake_phrase, hooks)
-    engine.health_hooks["kiosk"] = lambda: kiosk.status
-    log.info("serving on http://%s:%s", s.host, s.port, extra={"fields": {"port": s.port}})
-    await lifecycle.run(engine, log.info, beside=kiosk.run)
+    async with satellite_for(settings) as satellite:
+        kiosk = Kiosk(engine.hub, settings, wake_phrase, hooks, satellite)
+        engine.health_hooks["kiosk"] = kiosk.report
+        log.info("serving on http://%s:%s", s.host, s.port, extra={"fields": {"port": s.port}})
+        await lifecycle.run(engine, log.info, beside=kiosk.run)
     log.info("stopped")

@@ -16,9 +16,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import Settings
+from assistant.kiosk.esphome.gate import SatelliteGate
+from assistant.kiosk.esphome.satellite import Satellite
 from assistant.kiosk.wake import WakeStage
 from assistant.kiosk.wake_word import WakeWordStage
 from assistant.models.hub import ModelHub
@@ -28,6 +30,9 @@ from assistant.pipeline.conversation import Conversation, Observers
 from assistant.pipeline.events import Event, NoSpeech, StageFailed, WakeWordHeard
 from assistant.pipeline.turns import TurnReport
 from assistant.pipeline.voice import Live
+
+if TYPE_CHECKING:
+    from assistant.pipeline.stages.live import MicSource
 
 log = logging.getLogger("assistant.kiosk")
 FIRST_RETRY_S = 1.0
@@ -53,9 +58,11 @@ class Kiosk:
         settings: Settings,
         wake_phrase: str = "",
         hooks: KioskHooks | None = None,
+        satellite: Satellite | None = None,
     ) -> None:
         self.hub, self.settings, self.wake_phrase = hub, settings, wake_phrase
         self.hooks = hooks or KioskHooks()
+        self.satellite = satellite  # Home Assistant's voice satellite (--home-assistant)
         self.status: dict[str, Any] = {
             "state": "starting",
             "turns": 0,
@@ -65,6 +72,12 @@ class Kiosk:
             "wake_word": settings.kiosk.wake_word or None,
             "wakes": 0,
         }
+
+    def report(self) -> dict[str, Any]:
+        """The status, with Home Assistant's side when the kiosk is its satellite."""
+        if self.satellite is None:
+            return self.status
+        return {**self.status, "home_assistant": self.satellite.status()}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run conversations until ``stop`` is set, restarting each one that fails."""
@@ -109,23 +122,37 @@ class Kiosk:
                 gate=word,
             )
             await conversation.start()
-            ended = asyncio.ensure_future(conversation.wait())
-            stopping = asyncio.ensure_future(stop.wait())
-            while mic.capture is None and not ended.done():  # listening once the mic is open
-                await asyncio.sleep(0.05)
-            if not ended.done():
-                self._set("listening")
-            await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not ended.done():
-                self._set("stopping")
-                await conversation.cancel("stopping")
-            stopping.cancel()
-            await ended  # a stage's error is raised here
+            if self.satellite is not None:  # Home Assistant's audio plays on this speaker
+                self.satellite.playback.attach(speaker.player, conversation.ledger)
+            try:
+                await self._until_stopped(conversation, mic, stop)
+            finally:
+                if self.satellite is not None:
+                    self.satellite.playback.detach()
+
+    async def _until_stopped(
+        self, conversation: Conversation, mic: MicSource, stop: asyncio.Event
+    ) -> None:
+        """Wait until the conversation fails or ``stop`` is set."""
+        ended = asyncio.ensure_future(conversation.wait())
+        stopping = asyncio.ensure_future(stop.wait())
+        while mic.capture is None and not ended.done():  # listening once the mic is open
+            await asyncio.sleep(0.05)
+        if not ended.done():
+            self._set("listening")
+        await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not ended.done():
+            self._set("stopping")
+            await conversation.cancel("stopping")
+        stopping.cancel()
+        await ended  # a stage's error is raised here
 
     def _wake_stages(self) -> tuple[WakeStage | None, WakeWordStage | None]:
         """The wake phrase (after STT) and the wake word (before the VAD), when set."""
         k = self.settings.kiosk
         phrase = WakeStage(self.wake_phrase, k.follow_up_s) if self.wake_phrase else None
+        if self.satellite is not None:
+            return phrase, SatelliteGate(self.satellite, k.follow_up_s)
         word = WakeWordStage(WakeWordDetector(k.wake_word), k.follow_up_s) if k.wake_word else None
         return phrase, word
 

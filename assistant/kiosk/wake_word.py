@@ -52,13 +52,16 @@ class WakeWordStage(FrameProcessor):
         if not isinstance(frame, AudioFrame):
             await self.push_frame(frame)
             return
-        if await call_in_thread(self._executor, self.detector.hear, frame.pcm):
+        if await self.hears_wake_word(frame):
             self._awake_until = time.monotonic() + self.follow_up_s
+        await self.push_frame(frame if self.awake else unheard(frame))
+
+    async def hears_wake_word(self, frame: AudioFrame) -> bool:
+        """Whether the wake word ends in ``frame`` (``WakeWordHeard`` is published then)."""
+        if await call_in_thread(self._executor, self.detector.hear, frame.pcm):
             self.bus.publish(events.WakeWordHeard(name=self.detector.name))
-        if not self.awake:
-            heard = frame.vad_pcm if frame.vad_pcm is not None else frame.pcm
-            frame = dataclasses.replace(frame, vad_pcm=np.zeros_like(heard))
-        await self.push_frame(frame)
+            return True
+        return False
 
     def _on_event(self, event: events.Event) -> None:
         if isinstance(event, events.SpeechStarted) and self.awake:
@@ -71,3 +74,9 @@ class WakeWordStage(FrameProcessor):
         """Let the detector's thread finish, then free the detector."""
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
         self.detector.close()
+
+
+def unheard(frame: AudioFrame) -> AudioFrame:
+    """``frame`` with nothing in the VAD's copy (the audio itself and its timing unchanged)."""
+    heard = frame.vad_pcm if frame.vad_pcm is not None else frame.pcm
+    return dataclasses.replace(frame, vad_pcm=np.zeros_like(heard))
