@@ -47,7 +47,8 @@ async def satellite_for(settings: Settings) -> AsyncIterator[Satellite | None]:
     advert = None
     try:
         if not _loopback(k.home_assistant_host):
-            advert = await advertise(identity, server.port, key is not None)
+            only = () if k.home_assistant_host in ("0.0.0.0", "") else (k.home_assistant_host,)
+            advert = await advertise(identity, server.port, key is not None, only)
         where = f"{k.home_assistant_host}:{server.port}"
         fields = {"port": server.port, "name": identity.name, "encrypted": key is not None}
         log.info("Home Assistant satellite on %s", where, extra={"fields": fields})
