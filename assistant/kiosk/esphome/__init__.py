@@ -1,0 +1,1 @@
+"""Home Assistant voice satellite over the ESPHome native API (``kiosk --home-assistant``)."""
