@@ -19,7 +19,7 @@ def decode(frame: Frame) -> Message:
     cls = MESSAGE_TYPE_TO_PROTO.get(type_id)
     if cls is None:
         raise WireError(f"an unknown message type {type_id}")
-    message = cls()
+    message: Message = cls()
     try:
         message.ParseFromString(payload)
     except Exception:  # DecodeError, or a RecursionError from nesting, both the peer's fault
