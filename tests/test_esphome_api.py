@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +29,9 @@ from aioesphomeapi import (
     VoiceAssistantAudioSettings,
     api_pb2,
 )
+from aioesphomeapi._frame_helper.noise_encryption import EncryptCipher
 from aioesphomeapi._frame_helper.packets import make_plain_text_packets
+from aioesphomeapi.noise import NoiseHandshake
 from google.protobuf.message import Message
 
 from assistant.errors import ConfigError
@@ -201,23 +204,27 @@ def frame(type_id: int, payload: bytes = b"") -> bytes:
     return b"".join(make_plain_text_packets([(type_id, payload)]))
 
 
+def noise(body: bytes) -> bytes:
+    return struct.pack(">BH", 1, len(body)) + body
+
+
 HELLO = frame(1, api_pb2.HelloRequest(client_info="raw").SerializeToString())
 
 
 @pytest.mark.parametrize(
-    ("before", "hostile"),
+    ("before", "hostile", "cause"),
     [
-        (HELLO, b"\x05garbage"),  # a bad preamble byte
-        (HELLO, b"\x00\xff\xff\xff\xff\x01\x01"),  # a 5-byte varint
-        (HELLO, b"\x00\x04\x09\x0a\x05ab"),  # DeviceInfoRequest whose payload does not parse
-        (HELLO, b"\x00\x00\xf4\x03"),  # message type 500
-        (HELLO, b"\x00\xf0\xa2\x04\x01" + bytes(1000)),  # 70000 bytes declared, 1000 sent
-        (b"", frame(9)),  # DeviceInfoRequest before HelloRequest
-        (b"", b"\x01\x00\x00\x01\x00\x31\x00" + bytes(48)),  # noise to a plaintext device
+        (HELLO, b"\x05garbage", "bad preamble byte 0x05"),
+        (HELLO, b"\x00\xff\xff\xff\xff\x01\x01", "varint longer than 4 bytes"),
+        (HELLO, b"\x00\x04\x09\x0a\x05ab", "does not decode as DeviceInfoRequest"),
+        (HELLO, b"\x00\x00\xf4\x03", "unknown message type 500"),
+        (HELLO, b"\x00\xf0\xa2\x04\x01" + bytes(1000), "declared length of 70000 bytes"),
+        (b"", frame(9), "DeviceInfoRequest before HelloRequest"),
+        (b"", noise(b"") + noise(bytes(49)), "a noise client"),
     ],
 )
 def test_hostile_input_closes_that_connection_and_the_server_serves_others(
-    before: bytes, hostile: bytes, caplog: pytest.LogCaptureFixture
+    before: bytes, hostile: bytes, cause: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def test() -> None:
         async with serving() as (server, _):
@@ -237,7 +244,8 @@ def test_hostile_input_closes_that_connection_and_the_server_serves_others(
             assert (await client.device_info()).name == "kitchen-kiosk"
             await client.disconnect()
             ours = [r for r in caplog.records if f":{local_port} " in r.getMessage()]
-            assert [r.levelno for r in ours if r.levelno > logging.INFO] == [logging.WARNING], ours
+            warned = [r.getMessage() for r in ours if r.levelno > logging.INFO]
+            assert len(warned) == 1 and cause in warned[0], ours
 
     caplog.set_level(logging.INFO, logger="assistant.kiosk.esphome")
     run(test)
@@ -394,3 +402,78 @@ def test_home_assistant_finds_the_device_by_mdns_with_its_mac_and_sees_it_leave(
     assert txt["api_encryption"] == "Noise_NNpsk0_25519_ChaChaPoly_SHA256", txt
     assert txt["friendly_name"] == "Kitchen" and txt["project_name"] == "assistant.kiosk", txt
     assert found["after_close"] == ["kitchen-kiosk._esphomelib._tcp.local.", "Removed"], found
+
+
+async def read_noise(reader: asyncio.StreamReader) -> bytes:
+    header = await reader.readexactly(3)
+    return await reader.readexactly(header[1] << 8 | header[2])
+
+
+async def read_to_the_end(reader: asyncio.StreamReader) -> bytes:
+    """Everything until the server closes (within 2 s), a reset counting as a close."""
+    got = b""
+    async with asyncio.timeout(2):
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(4096):
+                got += chunk
+    return got
+
+
+def sealed(encrypt: EncryptCipher, type_id: int, payload: bytes) -> bytes:
+    return noise(encrypt.encrypt(struct.pack(">HH", type_id, len(payload)) + payload))
+
+
+HOSTILE_SEALED: dict[str, Callable[[EncryptCipher], bytes]] = {
+    "does not decrypt": lambda _: noise(bytes(24)),
+    "bad preamble byte 0x00": lambda _: frame(7),
+    "shorter than its 4-byte header": lambda encrypt: noise(encrypt.encrypt(b"\x00")),
+    "declaring 16 bytes": lambda encrypt: noise(encrypt.encrypt(b"\x00\x07\x00\x10")),
+    "unknown message type 500": lambda encrypt: sealed(encrypt, 500, b""),
+}
+
+
+@pytest.mark.parametrize("cause", list(HOSTILE_SEALED))
+def test_hostile_input_after_the_noise_handshake_closes_that_connection(
+    cause: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def test() -> None:
+        async with serving(check_key(KEY_B64)) as (server, _):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            local_port = writer.get_extra_info("sockname")[1]
+            handshake = NoiseHandshake(KEY_B64, b"NoiseAPIInit\x00\x00")
+            writer.write(noise(b"") + noise(b"\x00" + handshake.write_message()))
+            assert (await read_noise(reader)) == b"\x01kitchen-kiosk\x00020000abcdef\x00"
+            handshake.read_message((await read_noise(reader))[1:])
+            encrypt, decrypt = handshake.get_ciphers()
+            writer.write(sealed(encrypt, 1, api_pb2.HelloRequest().SerializeToString()))
+            reply = decrypt.decrypt(await read_noise(reader))
+            assert struct.unpack_from(">H", reply)[0] == 2  # HelloResponse
+            writer.write(HOSTILE_SEALED[cause](encrypt))
+            await read_to_the_end(reader)
+            writer.close()
+            ours = [r for r in caplog.records if f":{local_port} " in r.getMessage()]
+            warned = [r.getMessage() for r in ours if r.levelno > logging.INFO]
+            assert len(warned) == 1 and cause in warned[0], ours
+
+    caplog.set_level(logging.INFO, logger="assistant.kiosk.esphome")
+    run(test)
+
+
+@pytest.mark.parametrize(
+    ("handshake", "refusal"),
+    [
+        (b"", b"Empty handshake message"),
+        (b"\x01" + bytes(48), b"Bad handshake error byte"),
+        (b"\x00" + bytes(5), b"Handshake error"),
+    ],
+)
+def test_a_broken_handshake_gets_the_device_refusal_frame(handshake: bytes, refusal: bytes) -> None:
+    async def test() -> None:
+        async with serving(check_key(KEY_B64)) as (server, _):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(noise(b"") + noise(handshake))
+            got = await read_to_the_end(reader)
+            assert got.endswith(noise(b"\x01" + refusal)), got
+            writer.close()
+
+    run(test)
