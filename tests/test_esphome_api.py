@@ -133,7 +133,7 @@ async def a_session_sees_the_device(server: ApiServer, handler: OneSwitch, **kwa
     client.switch_command(SWITCH_KEY, not was)
     await until(lambda: SwitchState(key=SWITCH_KEY, state=not was) in states)
     # Pings every 0.2 s: without pongs the client gives up after 0.9 s.
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(1.5)
     assert stopped == [] and len(server.connections) == 1
     await client.disconnect()
     await until(lambda: handler.gone and not server.connections and stopped)
@@ -475,5 +475,28 @@ def test_a_broken_handshake_gets_the_device_refusal_frame(handshake: bytes, refu
             got = await read_to_the_end(reader)
             assert got.endswith(noise(b"\x01" + refusal)), got
             writer.close()
+
+    run(test)
+
+
+def test_connections_over_the_limit_are_closed_at_once_and_the_others_stay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 3)
+
+    async def test() -> None:
+        async with serving() as (server, _):
+            held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(3)]
+            await until(lambda: len(server.connections) == 3)
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            await read_to_the_end(reader)
+            writer.close()
+            assert len(server.connections) == 3
+            for _, held_writer in held:
+                held_writer.close()
+            await until(lambda: not server.connections)
+            client = client_for(server)
+            await client.connect(login=True)
+            await client.disconnect()
 
     run(test)

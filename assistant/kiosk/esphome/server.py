@@ -2,10 +2,10 @@
 
 One task per connection reads frames with every wait bounded: the handshake and the client's
 hello must finish within 30 s, and a connection silent for 150 s is closed, as firmware does
-(the client pings every 20 s). The server answers the connection-level messages itself (hello,
-device info, entity list, states subscription, ping, disconnect) and hands every other message
-to a Handler. A peer that breaks the protocol gets one log line naming it and the cause, and is
-closed; the server keeps serving the others.
+(the client pings every 20 s); at most MAX_CONNECTIONS are open at once. The server answers the
+connection-level messages itself (hello, device info, entity list, states subscription, ping,
+disconnect) and hands every other message to a Handler. A peer that breaks the protocol gets
+one log line naming it and the cause, and is closed; the server keeps serving the others.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from assistant.kiosk.esphome.wire import WireError
 HANDSHAKE_S = 30.0  # from accepting to the client's HelloRequest
 IDLE_S = 150.0  # the longest wait for a whole frame once the client said hello
 CLOSE_S = 2.0  # how long a closing connection may take to flush and see the peer leave
+# Connections at once, handshaking ones included: enough for Home Assistant, its reconnects and
+# a few tools, and a bound on what a flood of half-open connections can hold.
+MAX_CONNECTIONS = 32
 
 __all__ = ["ApiServer", "Connection", "Handler"]
 
@@ -105,6 +108,11 @@ class ApiServer:
             await self._server.wait_closed()
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self.connections) >= MAX_CONNECTIONS:
+            peer = writer.get_extra_info("peername") or ("?", 0)
+            log.warning("esphome: %s:%s refused: %d connections open", *peer[:2], MAX_CONNECTIONS)
+            writer.transport.abort()
+            return
         task = asyncio.create_task(self._serve(reader, writer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
