@@ -59,6 +59,7 @@ class Satellite:
             "peer": self._subscriber.peer if self._subscriber else None,
             "answering": "home_assistant" if self.connected else "local",
             "state": self.runs.state,
+            "wake_word": self.wake_word,
             "runs": self.runs.runs,
             "announcements": self.announcements,
             "microphone_muted": self.mic_muted,
