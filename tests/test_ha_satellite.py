@@ -165,6 +165,9 @@ def test_home_assistant_connects_with_the_key_and_sees_the_device(satellite: Sat
         assert "okay_nabu" in [w.id for w in config.available_wake_words]
         await _until(lambda: health(satellite)["connected"], 5, "subscription not seen")
         assert health(satellite)["answering"] == "home_assistant"
+        for word in ("okay_nabu", "hey_jarvis"):  # chosen in Home Assistant, and back
+            await ha.client.set_voice_assistant_configuration([word])
+            await _until(lambda w=word: health(satellite)["wake_word"] == w, 5, f"not {word}")
         await ha.client.disconnect()
         await _until(lambda: not health(satellite)["connected"], 5, "disconnect not seen")
         assert health(satellite)["answering"] == "local"
