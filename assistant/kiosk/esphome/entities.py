@@ -56,14 +56,16 @@ def entity_list() -> list[Message]:
 def media_message(state: MediaState) -> Message:
     """The media player's whole state (each message replaces the last one)."""
     shown = pb.MEDIA_PLAYER_STATE_PLAYING if state.playing else pb.MEDIA_PLAYER_STATE_IDLE
-    return pb.MediaPlayerStateResponse(
+    message: Message = pb.MediaPlayerStateResponse(
         key=MEDIA_PLAYER_KEY, state=shown, volume=state.volume, muted=state.muted
     )
+    return message
 
 
 def mute_message(muted: bool) -> Message:
     """The mute switch's state."""
-    return pb.SwitchStateResponse(key=MUTE_KEY, state=muted)
+    message: Message = pb.SwitchStateResponse(key=MUTE_KEY, state=muted)
+    return message
 
 
 def apply_volume(state: MediaState, command: pb.MediaPlayerCommandRequest) -> bool:

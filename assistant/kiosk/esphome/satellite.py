@@ -21,7 +21,8 @@ from google.protobuf.message import Message
 
 from assistant.kiosk.esphome import entities
 from assistant.kiosk.esphome.entities import MediaState
-from assistant.kiosk.esphome.playback import RING_NOTES, MediaError, Playback
+from assistant.kiosk.esphome.media import MediaPlayer
+from assistant.kiosk.esphome.playback import RING_NOTES, Playback
 from assistant.kiosk.esphome.runs import VoiceRuns
 from assistant.kiosk.esphome.server import Connection
 from assistant.kiosk.esphome.timers import Timers
@@ -40,6 +41,7 @@ class Satellite:
         self.media = MediaState()
         self.mic_muted = False
         self.playback = Playback(self.media)
+        self.player = MediaPlayer(self.playback, lambda *msgs: self.broadcast(*msgs))
         self.runs = VoiceRuns(self.playback, chime, self._spawn)
         self.timers = Timers(ring_s)
         self.broadcast: Callable[..., None] = lambda *messages: None  # the server's, once bound
@@ -104,11 +106,12 @@ class Satellite:
                 if self.timers.on_event(msg) is not None:
                     self._spawn(self._ring())
             case pb.VoiceAssistantConfigurationRequest():
-                conn.send(self._configuration())
+                conn.send(wake_word_configuration(self.wake_word))
             case pb.VoiceAssistantSetConfiguration(active_wake_words=chosen):
                 self._choose_wake_word(list(chosen))
             case pb.MediaPlayerCommandRequest(key=entities.MEDIA_PLAYER_KEY):
-                self._media_command(msg)
+                if url := self.player.command(msg):
+                    self._spawn(self.player.play(url))
             case pb.SwitchCommandRequest(key=entities.MUTE_KEY, state=state):
                 self._mute(state)
 
@@ -136,17 +139,6 @@ class Satellite:
         elif conn is self._subscriber:
             self.on_disconnect(conn)
 
-    def _configuration(self) -> Message:
-        words = [
-            pb.VoiceAssistantWakeWord(id=name, wake_word=name.replace("_", " ").title(),
-                                      trained_languages=["en"])
-            for name in WAKE_WORDS
-        ]  # fmt: skip
-        active = [self.wake_word] if self.wake_word else []
-        return pb.VoiceAssistantConfigurationResponse(
-            available_wake_words=words, active_wake_words=active, max_active_wake_words=1
-        )
-
     def _choose_wake_word(self, chosen: list[str]) -> None:
         known = [name for name in chosen if name in WAKE_WORDS]
         if known and known[0] != self.wake_word:
@@ -159,35 +151,15 @@ class Satellite:
             self.runs.abort("the microphone was muted")
         self.broadcast(entities.mute_message(muted))
 
-    def _media_command(self, command: pb.MediaPlayerCommandRequest) -> None:
-        if entities.stops_playback(command):
-            self.playback.stop()
-        if command.has_media_url and command.media_url:
-            self._spawn(self._play_media(command.media_url))
-        if entities.apply_volume(self.media, command) or entities.stops_playback(command):
-            self.broadcast(entities.media_message(self.media))
-
-    async def _play_media(self, url: str) -> bool:
-        self.media.playing = True
-        self.broadcast(entities.media_message(self.media))
-        try:
-            return await self.playback.play_url(url)
-        except MediaError as exc:
-            log.warning("media could not be played: %s", exc)
-            return False
-        finally:
-            self.media.playing = self.playback.playing
-            self.broadcast(entities.media_message(self.media))
-
     async def _announce(self, conn: Connection, request: pb.VoiceAssistantAnnounceRequest) -> None:
         """Chime, message, ``announce_finished``; then listen if asked to."""
         self.announcements += 1
         self.runs.state = "announcing"
         played = True
         if request.preannounce_media_id:
-            played = await self._play_media(request.preannounce_media_id)
+            played = await self.player.play(request.preannounce_media_id)
         if played:
-            played = await self._play_media(request.media_id)
+            played = await self.player.play(request.media_id)
         conn.send(pb.VoiceAssistantAnnounceFinished(success=played))
         self.runs.state = "idle" if self.runs.run is None else self.runs.state
         if played and request.start_conversation and not self.runs.start():
@@ -208,3 +180,16 @@ class Satellite:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("satellite task failed: %s", exc)
+
+
+def wake_word_configuration(active: str) -> Message:
+    """The built-in wake words offered to Home Assistant, and the one listened for."""
+    words = [
+        pb.VoiceAssistantWakeWord(id=name, wake_word=name.replace("_", " ").title(),
+                                  trained_languages=["en"])
+        for name in WAKE_WORDS
+    ]  # fmt: skip
+    answer: Message = pb.VoiceAssistantConfigurationResponse(
+        available_wake_words=words, active_wake_words=[active], max_active_wake_words=1
+    )
+    return answer
