@@ -54,6 +54,8 @@ def files(tts: PiperTTS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     wav("time", media.speech(tts, "Hey Jarvis, what time is it?"), media.silence(1.5))
     wav("capital", media.speech(tts, "Hey Jarvis, what is the capital of France?"))
     wav("wake", media.speech(tts, "Hey Jarvis."), media.silence(0.5))
+    story = "The washing machine has finished, and the dryer will start in ten minutes."
+    wav("long", *[media.speech(tts, story)] * 3)
     with MediaServer(root) as server:
         yield root, server.url
 
@@ -191,14 +193,18 @@ def test_a_spoken_question_is_a_run_and_its_reply_is_played(
         assert "time" in heard(stt, question), heard(stt, question)
         for kind in (Ev.VOICE_ASSISTANT_RUN_START, Ev.VOICE_ASSISTANT_STT_VAD_END):
             ha.event(kind)
-        ha.event(Ev.VOICE_ASSISTANT_INTENT_END, conversation_id="c1", continue_conversation="0")
+        ha.event(Ev.VOICE_ASSISTANT_INTENT_END, conversation_id="c1", continue_conversation="1")
         with pulse.record(tmp_path / "speaker.wav") as recording:
             ha.event(Ev.VOICE_ASSISTANT_TTS_END, url=f"{url}/reply.wav")
             ha.event(Ev.VOICE_ASSISTANT_RUN_END)
             assert await asyncio.wait_for(ha.finished.get(), 20) is True
         played, _ = media.read_wav(recording)
         assert "o'clock" in heard(stt, played) or "12" in heard(stt, played)
-        assert health(satellite)["runs"] >= 1 and health(satellite)["state"] == "idle"
+        # The conversation continues: the next run opens without the wake word.
+        assert await asyncio.wait_for(ha.starts.get(), 5) is None
+        ha.event(Ev.VOICE_ASSISTANT_RUN_END)
+        await _until(lambda: health(satellite)["state"] == "idle", 5, "the run did not end")
+        assert health(satellite)["runs"] >= 2
         await ha.client.disconnect()
 
     asyncio.run(scenario())
@@ -269,3 +275,45 @@ def test_when_home_assistant_leaves_mid_run_the_kiosk_answers_locally(
     pulse.play(root / "capital.wav")  # the wake word again: answered by the local models
     turn = satellite.turn(timeout=60)
     assert "capital" in turn["transcript"].lower() and turn["reply"]
+
+
+def test_the_media_player_plays_stops_on_the_wake_word_and_the_switch_mutes(
+    satellite: Satellite, pulse: PulseServer, files: tuple[Path, str], tmp_path: Path
+) -> None:
+    from aioesphomeapi import MediaPlayerEntityState, MediaPlayerState, SwitchState
+
+    def shown(states: list[Any]) -> MediaPlayerState | None:
+        """The media player's state as last pushed."""
+        pushed = [s.state for s in states if isinstance(s, MediaPlayerEntityState)]
+        return pushed[-1] if pushed else None
+
+    root, url = files
+
+    async def scenario() -> None:
+        ha = HomeAssistant(satellite.ha_port)
+        await ha.connect()
+        entities, _ = await ha.client.list_entities_services()
+        keys = {e.object_id: e.key for e in entities}
+        states: list[Any] = []
+        ha.client.subscribe_states(states.append)
+        ha.client.media_player_command(keys["media_player"], media_url=f"{url}/long.wav")
+        await _until(lambda: shown(states) == MediaPlayerState.PLAYING, 5, "never playing")
+        with pulse.record(tmp_path / "media.wav") as recording:
+            await asyncio.sleep(1.0)
+        assert media.rms_dbfs(media.read_wav(recording)[0]) > -40  # heard
+        await asyncio.to_thread(pulse.play, root / "wake.wav")  # barge-in: it stops, a run opens
+        assert await asyncio.wait_for(ha.starts.get(), 5) == "hey jarvis"
+        await _until(lambda: shown(states) == MediaPlayerState.IDLE, 5, "still playing")
+        ha.event(Ev.VOICE_ASSISTANT_RUN_END)
+        ha.client.switch_command(keys["mute"], True)  # the microphone muted: no wake word
+        await _until(lambda: any(isinstance(s, SwitchState) and s.state for s in states), 5,
+                     "mute not shown")  # fmt: skip
+        assert health(satellite)["microphone_muted"]
+        await asyncio.to_thread(pulse.play, root / "wake.wav")
+        await asyncio.sleep(1.0)
+        assert ha.starts.empty()
+        ha.client.switch_command(keys["mute"], False)
+        await _until(lambda: not health(satellite)["microphone_muted"], 5, "still muted")
+        await ha.client.disconnect()
+
+    asyncio.run(scenario())

@@ -18,6 +18,7 @@ class MediaPlayer:
 
     def __init__(self, playback: Playback, broadcast: Callable[..., None]) -> None:
         self.playback, self.state, self._broadcast = playback, playback.media, broadcast
+        self._items = 0  # the number of the item playing now (a newer one takes over)
 
     def command(self, command: pb.MediaPlayerCommandRequest) -> str:
         """Apply a command; the URL it asks to play ("" if none)."""
@@ -30,6 +31,8 @@ class MediaPlayer:
 
     async def play(self, url: str) -> bool:
         """Play ``url`` to its end (True), or until stopped or failed (False, one log line)."""
+        self._items += 1
+        item = self._items
         self.state.playing = True
         self._show()
         try:
@@ -38,8 +41,9 @@ class MediaPlayer:
             log.warning("media could not be played: %s", exc)
             return False
         finally:
-            self.state.playing = self.playback.playing
-            self._show()
+            if item == self._items:  # not replaced by newer media: nothing of it plays now
+                self.state.playing = False
+                self._show()
 
     def _show(self) -> None:
         self._broadcast(entities.media_message(self.state))
