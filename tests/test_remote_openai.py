@@ -1,7 +1,8 @@
 """The OpenAI audio API backends against a real server: a second `assistant serve` on loopback."""
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import numpy as np
 import pytest
@@ -144,9 +145,10 @@ def odd_voice() -> Iterator[tuple[dict[str, str], str]]:
         if mode["mode"] == "mp3":  # the format asked for ignored: an encoded file
             return Response(b"ID3\x04" + bytes(4000), media_type="audio/mpeg")
 
-        async def endless() -> Iterator[bytes]:  # type: ignore[misc]
-            while True:  # an error page that never ends
-                yield b"x" * 65536
+        async def endless() -> AsyncIterator[bytes]:
+            while True:  # an error page that never ends (until the client hangs up, which
+                yield b"x" * 65536  # the pause lets the server see)
+                await asyncio.sleep(0.005)
 
         return StreamingResponse(endless(), status_code=500, media_type="text/plain")
 
@@ -159,6 +161,7 @@ def odd_voice() -> Iterator[tuple[dict[str, str], str]]:
     yield mode, f"http://127.0.0.1:{port}/v1"
     server.should_exit = True
     thread.join(10)
+    assert not thread.is_alive(), "the speech server still serves a client that hung up"
 
 
 def test_a_voice_answering_other_than_raw_pcm_is_refused_and_read_no_further(
