@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,29}[a-z0-9])?")
+from assistant.addresses import is_loopback
+
+DEVICE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,29}[a-z0-9])?")
 NEW_KEY_HINT = "e.g. the output of `openssl rand -base64 32`"
 
 
@@ -36,7 +37,7 @@ class KioskSettings(BaseModel):
     def _satellite_is_safe(self) -> KioskSettings:
         if self.home_assistant_key:
             encryption_key(self.home_assistant_key)
-        if self.device_name and not _NAME.fullmatch(self.device_name):
+        if self.device_name and not DEVICE_NAME.fullmatch(self.device_name):
             raise ValueError(
                 f"kiosk.device_name {self.device_name!r} is not a device name: use up to 31 "
                 "lower-case letters, digits and inner dashes, e.g. kitchen-kiosk"
@@ -44,7 +45,7 @@ class KioskSettings(BaseModel):
         if (
             self.home_assistant
             and not self.home_assistant_key
-            and not _loopback(self.home_assistant_host)
+            and not is_loopback(self.home_assistant_host)
         ):
             raise ValueError(
                 f"kiosk.home_assistant_host {self.home_assistant_host} is reachable from the "
@@ -63,12 +64,3 @@ def encryption_key(key: str) -> bytes:
     if len(raw) != 32:
         raise ValueError(f"kiosk.home_assistant_key is not 32 bytes in base64 ({NEW_KEY_HINT})")
     return raw
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

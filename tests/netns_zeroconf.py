@@ -25,6 +25,15 @@ SERVICE = "_wyoming._tcp.local."
 SERVER, BROWSER = "10.99.0.1", "10.99.0.2"
 
 
+def can_isolate() -> bool:
+    """Whether this process may make a network namespace with a veth pair (root, iproute2)."""
+    try:
+        probe = ["unshare", "-n", "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def make_lan() -> None:
     for command in (
         "ip link set lo up",

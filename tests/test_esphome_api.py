@@ -39,6 +39,7 @@ from assistant.kiosk.esphome import server as server_module
 from assistant.kiosk.esphome.identity import DeviceIdentity, check_key
 from assistant.kiosk.esphome.server import ApiServer, Connection
 from tests.conftest import REPO
+from tests.netns_zeroconf import can_isolate
 
 KEY_B64 = base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY_B64 = base64.b64encode(bytes(range(1, 33))).decode()
@@ -375,15 +376,7 @@ def test_the_server_binds_an_ephemeral_port_when_asked_for_port_zero() -> None:
     run(test)
 
 
-def _can_isolate() -> bool:
-    try:
-        probe = ["unshare", "-n", "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]
-        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-@pytest.mark.skipif(not _can_isolate(), reason="needs root for `unshare -n` and veth links")
+@pytest.mark.skipif(not can_isolate(), reason="needs root for `unshare -n` and veth links")
 def test_home_assistant_finds_the_device_by_mdns_with_its_mac_and_sees_it_leave() -> None:
     out = subprocess.run(
         ["unshare", "-n", sys.executable, "-m", "tests.netns_esphome_mdns"],

@@ -12,18 +12,11 @@ import sys
 import pytest
 
 from tests.conftest import ASSISTANT, REPO
+from tests.netns_zeroconf import can_isolate
 from tests.serving import free_port
 
 
-def _can_isolate() -> bool:
-    try:
-        probe = ["unshare", "-n", "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]
-        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-@pytest.mark.skipif(not _can_isolate(), reason="needs root for `unshare -n` and veth links")
+@pytest.mark.skipif(not can_isolate(), reason="needs root for `unshare -n` and veth links")
 def test_home_assistant_discovers_the_endpoint_and_sees_it_leave() -> None:
     out = subprocess.run(
         ["unshare", "-n", sys.executable, "-m", "tests.netns_zeroconf"],

@@ -69,7 +69,7 @@ def serve(
 
 def check_binding(settings: Settings) -> None:
     """UserError when the server could not listen where the settings say, or should not."""
-    from assistant.server.app import is_loopback
+    from assistant.addresses import is_loopback
 
     s = settings.server
     if not is_loopback(s.host) and not s.api_key:
@@ -90,8 +90,8 @@ def check_binding(settings: Settings) -> None:
 
 
 def _check_zeroconf(settings: Settings) -> None:
+    from assistant.addresses import is_loopback
     from assistant.doors.wyoming.zeroconf import advertised_address
-    from assistant.server.app import is_loopback
 
     s = settings.server
     if not s.wyoming_zeroconf:
@@ -128,8 +128,8 @@ def _check_free(host: str, port: int, flag: str) -> None:
 
 
 async def _serve(settings: Settings) -> None:
+    from assistant.addresses import is_loopback
     from assistant.doors import lifecycle
-    from assistant.server.app import is_loopback
     from assistant.server.engine import Engine
 
     s = settings.server

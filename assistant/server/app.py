@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import time
 from collections.abc import Sequence
@@ -40,16 +39,6 @@ from assistant.server.streaming import RequestTimeout
 from assistant.server.wire_errors import documented, error_response
 
 _OPEN_PATHS = {"/", "/health", "/openapi.json", "/docs"}  # and the page's files, /static/
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ApiKey(BaseHTTPMiddleware):

@@ -7,16 +7,12 @@ every value here must stay the same across restarts: the MAC comes from the mach
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
-from aioesphomeapi._frame_helper.noise_encryption import decode_noise_psk
-
 from assistant import __version__
+from assistant.config_kiosk import DEVICE_NAME, encryption_key
 from assistant.errors import ConfigError
-
-_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,29}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -30,7 +26,7 @@ class DeviceIdentity:
     feature_flags: int  # voice_assistant_feature_flags (aioesphomeapi.VoiceAssistantFeature bits)
 
     def __post_init__(self) -> None:
-        if not _NAME.fullmatch(self.name):
+        if not DEVICE_NAME.fullmatch(self.name):
             raise ConfigError(
                 f"device name {self.name!r} is not usable on the ESPHome API: "
                 "use 1 to 31 characters of a-z, 0-9 and '-' (not at either end)"
@@ -63,9 +59,6 @@ def check_key(key: str) -> bytes:
     ConfigError, in one line naming the fix, for anything else.
     """
     try:
-        return decode_noise_psk(key.strip())
-    except ValueError:
-        raise ConfigError(
-            "the ESPHome API encryption key must be 32 random bytes in base64 "
-            "(44 characters, e.g. from `openssl rand -base64 32`)"
-        ) from None
+        return encryption_key(key.strip())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -40,7 +40,6 @@ class Run:
     streaming: bool = True  # the microphone goes to Home Assistant
     reply_url: str = ""
     continues: bool = False  # INTENT_END asked for another turn without the wake word
-    error: str = ""
 
 
 class VoiceRuns:
@@ -154,7 +153,6 @@ class VoiceRuns:
                 log.info("voice run %d stopped streaming: %s", run.number, why)
 
     def _fail(self, run: Run, error: str) -> None:
-        run.error = error
         log.warning("voice run %d failed: %s", run.number, error)
         self._end(run)
         if self.chime:

@@ -8,10 +8,10 @@ where nothing on the network could reach it anyway.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 
+from assistant.addresses import is_loopback
 from assistant.config import Settings
 from assistant.config_kiosk import encryption_key
 from assistant.errors import ConfigError
@@ -46,7 +46,7 @@ async def satellite_for(settings: Settings) -> AsyncIterator[Satellite | None]:
     satellite.broadcast = server.broadcast
     advert = None
     try:
-        if not _loopback(k.home_assistant_host):
+        if not is_loopback(k.home_assistant_host):
             only = () if k.home_assistant_host in ("0.0.0.0", "") else (k.home_assistant_host,)
             advert = await advertise(identity, server.port, key is not None, only)
         where = f"{k.home_assistant_host}:{server.port}"
@@ -58,9 +58,3 @@ async def satellite_for(settings: Settings) -> AsyncIterator[Satellite | None]:
             await advert()
         await server.close()
         await satellite.close()
-
-
-def _loopback(host: str) -> bool:
-    with contextlib.suppress(ValueError):
-        return ipaddress.ip_address(host).is_loopback
-    return host == "localhost"
