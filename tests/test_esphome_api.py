@@ -141,6 +141,13 @@ async def a_session_sees_the_device(server: ApiServer, handler: OneSwitch, **kwa
     assert stopped == [True]
 
 
+def assert_one_warning(caplog: pytest.LogCaptureFixture, port: int, cause: str) -> None:
+    """The connection from ``port`` was closed with exactly one warning, naming ``cause``."""
+    ours = [r for r in caplog.records if f":{port} " in r.getMessage()]
+    warned = [r.getMessage() for r in ours if r.levelno > logging.INFO]
+    assert len(warned) == 1 and cause in warned[0], ours
+
+
 def test_a_plaintext_client_sees_the_device_its_switch_and_its_state() -> None:
     async def test() -> None:
         async with serving() as (server, handler):
@@ -244,9 +251,7 @@ def test_hostile_input_closes_that_connection_and_the_server_serves_others(
             await client.connect(login=True)
             assert (await client.device_info()).name == "kitchen-kiosk"
             await client.disconnect()
-            ours = [r for r in caplog.records if f":{local_port} " in r.getMessage()]
-            warned = [r.getMessage() for r in ours if r.levelno > logging.INFO]
-            assert len(warned) == 1 and cause in warned[0], ours
+            assert_one_warning(caplog, local_port, cause)
 
     caplog.set_level(logging.INFO, logger="assistant.kiosk.esphome")
     run(test)
@@ -444,9 +449,7 @@ def test_hostile_input_after_the_noise_handshake_closes_that_connection(
             writer.write(HOSTILE_SEALED[cause](encrypt))
             await read_to_the_end(reader)
             writer.close()
-            ours = [r for r in caplog.records if f":{local_port} " in r.getMessage()]
-            warned = [r.getMessage() for r in ours if r.levelno > logging.INFO]
-            assert len(warned) == 1 and cause in warned[0], ours
+            assert_one_warning(caplog, local_port, cause)
 
     caplog.set_level(logging.INFO, logger="assistant.kiosk.esphome")
     run(test)
